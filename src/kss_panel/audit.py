@@ -1,0 +1,94 @@
+"""The audit trail: an HMAC chain of entries that never hold a personal value.
+
+Entry n's MAC covers entry n-1's MAC and entry n's canonical encoding, under
+the register's audit key, so an edited, deleted or reordered entry breaks the
+chain at that point. Truncation at the end leaves a valid shorter chain: that
+is what the head, kept outside the file, is for.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from .crypto import mac, mac_equal
+from .errors import IntegrityError, InvalidInput
+
+ENTRY_FIELDS = ("seq", "at", "actor", "action", "member_id", "fields", "policy_hash", "detail")
+
+
+@dataclass(frozen=True)
+class Head:
+    seq: int
+    mac: str
+
+    def token(self) -> str:
+        return f"{self.seq}-{self.mac}"
+
+    @classmethod
+    def parse(cls, token: str) -> Head:
+        seq, _, digest = token.strip().partition("-")
+        if not seq.isdigit() or len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+            raise InvalidInput("invalid audit head", [("--head", "must be a token printed by 'kss-panel audit head'")])
+        return cls(int(seq), digest)
+
+
+def genesis(audit_key: bytes, register_id: str) -> str:
+    return mac(audit_key, b"kss-panel audit genesis\x00" + register_id.encode()).hex()
+
+
+def canonical(entry: dict[str, Any]) -> bytes:
+    return json.dumps([entry[k] for k in ENTRY_FIELDS], sort_keys=True, ensure_ascii=True, separators=(",", ":")).encode()
+
+
+def chain_mac(audit_key: bytes, previous_mac: str, entry: dict[str, Any]) -> str:
+    return mac(audit_key, bytes.fromhex(previous_mac) + canonical(entry)).hex()
+
+
+def seal_entry(audit_key: bytes, register_id: str, last: dict[str, Any] | None, entry: dict[str, Any]) -> dict[str, Any]:
+    """Number and MAC a new entry that follows ``last`` (None for the first)."""
+    seq = (last["seq"] if last else 0) + 1
+    previous = last["mac"] if last else genesis(audit_key, register_id)
+    numbered = {**entry, "seq": seq}
+    return {**numbered, "mac": chain_mac(audit_key, previous, numbered)}
+
+
+def verify(audit_key: bytes, register_id: str, rows: Iterable[dict[str, Any]], head: Head | None = None) -> Head:
+    """Check the whole chain (and that it reaches ``head``); return its head."""
+    previous = genesis(audit_key, register_id)
+    expected_seq = 1
+    last: Head | None = None
+    head_seen = head is None
+    for row in rows:
+        if row["seq"] != expected_seq:
+            raise IntegrityError(f"audit entry {expected_seq} is missing or out of order (found {row['seq']})")
+        try:
+            computed = chain_mac(audit_key, previous, row)
+        except (TypeError, ValueError):
+            raise IntegrityError(f"audit entry {row['seq']} is malformed") from None
+        if not mac_equal(bytes.fromhex(computed), _hex(row)):
+            raise IntegrityError(f"audit entry {row['seq']} does not verify: it was edited, deleted or reordered")
+        if head is not None and row["seq"] == head.seq:
+            if row["mac"] != head.mac:
+                raise IntegrityError(f"audit entry {row['seq']} differs from the head kept outside the file")
+            head_seen = True
+        previous = row["mac"]
+        last = Head(row["seq"], row["mac"])
+        expected_seq += 1
+    if last is None:
+        raise IntegrityError("the audit trail is empty: the register's entries were removed")
+    if not head_seen:
+        assert head is not None
+        raise IntegrityError(
+            f"the audit trail ends at entry {last.seq} but the head is entry {head.seq}: it was truncated or rolled back"
+        )
+    return last
+
+
+def _hex(row: dict[str, Any]) -> bytes:
+    try:
+        return bytes.fromhex(row["mac"])
+    except (TypeError, ValueError):
+        raise IntegrityError(f"audit entry {row['seq']} is malformed") from None

@@ -1,0 +1,59 @@
+"""The project's one error hierarchy.
+
+Every failure a user can cause or meet is one of these. Messages never hold a
+personal value or a secret: they name fields, ids and files, not contents.
+Only ``cli`` turns them into exit codes.
+"""
+
+from __future__ import annotations
+
+
+class KssPanelError(Exception):
+    """Base of every error kss-panel reports to its user."""
+
+    def __init__(self, message: str, *, hints: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hints = hints
+
+
+class AuthError(KssPanelError):
+    """Unlocking failed, or the unlocked slot's role may not do this."""
+
+
+class NotFound(KssPanelError):
+    """A member, officer, recipient, request or file does not exist."""
+
+
+class InvalidInput(KssPanelError):
+    """Input was rejected; ``problems`` lists every ``(path, problem)``."""
+
+    def __init__(
+        self,
+        message: str,
+        problems: list[tuple[str, str]] | None = None,
+        *,
+        hints: tuple[str, ...] = (),
+    ) -> None:
+        super().__init__(message, hints=hints)
+        self.problems = problems or []
+
+
+class PolicyError(KssPanelError):
+    """A policy file is invalid; ``problems`` lists ``(file:line, problem)``."""
+
+    def __init__(self, message: str, problems: list[tuple[str, str]] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems or []
+
+
+class IntegrityError(KssPanelError):
+    """Tampered ciphertext, a broken audit chain, or a corrupt register file."""
+
+
+class Busy(KssPanelError):
+    """The register stayed locked by another writer past the busy timeout."""
+
+
+class Refused(KssPanelError):
+    """The policy refuses this (disclosure not allowed, no consent, roster)."""

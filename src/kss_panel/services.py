@@ -1,0 +1,447 @@
+"""Use cases: one function each, time and actor passed in, orchestration only.
+
+A ``Session`` is an unlocked register: the store, the policies, the slot that
+unlocked it (the actor) and the keys that slot holds. Every function that
+reads or changes personal data appends an audit entry in the same
+transaction, so the change and its record commit together or not at all.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from . import audit, crypto
+from .errors import AuthError, IntegrityError, InvalidInput, NotFound
+from .model import STATUSES, RecordSchema, apply_patch, changed_fields, flatten, normalise_lookup
+from .policy import Policies
+from .storage import DEFAULT_BUSY_TIMEOUT, Store
+
+REGISTER_TZ = ZoneInfo("Europe/Helsinki")
+ROLES = ("officer", "purger")
+OFFICER_NAME_RE = r"^[a-z][a-z0-9._-]{0,31}$"
+MEMBER_COLUMNS = ("member_id", "status", "applied_at", "admitted_at", "rejected_at", "last_activity_at", "updated_at")
+
+
+def local_date(now: datetime) -> date:
+    """The register's calendar day (Finland) at the instant ``now``."""
+    return now.astimezone(REGISTER_TZ).date()
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What unlocks a slot: an officer and passphrase, or a key file's secret."""
+
+    officer: str | None = None
+    passphrase: str | None = None
+    key_secret: bytes | None = None
+
+
+@dataclass(frozen=True)
+class Keyring:
+    audit: bytes
+    data: bytes | None = None
+    lookup: bytes | None = None
+
+    def sealed_payload(self, role: str) -> bytes:
+        keys = {"audit": self.audit} if role == "purger" else {"audit": self.audit, "data": self.data, "lookup": self.lookup}
+        return json.dumps({"role": role, **{k: crypto.b64encode(v) for k, v in keys.items() if v}}).encode()
+
+    @classmethod
+    def from_payload(cls, payload: bytes) -> tuple[str, Keyring]:
+        raw = json.loads(payload)
+        keys = {k: crypto.b64decode(raw[k]) for k in ("audit", "data", "lookup") if k in raw}
+        return raw["role"], cls(**keys)
+
+
+@dataclass
+class Session:
+    store: Store
+    policies: Policies
+    register_id: str
+    actor: str
+    role: str
+    keys: Keyring
+    schema: RecordSchema = field(init=False)
+    hasher: crypto.LookupHasher | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.schema = RecordSchema(self.policies)
+        self.hasher = crypto.LookupHasher(self.keys.lookup) if self.keys.lookup else None
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def require_officer(self, what: str) -> None:
+        """A purger slot holds no data key; refuse before trying anything."""
+        if self.role != "officer" or self.keys.data is None or self.keys.lookup is None:
+            raise AuthError(f"the {self.role} slot {self.actor!r} may not {what}", hints=("use an officer's passphrase or key file",))
+
+
+# --- slots ---------------------------------------------------------------------------------------------------
+
+
+def _slot_context(register_id: str, name: str, role: str, kind: str) -> tuple[str, ...]:
+    return ("slot", register_id, name, role, kind)
+
+
+def _check_officer_name(name: str) -> None:
+    import re
+
+    if not re.fullmatch(OFFICER_NAME_RE, name):
+        raise InvalidInput(
+            "invalid officer name",
+            [("name", "must be 1-32 lowercase letters, digits, '.', '_' or '-', starting with a letter")],
+        )
+
+
+def _new_slot(
+    register_id: str,
+    keys: Keyring,
+    name: str,
+    role: str,
+    now: datetime,
+    *,
+    passphrase: str | None = None,
+    kdf: crypto.KdfParams | None = None,
+    key_secret: bytes | None = None,
+) -> dict[str, Any]:
+    _check_officer_name(name)
+    if role not in ROLES:
+        raise InvalidInput("invalid role", [("--role", f"must be one of {', '.join(ROLES)}")])
+    if passphrase is not None:
+        if len(passphrase) < 12:
+            raise InvalidInput("passphrase too short", [("passphrase", "must be at least 12 characters")])
+        assert kdf is not None
+        kind, kek, params = "passphrase", crypto.passphrase_key(passphrase, kdf), kdf.to_dict()
+    else:
+        assert key_secret is not None
+        salt = crypto.random_key()[:16]
+        kind, kek, params = "keyfile", crypto.key_file_key(key_secret, salt), {"alg": "hkdf-sha256", "salt": crypto.b64encode(salt)}
+    wrapped = crypto.seal(kek, keys.sealed_payload(role), _slot_context(register_id, name, role, kind))
+    return {
+        "name": name,
+        "role": role,
+        "kind": kind,
+        "kdf": json.dumps(params),
+        "wrapped": wrapped,
+        "created_at": now.astimezone(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def _open_slot(register_id: str, slot: dict[str, Any], credentials: Credentials) -> tuple[str, Keyring] | None:
+    """The slot's role and keys, or None when these credentials do not open it."""
+    try:
+        params = json.loads(slot["kdf"])
+        if slot["kind"] == "passphrase":
+            if credentials.passphrase is None:
+                return None
+            kek = crypto.passphrase_key(credentials.passphrase, crypto.KdfParams.from_dict(params))
+        else:
+            if credentials.key_secret is None:
+                return None
+            kek = crypto.key_file_key(credentials.key_secret, crypto.b64decode(params["salt"]))
+        payload = crypto.open_sealed(kek, slot["wrapped"], _slot_context(register_id, slot["name"], slot["role"], slot["kind"]))
+    except crypto.InvalidToken:
+        return None
+    except (KeyError, TypeError, ValueError):
+        raise IntegrityError(f"key slot {slot['name']!r} is corrupt") from None
+    role, keys = Keyring.from_payload(payload)
+    if role != slot["role"]:
+        raise IntegrityError(f"key slot {slot['name']!r} is corrupt")
+    return role, keys
+
+
+def init_register(
+    path: Path,
+    policies: Policies,
+    officer: str,
+    passphrase: str,
+    kdf: crypto.KdfParams,
+    now: datetime,
+    *,
+    unlock_seconds: float = 0.5,
+) -> Session:
+    """Create a register with fresh random keys and its first officer's slot."""
+    _check_officer_name(officer)
+    register_id = crypto.new_register_id()
+    keys = Keyring(audit=crypto.random_key(), data=crypto.random_key(), lookup=crypto.random_key())
+    slot = _new_slot(register_id, keys, officer, "officer", now, passphrase=passphrase, kdf=kdf)
+    store = Store.create(
+        path,
+        {
+            "register_id": register_id,
+            "created_at": now.astimezone(UTC).isoformat(timespec="seconds"),
+            "unlock_seconds": str(unlock_seconds),
+        },
+    )
+    session = Session(store, policies, register_id, officer, "officer", keys)
+    with store.write():
+        store.add_slot(slot)
+        _audit(session, now, "init", detail={"officer": officer})
+    return session
+
+
+def unlock(path: Path, policies: Policies, credentials: Credentials, *, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> Session:
+    """Open a register and unlock one slot; AuthError when nothing opens."""
+    store = Store.open(path, busy_timeout=busy_timeout)
+    try:
+        register_id = store.meta("register_id") or ""
+        if credentials.key_secret is not None:
+            candidates = [s for s in store.slots("keyfile") if credentials.officer in (None, s["name"])]
+            failure = "the key file does not open any key slot of this register"
+        elif credentials.officer is not None:
+            slot = store.slot(credentials.officer)
+            if slot is None or slot["kind"] != "passphrase":
+                raise AuthError(f"no officer {credentials.officer!r} with a passphrase in this register")
+            candidates = [slot]
+            failure = f"wrong passphrase for officer {credentials.officer!r}"
+        else:
+            raise AuthError("no officer given", hints=("pass --officer or set KSS_PANEL_OFFICER, or use --key-file",))
+        for slot in candidates:
+            opened = _open_slot(register_id, slot, credentials)
+            if opened:
+                role, keys = opened
+                return Session(store, policies, register_id, slot["name"], role, keys)
+        raise AuthError(failure)
+    except BaseException:
+        store.close()
+        raise
+
+
+def add_officer(
+    session: Session,
+    name: str,
+    role: str,
+    now: datetime,
+    *,
+    passphrase: str | None = None,
+    kdf: crypto.KdfParams | None = None,
+    key_secret: bytes | None = None,
+) -> dict[str, Any]:
+    session.require_officer("manage officers")
+    slot = _new_slot(session.register_id, session.keys, name, role, now, passphrase=passphrase, kdf=kdf, key_secret=key_secret)
+    with session.store.write():
+        session.store.add_slot(slot)
+        _audit(session, now, "officer-add", detail={"officer": name, "role": role, "kind": slot["kind"]})
+    return _slot_summary(slot)
+
+
+def remove_officer(session: Session, name: str, now: datetime) -> None:
+    session.require_officer("manage officers")
+    with session.store.write():
+        slot = session.store.slot(name)
+        if slot is None:
+            raise NotFound(f"no officer {name!r}")
+        officers = [s for s in session.store.slots() if s["role"] == "officer"]
+        if slot["role"] == "officer" and len(officers) == 1:
+            raise InvalidInput("refusing to remove the last officer", [("name", "is the only officer-role slot")])
+        session.store.remove_slot(name)
+        _audit(session, now, "officer-remove", detail={"officer": name})
+
+
+def list_officers(session: Session) -> list[dict[str, Any]]:
+    with session.store.read():
+        return [_slot_summary(slot) for slot in session.store.slots()]
+
+
+def _slot_summary(slot: dict[str, Any]) -> dict[str, Any]:
+    return {"name": slot["name"], "role": slot["role"], "kind": slot["kind"], "created_at": slot["created_at"]}
+
+
+def unlock_seconds(session: Session) -> float:
+    return float(session.store.meta("unlock_seconds") or 0.5)
+
+
+# --- members -------------------------------------------------------------------------------------------------
+
+
+def _dek_context(session: Session, member_id: str) -> tuple[str, ...]:
+    return ("dek", session.register_id, member_id)
+
+
+def _section_context(session: Session, member_id: str, section: str) -> tuple[str, ...]:
+    return ("section", session.register_id, member_id, section)
+
+
+def _seal_record(session: Session, member_id: str, dek: bytes, record: dict[str, Any]) -> dict[str, bytes]:
+    return {
+        section: crypto.seal(dek, json.dumps(value, ensure_ascii=False).encode(), _section_context(session, member_id, section))
+        for section, value in record.items()
+    }
+
+
+def _lookups(session: Session, record: dict[str, Any]) -> dict[str, str]:
+    assert session.hasher is not None
+    return {kind: session.hasher.digest(kind, value) for kind, value in session.schema.lookups(record).items()}
+
+
+def _member_row(store: Store, member_id: str) -> dict[str, Any]:
+    row = store.member(member_id)
+    if row is None:
+        raise NotFound(f"no member {member_id!r}")
+    return row
+
+
+def _dek(session: Session, row: dict[str, Any]) -> bytes:
+    assert session.keys.data is not None
+    return crypto.open_sealed(session.keys.data, row["wrapped_dek"], _dek_context(session, row["member_id"]))
+
+
+def _read_record(session: Session, row: dict[str, Any], sections: Iterable[str] | None = None) -> dict[str, Any]:
+    dek = _dek(session, row)
+    boxes = session.store.boxes(row["member_id"])
+    wanted = boxes.keys() if sections is None else [s for s in sections if s in boxes]
+    return session.schema.ordered({
+        section: json.loads(crypto.open_sealed(dek, boxes[section], _section_context(session, row["member_id"], section)))
+        for section in wanted
+    })
+
+
+def _plain(row: dict[str, Any]) -> dict[str, Any]:
+    return {column: row.get(column) for column in MEMBER_COLUMNS}
+
+
+def enrol(session: Session, data: Any, now: datetime) -> str:
+    """Validate one application and store it as an applicant; return its member id."""
+    session.require_officer("enrol members")
+    with session.store.write():
+        member_id = _enrol_one(session, data, now)
+    return member_id
+
+
+def enrol_many(session: Session, records: Iterable[Any], now: datetime) -> list[str]:
+    """Enrol several applications in one transaction: all of them or none."""
+    session.require_officer("enrol members")
+    with session.store.write():
+        return [_enrol_one(session, data, now) for data in records]
+
+
+def _enrol_one(session: Session, data: Any, now: datetime) -> str:
+    today = local_date(now)
+    record, applied_at = session.schema.validate(data, today=today)
+    member_id = crypto.new_member_id()
+    dek = crypto.random_key()
+    assert session.keys.data is not None
+    row = {
+        "member_id": member_id,
+        "status": "applicant",
+        "applied_at": (applied_at or today).isoformat(),
+        "updated_at": today.isoformat(),
+        "wrapped_dek": crypto.seal(session.keys.data, dek, _dek_context(session, member_id)),
+    }
+    session.store.insert_member(row, _seal_record(session, member_id, dek, record), _lookups(session, record))
+    _audit(session, now, "enrol", member_id, sorted(flatten(record)))
+    return member_id
+
+
+def show(session: Session, member_id: str, now: datetime) -> dict[str, Any]:
+    """A member's plain columns and whole decrypted record."""
+    session.require_officer("read personal data")
+    with session.store.write():
+        row = _member_row(session.store, member_id)
+        record = _read_record(session, row)
+        _audit(session, now, "show", member_id, sorted(flatten(record)))
+    return {**_plain(row), **record}
+
+
+def find(session: Session, kind: str, value: str, now: datetime) -> dict[str, Any]:
+    """Find a member by the keyed hash of a normalised lookup value; decrypts no one."""
+    session.require_officer("look up members")
+    assert session.hasher is not None
+    digest = session.hasher.digest(kind, normalise_lookup(kind, value))
+    with session.store.write():
+        member_id = session.store.find(kind, digest)
+        if member_id is None:
+            raise NotFound(f"no member with that {kind.replace('_', ' ')}")
+        row = _member_row(session.store, member_id)
+        _audit(session, now, "find", member_id, [kind])
+    return _plain(row)
+
+
+def list_members(session: Session, now: datetime, *, status: str | None = None, names: bool = False) -> list[dict[str, Any]]:
+    """Members' ids, status and dates; names only when asked (and audited)."""
+    if status is not None and status not in STATUSES:
+        raise InvalidInput("invalid status", [("--status", f"must be one of {', '.join(STATUSES)}")])
+    if names:
+        session.require_officer("read members' names")
+    with session.store.write() if names else session.store.read():
+        rows = session.store.members(status)
+        if not names:
+            return [_plain(row) for row in rows]
+        listed = []
+        for row in rows:
+            contact = _read_record(session, _member_row(session.store, row["member_id"]), ["contact"]).get("contact", {})
+            listed.append({**_plain(row), "first_name": contact.get("first_name"), "last_name": contact.get("last_name")})
+        _audit(session, now, "list-names", None, ["contact.first_name", "contact.last_name"], {"members": len(listed)})
+        return listed
+
+
+def update(session: Session, member_id: str, patch: dict[str, Any], now: datetime) -> list[str]:
+    """Rectify a member's record with a merge patch; return the changed field paths."""
+    session.require_officer("rectify personal data")
+    if not isinstance(patch, dict) or not patch:
+        raise InvalidInput("empty patch", [("(patch)", "must be a JSON object with at least one field")])
+    if "applied_at" in patch:
+        raise InvalidInput("invalid patch", [("applied_at", "cannot be changed by update")])
+    with session.store.write():
+        row = _member_row(session.store, member_id)
+        before = _read_record(session, row)
+        after, _ = session.schema.validate(apply_patch(before, patch), today=local_date(now))
+        changed = changed_fields(before, after)
+        if not changed:
+            return []
+        session.store.put_boxes(member_id, _seal_record(session, member_id, _dek(session, row), after))
+        session.store.put_lookups(member_id, _lookups(session, after))
+        session.store.update_member(member_id, {"updated_at": local_date(now).isoformat()})
+        _audit(session, now, "update", member_id, changed)
+    return changed
+
+
+# --- audit ---------------------------------------------------------------------------------------------------
+
+
+def _audit(
+    session: Session,
+    now: datetime,
+    action: str,
+    member_id: str | None = None,
+    fields: list[str] | None = None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Append one chained entry; call inside the write transaction it records."""
+    entry = {
+        "at": now.astimezone(UTC).isoformat(timespec="seconds"),
+        "actor": session.actor,
+        "action": action,
+        "member_id": member_id,
+        "fields": list(fields or []),
+        "policy_hash": session.policies.hash,
+        "detail": detail or {},
+    }
+    session.store.append_audit(audit.seal_entry(session.keys.audit, session.register_id, session.store.last_audit(), entry))
+
+
+def audit_log(session: Session, member_id: str | None = None) -> list[dict[str, Any]]:
+    with session.store.read():
+        return [{k: row[k] for k in audit.ENTRY_FIELDS} for row in session.store.audit_rows(member_id)]
+
+
+def audit_verify(session: Session, head: audit.Head | None = None) -> audit.Head:
+    with session.store.read():
+        return audit.verify(session.keys.audit, session.register_id, session.store.audit_rows(), head)
+
+
+def audit_head(session: Session) -> audit.Head:
+    return audit_verify(session)

@@ -1,0 +1,287 @@
+"""The register file: SQLite through sqlite-utils, named migrations, transactions.
+
+Plain columns hold only what purge and lookups need (opaque ids, status,
+dates, keyed hashes); everything personal is an encrypted box. Every write
+runs in ``BEGIN IMMEDIATE`` with a busy timeout, so cron and an officer can
+share the file; ``secure_delete`` zeroes deleted content in place.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from .errors import Busy, IntegrityError, InvalidInput, NotFound
+
+FORMAT = "kss-panel register"
+DEFAULT_BUSY_TIMEOUT = 30.0
+
+
+def _create_register(db: sqlite_utils.Database) -> None:
+    db["meta"].create({"key": str, "value": str}, pk="key")
+    db["slots"].create(
+        {"name": str, "role": str, "kind": str, "kdf": str, "wrapped": bytes, "created_at": str},
+        pk="name",
+        not_null={"role", "kind", "wrapped", "created_at"},
+    )
+    db["members"].create(
+        {
+            "member_id": str,
+            "status": str,
+            "applied_at": str,
+            "admitted_at": str,
+            "rejected_at": str,
+            "last_activity_at": str,
+            "updated_at": str,
+            "wrapped_dek": bytes,
+        },
+        pk="member_id",
+        not_null={"status", "applied_at", "wrapped_dek"},
+    )
+    db["members"].create_index(["status"])
+    db["sections"].create(
+        {"member_id": str, "section": str, "box": bytes},
+        pk=("member_id", "section"),
+        foreign_keys=[("member_id", "members", "member_id")],
+        not_null={"box"},
+    )
+    db["lookups"].create(
+        {"kind": str, "digest": str, "member_id": str},
+        pk=("kind", "digest"),
+        foreign_keys=[("member_id", "members", "member_id")],
+        not_null={"member_id"},
+    )
+    db["lookups"].create_index(["member_id"])
+    db["audit"].create(
+        {
+            "seq": int,
+            "at": str,
+            "actor": str,
+            "action": str,
+            "member_id": str,
+            "fields": str,
+            "policy_hash": str,
+            "detail": str,
+            "mac": str,
+        },
+        pk="seq",
+        not_null={"at", "actor", "action", "fields", "policy_hash", "detail", "mac"},
+    )
+    db["audit"].create_index(["member_id"])
+
+
+# Named migrations, applied in order; a register's schema version is how many
+# of them it has. Never edit one that has shipped: add the next.
+MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
+    ("0001_create_register", _create_register),
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def _connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None)
+    # secure_delete overwrites deleted cells and freed pages with zeros; the
+    # rollback journal (not WAL) is deleted at each commit; temp tables stay in
+    # memory so no temporary file ever holds register content.
+    conn.execute("PRAGMA secure_delete = ON")
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA temp_store = MEMORY")
+    conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+    conn.execute("PRAGMA journal_mode = DELETE")
+    return conn
+
+
+@contextmanager
+def _sqlite_errors() -> Iterator[None]:
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            raise Busy(
+                "the register is busy: another command held it past the busy timeout",
+                hints=("try again, or raise KSS_PANEL_BUSY_TIMEOUT",),
+            ) from None
+        raise
+    except sqlite3.DatabaseError as exc:
+        if isinstance(exc, sqlite3.IntegrityError):
+            raise
+        raise IntegrityError("the register file is corrupt or not a kss-panel register") from None
+
+
+class Store:
+    """A register file. Open with ``Store.create`` or ``Store.open``."""
+
+    def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
+        self.path = path
+        self.conn = conn
+        self.db = sqlite_utils.Database(conn)
+
+    @classmethod
+    def create(cls, path: Path, meta: dict[str, str], *, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> Store:
+        try:
+            # O_EXCL: never overwrite; 0600 from the first byte, before SQLite writes.
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        except FileExistsError:
+            raise InvalidInput(f"{path} already exists: refusing to overwrite it", [("--db", "file exists")]) from None
+        except OSError as exc:
+            raise NotFound(f"cannot create {path}: {exc.strerror}") from None
+        store = cls(path, _connect(path, busy_timeout))
+        with store.write():
+            store._migrate()
+            store.db["meta"].insert_all([{"key": k, "value": v} for k, v in {"format": FORMAT, **meta}.items()])
+        return store
+
+    @classmethod
+    def open(cls, path: Path, *, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> Store:
+        if not path.is_file():
+            raise NotFound(f"no register at {path}", hints=("create one with: kss-panel init",))
+        with _sqlite_errors():
+            store = cls(path, _connect(path, busy_timeout))
+            if "meta" not in store.db.table_names() or store.meta("format") != FORMAT:
+                raise IntegrityError(f"{path} is not a kss-panel register")
+            version = store.conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise IntegrityError(f"{path} was written by a newer kss-panel (schema {version})")
+        if version < SCHEMA_VERSION:
+            with store.write():
+                store._migrate()
+        return store
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def _migrate(self) -> None:
+        if "migrations" not in self.db.table_names():
+            self.db["migrations"].create({"name": str, "applied_at": str}, pk="name")
+        done = {row["name"] for row in self.db["migrations"].rows}
+        for name, migrate in MIGRATIONS:
+            if name not in done:
+                migrate(self.db)
+                self.db["migrations"].insert({"name": name, "applied_at": _utc_now_text()})
+        self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    @contextmanager
+    def write(self) -> Iterator[Store]:
+        """One all-or-nothing write: BEGIN IMMEDIATE takes the write lock up front."""
+        with _sqlite_errors():
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
+
+    @contextmanager
+    def read(self) -> Iterator[Store]:
+        """A consistent snapshot for reads that change nothing."""
+        with _sqlite_errors():
+            self.conn.execute("BEGIN")
+            try:
+                yield self
+            finally:
+                self.conn.execute("ROLLBACK")
+
+    # meta
+    def meta(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.db["meta"].upsert({"key": key, "value": value}, pk="key")
+
+    # slots
+    def add_slot(self, row: dict[str, Any]) -> None:
+        try:
+            self.db["slots"].insert(row)
+        except sqlite3.IntegrityError:
+            raise InvalidInput(f"an officer named {row['name']!r} already exists", [("name", "already exists")]) from None
+
+    def slot(self, name: str) -> dict[str, Any] | None:
+        return next(self.db["slots"].rows_where("name = ?", [name]), None)
+
+    def slots(self, kind: str | None = None) -> list[dict[str, Any]]:
+        if kind is None:
+            return list(self.db["slots"].rows_where(order_by="name"))
+        return list(self.db["slots"].rows_where("kind = ?", [kind], order_by="name"))
+
+    def remove_slot(self, name: str) -> None:
+        self.db["slots"].delete(name)
+
+    # members
+    def insert_member(self, row: dict[str, Any], boxes: dict[str, bytes], lookups: dict[str, str]) -> None:
+        self.db["members"].insert(row)
+        self.put_boxes(row["member_id"], boxes)
+        self.put_lookups(row["member_id"], lookups)
+
+    def member(self, member_id: str) -> dict[str, Any] | None:
+        return next(self.db["members"].rows_where("member_id = ?", [member_id]), None)
+
+    def members(self, status: str | None = None) -> list[dict[str, Any]]:
+        columns = "member_id, status, applied_at, admitted_at, rejected_at, last_activity_at, updated_at"
+        if status is None:
+            return list(self.db["members"].rows_where(select=columns, order_by="applied_at, member_id"))
+        return list(self.db["members"].rows_where("status = ?", [status], select=columns, order_by="applied_at, member_id"))
+
+    def update_member(self, member_id: str, changes: dict[str, Any]) -> None:
+        self.db["members"].update(member_id, changes)
+
+    def boxes(self, member_id: str) -> dict[str, bytes]:
+        rows = self.conn.execute("SELECT section, box FROM sections WHERE member_id = ?", (member_id,))
+        return {section: box for section, box in rows}
+
+    def put_boxes(self, member_id: str, boxes: dict[str, bytes]) -> None:
+        self.conn.execute("DELETE FROM sections WHERE member_id = ?", (member_id,))
+        self.db["sections"].insert_all([{"member_id": member_id, "section": s, "box": b} for s, b in boxes.items()])
+
+    # lookups
+    def put_lookups(self, member_id: str, lookups: dict[str, str]) -> None:
+        """Replace a member's keyed hashes; a hash held by another member is a duplicate."""
+        self.conn.execute("DELETE FROM lookups WHERE member_id = ?", (member_id,))
+        clashes = [kind for kind, digest in lookups.items() if self.find(kind, digest)]
+        if clashes:
+            raise InvalidInput(
+                "duplicate of a registered member",
+                [(kind, "is already in the register") for kind in sorted(clashes)],
+            )
+        self.db["lookups"].insert_all([{"kind": k, "digest": d, "member_id": member_id} for k, d in lookups.items()])
+
+    def find(self, kind: str, digest: str) -> str | None:
+        row = self.conn.execute("SELECT member_id FROM lookups WHERE kind = ? AND digest = ?", (kind, digest)).fetchone()
+        return row[0] if row else None
+
+    # audit
+    def append_audit(self, row: dict[str, Any]) -> None:
+        self.db["audit"].insert({**row, "fields": json.dumps(row["fields"]), "detail": json.dumps(row["detail"], sort_keys=True)})
+
+    def last_audit(self) -> dict[str, Any] | None:
+        row = next(self.db["audit"].rows_where(order_by="seq desc", limit=1), None)
+        return _audit_row(row) if row else None
+
+    def audit_rows(self, member_id: str | None = None) -> Iterator[dict[str, Any]]:
+        rows = (
+            self.db["audit"].rows_where(order_by="seq")
+            if member_id is None
+            else self.db["audit"].rows_where("member_id = ?", [member_id], order_by="seq")
+        )
+        for row in rows:
+            yield _audit_row(row)
+
+
+def _audit_row(row: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return {**row, "fields": json.loads(row["fields"]), "detail": json.loads(row["detail"])}
+    except (TypeError, ValueError):
+        raise IntegrityError(f"audit entry {row.get('seq')} is corrupt") from None
+
+
+def _utc_now_text() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
