@@ -214,7 +214,7 @@ def normalise_lookup(kind: str, value: str) -> str:
 
 def safe_part(part: Any) -> str:
     text = str(part)
-    if re.fullmatch(r"[A-Za-z0-9_-]{1,64}", text):
+    if re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", text):
         return text
     return "(unknown field)"
 
@@ -264,3 +264,67 @@ def apply_patch(record: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]
         else:
             merged[key] = value
     return merged
+
+
+TRUE_WORDS = {"true", "yes", "1"}
+FALSE_WORDS = {"false", "no", "0"}
+INTEGER_TYPES = {"integer", "birth_year", "score"}
+
+
+def field_spec(policies: Policies, path: str) -> tuple[Category, FieldSpec | None] | None:
+    """The category and field spec at a dotted path, or None if there is none."""
+    name, _, field = path.partition(".")
+    category = policies.register.categories.get(name)
+    if category is None:
+        return None
+    if category.kind == "object" and field in (category.fields or {}):
+        return category, (category.fields or {})[field]
+    if category.kind == "consents" and field in policies.register.consents:
+        return category, FieldSpec(type="boolean")
+    if category.kind in ("value", "tags") and not field:
+        return category, category.field or category.item
+    return None
+
+
+def coerce_text(spec: FieldSpec, kind: str, text: str) -> Any:
+    """Turn text (from --set or a CSV cell) into the JSON type the field takes.
+
+    Empty text means "no value". A value that cannot be converted is passed on
+    unchanged, so that validation reports it with the usual message.
+    """
+    text = text.strip()
+    if not text:
+        return None
+    if kind == "tags":
+        return [item.strip() for item in text.split(";") if item.strip()]
+    if spec.type in INTEGER_TYPES and re.fullmatch(r"-?\d{1,12}", text):
+        return int(text)
+    if spec.type == "boolean" and text.lower() in TRUE_WORDS | FALSE_WORDS:
+        return text.lower() in TRUE_WORDS
+    return text
+
+
+def patch_from_assignments(policies: Policies, assignments: list[str]) -> dict[str, Any]:
+    """Build a merge patch from FIELD=VALUE pairs; every problem is reported."""
+    patch: dict[str, Any] = {}
+    problems: list[tuple[str, str]] = []
+    for assignment in assignments:
+        path, sep, text = assignment.partition("=")
+        path = path.strip()
+        found = field_spec(policies, path) if sep else None
+        if not sep:
+            problems.append(("--set", "must be FIELD=VALUE"))
+            continue
+        if found is None or found[1] is None:
+            problems.append((safe_part(path), "is not a field of the register"))
+            continue
+        category, spec = found
+        value = coerce_text(spec, category.kind, text)
+        name, _, field = path.partition(".")
+        if field:
+            patch.setdefault(name, {})[field] = value
+        else:
+            patch[name] = value
+    if problems:
+        raise InvalidInput("invalid --set", problems)
+    return patch

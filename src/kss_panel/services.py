@@ -9,7 +9,8 @@ transaction, so the change and its record commit together or not at all.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -97,8 +98,6 @@ def _slot_context(register_id: str, name: str, role: str, kind: str) -> tuple[st
 
 
 def _check_officer_name(name: str) -> None:
-    import re
-
     if not re.fullmatch(OFFICER_NAME_RE, name):
         raise InvalidInput(
             "invalid officer name",
@@ -229,11 +228,16 @@ def add_officer(
     passphrase: str | None = None,
     kdf: crypto.KdfParams | None = None,
     key_secret: bytes | None = None,
+    write_key: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
+    """Add a slot; ``write_key`` (saving a new key file) runs inside the transaction,
+    so a key file that cannot be written leaves no slot behind."""
     session.require_officer("manage officers")
     slot = _new_slot(session.register_id, session.keys, name, role, now, passphrase=passphrase, kdf=kdf, key_secret=key_secret)
     with session.store.write():
         session.store.add_slot(slot)
+        if write_key is not None:
+            write_key()
         _audit(session, now, "officer-add", detail={"officer": name, "role": role, "kind": slot["kind"]})
     return _slot_summary(slot)
 

@@ -1,0 +1,551 @@
+"""The command line: parse, call one service, render. The only module that
+knows exit codes and prints."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from typer.core import TyperGroup
+
+from . import crypto, render, services
+from .audit import Head
+from .config import DEFAULT_DB, DEFAULT_POLICIES, Config, busy_timeout_from_env
+from .errors import AuthError, Busy, IntegrityError, InvalidInput, KssPanelError, NotFound, PolicyError, Refused
+from .model import patch_from_assignments
+from .policy import Policies, load_policies
+
+# Exit codes: a contract, documented in the README.
+EXIT_OK = 0
+EXIT_INTERNAL = 1
+EXIT_USAGE = 2
+EXIT_AUTH = 3
+EXIT_NOT_FOUND = 4
+EXIT_INVALID = 5
+EXIT_POLICY = 6
+EXIT_INTEGRITY = 7
+EXIT_BUSY = 8
+EXIT_REFUSED = 9
+
+ERROR_TYPES: dict[type[KssPanelError], str] = {
+    AuthError: "auth",
+    NotFound: "not_found",
+    InvalidInput: "invalid_input",
+    PolicyError: "invalid_policy",
+    IntegrityError: "integrity",
+    Busy: "busy",
+    Refused: "refused",
+}
+EXIT_CODES: dict[type[KssPanelError], int] = {
+    AuthError: EXIT_AUTH,
+    NotFound: EXIT_NOT_FOUND,
+    InvalidInput: EXIT_INVALID,
+    PolicyError: EXIT_POLICY,
+    IntegrityError: EXIT_INTEGRITY,
+    Busy: EXIT_BUSY,
+    Refused: EXIT_REFUSED,
+}
+JSON_VERSION = 1
+MAX_INPUT_BYTES = 1_000_000
+
+stdout = Console(soft_wrap=True)
+stderr = Console(stderr=True, soft_wrap=True, highlight=False)
+
+
+@dataclass
+class State:
+    config: Config
+    command: str = "kss-panel"
+    json: bool = False
+    _policies: Policies | None = None
+
+    def policies(self) -> Policies:
+        if self._policies is None:
+            self._policies = load_policies(self.config.policies)
+        return self._policies
+
+
+def _err(line: str) -> None:
+    stderr.out(line, highlight=False)
+
+
+def _fail(state: State | None, exc: KssPanelError | None, code: int) -> NoReturn:
+    message = exc.message if exc else "internal error; nothing was changed"
+    _err(f"kss-panel: error: {message}")
+    problems = getattr(exc, "problems", [])
+    for where, problem in problems:
+        _err(f"  {where}: {problem}")
+    for hint in exc.hints if exc else ():
+        _err(f"kss-panel: hint: {hint}")
+    if state is not None and state.json:
+        kind = next((ERROR_TYPES[cls] for cls in type(exc).__mro__ if cls in ERROR_TYPES), "internal")
+        error = {"code": code, "type": kind, "message": message}
+        if problems:
+            error["problems"] = [{"path": where, "problem": problem} for where, problem in problems]
+        typer.echo(json.dumps({"kss_panel": JSON_VERSION, "command": state.command, "ok": False, "error": error}))
+    raise typer.Exit(code)
+
+
+class Group(TyperGroup):
+    """Turns the project's errors into one stderr line and an exit code; never a traceback."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, typer.TyperException):
+            raise
+        except KssPanelError as exc:
+            code = next((EXIT_CODES[cls] for cls in type(exc).__mro__ if cls in EXIT_CODES), EXIT_INTERNAL)
+            _fail(ctx.find_object(State), exc, code)
+        except Exception:  # no traceback: it could carry personal values
+            _fail(ctx.find_object(State), None, EXIT_INTERNAL)
+
+
+def _typer(help: str) -> typer.Typer:
+    return typer.Typer(
+        cls=Group,
+        help=help,
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        pretty_exceptions_show_locals=False,
+        rich_markup_mode=None,
+    )
+
+
+app = _typer("Keep the KSS Energia customer panel's member register, encrypted, and carry out GDPR duties.")
+officer_app = _typer("Manage named officers and machine key slots.")
+audit_app = _typer("Read and verify the tamper-evident audit trail.")
+app.add_typer(officer_app, name="officer")
+app.add_typer(audit_app, name="audit")
+
+# Options shared by many commands, declared once.
+OfficerOpt = Annotated[
+    str | None, typer.Option("--officer", envvar="KSS_PANEL_OFFICER", help="Officer (key slot) name.", show_envvar=True)
+]
+PassphraseFileOpt = Annotated[
+    Path | None, typer.Option("--passphrase-file", help="Read the passphrase from the first line of this file.")
+]
+KeyFileOpt = Annotated[
+    Path | None,
+    typer.Option("--key-file", envvar="KSS_PANEL_KEY_FILE", show_envvar=True, help="Unlock with a machine slot's key file."),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+MemberArg = Annotated[str, typer.Argument(help="Member id (as printed by enrol, find or list).", show_default=False)]
+
+
+@app.callback()
+def main_callback(
+    ctx: typer.Context,
+    db: Annotated[Path, typer.Option("--db", envvar="KSS_PANEL_DB", show_envvar=True, help="Register file.")] = DEFAULT_DB,
+    policies: Annotated[
+        Path, typer.Option("--policies", envvar="KSS_PANEL_POLICIES", show_envvar=True, help="Policy directory.")
+    ] = DEFAULT_POLICIES,
+) -> None:
+    """Keep the KSS Energia customer panel's member register, encrypted, and carry out GDPR duties.
+
+    Example: kss-panel --db panel.db show M3f7kq2x5v8n4p6rw
+    """
+    ctx.obj = State(Config(db=db, policies=policies, busy_timeout=busy_timeout_from_env()))
+
+
+def _state(ctx: typer.Context, command: str, as_json: bool = False) -> State:
+    state = ctx.ensure_object(State)
+    state.command, state.json = command, as_json
+    return state
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _emit(state: State, data: Any, human: Callable[[], None]) -> None:
+    if state.json:
+        typer.echo(json.dumps({"kss_panel": JSON_VERSION, "command": state.command, "ok": True, "data": data}, ensure_ascii=False))
+    else:
+        human()
+
+
+# --- secrets in ---------------------------------------------------------------------------------------------
+
+
+def _read_secret_file(path: Path, what: str) -> str:
+    try:
+        line = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise NotFound(f"{what} file not found: {path}") from None
+    except (OSError, UnicodeDecodeError):
+        raise AuthError(f"cannot read the {what} file {path}") from None
+    return line[0] if line else ""
+
+
+def _prompt(text: str, *, confirm: bool) -> str:
+    if not sys.stdin.isatty():
+        raise AuthError(
+            "no passphrase given and no terminal to ask on",
+            hints=("set KSS_PANEL_PASSPHRASE, or pass --passphrase-file",),
+        )
+    return str(typer.prompt(text, hide_input=True, confirmation_prompt=confirm))
+
+
+def _passphrase(passphrase_file: Path | None, *, env: str = "KSS_PANEL_PASSPHRASE", confirm: bool = False, text: str = "Passphrase") -> str:
+    if passphrase_file is not None:
+        return _read_secret_file(passphrase_file, "passphrase")
+    if os.environ.get(env):
+        return os.environ[env]
+    return _prompt(text, confirm=confirm)
+
+
+def _key_secret(key_file: Path) -> bytes:
+    try:
+        return crypto.parse_key_file(_read_secret_file(key_file, "key"))
+    except ValueError:
+        raise AuthError(f"{key_file} is not a kss-panel key file") from None
+
+
+def _session(state: State, officer: str | None, passphrase_file: Path | None, key_file: Path | None) -> services.Session:
+    policies = state.policies()
+    if key_file is not None:
+        credentials = services.Credentials(key_secret=_key_secret(key_file))
+    else:
+        if not officer:
+            raise AuthError("no officer given", hints=("pass --officer or set KSS_PANEL_OFFICER, or use --key-file",))
+        credentials = services.Credentials(officer=officer, passphrase=_passphrase(passphrase_file))
+    return services.unlock(state.config.db, policies, credentials, busy_timeout=state.config.busy_timeout)
+
+
+def _read_json_input(file: str) -> Any:
+    try:
+        if file == "-":
+            raw = sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)
+        else:
+            with open(file, "rb") as handle:
+                raw = handle.read(MAX_INPUT_BYTES + 1)
+    except FileNotFoundError:
+        raise NotFound(f"input file not found: {file}") from None
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {file}", [("--file", exc.strerror or "unreadable")]) from None
+    if len(raw) > MAX_INPUT_BYTES:
+        raise InvalidInput("input too large", [("--file", f"must be at most {MAX_INPUT_BYTES} bytes")])
+    try:
+        return json.loads(raw.decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        raise InvalidInput("invalid input", [("--file", "is not UTF-8 text")]) from None
+    except json.JSONDecodeError as exc:
+        raise InvalidInput("invalid input", [("--file", f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})")]) from None
+
+
+# --- init and officers --------------------------------------------------------------------------------------
+
+
+@app.command()
+def init(
+    ctx: typer.Context,
+    officer: OfficerOpt = None,
+    passphrase_file: PassphraseFileOpt = None,
+    unlock_time: Annotated[
+        float, typer.Option("--unlock-time", min=0.0, max=10.0, help="Seconds one unlock should take (Argon2id tuning).")
+    ] = 0.5,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create a new, empty register with random keys and the first officer's slot.
+
+    The passphrase comes from a hidden prompt (asked twice), KSS_PANEL_PASSPHRASE
+    or --passphrase-file. The file is created 0600 and never overwritten.
+
+    Example: kss-panel --db panel.db init --officer aino
+    """
+    state = _state(ctx, "init", as_json)
+    if not officer:
+        raise InvalidInput("no officer given", [("--officer", "is required (or set KSS_PANEL_OFFICER)")])
+    policies = state.policies()
+    passphrase = _passphrase(passphrase_file, confirm=True, text="New passphrase")
+    kdf = crypto.calibrate_kdf(unlock_time)
+    with services.init_register(state.config.db, policies, officer, passphrase, kdf, _now(), unlock_seconds=unlock_time) as session:
+        data = {"db": str(state.config.db), "register_id": session.register_id, "officer": officer}
+    _emit(state, data, lambda: stdout.print(f"created register {state.config.db} with officer {officer}", markup=False))
+
+
+@officer_app.command("add")
+def officer_add(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Name of the new officer or machine slot.", show_default=False)],
+    role: Annotated[str, typer.Option("--role", help="officer (everything) or purger (purge and audit only).")] = "officer",
+    new_key_file: Annotated[
+        Path | None, typer.Option("--key-file", help="Create a machine slot and write its random key to this new file (0600).")
+    ] = None,
+    officer: OfficerOpt = None,
+    passphrase_file: PassphraseFileOpt = None,
+    unlock_key_file: Annotated[
+        Path | None,
+        typer.Option("--unlock-key-file", envvar="KSS_PANEL_KEY_FILE", show_envvar=True, help="Unlock with a machine slot's key file."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Add an officer (passphrase slot) or a machine slot (key file).
+
+    The new passphrase comes from a hidden prompt (asked twice) or
+    KSS_PANEL_NEW_PASSPHRASE. A purger slot cannot decrypt personal data.
+
+    Example: kss-panel officer add cron --role purger --key-file /etc/kss-panel/cron.key
+    """
+    state = _state(ctx, "officer add", as_json)
+    with _session(state, officer, passphrase_file, unlock_key_file) as session:
+        session.require_officer("manage officers")
+        if new_key_file is not None:
+            key_text = crypto.new_key_file_text()
+            summary = services.add_officer(
+                session, name, role, _now(), key_secret=crypto.parse_key_file(key_text), write_key=lambda: _write_new_file(new_key_file, key_text)
+            )
+        else:
+            passphrase = _passphrase(None, env="KSS_PANEL_NEW_PASSPHRASE", confirm=True, text=f"New passphrase for {name}")
+            kdf = crypto.calibrate_kdf(services.unlock_seconds(session))
+            summary = services.add_officer(session, name, role, _now(), passphrase=passphrase, kdf=kdf)
+    _emit(state, summary, lambda: stdout.print(f"added {summary['kind']} slot {name} with role {role}", markup=False))
+
+
+def _write_new_file(path: Path, text: str) -> None:
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        raise InvalidInput(f"{path} already exists: refusing to overwrite it", [("--key-file", "file exists")]) from None
+    except OSError as exc:
+        raise InvalidInput(f"cannot create {path}", [("--key-file", exc.strerror or "cannot create")]) from None
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+
+
+@officer_app.command("remove")
+def officer_remove(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Officer or machine slot to remove.", show_default=False)],
+    officer: OfficerOpt = None,
+    passphrase_file: PassphraseFileOpt = None,
+    key_file: KeyFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Remove an officer's key slot. The last officer-role slot cannot be removed.
+
+    Example: kss-panel officer remove cron
+    """
+    state = _state(ctx, "officer remove", as_json)
+    with _session(state, officer, passphrase_file, key_file) as session:
+        services.remove_officer(session, name, _now())
+    _emit(state, {"removed": name}, lambda: stdout.print(f"removed slot {name}", markup=False))
+
+
+@officer_app.command("list")
+def officer_list(
+    ctx: typer.Context,
+    officer: OfficerOpt = None,
+    passphrase_file: PassphraseFileOpt = None,
+    key_file: KeyFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List key slots: names, roles, kinds and when they were created.
+
+    Example: kss-panel officer list --json
+    """
+    state = _state(ctx, "officer list", as_json)
+    with _session(state, officer, passphrase_file, key_file) as session:
+        slots = services.list_officers(session)
+    _emit(state, slots, lambda: render.table(stdout, slots, ["name", "role", "kind", "created_at"]))
+
+
+# --- members ------------------------------------------------------------------------------------------------
+
+
+@app.command()
+def enrol(
+    ctx: typer.Context,
+    file: Annotated[str, typer.Option("--file", help="Applicant record (JSON), or - for stdin.", show_default=False)],
+    officer: OfficerOpt = None,
+    passphrase_file: PassphraseFileOpt = None,
+    key_file: KeyFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Validate one application and store it as an applicant; print the new member id.
+
+    Example: kss-panel enrol --file applicant.json
+    """
+    state = _state(ctx, "enrol", as_json)
+    with _session(state, officer, passphrase_file, key_file) as session:
+        session.require_officer("enrol members")
+        data = _read_json_input(file)
+        member_id = services.enrol(session, data, _now())
+    _emit(state, {"member_id": member_id}, lambda: typer.echo(member_id))
+
+
+@app.command()
+def show(
+    ctx: typer.Context,
+    member: MemberArg,
+    officer: OfficerOpt = None,
+    passphrase_file: PassphraseFileOpt = None,
+    key_file: KeyFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show one member's record by category, with status and dates.
+
+    Example: kss-panel show M3f7kq2x5v8n4p6rw --json
+    """
+    state = _state(ctx, "show", as_json)
+    with _session(state, officer, passphrase_file, key_file) as session:
+        data = services.show(session, member, _now())
+        _emit(state, data, lambda: render.member(stdout, data, session.policies))
+
+
+@app.command()
+def find(
+    ctx: typer.Context,
+    email: Annotated[str | None, typer.Option("--email", help="Email address to look up.")] = None,
+    phone: Annotated[str | None, typer.Option("--phone", help="Phone number to look up (Finland the default region).")] = None,
+    customer_number: Annotated[str | None, typer.Option("--customer-number", help="Customer number to look up.")] = None,
+    officer: OfficerOpt = None,
+    passphrase_file: PassphraseFileOpt = None,
+    key_file: KeyFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Find a member by email, phone or customer number, by keyed hash (decrypts no one).
+
+    Example: kss-panel find --email aino@example.fi
+    """
+    state = _state(ctx, "find", as_json)
+    given = {k: v for k, v in {"email": email, "phone": phone, "customer_number": customer_number}.items() if v is not None}
+    if len(given) != 1:
+        raise InvalidInput("give exactly one lookup", [("--email|--phone|--customer-number", "exactly one is required")])
+    [(kind, value)] = given.items()
+    with _session(state, officer, passphrase_file, key_file) as session:
+        data = services.find(session, kind, value, _now())
+    _emit(state, data, lambda: render.table(stdout, [data], ["member_id", "status", "applied_at", "admitted_at"]))
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    status: Annotated[str | None, typer.Option("--status", help="Only members of this status (applicant, member, rejected).")] = None,
+    names: Annotated[bool, typer.Option("--names", help="Also decrypt and show names (audited).")] = False,
+    officer: OfficerOpt = None,
+    passphrase_file: PassphraseFileOpt = None,
+    key_file: KeyFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List members: ids, status and dates; names only with --names.
+
+    Example: kss-panel list --status applicant
+    """
+    state = _state(ctx, "list", as_json)
+    with _session(state, officer, passphrase_file, key_file) as session:
+        rows = services.list_members(session, _now(), status=status, names=names)
+    columns = ["member_id", "status", "applied_at", "admitted_at", "last_activity_at"]
+    columns += ["first_name", "last_name"] if names else []
+    _emit(state, rows, lambda: render.table(stdout, rows, columns, title=f"{len(rows)} members"))
+
+
+@app.command()
+def update(
+    ctx: typer.Context,
+    member: MemberArg,
+    file: Annotated[str | None, typer.Option("--file", help="JSON merge patch of the record, or - for stdin.")] = None,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="FIELD=VALUE, e.g. contact.city=Kouvola; repeatable; empty VALUE removes.")
+    ] = None,
+    officer: OfficerOpt = None,
+    passphrase_file: PassphraseFileOpt = None,
+    key_file: KeyFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Rectify a member's record, validated like enrol; the changed fields are audited.
+
+    Example: kss-panel update M3f7kq2x5v8n4p6rw --set contact.city=Kouvola --set contact.postal_code=45100
+    """
+    state = _state(ctx, "update", as_json)
+    if (file is None) == (not set_):
+        raise InvalidInput("give --file or --set", [("--file|--set", "exactly one of them is required")])
+    with _session(state, officer, passphrase_file, key_file) as session:
+        session.require_officer("rectify personal data")
+        patch = _read_json_input(file) if file is not None else patch_from_assignments(session.policies, set_ or [])
+        changed = services.update(session, member, patch, _now())
+    _emit(
+        state,
+        {"member_id": member, "changed": changed},
+        lambda: stdout.print(f"updated {member}: {', '.join(changed)}" if changed else f"{member}: nothing changed", markup=False),
+    )
+
+
+# --- audit --------------------------------------------------------------------------------------------------
+
+
+@audit_app.command("log")
+def audit_log(
+    ctx: typer.Context,
+    member: Annotated[str | None, typer.Option("--member", help="Only entries about this member.")] = None,
+    officer: OfficerOpt = None,
+    passphrase_file: PassphraseFileOpt = None,
+    key_file: KeyFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Print the audit trail (who did what, when, to which fields; never values).
+
+    Example: kss-panel audit log --member M3f7kq2x5v8n4p6rw
+    """
+    state = _state(ctx, "audit log", as_json)
+    with _session(state, officer, passphrase_file, key_file) as session:
+        entries = services.audit_log(session, member)
+    rows = [{**e, "fields": _fields_summary(e["fields"]), "detail": json.dumps(e["detail"]) if e["detail"] else None} for e in entries]
+    _emit(state, entries, lambda: render.table(stdout, rows, ["seq", "at", "actor", "action", "member_id", "fields", "detail"]))
+
+
+def _fields_summary(fields: list[str]) -> str:
+    return ", ".join(fields) if len(fields) <= 3 else f"{len(fields)} fields"
+
+
+@audit_app.command("verify")
+def audit_verify(
+    ctx: typer.Context,
+    head: Annotated[str | None, typer.Option("--head", help="A head printed earlier by 'audit head', kept outside the file.")] = None,
+    officer: OfficerOpt = None,
+    passphrase_file: PassphraseFileOpt = None,
+    key_file: KeyFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Verify the audit chain; exit 7 naming the first bad entry.
+
+    Example: kss-panel audit verify --head "$(cat /var/backups/kss-panel.head)"
+    """
+    state = _state(ctx, "audit verify", as_json)
+    expected = Head.parse(head) if head is not None else None
+    with _session(state, officer, passphrase_file, key_file) as session:
+        last = services.audit_verify(session, expected)
+    data = {"entries": last.seq, "head": last.token()}
+    _emit(state, data, lambda: stdout.print(f"audit trail verified: {last.seq} entries, head {last.token()}", markup=False))
+
+
+@audit_app.command("head")
+def audit_head(
+    ctx: typer.Context,
+    officer: OfficerOpt = None,
+    passphrase_file: PassphraseFileOpt = None,
+    key_file: KeyFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Print the current audit head as one token; keep it outside the register file.
+
+    Example: kss-panel audit head > /var/backups/kss-panel.head
+    """
+    state = _state(ctx, "audit head", as_json)
+    with _session(state, officer, passphrase_file, key_file) as session:
+        last = services.audit_head(session)
+    _emit(state, {"head": last.token(), "entries": last.seq}, lambda: typer.echo(last.token()))
+
+
+def main() -> None:
+    app(prog_name="kss-panel")

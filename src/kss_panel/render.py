@@ -1,0 +1,63 @@
+"""Human output: rich tables and panels. Values are rich ``Text``, never markup,
+so a hobby spelled ``[red]x`` or ``<script>`` prints as itself."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from .policy import Policies
+
+
+def _cell(value: Any) -> Text:
+    if value is None:
+        return Text("—", style="dim")
+    if isinstance(value, bool):
+        return Text("yes" if value else "no")
+    if isinstance(value, list):
+        return Text(", ".join(str(v) for v in value))
+    return Text(str(value))
+
+
+def _label(name: str) -> str:
+    return name.replace("_", " ")
+
+
+def member(console: Console, data: dict[str, Any], policies: Policies) -> None:
+    header = Table.grid(padding=(0, 2))
+    header.add_column(style="bold")
+    header.add_column()
+    for column in ("member_id", "status", "applied_at", "admitted_at", "rejected_at", "last_activity_at", "updated_at"):
+        if data.get(column) is not None:
+            header.add_row(_label(column), _cell(data[column]))
+    for key in ("restriction",):
+        if data.get(key):
+            header.add_row(Text(key, style="bold red"), _cell(data[key]))
+    panels: list[Any] = [header]
+    for name, category in policies.register.categories.items():
+        if name not in data:
+            continue
+        value = data[name]
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(style="bold", min_width=24)
+        grid.add_column()
+        if isinstance(value, dict):
+            for field, inner in value.items():
+                grid.add_row(_label(field), _cell(inner))
+        else:
+            grid.add_row(_label(name), _cell(value))
+        panels.append(Panel(grid, title=Text(category.title.en), title_align="left"))
+    console.print(Panel(Group(*panels), title=Text(f"member {data['member_id']}"), title_align="left"))
+
+
+def table(console: Console, rows: list[dict[str, Any]], columns: list[str], *, title: str | None = None) -> None:
+    out = Table(title=title, show_lines=False)
+    for column in columns:
+        out.add_column(_label(column))
+    for row in rows:
+        out.add_row(*(_cell(row.get(column)) for column in columns))
+    console.print(out)
