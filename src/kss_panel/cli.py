@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from typer.core import TyperGroup
 
-from . import crypto, render, services
+from . import crypto, csvio, render, services
 from .audit import Head
 from .config import DEFAULT_DB, DEFAULT_POLICIES, Config, busy_timeout_from_env
 from .errors import AuthError, Busy, IntegrityError, InvalidInput, KssPanelError, NotFound, PolicyError, Refused
@@ -124,8 +124,12 @@ def _typer(help: str) -> typer.Typer:
 app = _typer("Keep the KSS Energia customer panel's member register, encrypted, and carry out GDPR duties.")
 officer_app = _typer("Manage named officers and machine key slots.")
 audit_app = _typer("Read and verify the tamper-evident audit trail.")
+policy_app = _typer("Check and show the policies (register, retention, disclosure).")
+activity_app = _typer("Record members' survey activity (the clock of the inactivity rule).")
 app.add_typer(officer_app, name="officer")
 app.add_typer(audit_app, name="audit")
+app.add_typer(policy_app, name="policy")
+app.add_typer(activity_app, name="activity")
 
 # Options shared by many commands, declared once.
 OfficerOpt = Annotated[
@@ -479,6 +483,195 @@ def update(
         {"member_id": member, "changed": changed},
         lambda: stdout.print(f"updated {member}: {', '.join(changed)}" if changed else f"{member}: nothing changed", markup=False),
     )
+
+
+# --- lifecycle ----------------------------------------------------------------------------------------------
+
+RosterOpt = Annotated[
+    Path, typer.Option("--customers", help="Customer roster: a CSV export with a customer_number column.", show_default=False)
+]
+
+
+@app.command()
+def admit(
+    ctx: typer.Context,
+    member: MemberArg,
+    customers: RosterOpt,
+    officer: OfficerOpt = None,
+    passphrase_file: PassphraseFileOpt = None,
+    key_file: KeyFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Admit an applicant whose customer number is in the customer roster (else exit 9).
+
+    Example: kss-panel admit M3f7kq2x5v8n4p6rw --customers roster.csv
+    """
+    state = _state(ctx, "admit", as_json)
+    with _session(state, officer, passphrase_file, key_file) as session:
+        session.require_officer("admit members")
+        data = services.admit(session, member, csvio.read_roster(customers), _now())
+    _emit(state, data, lambda: stdout.print(f"admitted {member}", markup=False))
+
+
+@app.command()
+def reject(
+    ctx: typer.Context,
+    member: MemberArg,
+    reason: Annotated[str, typer.Option("--reason", help="One of the policy's rejection_reasons.", show_default=False)],
+    officer: OfficerOpt = None,
+    passphrase_file: PassphraseFileOpt = None,
+    key_file: KeyFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Reject an applicant, for a reason from policies/register.yaml (never free text).
+
+    Example: kss-panel reject M3f7kq2x5v8n4p6rw --reason not-a-customer
+    """
+    state = _state(ctx, "reject", as_json)
+    with _session(state, officer, passphrase_file, key_file) as session:
+        data = services.reject(session, member, reason, _now())
+    _emit(state, data, lambda: stdout.print(f"rejected {member} ({reason})", markup=False))
+
+
+@app.command()
+def eligibility(
+    ctx: typer.Context,
+    customers: RosterOpt,
+    remove: Annotated[bool, typer.Option("--remove", help="Erase the members found, with reason conditions-not-met.")] = False,
+    officer: OfficerOpt = None,
+    passphrase_file: PassphraseFileOpt = None,
+    key_file: KeyFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List members whose customer number is no longer in the roster; --remove erases them.
+
+    The check records when each member was first found ineligible: the clock
+    of the conditions-not-met retention rule, so the nightly purge erases them.
+
+    Example: kss-panel eligibility --customers roster.csv --remove
+    """
+    state = _state(ctx, "eligibility", as_json)
+    with _session(state, officer, passphrase_file, key_file) as session:
+        session.require_officer("check eligibility")
+        ids = services.eligibility(session, csvio.read_roster(customers), _now(), remove=remove)
+    data = {"ineligible": ids, "removed": remove}
+
+    def human() -> None:
+        verb = "erased" if remove else "no longer meet the membership conditions"
+        stdout.print(f"{len(ids)} members {verb}", markup=False)
+        for member_id in ids:
+            typer.echo(member_id)
+
+    _emit(state, data, human)
+
+
+@activity_app.command("import")
+def activity_import(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="CSV with member_id and date (last survey answered) columns.", show_default=False)],
+    officer: OfficerOpt = None,
+    passphrase_file: PassphraseFileOpt = None,
+    key_file: KeyFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Record each member's latest survey date from a CSV (member_id,date); all or nothing.
+
+    Example: kss-panel activity import answers-2026-11.csv
+    """
+    state = _state(ctx, "activity import", as_json)
+    with _session(state, officer, passphrase_file, key_file) as session:
+        session.require_officer("record activity")
+        data = services.record_activity(session, csvio.read_activity(file), _now())
+    _emit(state, data, lambda: stdout.print(f"activity of {data['members']} members read, {data['updated']} updated", markup=False))
+
+
+@app.command()
+def purge(
+    ctx: typer.Context,
+    apply: Annotated[bool, typer.Option("--apply", help="Erase the due members (default: dry run).")] = False,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Plan for another day (YYYY-MM-DD); dry runs only.", show_default=False)
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="Print nothing when nothing is due (for cron).")] = False,
+    officer: OfficerOpt = None,
+    passphrase_file: PassphraseFileOpt = None,
+    key_file: KeyFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Apply the retention rules: a dry run by default, --apply erases the due members.
+
+    Runs with a purger key file, which cannot read personal data. Idempotent:
+    a second run finds nothing due. Prints member ids, never names.
+
+    Example: kss-panel purge --apply --quiet --key-file /etc/kss-panel/cron.key
+    """
+    state = _state(ctx, "purge", as_json)
+    day = _parse_date(as_of, "--as-of") if as_of is not None else None
+    if day is not None and apply:
+        raise InvalidInput("--as-of is for planning", [("--as-of", "is allowed only in dry runs, not with --apply")])
+    with _session(state, officer, passphrase_file, key_file) as session:
+        plan = services.purge(session, _now()) if apply else services.plan_purge(session, day or services.local_date(_now()))
+        rules = session.policies.retention.rules
+    data = {
+        "as_of": plan.as_of.isoformat(),
+        "applied": apply,
+        "total": plan.total,
+        "rules": [{"name": rule.name, "count": len(plan.due[rule.name]), "member_ids": plan.due[rule.name]} for rule in rules],
+    }
+
+    def human() -> None:
+        if quiet and plan.total == 0:
+            return
+        counts = ", ".join(f"{r['name']} {r['count']}" for r in data["rules"] if r["count"])
+        if apply:
+            stdout.print(f"purged {plan.total} members" + (f" ({counts})" if counts else ""), markup=False)
+            return
+        stdout.print(f"dry run for {plan.as_of}: {plan.total} members due" + (f" ({counts})" if counts else ""), markup=False)
+        for rule in rules:
+            stdout.print(f"{rule.name}: {len(plan.due[rule.name])} ({rule.status}, {rule.clock} + {rule.period.describe()})", markup=False)
+            for member_id in plan.due[rule.name]:
+                typer.echo(f"  {member_id}")
+
+    _emit(state, data, human)
+
+
+def _parse_date(text: str, option: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput("invalid date", [(option, "must be a date as YYYY-MM-DD")]) from None
+
+
+# --- policies -----------------------------------------------------------------------------------------------
+
+
+@policy_app.command("check")
+def policy_check(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Validate every policy file strictly; exit 6 listing each problem with file and line.
+
+    Example: kss-panel --policies policies policy check
+    """
+    state = _state(ctx, "policy check", as_json)
+    policies = state.policies()
+    data = {"directory": str(state.config.policies), "hash": policies.hash, "files": sorted(policies.documents)}
+    _emit(state, data, lambda: stdout.print(f"policies in {state.config.policies} are valid (hash {policies.hash})", markup=False))
+
+
+@policy_app.command("show")
+def policy_show(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Show the resolved policies and their hash (the hash every audit entry carries).
+
+    Example: kss-panel policy show --json
+    """
+    state = _state(ctx, "policy show", as_json)
+    policies = state.policies()
+    data = {
+        "hash": policies.hash,
+        "register": policies.register.model_dump(mode="json", by_alias=True),
+        "retention": policies.retention.model_dump(mode="json", exclude_none=True),
+        "disclosure": policies.disclosure.model_dump(mode="json", exclude_none=True),
+    }
+    _emit(state, data, lambda: render.policies(stdout, policies))
 
 
 # --- audit --------------------------------------------------------------------------------------------------

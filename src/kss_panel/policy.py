@@ -8,8 +8,12 @@ the safe loader (composition builds nodes, never objects).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import calendar
+import types
+import typing
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -129,6 +133,87 @@ class RegisterPolicy(Strict):
         return self
 
 
+STATUSES = ("applicant", "member", "rejected")
+CLOCKS = ("applied_at", "admitted_at", "rejected_at", "last_activity_at", "ineligible_at", "updated_at")
+# EU member states and the other EEA states (Iceland, Liechtenstein, Norway).
+EU_EEA = frozenset(
+    "AT BE BG HR CY CZ DK EE FI FR DE GR HU IE IT LV LT LU MT NL PL PT RO SK SI ES SE IS LI NO".split()
+)
+
+
+class Period(Strict):
+    days: Annotated[int, Field(ge=0, le=36500)] | None = None
+    months: Annotated[int, Field(ge=0, le=1200)] | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> Period:
+        if (self.days is None) == (self.months is None):
+            raise ValueError("give exactly one of 'days' or 'months'")
+        return self
+
+    def after(self, start: date) -> date:
+        """``start`` plus this period; a month-end overflow clamps to the month's last day."""
+        if self.days is not None:
+            return start + timedelta(days=self.days)
+        assert self.months is not None
+        month_index = start.month - 1 + self.months
+        year, month = start.year + month_index // 12, month_index % 12 + 1
+        return date(year, month, min(start.day, calendar.monthrange(year, month)[1]))
+
+    def describe(self) -> str:
+        return f"{self.days} days" if self.days is not None else f"{self.months} months"
+
+
+class RetentionRule(Strict):
+    name: Slug
+    description: Text
+    status: Literal["applicant", "member", "rejected"]
+    clock: Literal["applied_at", "admitted_at", "rejected_at", "last_activity_at", "ineligible_at", "updated_at"]
+    fallback_clock: Literal["applied_at", "admitted_at", "rejected_at", "last_activity_at", "ineligible_at", "updated_at"] | None = None
+    period: Period
+    action: Literal["erase"]
+
+    def start(self, row: dict[str, Any]) -> date | None:
+        """The date this rule counts from for a member row, if it has one."""
+        raw = row.get(self.clock) or (row.get(self.fallback_clock) if self.fallback_clock else None)
+        return date.fromisoformat(raw) if raw else None
+
+    def due_on(self, row: dict[str, Any]) -> date | None:
+        start = self.start(row)
+        return self.period.after(start) if start else None
+
+
+class RetentionPolicy(Strict):
+    version: Literal[1]
+    rules: list[RetentionRule]
+    restricted: Literal["hold", "ignore"] = "hold"
+
+
+Safeguard = Literal["adequacy-decision", "standard-contractual-clauses", "binding-corporate-rules", "derogation-art-49"]
+
+
+class PurposeGrant(Strict):
+    consent: Slug
+
+
+class Recipient(Strict):
+    name: Text
+    role: Literal["processor", "sub-processor", "controller", "joint-controller"]
+    country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
+    safeguard: Safeguard | None = None
+    purposes: dict[Slug, PurposeGrant]
+    fields: list[Annotated[str, StringConstraints(pattern=r"^[a-z0-9_.]{1,80}$")]]
+
+    @property
+    def in_eu_eea(self) -> bool:
+        return self.country in EU_EEA
+
+
+class DisclosurePolicy(Strict):
+    version: Literal[1]
+    recipients: dict[Slug, Recipient]
+
+
 def iter_field_specs(register: RegisterPolicy) -> Iterator[FieldSpec]:
     for category in register.categories.values():
         yield from (category.fields or {}).values()
@@ -141,6 +226,8 @@ class Policies:
     """The resolved policies of one directory and the hash that names them."""
 
     register: RegisterPolicy
+    retention: RetentionPolicy
+    disclosure: DisclosurePolicy
     documents: dict[str, Any]
     hash: str
 
@@ -157,7 +244,11 @@ class Policies:
         return paths
 
 
-POLICY_FILES = {"register.yaml": RegisterPolicy}
+POLICY_FILES: dict[str, type[Strict]] = {
+    "register.yaml": RegisterPolicy,
+    "retention.yaml": RetentionPolicy,
+    "disclosure.yaml": DisclosurePolicy,
+}
 
 
 def load_policies(directory: Path) -> Policies:
@@ -165,6 +256,7 @@ def load_policies(directory: Path) -> Policies:
     problems: list[tuple[str, str]] = []
     documents: dict[str, Any] = {}
     models: dict[str, Any] = {}
+    roots: dict[str, yaml.Node | None] = {}
     for filename, model in POLICY_FILES.items():
         path = directory / filename
         try:
@@ -183,25 +275,133 @@ def load_policies(directory: Path) -> Policies:
             where = f"{path}:{mark.line + 1}" if mark else str(path)
             problems.append((where, f"not valid YAML: {getattr(exc, 'problem', None) or 'syntax error'}"))
             continue
+        roots[filename] = root
         try:
             models[filename] = model.model_validate(data)
             documents[filename] = data
         except ValidationError as exc:
             for error in exc.errors(include_input=False, include_url=False):
                 loc = tuple(error["loc"])
-                problems.append((f"{path}:{line_of(root, loc)}", describe(loc, error["msg"])))
+                problems.append((f"{path}:{line_of(root, loc)}", describe(model, loc, error["type"], error["msg"])))
+    if len(models) == len(POLICY_FILES):
+        for filename, loc, problem in cross_check(models["register.yaml"], models["retention.yaml"], models["disclosure.yaml"]):
+            where = f"{directory / filename}:{line_of(roots[filename], loc)}"
+            problems.append((where, f"{'.'.join(str(p) for p in loc)}: {problem}"))
     if problems:
         raise PolicyError(f"invalid policy in {directory}", problems)
     canonical = json.dumps(documents, sort_keys=True, ensure_ascii=False, default=str).encode()
-    return Policies(register=models["register.yaml"], documents=documents, hash=sha256_hex(canonical)[:16])
+    return Policies(
+        register=models["register.yaml"],
+        retention=models["retention.yaml"],
+        disclosure=models["disclosure.yaml"],
+        documents=documents,
+        hash=sha256_hex(canonical)[:16],
+    )
 
 
-def describe(loc: tuple[Any, ...], msg: str) -> str:
+def cross_check(
+    register: RegisterPolicy, retention: RetentionPolicy, disclosure: DisclosurePolicy
+) -> Iterator[tuple[str, tuple[Any, ...], str]]:
+    """Checks that span files: every name used must be defined somewhere."""
+    names = [rule.name for rule in retention.rules]
+    for index, rule in enumerate(retention.rules):
+        if names.index(rule.name) != index:
+            yield "retention.yaml", ("rules", index, "name"), f"duplicate rule name {rule.name!r}"
+    for status in STATUSES:
+        if not any(rule.status == status for rule in retention.rules):
+            yield "retention.yaml", ("rules",), f"data stored for status {status!r} has no retention rule"
+    known_fields = set(Policies(register, retention, disclosure, {}, "").field_paths())
+    known_fields |= {path.partition(".")[0] for path in known_fields}
+    for key, recipient in disclosure.recipients.items():
+        for index, path in enumerate(recipient.fields):
+            if path not in known_fields:
+                yield "disclosure.yaml", ("recipients", key, "fields", index), f"undefined field {path!r} (expected a field of register.yaml)"
+        for purpose, grant in recipient.purposes.items():
+            loc = ("recipients", key, "purposes", purpose)
+            if purpose not in register.purposes:
+                yield "disclosure.yaml", loc, f"undefined purpose {purpose!r} (expected one of {', '.join(register.purposes)})"
+                continue
+            if grant.consent == "none":
+                if register.purposes[purpose].legal_basis == "consent":
+                    yield "disclosure.yaml", (*loc, "consent"), f"purpose {purpose!r} is based on consent: name the consent it requires"
+            elif grant.consent not in register.consents:
+                yield "disclosure.yaml", (*loc, "consent"), f"undefined consent {grant.consent!r} (expected 'none' or one of {', '.join(register.consents)})"
+        if not recipient.in_eu_eea and recipient.safeguard is None:
+            yield "disclosure.yaml", ("recipients", key, "country"), (
+                f"{recipient.country} is outside the EU/EEA: the recipient needs a 'safeguard'"
+            )
+
+
+def due_members(
+    retention: RetentionPolicy, rows: Iterable[dict[str, Any]], as_of: date
+) -> dict[str, list[dict[str, Any]]]:
+    """The members each rule makes due on ``as_of``: the first rule that fires wins.
+
+    A member is due when the rule's clock date plus its period is on or before
+    ``as_of``. A restricted member is held unless the policy says "ignore".
+    """
+    due: dict[str, list[dict[str, Any]]] = {rule.name: [] for rule in retention.rules}
+    for row in rows:
+        if row.get("restricted_at") and retention.restricted == "hold":
+            continue
+        for rule in retention.rules:
+            if rule.status != row["status"]:
+                continue
+            when = rule.due_on(row)
+            if when is not None and when <= as_of:
+                due[rule.name].append(row)
+                break
+    return due
+
+
+def next_due(retention: RetentionPolicy, row: dict[str, Any]) -> tuple[RetentionRule, date] | None:
+    """The rule that will erase this member first, and the day it fires."""
+    dated = [(rule, rule.due_on(row)) for rule in retention.rules if rule.status == row["status"]]
+    dated = [(rule, when) for rule, when in dated if when is not None]
+    return min(dated, key=lambda pair: pair[1]) if dated else None
+
+
+def describe(model: type[BaseModel], loc: tuple[Any, ...], kind: str, msg: str) -> str:
     path = ".".join(str(part) for part in loc) or "(top level)"
     msg = msg.removeprefix("Value error, ")
-    if msg == "Extra inputs are not permitted":
-        msg = "unknown key"
+    if kind == "extra_forbidden":
+        allowed = allowed_keys(model, loc[:-1])
+        msg = "unknown key" + (f" (expected one of: {', '.join(allowed)})" if allowed else "")
+    elif kind == "missing":
+        msg = "required key is missing"
     return f"{path}: {msg}"
+
+
+def allowed_keys(model: Any, loc: tuple[Any, ...]) -> list[str]:
+    """The keys a mapping at ``loc`` may hold, walking the model's annotations."""
+    current: Any = model
+    for part in loc:
+        current = _unwrap(current)
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            info = next((f for name, f in current.model_fields.items() if (f.alias or name) == part), None)
+            if info is None:
+                return []
+            current = info.annotation
+        elif typing.get_origin(current) in (dict, list):
+            current = typing.get_args(current)[-1]
+        else:
+            return []
+    current = _unwrap(current)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return [f.alias or name for name, f in current.model_fields.items()]
+    return []
+
+
+def _unwrap(annotation: Any) -> Any:
+    while True:
+        origin = typing.get_origin(annotation)
+        if origin is Annotated:
+            annotation = typing.get_args(annotation)[0]
+        elif origin in (typing.Union, types.UnionType):
+            args = [a for a in typing.get_args(annotation) if a is not type(None)]
+            annotation = args[0]
+        else:
+            return annotation
 
 
 def line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int:

@@ -61,3 +61,42 @@ def table(console: Console, rows: list[dict[str, Any]], columns: list[str], *, t
     for row in rows:
         out.add_row(*(_cell(row.get(column)) for column in columns))
     console.print(out)
+
+
+def policies(console: Console, policies: Policies) -> None:
+    register = policies.register
+    console.print(Text(f"{register.register_info.name.en} — policy hash {policies.hash}", style="bold"))
+    console.print(Text(f"controller: {register.controller.name}, {register.controller.address}"))
+    console.print(Text(f"contact: {register.controller.contact_person.role} <{register.controller.contact_person.email}>"))
+    table(
+        console,
+        [{"purpose": k, "legal_basis": v.legal_basis, "title": v.title.en} for k, v in register.purposes.items()],
+        ["purpose", "legal_basis", "title"],
+        title="purposes",
+    )
+    table(
+        console,
+        [{"category": k, "title": v.title.en, "fields": len(v.fields or {}) or 1} for k, v in register.categories.items()],
+        ["category", "title", "fields"],
+        title="categories",
+    )
+    table(
+        console,
+        [
+            {"rule": r.name, "status": r.status, "clock": r.clock + (f" (else {r.fallback_clock})" if r.fallback_clock else ""),
+             "period": r.period.describe(), "action": r.action}
+            for r in policies.retention.rules
+        ],
+        ["rule", "status", "clock", "period", "action"],
+        title=f"retention (restricted members: {policies.retention.restricted})",
+    )
+    table(
+        console,
+        [
+            {"recipient": k, "name": r.name, "role": r.role, "country": r.country, "safeguard": r.safeguard,
+             "purposes": ", ".join(f"{p} ({g.consent})" for p, g in r.purposes.items()), "fields": len(r.fields)}
+            for k, r in policies.disclosure.recipients.items()
+        ],
+        ["recipient", "name", "role", "country", "safeguard", "purposes", "fields"],
+        title="disclosure",
+    )

@@ -18,15 +18,20 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from . import audit, crypto
-from .errors import AuthError, IntegrityError, InvalidInput, NotFound
+from .errors import AuthError, IntegrityError, InvalidInput, NotFound, Refused
 from .model import STATUSES, RecordSchema, apply_patch, changed_fields, flatten, normalise_lookup
-from .policy import Policies
+from .policy import Policies, due_members
 from .storage import DEFAULT_BUSY_TIMEOUT, Store
 
 REGISTER_TZ = ZoneInfo("Europe/Helsinki")
 ROLES = ("officer", "purger")
 OFFICER_NAME_RE = r"^[a-z][a-z0-9._-]{0,31}$"
-MEMBER_COLUMNS = ("member_id", "status", "applied_at", "admitted_at", "rejected_at", "last_activity_at", "updated_at")
+MEMBER_COLUMNS = (
+    "member_id", "status", "applied_at", "admitted_at", "rejected_at", "last_activity_at", "updated_at",
+    "ineligible_at", "restricted_at", "restriction_reason",
+)
+ERASURE_REASONS = ("request", "conditions-not-met", "retention")
+PURGE_BATCH = 500
 
 
 def local_date(now: datetime) -> date:
@@ -411,6 +416,153 @@ def update(session: Session, member_id: str, patch: dict[str, Any], now: datetim
         session.store.update_member(member_id, {"updated_at": local_date(now).isoformat()})
         _audit(session, now, "update", member_id, changed)
     return changed
+
+
+# --- lifecycle -----------------------------------------------------------------------------------------------
+
+
+def _roster_digests(session: Session, roster: Iterable[str]) -> set[str]:
+    assert session.hasher is not None
+    return {session.hasher.digest("customer_number", number) for number in roster}
+
+
+def _require_status(row: dict[str, Any], status: str, action: str) -> None:
+    if row["status"] != status:
+        raise InvalidInput(f"cannot {action} {row['member_id']}", [("status", f"is {row['status']}, not {status}")])
+
+
+def admit(session: Session, member_id: str, roster: Iterable[str], now: datetime) -> dict[str, Any]:
+    """Admit an applicant whose customer number is in the customer roster."""
+    session.require_officer("admit members")
+    digests = _roster_digests(session, roster)
+    with session.store.write():
+        row = _member_row(session.store, member_id)
+        _require_status(row, "applicant", "admit")
+        if not session.store.member_ids_with("customer_number", digests) & {member_id}:
+            raise Refused(
+                f"{member_id} is not a KSS Energia customer: the customer number is not in the roster",
+                hints=("only customers may join the panel; reject with --reason not-a-customer",),
+            )
+        today = local_date(now).isoformat()
+        session.store.update_member(member_id, {"status": "member", "admitted_at": today, "updated_at": today})
+        _audit(session, now, "admit", member_id, ["customer_number"])
+        return _plain(_member_row(session.store, member_id))
+
+
+def reject(session: Session, member_id: str, reason: str, now: datetime) -> dict[str, Any]:
+    """Reject an applicant for one of the policy's rejection reasons."""
+    session.require_officer("reject applicants")
+    reasons = session.policies.register.rejection_reasons
+    if reason not in reasons:
+        raise InvalidInput("invalid rejection reason", [("--reason", f"must be one of {', '.join(reasons)}")])
+    with session.store.write():
+        row = _member_row(session.store, member_id)
+        _require_status(row, "applicant", "reject")
+        today = local_date(now).isoformat()
+        session.store.update_member(member_id, {"status": "rejected", "rejected_at": today, "updated_at": today})
+        _audit(session, now, "reject", member_id, detail={"reason": reason})
+        return _plain(_member_row(session.store, member_id))
+
+
+def eligibility(session: Session, roster: Iterable[str], now: datetime, *, remove: bool = False) -> list[str]:
+    """Members whose customer number is no longer in the roster.
+
+    The check records the day each was first found ineligible (the clock of the
+    conditions-not-met retention rule) and clears it for members back in the
+    roster; with ``remove`` they are erased at once.
+    """
+    session.require_officer("check eligibility")
+    digests = _roster_digests(session, roster)
+    today = local_date(now).isoformat()
+    with session.store.write():
+        members = session.store.members("member")
+        eligible = session.store.member_ids_with("customer_number", digests)
+        failing = [row for row in members if row["member_id"] not in eligible]
+        for row in members:
+            if row["member_id"] in eligible and row["ineligible_at"]:
+                session.store.update_member(row["member_id"], {"ineligible_at": None})
+        for row in failing:
+            if not row["ineligible_at"]:
+                session.store.update_member(row["member_id"], {"ineligible_at": today})
+        _audit(session, now, "eligibility-check", None, ["customer_number"], {"members": len(members), "ineligible": len(failing)})
+        if remove:
+            for row in failing:
+                _erase(session, row["member_id"], "conditions-not-met", now)
+    return [row["member_id"] for row in failing]
+
+
+def record_activity(session: Session, activity: Iterable[tuple[int, str, date]], now: datetime) -> dict[str, int]:
+    """Keep each member's last survey date (the clock of the inactivity rule).
+
+    ``activity`` holds (line, member id, date). All or nothing: an unknown
+    member or a future date is reported by line, and nothing is written.
+    """
+    session.require_officer("record activity")
+    today = local_date(now)
+    problems: list[tuple[str, str]] = []
+    latest: dict[str, date] = {}
+    with session.store.write():
+        for line, member_id, when in activity:
+            if when > today:
+                problems.append((f"line {line}: date", "must not be in the future"))
+            elif session.store.member(member_id) is None:
+                problems.append((f"line {line}: member_id", "no such member"))
+            elif member_id not in latest or when > latest[member_id]:
+                latest[member_id] = when
+        if problems:
+            raise InvalidInput("invalid activity file", problems)
+        changed = 0
+        for member_id, when in latest.items():
+            current = _member_row(session.store, member_id)["last_activity_at"]
+            if current is None or date.fromisoformat(current) < when:
+                session.store.update_member(member_id, {"last_activity_at": when.isoformat()})
+                changed += 1
+        _audit(session, now, "activity-import", None, [], {"rows": len(latest), "changed": changed})
+    return {"members": len(latest), "updated": changed}
+
+
+def _erase(session: Session, member_id: str, reason: str, now: datetime, rule: str | None = None) -> None:
+    """Crypto-shred and delete one member; call inside a write transaction."""
+    session.store.erase_member(member_id, local_date(now).isoformat(), reason, rule)
+    _audit(session, now, "erase", member_id, [], {"reason": reason, **({"rule": rule} if rule else {})})
+
+
+@dataclass(frozen=True)
+class PurgePlan:
+    as_of: date
+    due: dict[str, list[str]]
+
+    @property
+    def total(self) -> int:
+        return sum(len(ids) for ids in self.due.values())
+
+
+def plan_purge(session: Session, as_of: date) -> PurgePlan:
+    """Which members each retention rule makes due on ``as_of`` (reads plain columns only)."""
+    with session.store.read():
+        due = due_members(session.policies.retention, session.store.members(), as_of)
+    return PurgePlan(as_of, {rule: [row["member_id"] for row in rows] for rule, rows in due.items()})
+
+
+def purge(session: Session, now: datetime) -> PurgePlan:
+    """Erase every member due today, in batches, each batch its own transaction.
+
+    A crash between batches leaves whole members erased or untouched; the next
+    run recomputes what is due and finishes the job. A purger slot suffices.
+    """
+    plan = plan_purge(session, local_date(now))
+    todo = [(rule, member_id) for rule, ids in plan.due.items() for member_id in ids]
+    for start in range(0, len(todo), PURGE_BATCH):
+        with session.store.write():
+            for rule, member_id in todo[start : start + PURGE_BATCH]:
+                # Re-check inside the transaction: an officer may have changed the member since the plan.
+                row = session.store.member(member_id)
+                if row is not None and due_members(session.policies.retention, [row], plan.as_of)[rule]:
+                    _erase(session, member_id, "retention", now, rule)
+    if todo:
+        with session.store.write():
+            _audit(session, now, "purge", None, [], {"erased": plan.total, "rules": {r: len(ids) for r, ids in plan.due.items() if ids}})
+    return plan
 
 
 # --- audit ---------------------------------------------------------------------------------------------------

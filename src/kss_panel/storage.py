@@ -78,10 +78,25 @@ def _create_register(db: sqlite_utils.Database) -> None:
     db["audit"].create_index(["member_id"])
 
 
+def _lifecycle(db: sqlite_utils.Database) -> None:
+    members = db["members"]
+    assert isinstance(members, sqlite_utils.db.Table)
+    members.add_column("ineligible_at", str)
+    members.add_column("restricted_at", str)
+    members.add_column("restriction_reason", str)
+    # The erasure ledger: ids only, so a restored backup can erase them again.
+    db["erasures"].create(
+        {"member_id": str, "erased_at": str, "reason": str, "rule": str},
+        pk="member_id",
+        not_null={"erased_at", "reason"},
+    )
+
+
 # Named migrations, applied in order; a register's schema version is how many
 # of them it has. Never edit one that has shipped: add the next.
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0001_create_register", _create_register),
+    ("0002_lifecycle_and_erasure_ledger", _lifecycle),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -226,7 +241,10 @@ class Store:
         return next(self.db["members"].rows_where("member_id = ?", [member_id]), None)
 
     def members(self, status: str | None = None) -> list[dict[str, Any]]:
-        columns = "member_id, status, applied_at, admitted_at, rejected_at, last_activity_at, updated_at"
+        columns = (
+            "member_id, status, applied_at, admitted_at, rejected_at, last_activity_at, updated_at,"
+            " ineligible_at, restricted_at, restriction_reason"
+        )
         if status is None:
             return list(self.db["members"].rows_where(select=columns, order_by="applied_at, member_id"))
         return list(self.db["members"].rows_where("status = ?", [status], select=columns, order_by="applied_at, member_id"))
@@ -241,6 +259,21 @@ class Store:
     def put_boxes(self, member_id: str, boxes: dict[str, bytes]) -> None:
         self.conn.execute("DELETE FROM sections WHERE member_id = ?", (member_id,))
         self.db["sections"].insert_all([{"member_id": member_id, "section": s, "box": b} for s, b in boxes.items()])
+
+    def erase_member(self, member_id: str, erased_at: str, reason: str, rule: str | None = None) -> None:
+        """Delete every row of a member (its wrapped DEK with it) and note the id in the ledger."""
+        self.conn.execute("DELETE FROM sections WHERE member_id = ?", (member_id,))
+        self.conn.execute("DELETE FROM lookups WHERE member_id = ?", (member_id,))
+        self.conn.execute("DELETE FROM members WHERE member_id = ?", (member_id,))
+        self.db["erasures"].insert({"member_id": member_id, "erased_at": erased_at, "reason": reason, "rule": rule}, replace=True)
+
+    def erased(self) -> list[dict[str, Any]]:
+        return list(self.db["erasures"].rows_where(order_by="erased_at, member_id"))
+
+    def member_ids_with(self, kind: str, digests: set[str]) -> set[str]:
+        """Members whose keyed hash of ``kind`` is among ``digests``."""
+        rows = self.conn.execute("SELECT digest, member_id FROM lookups WHERE kind = ?", (kind,))
+        return {member_id for digest, member_id in rows if digest in digests}
 
     # lookups
     def put_lookups(self, member_id: str, lookups: dict[str, str]) -> None:
