@@ -49,6 +49,7 @@ FieldType = Literal[
 
 class FieldSpec(Strict):
     type: FieldType
+    label: Localised | None = None
     required: bool = False
     lookup: Literal["email", "phone", "customer_number"] | None = None
     max_length: Annotated[int, Field(ge=1, le=1000)] | None = None
@@ -104,6 +105,13 @@ class RegisterInfo(Strict):
 class Purpose(Strict):
     title: Localised
     legal_basis: Literal["consent", "contract", "legal-obligation", "legitimate-interests"]
+    direct_marketing: bool = False
+
+
+class Right(Strict):
+    article: Annotated[str, StringConstraints(pattern=r"^[0-9]{1,3}(\([0-9a-z]+\))*$")]
+    title: Localised
+    how: Localised
 
 
 class Consent(Strict):
@@ -121,6 +129,7 @@ class RegisterPolicy(Strict):
     sources: list[Localised]
     security: list[Text]
     rejection_reasons: list[Slug]
+    rights: list[Right]
 
     @model_validator(mode="after")
     def _references(self) -> RegisterPolicy:
