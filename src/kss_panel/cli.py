@@ -129,6 +129,10 @@ activity_app = _typer("Record members' survey activity (the clock of the inactiv
 app.add_typer(officer_app, name="officer")
 app.add_typer(audit_app, name="audit")
 app.add_typer(policy_app, name="policy")
+export_app = _typer("Export personal data: a member's access report, or a disclosure to a recipient.")
+request_app = _typer("Track data-subject requests and their one-month deadlines (Art. 12(3)).")
+app.add_typer(export_app, name="export")
+app.add_typer(request_app, name="request")
 app.add_typer(activity_app, name="activity")
 
 # Options shared by many commands, declared once.
@@ -144,6 +148,9 @@ KeyFileOpt = Annotated[
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 MemberArg = Annotated[str, typer.Argument(help="Member id (as printed by enrol, find or list).", show_default=False)]
+RequestOpt = Annotated[
+    int | None, typer.Option("--request", help="The data-subject request this fulfils; it is closed as fulfilled.")
+]
 
 
 @app.callback()
@@ -316,13 +323,14 @@ def officer_add(
     _emit(state, summary, lambda: stdout.print(f"added {summary['kind']} slot {name} with role {role}", markup=False))
 
 
-def _write_new_file(path: Path, text: str) -> None:
+def _write_new_file(path: Path, text: str, *, option: str = "--key-file") -> None:
+    """Create a file 0600 from its first byte; never overwrite one."""
     try:
         fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
     except FileExistsError:
-        raise InvalidInput(f"{path} already exists: refusing to overwrite it", [("--key-file", "file exists")]) from None
+        raise InvalidInput(f"{path} already exists: refusing to overwrite it", [(option, "file exists")]) from None
     except OSError as exc:
-        raise InvalidInput(f"cannot create {path}", [("--key-file", exc.strerror or "cannot create")]) from None
+        raise InvalidInput(f"cannot create {path}", [(option, exc.strerror or "cannot create")]) from None
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(text)
 
@@ -385,7 +393,10 @@ def enrol(
         session.require_officer("enrol members")
         data = _read_json_input(file)
         member_id = services.enrol(session, data, _now())
-    _emit(state, {"member_id": member_id}, lambda: typer.echo(member_id))
+        flagged = bool(services.status(session, member_id)["suppression_match"])
+    if flagged:
+        _err("kss-panel: warning: this applicant matches a person who objected and was erased (suppression list)")
+    _emit(state, {"member_id": member_id, "suppression_match": flagged}, lambda: typer.echo(member_id))
 
 
 @app.command()
@@ -462,6 +473,7 @@ def update(
     set_: Annotated[
         list[str] | None, typer.Option("--set", help="FIELD=VALUE, e.g. contact.city=Kouvola; repeatable; empty VALUE removes.")
     ] = None,
+    request: RequestOpt = None,
     officer: OfficerOpt = None,
     passphrase_file: PassphraseFileOpt = None,
     key_file: KeyFileOpt = None,
@@ -477,7 +489,7 @@ def update(
     with _session(state, officer, passphrase_file, key_file) as session:
         session.require_officer("rectify personal data")
         patch = _read_json_input(file) if file is not None else patch_from_assignments(session.policies, set_ or [])
-        changed = services.update(session, member, patch, _now())
+        changed = services.update(session, member, patch, _now(), request=request)
     _emit(
         state,
         {"member_id": member, "changed": changed},
@@ -640,6 +652,275 @@ def _parse_date(text: str, option: str) -> date:
         return date.fromisoformat(text)
     except ValueError:
         raise InvalidInput("invalid date", [(option, "must be a date as YYYY-MM-DD")]) from None
+
+
+# --- data-subject rights ----------------------------------------------------------------------------------
+
+
+@export_app.command("access")
+def export_access(
+    ctx: typer.Context,
+    member: Annotated[str | None, typer.Argument(help="Member id; or find the member with an option below.", show_default=False)] = None,
+    email: Annotated[str | None, typer.Option("--email", help="Find the member by email.")] = None,
+    phone: Annotated[str | None, typer.Option("--phone", help="Find the member by phone.")] = None,
+    customer_number: Annotated[str | None, typer.Option("--customer-number", help="Find the member by customer number.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Write the JSON document and the HTML report here (0600).")] = None,
+    request: RequestOpt = None,
+    officer: OfficerOpt = None,
+    passphrase_file: PassphraseFileOpt = None,
+    key_file: KeyFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The Art. 15 answer: all of a member's data, purposes, disclosures, retention and rights.
+
+    Writes a versioned JSON document and a printable HTML report in the member's
+    language with --out DIR; --json prints the document in the JSON envelope.
+
+    Example: kss-panel export access --email aino@example.fi --out exports/ --request 12
+    """
+    state = _state(ctx, "export access", as_json)
+    lookups = {k: v for k, v in {"email": email, "phone": phone, "customer_number": customer_number}.items() if v is not None}
+    if (member is None) == (not lookups) or len(lookups) > 1:
+        raise InvalidInput("name one member", [("MEMBER|--email|--phone|--customer-number", "give exactly one")])
+    with _session(state, officer, passphrase_file, key_file) as session:
+        session.require_officer("export personal data")
+        if member is None:
+            [(kind, value)] = lookups.items()
+            member = services.find(session, kind, value, _now())["member_id"]
+        export = services.access_export(session, member, _now(), request=request)
+        html = render.access_html(export, session.policies)
+    if out is None:
+        _emit(state, export, lambda: typer.echo(json.dumps(export, ensure_ascii=False, indent=2)))
+        return
+    stamp = export["generated_at"].replace("-", "").replace(":", "").replace("+0000", "Z")
+    files = {
+        "json": _write_export(out, f"access-{member}-{stamp}.json", json.dumps(export, ensure_ascii=False, indent=2) + "\n"),
+        "html": _write_export(out, f"access-{member}-{stamp}.html", html),
+    }
+    _emit(state, {"member_id": member, "files": files}, lambda: [typer.echo(path) for path in files.values()])
+
+
+def _write_export(directory: Path, name: str, text: str) -> str:
+    try:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InvalidInput(f"cannot create {directory}", [("--out", exc.strerror or "cannot create")]) from None
+    _write_new_file(directory / name, text, option="--out")
+    return str(directory / name)
+
+
+@app.command()
+def erase(
+    ctx: typer.Context,
+    member: MemberArg,
+    reason: Annotated[str, typer.Option("--reason", help="request (the member asked) or conditions-not-met.", show_default=False)],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be erased; change nothing.")] = False,
+    suppress: Annotated[
+        bool, typer.Option("--suppress", help="Keep keyed hashes of email and phone to flag a person who objected if they apply again.")
+    ] = False,
+    request: RequestOpt = None,
+    officer: OfficerOpt = None,
+    passphrase_file: PassphraseFileOpt = None,
+    key_file: KeyFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Erase a member for good: destroy the data key, delete every row, securely; record the id.
+
+    Example: kss-panel erase M3f7kq2x5v8n4p6rw --reason request --request 12
+    """
+    state = _state(ctx, "erase", as_json)
+    with _session(state, officer, passphrase_file, key_file) as session:
+        data = services.erase(session, member, reason, _now(), dry_run=dry_run, suppress=suppress, request=request)
+    verb = "would erase" if dry_run else "erased"
+    _emit(state, data, lambda: stdout.print(f"{verb} {member} ({len(data['sections'])} sections, {data['disclosures']} disclosure records)", markup=False))
+
+
+@app.command()
+def consent(
+    ctx: typer.Context,
+    member: MemberArg,
+    give: Annotated[list[str] | None, typer.Option("--give", help="Consent given (a name from the policy); repeatable.")] = None,
+    withdraw: Annotated[list[str] | None, typer.Option("--withdraw", help="Consent withdrawn; repeatable.")] = None,
+    object_: Annotated[
+        bool, typer.Option("--object", help="Objection to direct marketing (Art. 21): withdraws every marketing consent.")
+    ] = False,
+    request: RequestOpt = None,
+    officer: OfficerOpt = None,
+    passphrase_file: PassphraseFileOpt = None,
+    key_file: KeyFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Record consents given or withdrawn, or an objection to direct marketing.
+
+    Example: kss-panel consent M3f7kq2x5v8n4p6rw --withdraw sms_marketing
+    """
+    state = _state(ctx, "consent", as_json)
+    with _session(state, officer, passphrase_file, key_file) as session:
+        consents = services.consent(session, member, _now(), give=give or [], withdraw=withdraw or [], object_to_marketing=object_, request=request)
+    rows = [{"consent": name, "given": value} for name, value in consents.items()]
+    _emit(state, {"member_id": member, "consents": consents}, lambda: render.table(stdout, rows, ["consent", "given"]))
+
+
+@app.command()
+def restrict(
+    ctx: typer.Context,
+    member: MemberArg,
+    reason: Annotated[
+        str | None,
+        typer.Option("--reason", help="Art. 18(1) ground: accuracy-contested, unlawful-processing, legal-claims, objection-pending."),
+    ] = None,
+    lift: Annotated[bool, typer.Option("--lift", help="Lift the restriction.")] = False,
+    request: RequestOpt = None,
+    officer: OfficerOpt = None,
+    passphrase_file: PassphraseFileOpt = None,
+    key_file: KeyFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Restrict processing of a member (Art. 18): no disclosures, retention purges hold.
+
+    Example: kss-panel restrict M3f7kq2x5v8n4p6rw --reason accuracy-contested
+    """
+    state = _state(ctx, "restrict", as_json)
+    with _session(state, officer, passphrase_file, key_file) as session:
+        data = services.restrict(session, member, _now(), reason=reason, lift=lift, request=request)
+    _emit(state, data, lambda: stdout.print(f"lifted the restriction of {member}" if lift else f"restricted {member} ({reason})", markup=False))
+
+
+@request_app.command("open")
+def request_open(
+    ctx: typer.Context,
+    type_: Annotated[str, typer.Option("--type", help="access, rectification, erasure, objection or restriction.", show_default=False)],
+    member: Annotated[str, typer.Option("--member", help="The member who asked.", show_default=False)],
+    received: Annotated[str | None, typer.Option("--received", help="Day the request arrived (YYYY-MM-DD; default today).")] = None,
+    officer: OfficerOpt = None,
+    passphrase_file: PassphraseFileOpt = None,
+    key_file: KeyFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Record a data-subject request; its deadline is one calendar month from receipt.
+
+    Example: kss-panel request open --type access --member M3f7kq2x5v8n4p6rw --received 2026-11-20
+    """
+    state = _state(ctx, "request open", as_json)
+    day = _parse_date(received, "--received") if received is not None else None
+    with _session(state, officer, passphrase_file, key_file) as session:
+        data = services.open_request(session, type_, member, _now(), received=day)
+    _emit(state, data, lambda: stdout.print(f"request {data['id']} ({data['type']}) due {data['deadline']}", markup=False))
+
+
+@request_app.command("list")
+def request_list(
+    ctx: typer.Context,
+    overdue: Annotated[bool, typer.Option("--overdue", help="Only open requests past their deadline.")] = False,
+    officer: OfficerOpt = None,
+    passphrase_file: PassphraseFileOpt = None,
+    key_file: KeyFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List data-subject requests with deadlines; --overdue for those past due.
+
+    Example: kss-panel request list --overdue
+    """
+    state = _state(ctx, "request list", as_json)
+    with _session(state, officer, passphrase_file, key_file) as session:
+        rows = services.list_requests(session, _now(), overdue=overdue)
+    _emit(state, rows, lambda: render.table(stdout, rows, ["id", "type", "member_id", "received", "deadline", "status", "overdue", "days_left"]))
+
+
+@request_app.command("extend")
+def request_extend(
+    ctx: typer.Context,
+    request_id: Annotated[int, typer.Argument(help="Request number.", show_default=False)],
+    reason: Annotated[str, typer.Option("--reason", help="complexity or number-of-requests.", show_default=False)],
+    months: Annotated[int, typer.Option("--months", help="Further months, 1 or 2.")] = 2,
+    officer: OfficerOpt = None,
+    passphrase_file: PassphraseFileOpt = None,
+    key_file: KeyFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Extend a request's deadline by up to two months (tell the member why within the first month).
+
+    Example: kss-panel request extend 12 --reason complexity
+    """
+    state = _state(ctx, "request extend", as_json)
+    with _session(state, officer, passphrase_file, key_file) as session:
+        data = services.extend_request(session, request_id, reason, _now(), months=months)
+    _emit(state, data, lambda: stdout.print(f"request {request_id} now due {data['deadline']}", markup=False))
+
+
+@request_app.command("close")
+def request_close(
+    ctx: typer.Context,
+    request_id: Annotated[int, typer.Argument(help="Request number.", show_default=False)],
+    outcome: Annotated[
+        str, typer.Option("--outcome", help="fulfilled, partially-fulfilled, refused-unfounded, refused-excessive, withdrawn, no-data.", show_default=False)
+    ],
+    officer: OfficerOpt = None,
+    passphrase_file: PassphraseFileOpt = None,
+    key_file: KeyFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Close a request with its outcome.
+
+    Example: kss-panel request close 12 --outcome fulfilled
+    """
+    state = _state(ctx, "request close", as_json)
+    with _session(state, officer, passphrase_file, key_file) as session:
+        data = services.close_request(session, request_id, outcome, _now())
+    _emit(state, data, lambda: stdout.print(f"request {request_id} closed: {outcome}", markup=False))
+
+
+@app.command()
+def backup(
+    ctx: typer.Context,
+    path: Annotated[Path, typer.Argument(help="New file for the copy (never overwritten; 0600).", show_default=False)],
+    officer: OfficerOpt = None,
+    passphrase_file: PassphraseFileOpt = None,
+    key_file: KeyFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Make an online, consistent, still-encrypted copy of the register.
+
+    Example: kss-panel backup /var/backups/kss-panel/panel-2026-11-24.db
+    """
+    state = _state(ctx, "backup", as_json)
+    with _session(state, officer, passphrase_file, key_file) as session:
+        data = services.backup(session, path, _now())
+    _emit(state, data, lambda: stdout.print(f"backed up to {path}", markup=False))
+
+
+@app.command()
+def restore(
+    ctx: typer.Context,
+    path: Annotated[Path, typer.Argument(help="A backup made by 'kss-panel backup'.", show_default=False)],
+    yes: Annotated[bool, typer.Option("--yes", help="Confirm: the register file is replaced.")] = False,
+    officer: OfficerOpt = None,
+    passphrase_file: PassphraseFileOpt = None,
+    key_file: KeyFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Replace the register with a backup; every erasure since the backup is applied again.
+
+    The audit trail records the restore and is verified before the file is
+    replaced. Take a new audit head afterwards: the old one is ahead of the backup.
+
+    Example: kss-panel restore /var/backups/kss-panel/panel-2026-11-24.db --yes
+    """
+    state = _state(ctx, "restore", as_json)
+    if not yes:
+        raise InvalidInput("restore replaces the register", [("--yes", "is required to confirm")])
+    if not path.is_file():
+        raise NotFound(f"no backup at {path}")
+    policies = state.policies()
+    if key_file is not None:
+        credentials = services.Credentials(key_secret=_key_secret(key_file))
+    elif officer:
+        credentials = services.Credentials(officer=officer, passphrase=_passphrase(passphrase_file))
+    else:
+        raise AuthError("no officer given", hints=("pass --officer or set KSS_PANEL_OFFICER, or use --key-file",))
+    data = services.restore(state.config.db, path, policies, credentials, _now(), busy_timeout=state.config.busy_timeout)
+    _emit(state, data, lambda: stdout.print(
+        f"restored {state.config.db} from {path}; {data['erasures_reapplied']} erasures re-applied; new audit head {data['head']}", markup=False))
 
 
 # --- policies -----------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ transaction, so the change and its record commit together or not at all.
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -20,7 +21,8 @@ from zoneinfo import ZoneInfo
 from . import audit, crypto
 from .errors import AuthError, IntegrityError, InvalidInput, NotFound, Refused
 from .model import STATUSES, RecordSchema, apply_patch, changed_fields, flatten, normalise_lookup
-from .policy import Policies, due_members
+from .policy import Period, Policies, due_members, next_due
+from .storage import copy_database, read_ledger
 from .storage import DEFAULT_BUSY_TIMEOUT, Store
 
 REGISTER_TZ = ZoneInfo("Europe/Helsinki")
@@ -28,10 +30,17 @@ ROLES = ("officer", "purger")
 OFFICER_NAME_RE = r"^[a-z][a-z0-9._-]{0,31}$"
 MEMBER_COLUMNS = (
     "member_id", "status", "applied_at", "admitted_at", "rejected_at", "last_activity_at", "updated_at",
-    "ineligible_at", "restricted_at", "restriction_reason",
+    "ineligible_at", "restricted_at", "restriction_reason", "objected_at", "suppression_match",
 )
-ERASURE_REASONS = ("request", "conditions-not-met", "retention")
+ERASURE_REASONS = ("request", "conditions-not-met")
+RESTRICTION_GROUNDS = ("accuracy-contested", "unlawful-processing", "legal-claims", "objection-pending")
+REQUEST_TYPES = ("access", "rectification", "erasure", "objection", "restriction")
+REQUEST_OUTCOMES = ("fulfilled", "partially-fulfilled", "refused-unfounded", "refused-excessive", "withdrawn", "no-data")
+EXTENSION_REASONS = ("complexity", "number-of-requests")
+ACCESS_EXPORT_SCHEMA = "kss-panel/access-export"
+ACCESS_EXPORT_VERSION = 1
 PURGE_BATCH = 500
+SUPPRESSED_KINDS = ("email", "phone")
 
 
 def local_date(now: datetime) -> date:
@@ -350,9 +359,19 @@ def _enrol_one(session: Session, data: Any, now: datetime) -> str:
         "updated_at": today.isoformat(),
         "wrapped_dek": crypto.seal(session.keys.data, dek, _dek_context(session, member_id)),
     }
-    session.store.insert_member(row, _seal_record(session, member_id, dek, record), _lookups(session, record))
-    _audit(session, now, "enrol", member_id, sorted(flatten(record)))
+    lookups = _lookups(session, record)
+    if session.store.suppressed({k: v for k, v in lookups.items() if k in SUPPRESSED_KINDS}):
+        # Someone who objected and was erased with --suppress applies again: flag, do not refuse.
+        row["suppression_match"] = 1
+    session.store.insert_member(row, _seal_record(session, member_id, dek, record), lookups)
+    _audit(session, now, "enrol", member_id, sorted(flatten(record)), {"suppression_match": True} if "suppression_match" in row else None)
     return member_id
+
+
+def status(session: Session, member_id: str) -> dict[str, Any]:
+    """A member's plain columns only (no personal data, so not audited)."""
+    with session.store.read():
+        return _plain(_member_row(session.store, member_id))
 
 
 def show(session: Session, member_id: str, now: datetime) -> dict[str, Any]:
@@ -397,7 +416,7 @@ def list_members(session: Session, now: datetime, *, status: str | None = None, 
         return listed
 
 
-def update(session: Session, member_id: str, patch: dict[str, Any], now: datetime) -> list[str]:
+def update(session: Session, member_id: str, patch: dict[str, Any], now: datetime, *, request: int | None = None) -> list[str]:
     """Rectify a member's record with a merge patch; return the changed field paths."""
     session.require_officer("rectify personal data")
     if not isinstance(patch, dict) or not patch:
@@ -409,6 +428,8 @@ def update(session: Session, member_id: str, patch: dict[str, Any], now: datetim
         before = _read_record(session, row)
         after, _ = session.schema.validate(apply_patch(before, patch), today=local_date(now))
         changed = changed_fields(before, after)
+        if request is not None:
+            _fulfil(session, request, member_id, "rectification", now)
         if not changed:
             return []
         session.store.put_boxes(member_id, _seal_record(session, member_id, _dek(session, row), after))
@@ -563,6 +584,332 @@ def purge(session: Session, now: datetime) -> PurgePlan:
         with session.store.write():
             _audit(session, now, "purge", None, [], {"erased": plan.total, "rules": {r: len(ids) for r, ids in plan.due.items() if ids}})
     return plan
+
+
+# --- data-subject rights -------------------------------------------------------------------------------------
+
+
+def erase(
+    session: Session,
+    member_id: str,
+    reason: str,
+    now: datetime,
+    *,
+    dry_run: bool = False,
+    suppress: bool = False,
+    request: int | None = None,
+) -> dict[str, Any]:
+    """Erase a member: destroy the data key, delete every row, note the id in the ledger.
+
+    With ``suppress``, keyed hashes of the email and phone are kept so a person
+    who objected is flagged if they apply again (opt-in; no value is kept).
+    """
+    session.require_officer("erase members")
+    if reason not in ERASURE_REASONS:
+        raise InvalidInput("invalid erasure reason", [("--reason", f"must be one of {', '.join(ERASURE_REASONS)}")])
+    with session.store.write():
+        row = _member_row(session.store, member_id)
+        sections = sorted(session.store.boxes(member_id))
+        summary = {"member_id": member_id, "sections": sections, "disclosures": len(session.store.disclosures_of(member_id))}
+        if dry_run:
+            return {**summary, "erased": False}
+        if suppress:
+            record = _read_record(session, row, ["contact"])
+            lookups = {k: v for k, v in _lookups(session, record).items() if k in SUPPRESSED_KINDS}
+            session.store.suppress(lookups, local_date(now).isoformat())
+        if request is not None:
+            _fulfil(session, request, member_id, "erasure", now)
+        _erase(session, member_id, reason, now, "suppress" if suppress else None)
+    return {**summary, "erased": True, "suppressed": suppress}
+
+
+def consent(
+    session: Session,
+    member_id: str,
+    now: datetime,
+    *,
+    give: list[str] = (),  # type: ignore[assignment]
+    withdraw: list[str] = (),  # type: ignore[assignment]
+    object_to_marketing: bool = False,
+    request: int | None = None,
+) -> dict[str, bool]:
+    """Give or withdraw consents; an objection (Art. 21) withdraws every marketing consent."""
+    session.require_officer("change consents")
+    known = session.policies.register.consents
+    unknown = [name for name in [*give, *withdraw] if name not in known]
+    if unknown or not (give or withdraw or object_to_marketing):
+        raise InvalidInput(
+            "invalid consent change",
+            [("--give/--withdraw", f"must name one of {', '.join(known)}")],
+        )
+    marketing = [
+        name for name, c in known.items() if session.policies.register.purposes[c.purpose].direct_marketing
+    ]
+    with session.store.write():
+        row = _member_row(session.store, member_id)
+        before = _read_record(session, row)
+        consents = dict(before.get("consents", {}))
+        consents.update({name: True for name in give})
+        consents.update({name: False for name in [*withdraw, *(marketing if object_to_marketing else [])]})
+        after = {**before, "consents": consents}
+        changed = changed_fields(before, after)
+        if changed:
+            session.store.put_boxes(member_id, _seal_record(session, member_id, _dek(session, row), after))
+        today = local_date(now).isoformat()
+        plain = {"updated_at": today} if changed else {}
+        if object_to_marketing and not row.get("objected_at"):
+            plain["objected_at"] = today
+        if plain:
+            session.store.update_member(member_id, plain)
+        if request is not None:
+            _fulfil(session, request, member_id, "objection", now)
+        _audit(session, now, "object" if object_to_marketing else "consent", member_id, changed,
+               {"given": sorted(give), "withdrawn": sorted(set(withdraw) | set(marketing if object_to_marketing else []))})
+    return consents
+
+
+def restrict(
+    session: Session, member_id: str, now: datetime, *, reason: str | None = None, lift: bool = False, request: int | None = None
+) -> dict[str, Any]:
+    """Restrict processing (Art. 18) on one of its grounds, or lift the restriction."""
+    session.require_officer("restrict processing")
+    if lift == (reason is not None):
+        raise InvalidInput("give --reason or --lift", [("--reason|--lift", "exactly one of them is required")])
+    if reason is not None and reason not in RESTRICTION_GROUNDS:
+        raise InvalidInput("invalid restriction ground", [("--reason", f"must be one of {', '.join(RESTRICTION_GROUNDS)}")])
+    with session.store.write():
+        row = _member_row(session.store, member_id)
+        today = local_date(now).isoformat()
+        if lift:
+            if not row.get("restricted_at"):
+                raise InvalidInput(f"{member_id} is not restricted", [("--lift", "no restriction to lift")])
+            session.store.update_member(member_id, {"restricted_at": None, "restriction_reason": None})
+        else:
+            session.store.update_member(member_id, {"restricted_at": today, "restriction_reason": reason})
+        if request is not None:
+            _fulfil(session, request, member_id, "restriction", now)
+        _audit(session, now, "restrict-lift" if lift else "restrict", member_id, [], {} if lift else {"reason": reason})
+        return _plain(_member_row(session.store, member_id))
+
+
+def access_export(session: Session, member_id: str, now: datetime, *, request: int | None = None) -> dict[str, Any]:
+    """The Art. 15 answer: every stored datum and what the register does with it."""
+    session.require_officer("export personal data")
+    register = session.policies.register
+    with session.store.write():
+        row = _member_row(session.store, member_id)
+        record = _read_record(session, row)
+        disclosures = session.store.disclosures_of(member_id)
+        if request is not None:
+            _fulfil(session, request, member_id, "access", now)
+        _audit(session, now, "export-access", member_id, sorted(flatten(record)))
+    language = record.get("contact", {}).get("language", "fi")
+    due = next_due(session.policies.retention, row)
+    recipients = session.policies.disclosure.recipients
+    return {
+        "schema": ACCESS_EXPORT_SCHEMA,
+        "schema_version": ACCESS_EXPORT_VERSION,
+        "generated_at": now.astimezone(UTC).isoformat(timespec="seconds"),
+        "language": language,
+        "register": register.register_info.name.get(language),
+        "controller": {
+            "name": register.controller.name,
+            "address": register.controller.address,
+            "contact_person": register.controller.contact_person.model_dump(),
+        },
+        "member": _plain(row),
+        "data": [
+            {
+                "category": name,
+                "title": register.categories[name].title.get(language),
+                "value": value,
+            }
+            for name, value in record.items()
+        ],
+        "purposes": [
+            {"purpose": name, "title": p.title.get(language), "legal_basis": p.legal_basis} for name, p in register.purposes.items()
+        ],
+        "disclosures": [
+            {
+                "recipient": d["recipient"],
+                "recipient_name": recipients[d["recipient"]].name if d["recipient"] in recipients else None,
+                "country": recipients[d["recipient"]].country if d["recipient"] in recipients else None,
+                "purpose": d["purpose"],
+                "fields": d["fields"],
+                "date": d["disclosed_on"],
+            }
+            for d in disclosures
+        ],
+        "retention": (
+            {"rule": due[0].name, "description": due[0].description, "erased_on": due[1].isoformat(),
+             "held_by_restriction": bool(row.get("restricted_at")) and session.policies.retention.restricted == "hold"}
+            if due
+            else None
+        ),
+        "sources": [source.get(language) for source in register.sources],
+        "rights": [{"article": r.article, "title": r.title.get(language), "how": r.how.get(language)} for r in register.rights],
+    }
+
+
+# --- requests (Art. 12(3)) --------------------------------------------------------------------------------------
+
+FULFILS = {"access": "access", "rectification": "rectification", "erasure": "erasure", "objection": "objection", "restriction": "restriction"}
+
+
+def request_deadline(received: date, extended_months: int = 0) -> date:
+    """One calendar month from receipt, plus any extension (Art. 12(3))."""
+    return Period(months=1 + extended_months).after(received)
+
+
+def open_request(session: Session, kind: str, member_id: str, now: datetime, *, received: date | None = None) -> dict[str, Any]:
+    session.require_officer("record requests")
+    if kind not in REQUEST_TYPES:
+        raise InvalidInput("invalid request type", [("--type", f"must be one of {', '.join(REQUEST_TYPES)}")])
+    today = local_date(now)
+    received = received or today
+    if received > today:
+        raise InvalidInput("invalid receipt date", [("--received", "must not be in the future")])
+    with session.store.write():
+        _member_row(session.store, member_id)
+        request_id = session.store.add_request(
+            {"type": kind, "member_id": member_id, "received": received.isoformat(), "deadline": request_deadline(received).isoformat()}
+        )
+        _audit(session, now, "request-open", member_id, [], {"request": request_id, "type": kind})
+        return _request_view(session.store.request(request_id) or {}, today)
+
+
+def list_requests(session: Session, now: datetime, *, overdue: bool = False) -> list[dict[str, Any]]:
+    today = local_date(now)
+    with session.store.read():
+        views = [_request_view(row, today) for row in session.store.requests()]
+    return [v for v in views if v["overdue"]] if overdue else views
+
+
+def extend_request(session: Session, request_id: int, reason: str, now: datetime, *, months: int = 2) -> dict[str, Any]:
+    session.require_officer("extend requests")
+    if reason not in EXTENSION_REASONS:
+        raise InvalidInput("invalid extension reason", [("--reason", f"must be one of {', '.join(EXTENSION_REASONS)}")])
+    if months not in (1, 2):
+        raise InvalidInput("invalid extension", [("--months", "may be 1 or 2 (Art. 12(3): at most two further months)")])
+    with session.store.write():
+        row = _open_request_row(session, request_id)
+        if row["extended_to"]:
+            raise InvalidInput(f"request {request_id} was already extended", [("request", "can be extended once")])
+        extended = request_deadline(date.fromisoformat(row["received"]), months)
+        session.store.update_request(request_id, {"extended_to": extended.isoformat(), "extension_reason": reason})
+        _audit(session, now, "request-extend", row["member_id"], [], {"request": request_id, "reason": reason, "months": months})
+        return _request_view(session.store.request(request_id) or {}, local_date(now))
+
+
+def close_request(session: Session, request_id: int, outcome: str, now: datetime) -> dict[str, Any]:
+    session.require_officer("close requests")
+    if outcome not in REQUEST_OUTCOMES:
+        raise InvalidInput("invalid outcome", [("--outcome", f"must be one of {', '.join(REQUEST_OUTCOMES)}")])
+    with session.store.write():
+        row = _open_request_row(session, request_id)
+        _close_request(session, row, outcome, now)
+        return _request_view(session.store.request(request_id) or {}, local_date(now))
+
+
+def _open_request_row(session: Session, request_id: int) -> dict[str, Any]:
+    row = session.store.request(request_id)
+    if row is None:
+        raise NotFound(f"no request {request_id}")
+    if row["closed_on"]:
+        raise InvalidInput(f"request {request_id} is already closed", [("request", f"closed on {row['closed_on']}")])
+    return row
+
+
+def _close_request(session: Session, row: dict[str, Any], outcome: str, now: datetime) -> None:
+    session.store.update_request(row["id"], {"closed_on": local_date(now).isoformat(), "outcome": outcome})
+    _audit(session, now, "request-close", row["member_id"], [], {"request": row["id"], "outcome": outcome})
+
+
+def _fulfil(session: Session, request_id: int, member_id: str, kind: str, now: datetime) -> None:
+    """Close request ``request_id`` as fulfilled by this command; it must match."""
+    row = _open_request_row(session, request_id)
+    if row["member_id"] != member_id:
+        raise InvalidInput(f"request {request_id} is about another member", [("--request", "member does not match")])
+    if row["type"] != FULFILS[kind]:
+        raise InvalidInput(f"request {request_id} is a {row['type']} request", [("--request", f"this command fulfils {kind} requests")])
+    _close_request(session, row, "fulfilled", now)
+
+
+def _request_view(row: dict[str, Any], today: date) -> dict[str, Any]:
+    deadline = date.fromisoformat(row["extended_to"] or row["deadline"])
+    is_open = not row["closed_on"]
+    return {
+        "id": row["id"],
+        "type": row["type"],
+        "member_id": row["member_id"],
+        "received": row["received"],
+        "deadline": deadline.isoformat(),
+        "extended": bool(row["extended_to"]),
+        "extension_reason": row["extension_reason"],
+        "status": "open" if is_open else "closed",
+        "closed_on": row["closed_on"],
+        "outcome": row["outcome"],
+        "overdue": is_open and today > deadline,
+        "days_left": (deadline - today).days if is_open else None,
+    }
+
+
+# --- backup and restore -----------------------------------------------------------------------------------------
+
+
+def backup(session: Session, target: Path, now: datetime) -> dict[str, Any]:
+    """An online, consistent, still-encrypted copy of the register (0600)."""
+    session.require_officer("back up the register")
+    with session.store.write():
+        _audit(session, now, "backup", None, [], {})
+    copy_database(session.store.conn, target)
+    return {"backup": str(target), "audit_entries": audit_head(session).seq}
+
+
+def restore(
+    db: Path, source: Path, policies: Policies, credentials: Credentials, now: datetime, *, busy_timeout: float = DEFAULT_BUSY_TIMEOUT
+) -> dict[str, Any]:
+    """Replace the register with a backup, then erase again everyone erased since.
+
+    The erasures come from the ledger beside the register and, when it can
+    still be read, the current register's own ledger table. The restored audit
+    trail records the restore and must verify before the file is replaced.
+    """
+    erased = read_ledger(db)
+    current_id = None
+    if db.exists():
+        try:
+            with unlock(db, policies, credentials, busy_timeout=busy_timeout) as current:
+                current_id = current.register_id
+                erased.update({row["member_id"]: row["reason"] for row in current.store.erased()})
+        except IntegrityError:
+            pass  # a corrupt register is what restores are for; the ledger file still speaks
+    staging = db.with_name(db.name + ".restoring")
+    staging.unlink(missing_ok=True)
+    with unlock(source, policies, credentials, busy_timeout=busy_timeout) as backup_session:
+        if current_id is not None and backup_session.register_id != current_id:
+            raise InvalidInput(f"{source} is a backup of another register", [("PATH", "register id differs")])
+        backup_head = audit_verify(backup_session)
+        copy_database(backup_session.store.conn, staging)
+    try:
+        with unlock(staging, policies, credentials, busy_timeout=busy_timeout) as session:
+            with session.store.write():
+                known = {row["member_id"] for row in session.store.erased()}
+                reapplied = 0
+                for member_id, reason in sorted(erased.items()):
+                    if session.store.member(member_id) is not None:
+                        _erase(session, member_id, reason, now, "restore")
+                        reapplied += 1
+                    elif member_id not in known:
+                        session.store.record_erasure(member_id, local_date(now).isoformat(), reason, "restore")
+                _audit(session, now, "restore", None, [], {"backup_entries": backup_head.seq, "erasures_reapplied": reapplied})
+            head = audit_verify(session)
+        journal = db.with_name(db.name + "-journal")
+        journal.unlink(missing_ok=True)  # a stale journal must never be replayed onto another file
+        os.replace(staging, db)
+    finally:
+        staging.unlink(missing_ok=True)
+    return {"restored_from": str(source), "erasures_reapplied": reapplied, "audit_entries": head.seq, "head": head.token()}
 
 
 # --- audit ---------------------------------------------------------------------------------------------------

@@ -92,11 +92,43 @@ def _lifecycle(db: sqlite_utils.Database) -> None:
     )
 
 
+def _data_subject_rights(db: sqlite_utils.Database) -> None:
+    members = db["members"]
+    assert isinstance(members, sqlite_utils.db.Table)
+    members.add_column("objected_at", str)
+    members.add_column("suppression_match", int)
+    db["disclosures"].create(
+        {"id": int, "member_id": str, "recipient": str, "purpose": str, "fields": str, "disclosed_on": str},
+        pk="id",
+        not_null={"member_id", "recipient", "purpose", "fields", "disclosed_on"},
+    )
+    db["disclosures"].create_index(["member_id"])
+    db["requests"].create(
+        {
+            "id": int,
+            "type": str,
+            "member_id": str,
+            "received": str,
+            "deadline": str,
+            "extended_to": str,
+            "extension_reason": str,
+            "closed_on": str,
+            "outcome": str,
+        },
+        pk="id",
+        not_null={"type", "member_id", "received", "deadline"},
+    )
+    # Keyed hashes of the email and phone of people who objected and were
+    # erased with --suppress: no value, only a way to recognise them again.
+    db["suppressions"].create({"kind": str, "digest": str, "since": str}, pk=("kind", "digest"))
+
+
 # Named migrations, applied in order; a register's schema version is how many
 # of them it has. Never edit one that has shipped: add the next.
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0001_create_register", _create_register),
     ("0002_lifecycle_and_erasure_ledger", _lifecycle),
+    ("0003_data_subject_rights", _data_subject_rights),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -138,6 +170,12 @@ class Store:
         self.path = path
         self.conn = conn
         self.db = sqlite_utils.Database(conn)
+        self._ledger_lines: list[str] = []
+
+    @property
+    def ledger_path(self) -> Path:
+        """The erasure ledger beside the file: outlives a lost or restored register."""
+        return ledger_path(self.path)
 
     @classmethod
     def create(cls, path: Path, meta: dict[str, str], *, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> Store:
@@ -191,9 +229,22 @@ class Store:
             try:
                 yield self
             except BaseException:
+                self._ledger_lines.clear()
                 self.conn.execute("ROLLBACK")
                 raise
             self.conn.execute("COMMIT")
+            self._flush_ledger()
+
+    def _flush_ledger(self) -> None:
+        # Written after COMMIT: a crash in between loses a line here, but the
+        # register's own erasures table has it; never a line for a rolled-back erase.
+        if self._ledger_lines:
+            fd = os.open(self.ledger_path, os.O_CREAT | os.O_APPEND | os.O_WRONLY, 0o600)
+            with os.fdopen(fd, "a", encoding="ascii") as handle:
+                handle.writelines(self._ledger_lines)
+                handle.flush()
+                os.fsync(handle.fileno())
+            self._ledger_lines.clear()
 
     @contextmanager
     def read(self) -> Iterator[Store]:
@@ -243,7 +294,7 @@ class Store:
     def members(self, status: str | None = None) -> list[dict[str, Any]]:
         columns = (
             "member_id, status, applied_at, admitted_at, rejected_at, last_activity_at, updated_at,"
-            " ineligible_at, restricted_at, restriction_reason"
+            " ineligible_at, restricted_at, restriction_reason, objected_at, suppression_match"
         )
         if status is None:
             return list(self.db["members"].rows_where(select=columns, order_by="applied_at, member_id"))
@@ -264,8 +315,13 @@ class Store:
         """Delete every row of a member (its wrapped DEK with it) and note the id in the ledger."""
         self.conn.execute("DELETE FROM sections WHERE member_id = ?", (member_id,))
         self.conn.execute("DELETE FROM lookups WHERE member_id = ?", (member_id,))
+        self.conn.execute("DELETE FROM disclosures WHERE member_id = ?", (member_id,))
         self.conn.execute("DELETE FROM members WHERE member_id = ?", (member_id,))
+        self.record_erasure(member_id, erased_at, reason, rule)
+
+    def record_erasure(self, member_id: str, erased_at: str, reason: str, rule: str | None = None) -> None:
         self.db["erasures"].insert({"member_id": member_id, "erased_at": erased_at, "reason": reason, "rule": rule}, replace=True)
+        self._ledger_lines.append(f"{erased_at} {member_id} {reason}\n")
 
     def erased(self) -> list[dict[str, Any]]:
         return list(self.db["erasures"].rows_where(order_by="erased_at, member_id"))
@@ -274,6 +330,35 @@ class Store:
         """Members whose keyed hash of ``kind`` is among ``digests``."""
         rows = self.conn.execute("SELECT digest, member_id FROM lookups WHERE kind = ?", (kind,))
         return {member_id for digest, member_id in rows if digest in digests}
+
+    # disclosures, requests, suppressions
+    def disclosures_of(self, member_id: str) -> list[dict[str, Any]]:
+        rows = self.db["disclosures"].rows_where("member_id = ?", [member_id], order_by="disclosed_on, id")
+        return [{**row, "fields": json.loads(row["fields"])} for row in rows]
+
+    def log_disclosures(self, rows: list[dict[str, Any]]) -> None:
+        self.db["disclosures"].insert_all([{**row, "fields": json.dumps(row["fields"])} for row in rows], batch_size=1000)
+
+    def add_request(self, row: dict[str, Any]) -> int:
+        return int(self.db["requests"].insert(row).last_pk)
+
+    def request(self, request_id: int) -> dict[str, Any] | None:
+        return next(self.db["requests"].rows_where("id = ?", [request_id]), None)
+
+    def requests(self) -> list[dict[str, Any]]:
+        return list(self.db["requests"].rows_where(order_by="id"))
+
+    def update_request(self, request_id: int, changes: dict[str, Any]) -> None:
+        self.db["requests"].update(request_id, changes)
+
+    def suppress(self, digests: dict[str, str], since: str) -> None:
+        self.db["suppressions"].insert_all([{"kind": k, "digest": d, "since": since} for k, d in digests.items()], replace=True)
+
+    def suppressed(self, digests: dict[str, str]) -> bool:
+        return any(
+            self.conn.execute("SELECT 1 FROM suppressions WHERE kind = ? AND digest = ?", (k, d)).fetchone()
+            for k, d in digests.items()
+        )
 
     # lookups
     def put_lookups(self, member_id: str, lookups: dict[str, str]) -> None:
@@ -307,6 +392,45 @@ class Store:
         )
         for row in rows:
             yield _audit_row(row)
+
+
+def ledger_path(db_path: Path) -> Path:
+    return db_path.with_name(db_path.name + ".erasures")
+
+
+def read_ledger(db_path: Path) -> dict[str, str]:
+    """Member id -> reason, from the ledger file beside a register (if any)."""
+    try:
+        lines = ledger_path(db_path).read_text(encoding="ascii").splitlines()
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError):
+        raise IntegrityError(f"the erasure ledger {ledger_path(db_path)} cannot be read") from None
+    found: dict[str, str] = {}
+    for line in lines:
+        parts = line.split()
+        if len(parts) == 3:
+            found[parts[1]] = parts[2]
+    return found
+
+
+def copy_database(source: sqlite3.Connection, target: Path) -> None:
+    """An online, consistent copy (SQLite's backup API) into a new 0600 file."""
+    try:
+        os.close(os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        raise InvalidInput(f"{target} already exists: refusing to overwrite it", [("PATH", "file exists")]) from None
+    except OSError as exc:
+        raise InvalidInput(f"cannot create {target}", [("PATH", exc.strerror or "cannot create")]) from None
+    destination = sqlite3.connect(target)
+    try:
+        with _sqlite_errors():
+            source.backup(destination)
+    except BaseException:
+        destination.close()
+        target.unlink(missing_ok=True)
+        raise
+    destination.close()
 
 
 def _audit_row(row: dict[str, Any]) -> dict[str, Any]:
