@@ -3,10 +3,13 @@ knows exit codes and prints."""
 
 from __future__ import annotations
 
+import csv
 import json
 import os
+import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -14,6 +17,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 from typer.core import TyperGroup
 
 from . import crypto, csvio, render, services
@@ -652,6 +656,204 @@ def _parse_date(text: str, option: str) -> date:
         return date.fromisoformat(text)
     except ValueError:
         raise InvalidInput("invalid date", [(option, "must be a date as YYYY-MM-DD")]) from None
+
+
+# --- bulk intake and disclosure ------------------------------------------------------------------------------
+
+
+@app.command("import")
+def import_(
+    ctx: typer.Context,
+    file: Annotated[str, typer.Argument(help="CSV (dotted field paths as header), JSON array or JSON Lines; - for stdin.", show_default=False)],
+    updates: Annotated[bool, typer.Option("--updates", help="The rows are self-service changes (member_id or contact.email, plus changed fields).")] = False,
+    skip_invalid: Annotated[bool, typer.Option("--skip-invalid", help="Import the valid rows; still report the others.")] = False,
+    report: Annotated[Path | None, typer.Option("--report", help="Write the report of invalid rows to this new file instead of stderr.")] = None,
+    officer: OfficerOpt = None,
+    passphrase_file: PassphraseFileOpt = None,
+    key_file: KeyFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Import applications in bulk, validated like enrol; all or nothing unless --skip-invalid.
+
+    The report lists line, field path and problem for each invalid row, never
+    the values. Duplicates within the file and against the register are caught.
+
+    Example: kss-panel import applications.csv --skip-invalid --report rejected-rows.txt
+    """
+    state = _state(ctx, "import", as_json)
+    report_file = None
+    if report is not None:
+        _write_new_file(report, "", option="--report")
+        report_file = open(report, "a", encoding="utf-8")
+
+    def note(line: int, path: str, problem: str) -> None:
+        text = f"line {line}: {path}: {problem}"
+        if report_file is not None:
+            report_file.write(text + "\n")
+        else:
+            _err(f"  {text}")
+
+    try:
+        with _session(state, officer, passphrase_file, key_file) as session, _open_input(file) as handle:
+            session.require_officer("rectify personal data" if updates else "enrol members")
+            source = csvio.RecordSource(handle, session.policies, extra_columns=("member_id",) if updates else ("applied_at",))
+            run = services.import_updates if updates else services.import_applications
+            with _progress(handle, enabled=not state.json) as advance:
+                try:
+                    counts = run(session, source, _now(), report=note, skip_invalid=skip_invalid, progress=advance)
+                except InvalidInput as exc:
+                    if report is not None:
+                        exc.hints = (*exc.hints, f"the invalid rows are listed in {report}")
+                    raise
+    finally:
+        if report_file is not None:
+            report_file.close()
+    if report is not None and counts["invalid"]:
+        _err(f"kss-panel: hint: the invalid rows are listed in {report}")
+    summary = (
+        f"{counts.get('updated', 0)} members updated, {counts.get('unchanged', 0)} unchanged, {counts['invalid']} rows invalid"
+        if updates
+        else f"{counts['imported']} applicants imported, {counts['invalid']} rows invalid"
+    )
+    _emit(state, counts, lambda: stdout.print(summary, markup=False))
+
+
+class _open_input:
+    """A binary, peekable stream of a file or stdin."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+
+    def __enter__(self) -> Any:
+        if self.file == "-":
+            self.handle = sys.stdin.buffer
+            return self.handle
+        try:
+            self.handle = open(self.file, "rb")
+        except FileNotFoundError:
+            raise NotFound(f"input file not found: {self.file}") from None
+        except OSError as exc:
+            raise InvalidInput(f"cannot read {self.file}", [("FILE", exc.strerror or "unreadable")]) from None
+        return self.handle
+
+    def __exit__(self, *exc: object) -> None:
+        if self.file != "-":
+            self.handle.close()
+
+
+@contextmanager
+def _progress(handle: Any, *, enabled: bool) -> Iterator[Callable[[], None] | None]:
+    """A progress bar on stderr by bytes read, only when stderr is a terminal."""
+    if not (enabled and stderr.is_terminal):
+        yield None
+        return
+    try:
+        total = os.fstat(handle.fileno()).st_size or None
+    except (OSError, ValueError):
+        total = None
+    with Progress(TextColumn("importing"), BarColumn(), TaskProgressColumn(), console=stderr, transient=True) as bar:
+        task = bar.add_task("import", total=total)
+        rows = 0
+
+        def advance() -> None:
+            nonlocal rows
+            rows += 1
+            if rows % 500 == 0:
+                bar.update(task, completed=handle.tell())
+
+        yield advance
+
+
+CSV_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(cell: str) -> str:
+    """Stop a spreadsheet from running a cell as a formula (OWASP CSV injection).
+
+    A plain E.164 phone number (+ and digits) cannot run as a formula and is
+    kept as it is, so the recipient gets usable numbers.
+    """
+    if cell.startswith(CSV_FORMULA_START) and not re.fullmatch(r"\+[0-9]{6,15}", cell):
+        return "'" + cell
+    return cell
+
+
+def _csv_cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return neutralise(";".join(str(v) for v in value))
+    return neutralise(str(value))
+
+
+@export_app.command("disclosure")
+def export_disclosure(
+    ctx: typer.Context,
+    recipient: Annotated[str, typer.Argument(help="Recipient key from policies/disclosure.yaml.", show_default=False)],
+    purpose: Annotated[str, typer.Option("--purpose", help="Purpose the recipient receives the data for.", show_default=False)],
+    out: Annotated[Path | None, typer.Option("--out", help="New file to write (0600, never overwritten).")] = None,
+    format_: Annotated[str, typer.Option("--format", help="csv or json.")] = "csv",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print only the counts; disclose nothing.")] = False,
+    officer: OfficerOpt = None,
+    passphrase_file: PassphraseFileOpt = None,
+    key_file: KeyFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Disclose to a processor exactly what the disclosure policy allows; every disclosure is logged.
+
+    Only admitted members who are not restricted, have not objected and hold
+    the purpose's consent; only the recipient's fields. CSV cells that a
+    spreadsheet would run as formulas are neutralised.
+
+    Example: kss-panel export disclosure direct-marketing --purpose marketing --out mailing.csv
+    """
+    state = _state(ctx, "export disclosure", as_json)
+    if format_ not in ("csv", "json"):
+        raise InvalidInput("invalid format", [("--format", "must be csv or json")])
+    if out is None and not dry_run:
+        raise InvalidInput("no output file", [("--out", "is required unless --dry-run")])
+    with _session(state, officer, passphrase_file, key_file) as session:
+        if dry_run:
+            data = services.disclosure_export(session, recipient, purpose, _now())
+        else:
+            assert out is not None
+            data = _disclose_to_file(session, recipient, purpose, out, format_)
+    done = "would disclose" if dry_run else "disclosed"
+    _emit(state, data, lambda: stdout.print(
+        f"{done} {data['disclosed']} of {data['members']} members to {recipient} for {purpose}"
+        f" (excluded: {data['restricted']} restricted, {data['objected']} objected, {data['no_consent']} without consent)"
+        + ("" if dry_run else f"; wrote {out}"), markup=False))
+
+
+def _disclose_to_file(session: services.Session, recipient: str, purpose: str, out: Path, format_: str) -> dict[str, Any]:
+    _write_new_file(out, "", option="--out")
+    try:
+        with open(out, "w", encoding="utf-8", newline="") as handle:
+            writer: Any = None
+            first = True
+
+            def write_row(row: dict[str, Any]) -> None:
+                nonlocal writer, first
+                if format_ == "csv":
+                    if writer is None:
+                        writer = csv.writer(handle)
+                        writer.writerow(list(row))
+                    writer.writerow([_csv_cell(value) for value in row.values()])
+                else:
+                    handle.write(("[\n" if first else ",\n") + json.dumps(row, ensure_ascii=False))
+                    first = False
+
+            data = services.disclosure_export(session, recipient, purpose, _now(), write_row=write_row)
+            if format_ == "json":
+                handle.write("[]\n" if first else "\n]\n")
+            elif writer is None:
+                csv.writer(handle).writerow(["member_id", *data["fields"]])
+    except BaseException:
+        out.unlink(missing_ok=True)  # nothing half-written is left behind
+        raise
+    return {**data, "file": str(out), "format": format_}
 
 
 # --- data-subject rights ----------------------------------------------------------------------------------

@@ -6,14 +6,19 @@ line and column name, never with the cell's value.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
+import itertools
+import json
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from .errors import InvalidInput, NotFound
-from .model import normalise_customer_number
+from .model import coerce_text, field_spec, normalise_customer_number
+from .policy import Policies
 
 MAX_FIELD = 100_000
 csv.field_size_limit(MAX_FIELD)
@@ -83,3 +88,154 @@ def read_activity(path: Path) -> list[tuple[int, str, date]]:
     if problems:
         raise InvalidInput(f"invalid activity file {path}", problems)
     return rows
+
+
+# --- applications and self-service updates ----------------------------------------------------------------
+
+JSON_CHUNK = 1 << 16
+RecordRow = tuple[int, dict[str, Any] | None, list[tuple[str, str]]]
+
+
+class RecordSource:
+    """A stream of records from CSV (dotted-path header), a JSON array, or JSON Lines.
+
+    Yields ``(line, record or None, problems)``; memory stays flat in the
+    number of rows. A file that cannot be read on (bad encoding, broken CSV
+    quoting, NUL bytes, an oversized field) raises InvalidInput naming the line.
+    """
+
+    def __init__(self, handle: io.BufferedReader, policies: Policies, *, extra_columns: tuple[str, ...] = ("applied_at",)) -> None:
+        self.handle = handle
+        self.policies = policies
+        self.extra_columns = extra_columns
+        self.text = io.TextIOWrapper(handle, encoding="utf-8-sig", errors="strict", newline="")
+        self.line = 0
+
+    def position(self) -> int:
+        return self.handle.tell()
+
+    def __iter__(self) -> Iterator[RecordRow]:
+        try:
+            first = self._peek()
+            if first == "":
+                raise InvalidInput("the file is empty", [("line 1", "no header and no records")])
+            if first == "[":
+                yield from self._json_array()
+            elif first == "{":
+                yield from self._json_lines()
+            else:
+                yield from self._csv()
+        except UnicodeDecodeError:
+            raise InvalidInput("the file is not UTF-8 text", [(f"line {self.line + 1}", "invalid UTF-8")]) from None
+
+    def _peek(self) -> str:
+        # The first non-blank byte tells the format; peek() consumes nothing.
+        head = self.handle.peek(4096)[:4096].removeprefix(codecs.BOM_UTF8).lstrip()
+        return head[:1].decode("ascii", "replace")
+
+    def _csv(self) -> Iterator[RecordRow]:
+        sample = self.text.readline()
+        delimiter = ";" if sample.count(";") > sample.count(",") else ","
+        reader = csv.reader(itertools.chain([sample], self.text), delimiter=delimiter, strict=True)
+        try:
+            header = [column.strip() for column in next(reader)]
+            self.line = 1
+            columns = self._columns(header)
+            for cells in reader:
+                line = reader.line_num
+                self.line = line
+                if not any(cell.strip() for cell in cells):
+                    continue
+                if len(cells) != len(header):
+                    yield line, None, [("(row)", f"has {len(cells)} cells, the header {len(header)}")]
+                    continue
+                yield line, self._record(columns, cells), []
+        except csv.Error as exc:
+            reason = "contains a NUL byte" if "NUL" in str(exc) else (
+                f"a field is longer than {MAX_FIELD} characters" if "field larger" in str(exc) else "malformed CSV (quoting)"
+            )
+            raise InvalidInput("the file cannot be read on", [(f"line {reader.line_num + 1}", reason)]) from None
+
+    def _columns(self, header: list[str]) -> list[tuple[str, Any, str]]:
+        problems: list[tuple[str, str]] = []
+        columns: list[tuple[str, Any, str]] = []
+        for index, column in enumerate(header, start=1):
+            if column in self.extra_columns:
+                columns.append((column, None, "extra"))
+                continue
+            found = field_spec(self.policies, column)
+            if found is None or found[1] is None:
+                # The column's text is not echoed: a missing header means it is personal data.
+                problems.append((f"line 1: column {index}", "is not a field path of the register (like contact.email)"))
+                continue
+            columns.append((column, found[1], found[0].kind))
+        if problems:
+            raise InvalidInput("the header is not a list of field paths", problems)
+        if len({name for name, _, _ in columns}) != len(columns):
+            raise InvalidInput("the header names a column twice", [("line 1", "duplicate column")])
+        return columns
+
+    @staticmethod
+    def _record(columns: list[tuple[str, Any, str]], cells: list[str]) -> dict[str, Any]:
+        record: dict[str, Any] = {}
+        for (path, spec, kind), cell in zip(columns, cells, strict=True):
+            value = cell.strip() or None if kind == "extra" else coerce_text(spec, kind, cell)
+            if value is None:
+                continue
+            name, _, field = path.partition(".")
+            if field:
+                record.setdefault(name, {})[field] = value
+            else:
+                record[name] = value
+        return record
+
+    def _json_lines(self) -> Iterator[RecordRow]:
+        for number, text in enumerate(self.text, start=1):
+            self.line = number
+            if not text.strip():
+                continue
+            try:
+                value = json.loads(text)
+            except json.JSONDecodeError as exc:
+                yield number, None, [("(row)", f"not valid JSON ({exc.msg})")]
+                continue
+            yield number, value if isinstance(value, dict) else None, [] if isinstance(value, dict) else [("(row)", "must be a JSON object")]
+
+    def _json_array(self) -> Iterator[RecordRow]:
+        decoder = json.JSONDecoder()
+        buffer, line, started = "", 1, False
+        exhausted = False
+        while True:
+            stripped = buffer.lstrip(" \t\r\n,")
+            line += buffer[: len(buffer) - len(stripped)].count("\n")
+            buffer = stripped
+            if not started and buffer.startswith("["):
+                buffer, started = buffer[1:], True
+                continue
+            if started and buffer.startswith("]"):
+                if buffer[1:].strip() or self.text.read(1).strip():
+                    raise InvalidInput("not valid JSON", [(f"line {line}", "text after the closing ]")])
+                return
+            try:
+                value, end = decoder.raw_decode(buffer)
+            except json.JSONDecodeError as exc:
+                if exhausted:
+                    raise InvalidInput("not valid JSON", [(f"line {line + buffer[:exc.pos].count(chr(10))}", exc.msg)]) from None
+                chunk = self.text.read(JSON_CHUNK)
+                exhausted = chunk == ""
+                buffer += chunk
+                continue
+            if end == len(buffer) and not exhausted:
+                # A number or the like may continue in the next chunk: read more first.
+                chunk = self.text.read(JSON_CHUNK)
+                exhausted = chunk == ""
+                if chunk:
+                    buffer += chunk
+                    continue
+            self.line = line
+            if isinstance(value, dict):
+                yield line, value, []
+            else:
+                yield line, None, [("(row)", "must be a JSON object")]
+            line += buffer[:end].count("\n")
+            buffer = buffer[end:]

@@ -586,6 +586,225 @@ def purge(session: Session, now: datetime) -> PurgePlan:
     return plan
 
 
+# --- bulk intake ---------------------------------------------------------------------------------------------
+
+IMPORT_BATCH = 1000
+Report = Callable[[int, str, str], None]
+
+
+def import_applications(
+    session: Session,
+    rows: Iterable[tuple[int, Any, list[tuple[str, str]]]],
+    now: datetime,
+    *,
+    report: Report,
+    skip_invalid: bool = False,
+    progress: Callable[[], None] | None = None,
+) -> dict[str, int]:
+    """Enrol a stream of applications in one transaction.
+
+    Every invalid row is passed to ``report`` (line, field path, problem; never
+    a value). By default any invalid row means nothing is written; with
+    ``skip_invalid`` the valid rows are kept. Duplicates, within the file and
+    against the register, are found by keyed hash; rows go in in batches, so
+    memory stays flat.
+    """
+    session.require_officer("enrol members")
+    assert session.keys.data is not None
+    today = local_date(now)
+    counts = {"rows": 0, "imported": 0, "invalid": 0, "flagged": 0}
+    with session.store.write():
+        last = session.store.last_audit()
+        batch: dict[str, list[Any]] = {"members": [], "boxes": [], "lookups": [], "audit": []}
+        pending: set[tuple[str, str]] = set()
+        for line, data, problems in rows:
+            counts["rows"] += 1
+            if progress:
+                progress()
+            record: dict[str, Any] = {}
+            applied_at = None
+            if not problems:
+                try:
+                    record, applied_at = session.schema.validate(data, today=today)
+                except InvalidInput as exc:
+                    problems = exc.problems
+            if not problems:
+                lookups = _lookups(session, record)
+                problems = [
+                    (kind, "is already in the register or earlier in the file")
+                    for kind, digest in sorted(lookups.items())
+                    if (kind, digest) in pending or session.store.find(kind, digest)
+                ]
+            if problems:
+                counts["invalid"] += 1
+                for path, problem in problems:
+                    report(line, path, problem)
+                continue
+            member_id, dek = crypto.new_member_id(), crypto.random_key()
+            flagged = session.store.suppressed({k: v for k, v in lookups.items() if k in SUPPRESSED_KINDS})
+            counts["flagged"] += flagged
+            batch["members"].append({
+                "member_id": member_id,
+                "status": "applicant",
+                "applied_at": (applied_at or today).isoformat(),
+                "updated_at": today.isoformat(),
+                "wrapped_dek": crypto.seal(session.keys.data, dek, _dek_context(session, member_id)),
+                "suppression_match": 1 if flagged else None,
+            })
+            batch["boxes"] += [(member_id, section, box) for section, box in _seal_record(session, member_id, dek, record).items()]
+            batch["lookups"] += [(kind, digest, member_id) for kind, digest in lookups.items()]
+            pending.update(lookups.items())
+            last = audit.seal_entry(
+                session.keys.audit, session.register_id, last,
+                _audit_entry(session, now, "enrol", member_id, sorted(flatten(record)), {"import": True, **({"suppression_match": True} if flagged else {})}),
+            )
+            batch["audit"].append(last)
+            counts["imported"] += 1
+            if len(batch["members"]) >= IMPORT_BATCH:
+                session.store.insert_members_bulk(batch["members"], batch["boxes"], batch["lookups"], batch["audit"])
+                batch = {key: [] for key in batch}
+                pending.clear()  # now in the lookups table, where find() sees them
+        session.store.insert_members_bulk(batch["members"], batch["boxes"], batch["lookups"], batch["audit"])
+        if counts["rows"] == 0:
+            raise InvalidInput("the file holds no records", [("(file)", "no rows after the header")])
+        if counts["invalid"] and not skip_invalid:
+            raise InvalidInput(f"{counts['invalid']} of {counts['rows']} records are invalid: nothing was imported")
+        _audit(session, now, "import", None, [], {"imported": counts["imported"], "invalid": counts["invalid"]})
+    return counts
+
+
+def import_updates(
+    session: Session,
+    rows: Iterable[tuple[int, Any, list[tuple[str, str]]]],
+    now: datetime,
+    *,
+    report: Report,
+    skip_invalid: bool = False,
+    progress: Callable[[], None] | None = None,
+) -> dict[str, int]:
+    """Apply self-service changes (member id or email, plus changed fields) as rectifications.
+
+    A row naming no known member is reported, never guessed. Each changed
+    member gets its own audit entry listing the changed fields.
+    """
+    session.require_officer("rectify personal data")
+    assert session.hasher is not None
+    today = local_date(now)
+    counts = {"rows": 0, "updated": 0, "unchanged": 0, "invalid": 0}
+    with session.store.write():
+        for line, data, problems in rows:
+            counts["rows"] += 1
+            if progress:
+                progress()
+            if not problems:
+                try:
+                    with session.store.savepoint():
+                        changed = _apply_self_service(session, dict(data), now, today)
+                    counts["updated" if changed else "unchanged"] += 1
+                    continue
+                except InvalidInput as exc:
+                    problems = exc.problems
+            counts["invalid"] += 1
+            for path, problem in problems:
+                report(line, path, problem)
+        if counts["rows"] == 0:
+            raise InvalidInput("the file holds no records", [("(file)", "no rows after the header")])
+        if counts["invalid"] and not skip_invalid:
+            raise InvalidInput(f"{counts['invalid']} of {counts['rows']} updates are invalid: nothing was changed")
+        _audit(session, now, "import-updates", None, [], {k: v for k, v in counts.items() if k != "rows"})
+    return counts
+
+
+def _apply_self_service(session: Session, patch: dict[str, Any], now: datetime, today: date) -> list[str]:
+    assert session.hasher is not None
+    member_id = patch.pop("member_id", None)
+    if member_id is None:
+        email = patch.get("contact", {}).get("email") if isinstance(patch.get("contact"), dict) else None
+        if not isinstance(email, str):
+            raise InvalidInput("no member named", [("member_id", "give member_id or contact.email")])
+        member_id = session.store.find("email", session.hasher.digest("email", normalise_lookup("email", email)))
+        if member_id is None:
+            raise InvalidInput("unknown member", [("contact.email", "no member has this email")])
+    row = session.store.member(str(member_id))
+    if row is None:
+        raise InvalidInput("unknown member", [("member_id", "no such member")])
+    if "applied_at" in patch:
+        raise InvalidInput("invalid update", [("applied_at", "cannot be changed by an update")])
+    before = _read_record(session, row)
+    after, _ = session.schema.validate(apply_patch(before, patch), today=today)
+    changed = changed_fields(before, after)
+    if changed:
+        session.store.put_boxes(row["member_id"], _seal_record(session, row["member_id"], _dek(session, row), after))
+        session.store.put_lookups(row["member_id"], _lookups(session, after))
+        session.store.update_member(row["member_id"], {"updated_at": today.isoformat()})
+        _audit(session, now, "update", row["member_id"], changed, {"source": "self-service"})
+    return changed
+
+
+# --- disclosure ----------------------------------------------------------------------------------------------
+
+
+def disclosure_export(
+    session: Session,
+    recipient: str,
+    purpose: str,
+    now: datetime,
+    *,
+    write_row: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Disclose to a recipient for a purpose, as the disclosure policy allows.
+
+    Only admitted members who are not restricted, have not objected and hold
+    the consent the purpose requires; only the recipient's fields. Each
+    disclosed member gets a disclosure-log entry. Without ``write_row`` this
+    is a dry run: counts only, nothing logged.
+    """
+    session.require_officer("disclose personal data")
+    policy = session.policies.disclosure.recipients.get(recipient)
+    if policy is None:
+        raise Refused(f"the disclosure policy names no recipient {recipient!r}",
+                      hints=(f"recipients: {', '.join(session.policies.disclosure.recipients)}",))
+    grant = policy.purposes.get(purpose)
+    if grant is None:
+        raise Refused(f"{recipient} may not receive data for purpose {purpose!r}",
+                      hints=(f"allowed purposes: {', '.join(policy.purposes)}",))
+    if not policy.in_eu_eea and policy.safeguard is None:
+        raise Refused(f"{recipient} is outside the EU/EEA ({policy.country}) and declares no safeguard")
+    consent_needed = None if grant.consent == "none" else grant.consent
+    sections = sorted({path.partition(".")[0] for path in policy.fields} | ({"consents"} if consent_needed else set()))
+    counts = {"members": 0, "disclosed": 0, "restricted": 0, "objected": 0, "no_consent": 0}
+    today = local_date(now).isoformat()
+    with session.store.write():
+        log: list[dict[str, Any]] = []
+        for row in session.store.members("member"):
+            counts["members"] += 1
+            if row["restricted_at"]:
+                counts["restricted"] += 1
+                continue
+            if row["objected_at"]:
+                counts["objected"] += 1
+                continue
+            record = _read_record(session, _member_row(session.store, row["member_id"]), sections)
+            if consent_needed and not record.get("consents", {}).get(consent_needed, False):
+                counts["no_consent"] += 1
+                continue
+            counts["disclosed"] += 1
+            if write_row is None:
+                continue
+            flat = flatten(record)
+            write_row({"member_id": row["member_id"], **{path: flat.get(path, record.get(path)) for path in policy.fields}})
+            log.append({"member_id": row["member_id"], "recipient": recipient, "purpose": purpose,
+                        "fields": list(policy.fields), "disclosed_on": today})
+            if len(log) >= IMPORT_BATCH:
+                session.store.log_disclosures(log)
+                log = []
+        if write_row is not None:
+            session.store.log_disclosures(log)
+            _audit(session, now, "export-disclosure", None, list(policy.fields),
+                   {"recipient": recipient, "purpose": purpose, "members": counts["disclosed"]})
+    return {"recipient": recipient, "purpose": purpose, "fields": list(policy.fields), "dry_run": write_row is None, **counts}
+
+
 # --- data-subject rights -------------------------------------------------------------------------------------
 
 
@@ -924,7 +1143,19 @@ def _audit(
     detail: dict[str, Any] | None = None,
 ) -> None:
     """Append one chained entry; call inside the write transaction it records."""
-    entry = {
+    entry = _audit_entry(session, now, action, member_id, fields, detail)
+    session.store.append_audit(audit.seal_entry(session.keys.audit, session.register_id, session.store.last_audit(), entry))
+
+
+def _audit_entry(
+    session: Session,
+    now: datetime,
+    action: str,
+    member_id: str | None = None,
+    fields: list[str] | None = None,
+    detail: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    return {
         "at": now.astimezone(UTC).isoformat(timespec="seconds"),
         "actor": session.actor,
         "action": action,
@@ -933,7 +1164,6 @@ def _audit(
         "policy_hash": session.policies.hash,
         "detail": detail or {},
     }
-    session.store.append_audit(audit.seal_entry(session.keys.audit, session.register_id, session.store.last_audit(), entry))
 
 
 def audit_log(session: Session, member_id: str | None = None) -> list[dict[str, Any]]:
