@@ -697,10 +697,14 @@ def import_(
         with _session(state, officer, passphrase_file, key_file) as session, _open_input(file) as handle:
             session.require_officer("rectify personal data" if updates else "enrol members")
             source = csvio.RecordSource(handle, session.policies, extra_columns=("member_id",) if updates else ("applied_at",))
-            run = services.import_updates if updates else services.import_applications
             with _progress(handle, enabled=not state.json) as advance:
                 try:
-                    counts = run(session, source, _now(), report=note, skip_invalid=skip_invalid, progress=advance)
+                    if updates:
+                        counts = services.import_updates(session, source, _now(), report=note, skip_invalid=skip_invalid, progress=advance)
+                    else:
+                        counts = services.import_applications(
+                            session, source, _now(), report=note, skip_invalid=skip_invalid, progress=advance
+                        )
                 except InvalidInput as exc:
                     if report is not None:
                         exc.hints = (*exc.hints, f"the invalid rows are listed in {report}")

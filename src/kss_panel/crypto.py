@@ -47,16 +47,20 @@ def random_key() -> bytes:
     return secrets.token_bytes(KEY_BYTES)
 
 
+AD_PREFIX = b"kss-panel" + struct.pack(">B", FORMAT_VERSION)
+
+
 def associated_data(*context: str | bytes) -> bytes:
     """Bind a box to its purpose: format version, then length-prefixed parts.
 
     Length prefixes make the encoding injective, so ("ab", "c") and ("a", "bc")
     can never share associated data.
     """
-    out = [b"kss-panel", struct.pack(">B", FORMAT_VERSION)]
+    out = [AD_PREFIX]
     for part in context:
         raw = part.encode() if isinstance(part, str) else part
-        out.append(struct.pack(">H", len(raw)) + raw)
+        out.append(len(raw).to_bytes(2, "big"))
+        out.append(raw)
     return b"".join(out)
 
 
@@ -82,6 +86,16 @@ def seal(key: bytes, plaintext: bytes, context: tuple[str | bytes, ...], *, nonc
     nonce = nonce if nonce is not None else os.urandom(NONCE_BYTES)
     body = AESGCM(key).encrypt(nonce, _pad(plaintext), associated_data(*context))
     return bytes([FORMAT_VERSION]) + nonce + body
+
+
+def seal_many(key: bytes, plaintexts: dict[str, bytes], context: tuple[str | bytes, ...]) -> dict[str, bytes]:
+    """Seal several boxes under one key, each bound to ``context`` + its own name."""
+    aead = AESGCM(key)
+    boxes = {}
+    for name, plaintext in plaintexts.items():
+        nonce = os.urandom(NONCE_BYTES)
+        boxes[name] = bytes([FORMAT_VERSION]) + nonce + aead.encrypt(nonce, _pad(plaintext), associated_data(*context, name))
+    return boxes
 
 
 def open_sealed(key: bytes, box: bytes, context: tuple[str | bytes, ...]) -> bytes:

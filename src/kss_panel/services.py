@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -294,10 +294,8 @@ def _section_context(session: Session, member_id: str, section: str) -> tuple[st
 
 
 def _seal_record(session: Session, member_id: str, dek: bytes, record: dict[str, Any]) -> dict[str, bytes]:
-    return {
-        section: crypto.seal(dek, json.dumps(value, ensure_ascii=False).encode(), _section_context(session, member_id, section))
-        for section, value in record.items()
-    }
+    plaintexts = {section: json.dumps(value, ensure_ascii=False).encode() for section, value in record.items()}
+    return crypto.seal_many(dek, plaintexts, ("section", session.register_id, member_id))
 
 
 def _lookups(session: Session, record: dict[str, Any]) -> dict[str, str]:
@@ -590,6 +588,20 @@ def purge(session: Session, now: datetime) -> PurgePlan:
 
 IMPORT_BATCH = 1000
 Report = Callable[[int, str, str], None]
+Validated = tuple[int, dict[str, Any], date | None, list[tuple[str, str]]]
+
+
+def _validated(schema: RecordSchema, rows: Iterable[tuple[int, Any, list[tuple[str, str]]]], today: date) -> Iterator[Validated]:
+    for line, data, problems in rows:
+        if problems:
+            yield line, {}, None, problems
+            continue
+        try:
+            record, applied_at = schema.validate(data, today=today)
+        except InvalidInput as exc:
+            yield line, {}, None, exc.problems
+            continue
+        yield line, record, applied_at, []
 
 
 def import_applications(
@@ -615,19 +627,13 @@ def import_applications(
     counts = {"rows": 0, "imported": 0, "invalid": 0, "flagged": 0}
     with session.store.write():
         last = session.store.last_audit()
+        suppressions = session.store.has_suppressions()
         batch: dict[str, list[Any]] = {"members": [], "boxes": [], "lookups": [], "audit": []}
         pending: set[tuple[str, str]] = set()
-        for line, data, problems in rows:
+        for line, record, applied_at, problems in _validated(session.schema, rows, today):
             counts["rows"] += 1
             if progress:
                 progress()
-            record: dict[str, Any] = {}
-            applied_at = None
-            if not problems:
-                try:
-                    record, applied_at = session.schema.validate(data, today=today)
-                except InvalidInput as exc:
-                    problems = exc.problems
             if not problems:
                 lookups = _lookups(session, record)
                 problems = [
@@ -641,7 +647,7 @@ def import_applications(
                     report(line, path, problem)
                 continue
             member_id, dek = crypto.new_member_id(), crypto.random_key()
-            flagged = session.store.suppressed({k: v for k, v in lookups.items() if k in SUPPRESSED_KINDS})
+            flagged = suppressions and session.store.suppressed({k: v for k, v in lookups.items() if k in SUPPRESSED_KINDS})
             counts["flagged"] += flagged
             batch["members"].append({
                 "member_id": member_id,

@@ -387,6 +387,9 @@ class Store:
     def suppress(self, digests: dict[str, str], since: str) -> None:
         self.db["suppressions"].insert_all([{"kind": k, "digest": d, "since": since} for k, d in digests.items()], replace=True)
 
+    def has_suppressions(self) -> bool:
+        return self.conn.execute("SELECT 1 FROM suppressions LIMIT 1").fetchone() is not None
+
     def suppressed(self, digests: dict[str, str]) -> bool:
         return any(
             self.conn.execute("SELECT 1 FROM suppressions WHERE kind = ? AND digest = ?", (k, d)).fetchone()
