@@ -9,6 +9,7 @@ is what the head, kept outside the file, is for.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -29,10 +30,10 @@ class Head:
 
     @classmethod
     def parse(cls, token: str) -> Head:
-        seq, _, digest = token.strip().partition("-")
-        if not seq.isdigit() or len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        match = re.fullmatch(r"([0-9]{1,18})-([0-9a-f]{64})", token.strip())
+        if match is None:
             raise InvalidInput("invalid audit head", [("--head", "must be a token printed by 'kss-panel audit head'")])
-        return cls(int(seq), digest)
+        return cls(int(match[1]), match[2])
 
 
 def genesis(audit_key: bytes, register_id: str) -> str:
@@ -82,7 +83,8 @@ def verify(audit_key: bytes, register_id: str, rows: Iterable[dict[str, Any]], h
     if not head_seen:
         assert head is not None
         raise IntegrityError(
-            f"the audit trail ends at entry {last.seq} but the head is entry {head.seq}: it was truncated or rolled back"
+            f"audit entry {last.seq + 1} is missing: the trail ends at entry {last.seq} but the head is entry {head.seq}"
+            " (truncated or rolled back)"
         )
     return last
 

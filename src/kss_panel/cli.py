@@ -681,10 +681,7 @@ def import_(
     Example: kss-panel import applications.csv --skip-invalid --report rejected-rows.txt
     """
     state = _state(ctx, "import", as_json)
-    report_file = None
-    if report is not None:
-        _write_new_file(report, "", option="--report")
-        report_file = open(report, "a", encoding="utf-8")
+    report_file: Any = None
 
     def note(line: int, path: str, problem: str) -> None:
         text = f"line {line}: {path}: {problem}"
@@ -696,6 +693,9 @@ def import_(
     try:
         with _session(state, officer, passphrase_file, key_file) as session, _open_input(file) as handle:
             session.require_officer("rectify personal data" if updates else "enrol members")
+            if report is not None:  # only once unlocked: a failed unlock leaves no file behind
+                _write_new_file(report, "", option="--report")
+                report_file = open(report, "a", encoding="utf-8")
             source = csvio.RecordSource(handle, session.policies, extra_columns=("member_id",) if updates else ("applied_at",))
             with _progress(handle, enabled=not state.json) as advance:
                 try:
@@ -893,16 +893,26 @@ def export_access(
         if member is None:
             [(kind, value)] = lookups.items()
             member = services.find(session, kind, value, _now())["member_id"]
-        export = services.access_export(session, member, _now(), request=request)
-        html = render.access_html(export, session.policies)
+        files: dict[str, str] = {}
+
+        def deliver(export: dict[str, Any]) -> None:
+            # Runs inside the service's transaction: files that cannot be written
+            # leave no audit entry and no closed request; half-written ones are removed.
+            if out is None:
+                return
+            stamp = export["generated_at"].replace("-", "").replace(":", "").replace("+0000", "Z")
+            try:
+                files["json"] = _write_export(out, f"access-{member}-{stamp}.json", json.dumps(export, ensure_ascii=False, indent=2) + "\n")
+                files["html"] = _write_export(out, f"access-{member}-{stamp}.html", render.access_html(export, session.policies))
+            except BaseException:
+                for path in files.values():
+                    Path(path).unlink(missing_ok=True)
+                raise
+
+        export = services.access_export(session, member, _now(), request=request, deliver=deliver)
     if out is None:
         _emit(state, export, lambda: typer.echo(json.dumps(export, ensure_ascii=False, indent=2)))
         return
-    stamp = export["generated_at"].replace("-", "").replace(":", "").replace("+0000", "Z")
-    files = {
-        "json": _write_export(out, f"access-{member}-{stamp}.json", json.dumps(export, ensure_ascii=False, indent=2) + "\n"),
-        "html": _write_export(out, f"access-{member}-{stamp}.html", html),
-    }
     _emit(state, {"member_id": member, "files": files}, lambda: [typer.echo(path) for path in files.values()])
 
 

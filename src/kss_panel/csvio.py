@@ -108,53 +108,67 @@ class RecordSource:
         self.handle = handle
         self.policies = policies
         self.extra_columns = extra_columns
-        self.text = io.TextIOWrapper(handle, encoding="utf-8-sig", errors="strict", newline="")
-        self.line = 0
+        self.line = 0  # the physical line read last
 
     def position(self) -> int:
         return self.handle.tell()
 
     def __iter__(self) -> Iterator[RecordRow]:
-        try:
-            first = self._peek()
-            if first == "":
-                raise InvalidInput("the file is empty", [("line 1", "no header and no records")])
-            if first == "[":
-                yield from self._json_array()
-            elif first == "{":
-                yield from self._json_lines()
-            else:
-                yield from self._csv()
-        except UnicodeDecodeError:
-            raise InvalidInput("the file is not UTF-8 text", [(f"line {self.line + 1}", "invalid UTF-8")]) from None
+        first = self._peek()
+        if first == "":
+            raise InvalidInput("the file is empty", [("line 1", "no header and no records")])
+        if first == "[":
+            yield from self._json_array()
+        elif first == "{":
+            yield from self._json_lines()
+        else:
+            yield from self._csv()
 
     def _peek(self) -> str:
         # The first non-blank byte tells the format; peek() consumes nothing.
         head = self.handle.peek(4096)[:4096].removeprefix(codecs.BOM_UTF8).lstrip()
         return head[:1].decode("ascii", "replace")
 
+    def _lines(self) -> Iterator[str]:
+        """Decoded physical lines, each checked on its own so an error names its line."""
+        number = 0
+        for chunk in self.handle:
+            # Split again on a lone CR too: spreadsheets on old Macs end lines so.
+            for raw in chunk.splitlines(keepends=True) if b"\r" in chunk[:-2] else (chunk,):
+                number += 1
+                self.line = number
+                if number == 1:
+                    raw = raw.removeprefix(codecs.BOM_UTF8)
+                try:
+                    yield raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    raise InvalidInput("the file is not UTF-8 text", [(f"line {number}", "invalid UTF-8")]) from None
+
     def _csv(self) -> Iterator[RecordRow]:
-        sample = self.text.readline()
+        lines = self._lines()
+        sample = next(lines)
         delimiter = ";" if sample.count(";") > sample.count(",") else ","
-        reader = csv.reader(itertools.chain([sample], self.text), delimiter=delimiter, strict=True)
+        reader = csv.reader(itertools.chain([sample], lines), delimiter=delimiter, strict=True)
+        start = 1
         try:
             header = [column.strip() for column in next(reader)]
-            self.line = 1
             columns = self._columns(header)
-            for cells in reader:
-                line = reader.line_num
-                self.line = line
+            while True:
+                start = reader.line_num + 1  # a quoted cell may span lines: name the first
+                cells = next(reader, None)
+                if cells is None:
+                    return
                 if not any(cell.strip() for cell in cells):
                     continue
                 if len(cells) != len(header):
-                    yield line, None, [("(row)", f"has {len(cells)} cells, the header {len(header)}")]
+                    yield start, None, [("(row)", f"has {len(cells)} cells, the header {len(header)}")]
                     continue
-                yield line, self._record(columns, cells), []
+                yield start, self._record(columns, cells), []
         except csv.Error as exc:
             reason = "contains a NUL byte" if "NUL" in str(exc) else (
                 f"a field is longer than {MAX_FIELD} characters" if "field larger" in str(exc) else "malformed CSV (quoting)"
             )
-            raise InvalidInput("the file cannot be read on", [(f"line {reader.line_num + 1}", reason)]) from None
+            raise InvalidInput("the file cannot be read on", [(f"line {start}", reason)]) from None
 
     def _columns(self, header: list[str]) -> list[tuple[str, Any, str]]:
         problems: list[tuple[str, str]] = []
@@ -190,8 +204,7 @@ class RecordSource:
         return record
 
     def _json_lines(self) -> Iterator[RecordRow]:
-        for number, text in enumerate(self.text, start=1):
-            self.line = number
+        for number, text in enumerate(self._lines(), start=1):
             if not text.strip():
                 continue
             try:
@@ -199,39 +212,72 @@ class RecordSource:
             except json.JSONDecodeError as exc:
                 yield number, None, [("(row)", f"not valid JSON ({exc.msg})")]
                 continue
-            yield number, value if isinstance(value, dict) else None, [] if isinstance(value, dict) else [("(row)", "must be a JSON object")]
+            if isinstance(value, dict):
+                yield number, value, []
+            else:
+                yield number, None, [("(row)", "must be a JSON object")]
+
+    def _chunks(self) -> Iterator[str]:
+        """Decoded chunks of the whole file; an encoding error names its line."""
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        newlines, first = 0, True
+        while True:
+            raw = self.handle.read(JSON_CHUNK)
+            if first:
+                raw, first = raw.removeprefix(codecs.BOM_UTF8), False
+            try:
+                text = decoder.decode(raw, final=not raw)
+            except UnicodeDecodeError as exc:
+                line = newlines + raw[: exc.start].count(b"\n") + 1
+                raise InvalidInput("the file is not UTF-8 text", [(f"line {line}", "invalid UTF-8")]) from None
+            newlines += text.count("\n")
+            yield text
+            if not raw:
+                return
 
     def _json_array(self) -> Iterator[RecordRow]:
         decoder = json.JSONDecoder()
-        buffer, line, started = "", 1, False
-        exhausted = False
+        chunks = self._chunks()
+        buffer, line, started, exhausted = "", 1, False, False
+
+        def more() -> bool:
+            nonlocal buffer, exhausted
+            chunk = next(chunks, "")
+            exhausted = chunk == ""
+            buffer += chunk
+            return not exhausted
+
+        more()
         while True:
             stripped = buffer.lstrip(" \t\r\n,")
             line += buffer[: len(buffer) - len(stripped)].count("\n")
             buffer = stripped
-            if not started and buffer.startswith("["):
+            if not buffer:
+                if not more():
+                    raise InvalidInput("not valid JSON", [(f"line {line}", "the array is not closed with ]")])
+                continue
+            if not started:
+                if not buffer.startswith("["):
+                    raise InvalidInput("not valid JSON", [(f"line {line}", "expected [")])
                 buffer, started = buffer[1:], True
                 continue
-            if started and buffer.startswith("]"):
-                if buffer[1:].strip() or self.text.read(1).strip():
+            if buffer.startswith("]"):
+                rest = buffer[1:]
+                while not rest.strip() and more():
+                    rest = buffer[1:]
+                if rest.strip():
                     raise InvalidInput("not valid JSON", [(f"line {line}", "text after the closing ]")])
                 return
             try:
                 value, end = decoder.raw_decode(buffer)
             except json.JSONDecodeError as exc:
                 if exhausted:
-                    raise InvalidInput("not valid JSON", [(f"line {line + buffer[:exc.pos].count(chr(10))}", exc.msg)]) from None
-                chunk = self.text.read(JSON_CHUNK)
-                exhausted = chunk == ""
-                buffer += chunk
+                    raise InvalidInput("not valid JSON", [(f"line {line + buffer[: exc.pos].count(chr(10))}", exc.msg)]) from None
+                more()
                 continue
             if end == len(buffer) and not exhausted:
-                # A number or the like may continue in the next chunk: read more first.
-                chunk = self.text.read(JSON_CHUNK)
-                exhausted = chunk == ""
-                if chunk:
-                    buffer += chunk
-                    continue
+                more()  # a value at the very end of the buffer may go on in the next chunk
+                continue
             self.line = line
             if isinstance(value, dict):
                 yield line, value, []

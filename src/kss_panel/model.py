@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, create_model
+from pydantic import AfterValidator, PlainValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, create_model
 
 from .errors import InvalidInput
 from .policy import Category, FieldSpec, Policies
@@ -53,9 +53,14 @@ def _text(value: str, *, max_length: int) -> str:
 
 def _name(value: str, *, max_length: int) -> str:
     value = _text(value, max_length=max_length)
-    if not NAME_RE.match(value):
+    if not NAME_RE.match(value) or not all(_is_name_char(c) for c in value):
         raise ValueError("may hold only letters, spaces, hyphens and apostrophes")
     return value
+
+
+def _is_name_char(char: str) -> bool:
+    # Letters of any script and their combining marks; not digits such as "²" or "③".
+    return char.isalpha() or char in " '’-" or unicodedata.category(char).startswith("M")
 
 
 def normalise_email(value: str) -> str:
@@ -78,14 +83,14 @@ def normalise_phone(value: str) -> str:
 
 def normalise_customer_number(value: str) -> str:
     value = value.strip()
-    if not re.fullmatch(r"\d{6,10}", value):
+    if not re.fullmatch(r"[0-9]{6,10}", value):
         raise ValueError("must be 6 to 10 digits")
     return value
 
 
 def _postal_code(value: str) -> str:
     value = value.strip()
-    if not re.fullmatch(r"\d{5}", value):
+    if not re.fullmatch(r"[0-9]{5}", value):
         raise ValueError("must be five digits")
     return value
 
@@ -97,9 +102,9 @@ def _birth_year(value: int, info: ValidationInfo, *, min_age: int, max_age: int)
     return value
 
 
-def _applied_at(value: str, info: ValidationInfo) -> date:
+def _applied_at(value: Any, info: ValidationInfo) -> date:
     try:
-        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        if not isinstance(value, str) or not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
             raise ValueError
         parsed = date.fromisoformat(value)
     except ValueError:
@@ -174,7 +179,7 @@ class RecordSchema:
         fields = {
             name: _category_model(policies, name, category) for name, category in policies.register.categories.items()
         }
-        fields["applied_at"] = (Annotated[str, AfterValidator(_applied_at)] | None, None)
+        fields["applied_at"] = (Annotated[date, PlainValidator(_applied_at)] | None, None)
         self.model = create_model("Record", __base__=_Closed, **fields)
 
     def validate(self, data: Any, *, today: date) -> tuple[dict[str, Any], date | None]:
@@ -297,7 +302,7 @@ def coerce_text(spec: FieldSpec, kind: str, text: str) -> Any:
         return None
     if kind == "tags":
         return [item.strip() for item in text.split(";") if item.strip()]
-    if spec.type in INTEGER_TYPES and re.fullmatch(r"-?\d{1,12}", text):
+    if spec.type in INTEGER_TYPES and re.fullmatch(r"-?[0-9]{1,12}", text):
         return int(text)
     if spec.type == "boolean" and text.lower() in TRUE_WORDS | FALSE_WORDS:
         return text.lower() in TRUE_WORDS

@@ -23,6 +23,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 from .crypto import sha256_hex
 from .errors import PolicyError
 
+# Composition builds nodes, never objects: libyaml's safe loader when present, for speed.
+COMPOSER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]*$", max_length=64)]
 Text = Annotated[str, StringConstraints(min_length=1, max_length=500)]
 LANGUAGES = ("fi", "sv", "en")
@@ -131,15 +133,6 @@ class RegisterPolicy(Strict):
     rejection_reasons: list[Slug]
     rights: list[Right]
 
-    @model_validator(mode="after")
-    def _references(self) -> RegisterPolicy:
-        for name, consent in self.consents.items():
-            if consent.purpose not in self.purposes:
-                raise ValueError(f"consent {name!r} names undefined purpose {consent.purpose!r}")
-        lookups = [spec.lookup for spec in iter_field_specs(self) if spec.lookup]
-        if len(lookups) != len(set(lookups)):
-            raise ValueError("each lookup kind may be used by one field only")
-        return self
 
 
 STATUSES = ("applicant", "member", "rejected")
@@ -278,13 +271,17 @@ def load_policies(directory: Path) -> Policies:
             continue
         try:
             data = yaml.safe_load(text)
-            root = yaml.compose(text, Loader=yaml.SafeLoader)
+            root = yaml.compose(text, Loader=COMPOSER)
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f"{path}:{mark.line + 1}" if mark else str(path)
             problems.append((where, f"not valid YAML: {getattr(exc, 'problem', None) or 'syntax error'}"))
             continue
         roots[filename] = root
+        duplicates = list(duplicate_keys(root))
+        if duplicates:
+            problems += [(f"{path}:{line}", f"duplicate key {key!r} (a YAML mapping may name a key once)") for line, key in duplicates]
+            continue
         try:
             models[filename] = model.model_validate(data)
             documents[filename] = data
@@ -311,7 +308,22 @@ def load_policies(directory: Path) -> Policies:
 def cross_check(
     register: RegisterPolicy, retention: RetentionPolicy, disclosure: DisclosurePolicy
 ) -> Iterator[tuple[str, tuple[Any, ...], str]]:
-    """Checks that span files: every name used must be defined somewhere."""
+    """Checks that span keys or files: every name used must be defined somewhere."""
+    for name, consent in register.consents.items():
+        if consent.purpose not in register.purposes:
+            yield "register.yaml", ("consents", name, "purpose"), (
+                f"undefined purpose {consent.purpose!r} (expected one of {', '.join(register.purposes)})"
+            )
+    seen_lookups: set[str] = set()
+    for category_name, category in register.categories.items():
+        specs = {**{f"fields.{k}": v for k, v in (category.fields or {}).items()}, **({"field": category.field} if category.field else {})}
+        for where, spec in specs.items():
+            if spec.lookup in seen_lookups:
+                yield "register.yaml", ("categories", category_name, *where.split("."), "lookup"), (
+                    f"lookup {spec.lookup!r} is already used by another field"
+                )
+            if spec.lookup:
+                seen_lookups.add(spec.lookup)
     names = [rule.name for rule in retention.rules]
     for index, rule in enumerate(retention.rules):
         if names.index(rule.name) != index:
@@ -320,11 +332,10 @@ def cross_check(
         if not any(rule.status == status for rule in retention.rules):
             yield "retention.yaml", ("rules",), f"data stored for status {status!r} has no retention rule"
     known_fields = set(Policies(register, retention, disclosure, {}, "").field_paths())
-    known_fields |= {path.partition(".")[0] for path in known_fields}
     for key, recipient in disclosure.recipients.items():
         for index, path in enumerate(recipient.fields):
             if path not in known_fields:
-                yield "disclosure.yaml", ("recipients", key, "fields", index), f"undefined field {path!r} (expected a field of register.yaml)"
+                yield "disclosure.yaml", ("recipients", key, "fields", index), f"undefined field {path!r} (expected a field path of register.yaml, like contact.email)"
         for purpose, grant in recipient.purposes.items():
             loc = ("recipients", key, "purposes", purpose)
             if purpose not in register.purposes:
@@ -411,6 +422,21 @@ def _unwrap(annotation: Any) -> Any:
             annotation = args[0]
         else:
             return annotation
+
+
+def duplicate_keys(node: yaml.Node | None) -> Iterator[tuple[int, str]]:
+    """Keys named twice in one mapping: safe_load would silently keep the last."""
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode):
+                if key.value in seen:
+                    yield key.start_mark.line + 1, key.value
+                seen.add(key.value)
+            yield from duplicate_keys(value)
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            yield from duplicate_keys(item)
 
 
 def line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int:

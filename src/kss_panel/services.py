@@ -22,7 +22,7 @@ from . import audit, crypto
 from .errors import AuthError, IntegrityError, InvalidInput, NotFound, Refused
 from .model import STATUSES, RecordSchema, apply_patch, changed_fields, flatten, normalise_lookup
 from .policy import Period, Policies, due_members, next_due
-from .storage import copy_database, read_ledger
+from .storage import copy_database, ledger_path, read_ledger, reserve_new_file
 from .storage import DEFAULT_BUSY_TIMEOUT, Store
 
 REGISTER_TZ = ZoneInfo("Europe/Helsinki")
@@ -571,6 +571,7 @@ def purge(session: Session, now: datetime) -> PurgePlan:
     """
     plan = plan_purge(session, local_date(now))
     todo = [(rule, member_id) for rule, ids in plan.due.items() for member_id in ids]
+    erased: dict[str, list[str]] = {rule: [] for rule in plan.due}
     for start in range(0, len(todo), PURGE_BATCH):
         with session.store.write():
             for rule, member_id in todo[start : start + PURGE_BATCH]:
@@ -578,10 +579,12 @@ def purge(session: Session, now: datetime) -> PurgePlan:
                 row = session.store.member(member_id)
                 if row is not None and due_members(session.policies.retention, [row], plan.as_of)[rule]:
                     _erase(session, member_id, "retention", now, rule)
-    if todo:
+                    erased[rule].append(member_id)
+    done = PurgePlan(plan.as_of, erased)
+    if done.total:
         with session.store.write():
-            _audit(session, now, "purge", None, [], {"erased": plan.total, "rules": {r: len(ids) for r, ids in plan.due.items() if ids}})
-    return plan
+            _audit(session, now, "purge", None, [], {"erased": done.total, "rules": {r: len(ids) for r, ids in erased.items() if ids}})
+    return done
 
 
 # --- bulk intake ---------------------------------------------------------------------------------------------
@@ -917,17 +920,36 @@ def restrict(
         return _plain(_member_row(session.store, member_id))
 
 
-def access_export(session: Session, member_id: str, now: datetime, *, request: int | None = None) -> dict[str, Any]:
-    """The Art. 15 answer: every stored datum and what the register does with it."""
+def access_export(
+    session: Session,
+    member_id: str,
+    now: datetime,
+    *,
+    request: int | None = None,
+    deliver: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """The Art. 15 answer: every stored datum and what the register does with it.
+
+    ``deliver`` (writing the files) runs inside the transaction, so an export
+    that cannot be delivered is neither audited nor closes the request.
+    """
     session.require_officer("export personal data")
-    register = session.policies.register
     with session.store.write():
         row = _member_row(session.store, member_id)
         record = _read_record(session, row)
-        disclosures = session.store.disclosures_of(member_id)
+        export = _access_document(session, row, record, session.store.disclosures_of(member_id), now)
         if request is not None:
             _fulfil(session, request, member_id, "access", now)
         _audit(session, now, "export-access", member_id, sorted(flatten(record)))
+        if deliver is not None:
+            deliver(export)
+    return export
+
+
+def _access_document(
+    session: Session, row: dict[str, Any], record: dict[str, Any], disclosures: list[dict[str, Any]], now: datetime
+) -> dict[str, Any]:
+    register = session.policies.register
     language = record.get("contact", {}).get("language", "fi")
     due = next_due(session.policies.retention, row)
     recipients = session.policies.disclosure.recipients
@@ -1085,9 +1107,16 @@ def _request_view(row: dict[str, Any], today: date) -> dict[str, Any]:
 def backup(session: Session, target: Path, now: datetime) -> dict[str, Any]:
     """An online, consistent, still-encrypted copy of the register (0600)."""
     session.require_officer("back up the register")
-    with session.store.write():
-        _audit(session, now, "backup", None, [], {})
-    copy_database(session.store.conn, target)
+    reserve_new_file(target)  # before the audit entry: an existing file is refused with nothing recorded
+    try:
+        with session.store.write():
+            _audit(session, now, "backup", None, [], {})
+        # SQLite's backup API cannot run inside our own write transaction; the
+        # copy is taken right after, and holds the entry that records it.
+        copy_database(session.store.conn, target, reserved=True)
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
     return {"backup": str(target), "audit_entries": audit_head(session).seq}
 
 
@@ -1118,6 +1147,7 @@ def restore(
         copy_database(backup_session.store.conn, staging)
     try:
         with unlock(staging, policies, credentials, busy_timeout=busy_timeout) as session:
+            session.store.ledger_path = ledger_path(db)
             with session.store.write():
                 known = {row["member_id"] for row in session.store.erased()}
                 reapplied = 0
@@ -1129,6 +1159,7 @@ def restore(
                         session.store.record_erasure(member_id, local_date(now).isoformat(), reason, "restore")
                 _audit(session, now, "restore", None, [], {"backup_entries": backup_head.seq, "erasures_reapplied": reapplied})
             head = audit_verify(session)
+            session.store.sync_ledger()
         journal = db.with_name(db.name + "-journal")
         journal.unlink(missing_ok=True)  # a stale journal must never be replayed onto another file
         os.replace(staging, db)

@@ -171,11 +171,8 @@ class Store:
         self.conn = conn
         self.db = sqlite_utils.Database(conn)
         self._ledger_lines: list[str] = []
-
-    @property
-    def ledger_path(self) -> Path:
-        """The erasure ledger beside the file: outlives a lost or restored register."""
-        return ledger_path(self.path)
+        # The erasure ledger beside the file: it outlives a lost or restored register.
+        self.ledger_path = ledger_path(path)
 
     @classmethod
     def create(cls, path: Path, meta: dict[str, str], *, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> Store:
@@ -198,9 +195,15 @@ class Store:
             raise NotFound(f"no register at {path}", hints=("create one with: kss-panel init",))
         with _sqlite_errors():
             store = cls(path, _connect(path, busy_timeout))
-            if "meta" not in store.db.table_names() or store.meta("format") != FORMAT:
+            try:
+                tables = set(store.db.table_names())
+                is_register = {"meta", "migrations"} <= tables and store.meta("format") == FORMAT
+                version = store.conn.execute("PRAGMA user_version").fetchone()[0]
+            except sqlite3.OperationalError:
+                is_register = False  # a table of another shape: someone else's file
+            if not is_register or version < 1:
+                store.close()
                 raise IntegrityError(f"{path} is not a kss-panel register")
-            version = store.conn.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
             raise IntegrityError(f"{path} was written by a newer kss-panel (schema {version})")
         if version < SCHEMA_VERSION:
@@ -234,6 +237,14 @@ class Store:
                 raise
             self.conn.execute("COMMIT")
             self._flush_ledger()
+
+    def sync_ledger(self) -> None:
+        """Append to the ledger file every erasure it lacks (e.g. after a restore)."""
+        present = read_ledger_file(self.ledger_path)
+        self._ledger_lines += [
+            f"{row['erased_at']} {row['member_id']} {row['reason']}\n" for row in self.erased() if row["member_id"] not in present
+        ]
+        self._flush_ledger()
 
     def _flush_ledger(self) -> None:
         # Written after COMMIT: a crash in between loses a line here, but the
@@ -436,12 +447,16 @@ def ledger_path(db_path: Path) -> Path:
 
 def read_ledger(db_path: Path) -> dict[str, str]:
     """Member id -> reason, from the ledger file beside a register (if any)."""
+    return read_ledger_file(ledger_path(db_path))
+
+
+def read_ledger_file(path: Path) -> dict[str, str]:
     try:
-        lines = ledger_path(db_path).read_text(encoding="ascii").splitlines()
+        lines = path.read_text(encoding="ascii").splitlines()
     except FileNotFoundError:
         return {}
     except (OSError, UnicodeDecodeError):
-        raise IntegrityError(f"the erasure ledger {ledger_path(db_path)} cannot be read") from None
+        raise IntegrityError(f"the erasure ledger {path} cannot be read") from None
     found: dict[str, str] = {}
     for line in lines:
         parts = line.split()
@@ -450,14 +465,20 @@ def read_ledger(db_path: Path) -> dict[str, str]:
     return found
 
 
-def copy_database(source: sqlite3.Connection, target: Path) -> None:
-    """An online, consistent copy (SQLite's backup API) into a new 0600 file."""
+def reserve_new_file(target: Path) -> None:
+    """Create an empty 0600 file, refusing to overwrite one."""
     try:
         os.close(os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
     except FileExistsError:
         raise InvalidInput(f"{target} already exists: refusing to overwrite it", [("PATH", "file exists")]) from None
     except OSError as exc:
         raise InvalidInput(f"cannot create {target}", [("PATH", exc.strerror or "cannot create")]) from None
+
+
+def copy_database(source: sqlite3.Connection, target: Path, *, reserved: bool = False) -> None:
+    """An online, consistent copy (SQLite's backup API) into a new 0600 file."""
+    if not reserved:
+        reserve_new_file(target)
     destination = sqlite3.connect(target)
     try:
         with _sqlite_errors():

@@ -1,0 +1,486 @@
+"""The Art. 15 access export: `export access` as versioned JSON and a localised,
+escaped HTML report.
+
+The command line runs at a fixed instant (``cli._now`` is pinned to NOW, noon
+UTC, the same day in Helsinki), so every date it writes is known; services are
+called with the same ``now``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import stat
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from kss_panel import cli, crypto, render, services
+from kss_panel.cli import app
+from kss_panel.policy import Policies, load_policies
+
+POLICIES_DIR = Path(__file__).resolve().parents[1] / "policies"
+NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)  # noon UTC: the same day in Helsinki
+TODAY = "2026-06-15"
+FAST_KDF = crypto.KdfParams(salt=b"s" * 16, memory_kib=64, iterations=1, lanes=1)
+PASSPHRASE = "correct horse battery"
+runner = CliRunner()
+
+TOP_LEVEL_KEYS = {
+    "schema", "schema_version", "generated_at", "language", "register", "controller", "member",
+    "data", "purposes", "disclosures", "retention", "sources", "rights",
+}
+
+# Two members whose every free-text value is distinctive, so a value of one in
+# the other's export (or anywhere it should not be) is found by a substring search.
+ILMA: dict[str, Any] = {
+    "customer_number": "71234567",
+    "contact": {
+        "first_name": "Ilmatarvika",
+        "last_name": "Kanervistöläinen",
+        "email": "ilmatar.kanervisto@example.fi",
+        "phone": "+358401112345",
+        "street_address": "Kanarialinnuntie 17 B",
+        "postal_code": "45610",
+        "city": "Qwertyvaara",
+        "language": "fi",
+    },
+    "demographics": {"birth_year": 1979, "gender": "female", "household_size": 4, "dwelling_type": "farm"},
+    "electricity": {"annual_consumption_kwh": 23456, "heating": "geothermal", "has_solar_panels": True, "has_electric_vehicle": False},
+    "hobbies": ["sammalkeräily", "avantouinti"],
+    "attitudes": {"environment": 2, "price_sensitivity": 3, "local_energy": 5, "digital_services": 1},
+    "consents": {"email_marketing": True, "sms_marketing": False, "partner_disclosure": True},
+}
+ILMA_CANARIES = (
+    "71234567", "Ilmatarvika", "Kanervistöläinen", "ilmatar.kanervisto@example.fi", "+358401112345",
+    "Kanarialinnuntie 17 B", "45610", "Qwertyvaara", "sammalkeräily", "avantouinti",
+)
+
+BROR: dict[str, Any] = {
+    "customer_number": "82345678",
+    "contact": {
+        "first_name": "Brorgunnar",
+        "last_name": "Zetterqvistsson",
+        "email": "bror.zetterqvist@example.fi",
+        "phone": "+358502223456",
+        "street_address": "Fyrmästargränd 9",
+        "postal_code": "10600",
+        "city": "Ekenässkär",
+        "language": "sv",
+    },
+    "demographics": {"birth_year": 1955, "gender": "male", "household_size": 2, "dwelling_type": "terraced"},
+    "hobbies": ["segelflygning"],
+    "consents": {"email_marketing": False, "sms_marketing": True, "partner_disclosure": False},
+}
+BROR_CANARIES = (
+    "82345678", "Brorgunnar", "Zetterqvistsson", "bror.zetterqvist@example.fi", "+358502223456",
+    "Fyrmästargränd 9", "10600", "Ekenässkär", "segelflygning",
+)
+
+ERIN: dict[str, Any] = {
+    "customer_number": "93456789",
+    "contact": {"first_name": "Erinwyn", "last_name": "Oakhollow", "email": "erin.oakhollow@example.fi", "language": "en"},
+    "consents": {"email_marketing": False, "sms_marketing": False, "partner_disclosure": False},
+}
+
+HOSTILE_HOBBY = "<script>alert(1)</script>"
+HOSTILE_STREET = '"><img src=x onerror=alert(1)>'
+
+
+_POLICIES: dict[Path, Policies] = {}
+
+
+def cached_policies(directory: Path) -> Policies:
+    """load_policies, parsed once per directory: the same policies, without
+    re-reading the YAML on every command (that is most of a command's time)."""
+    key = Path(directory).resolve()
+    if key not in _POLICIES:
+        _POLICIES[key] = load_policies(directory)
+    return _POLICIES[key]
+
+
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith("KSS_PANEL_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setattr(cli, "_now", lambda: NOW)
+    monkeypatch.setattr(cli, "load_policies", cached_policies)
+
+
+@pytest.fixture(scope="module")
+def policies() -> Policies:
+    return load_policies(POLICIES_DIR)
+
+
+@dataclass
+class Reg:
+    dir: Path
+    db: Path
+    key_file: Path
+    policies: Policies
+    ids: dict[str, str] = field(default_factory=dict)
+
+    def run(self, *args: str) -> Result:
+        argv = ["--db", str(self.db), "--policies", str(POLICIES_DIR), *args, "--key-file", str(self.key_file)]
+        return runner.invoke(app, argv, env={})
+
+    def json(self, *args: str) -> Any:
+        result = self.run(*args, "--json")
+        assert result.exit_code == 0, (result.stdout, result.stderr)
+        document = json.loads(result.stdout)
+        assert document["ok"] is True
+        return document["data"]
+
+    def session(self) -> services.Session:
+        secret = crypto.parse_key_file(self.key_file.read_text())
+        return services.unlock(self.db, self.policies, services.Credentials(key_secret=secret))
+
+    def audit(self) -> list[dict[str, Any]]:
+        conn = sqlite3.connect(self.db)
+        try:
+            rows = conn.execute("SELECT action, member_id, fields, detail FROM audit ORDER BY seq").fetchall()
+        finally:
+            conn.close()
+        return [{"action": a, "member_id": m, "fields": json.loads(f), "detail": json.loads(d)} for a, m, f, d in rows]
+
+
+def make_register(directory: Path, policies: Policies, members: dict[str, dict[str, Any]]) -> Reg:
+    db = directory / "register.db"
+    key_text = crypto.new_key_file_text()
+    key_file = directory / "desk.key"
+    key_file.write_text(key_text)
+    with services.init_register(db, policies, "aino", PASSPHRASE, FAST_KDF, NOW) as session:
+        services.add_officer(session, "desk", "officer", NOW, key_secret=crypto.parse_key_file(key_text))
+        ids = {name: services.enrol(session, data, NOW) for name, data in members.items()}
+    return Reg(directory, db, key_file, policies, ids)
+
+
+@pytest.fixture
+def reg(tmp_path: Path, policies: Policies) -> Reg:
+    """Ilma (fi, consents to email marketing) and Bror (sv, does not), both applicants."""
+    return make_register(tmp_path, policies, {"ilma": ILMA, "bror": BROR})
+
+
+def with_disclosure(reg: Reg) -> None:
+    """Admit both; disclose to direct-marketing for marketing (only Ilma consents)."""
+    with reg.session() as session:
+        for name, data in (("ilma", ILMA), ("bror", BROR)):
+            services.admit(session, reg.ids[name], [data["customer_number"]], NOW)
+        summary = services.disclosure_export(session, "direct-marketing", "marketing", NOW, write_row=lambda row: None)
+    assert summary["disclosed"] == 1
+
+
+def found(text: str, canaries: tuple[str, ...]) -> list[str]:
+    return [canary for canary in canaries if canary in text]
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+# --- the JSON document --------------------------------------------------------------------------------------
+
+
+def test_json_export_holds_every_value_of_the_member_and_none_of_another(reg: Reg) -> None:
+    result = reg.run("export", "access", reg.ids["ilma"], "--json")
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr == ""
+    envelope = json.loads(result.stdout)  # nothing but the one document on stdout
+    assert (envelope["kss_panel"], envelope["command"], envelope["ok"]) == (1, "export access", True)
+    export = envelope["data"]
+    text = json.dumps(export, ensure_ascii=False)
+    assert found(text, ILMA_CANARIES) == list(ILMA_CANARIES)
+    assert found(text, BROR_CANARIES) == []
+    assert {section["category"]: section["value"] for section in export["data"]} == ILMA
+    assert export["member"]["member_id"] == reg.ids["ilma"]
+    assert export["member"]["status"] == "applicant"
+
+
+def test_json_export_schema_is_versioned_and_its_keys_are_pinned(reg: Reg) -> None:
+    export = reg.json("export", "access", reg.ids["ilma"])
+    assert export["schema"] == "kss-panel/access-export"
+    assert export["schema_version"] == 1
+    assert set(export) == TOP_LEVEL_KEYS
+    assert export["generated_at"] == "2026-06-15T12:00:00+00:00"
+    assert export["language"] == "fi"
+    assert export["register"] == "KSS Energian asiakaspaneelin jäsenrekisteri"
+    for section in export["data"]:
+        assert set(section) == {"category", "title", "value"}
+
+
+def test_export_lists_purposes_with_legal_bases(reg: Reg, policies: Policies) -> None:
+    export = reg.json("export", "access", reg.ids["ilma"])
+    purposes = {p["purpose"]: p["legal_basis"] for p in export["purposes"]}
+    assert purposes == {name: p.legal_basis for name, p in policies.register.purposes.items()}
+    assert purposes["marketing"] == "consent"
+    assert purposes["communication"] == "legitimate-interests"
+    titles = {p["purpose"]: p["title"] for p in export["purposes"]}
+    assert titles["market_research"] == "Markkinatutkimus"  # in the member's language (fi)
+
+
+def test_export_lists_sources_rights_and_controller_contact(reg: Reg) -> None:
+    export = reg.json("export", "access", reg.ids["bror"])  # a Swedish-speaking member
+    assert export["language"] == "sv"
+    assert export["sources"] == ["Sökanden eller medlemmen själv"]
+    assert [r["article"] for r in export["rights"]] == ["15", "16", "17", "18", "21", "7(3)", "77"]
+    access_right = export["rights"][0]
+    assert access_right["title"] == "Rätt till tillgång"
+    assert access_right["how"].startswith("Du kan begära en kopia")
+    assert export["controller"] == {
+        "name": "KSS Energia Oy",
+        "address": "Tommolansalmentie 3, 45100 Kouvola, Finland",
+        "contact_person": {"role": "Customer panel register officer", "email": "asiakaspaneeli@kssenergia.fi"},
+    }
+
+
+def test_export_states_the_retention_rule_that_applies_and_when_it_fires(reg: Reg) -> None:
+    export = reg.json("export", "access", reg.ids["ilma"])
+    retention = export["retention"]
+    assert retention["rule"] == "applicant-not-admitted"
+    assert retention["erased_on"] == "2026-09-13"  # applied 2026-06-15 + 90 days
+    assert retention["held_by_restriction"] is False
+    assert "90 days" in retention["description"]
+
+    with_disclosure(reg)  # admits the member: now the inactivity rule applies
+    retention = reg.json("export", "access", reg.ids["ilma"])["retention"]
+    assert (retention["rule"], retention["erased_on"]) == ("inactive-member", "2028-06-15")  # admitted + 24 months
+
+
+def test_export_lists_the_disclosure_log(reg: Reg, policies: Policies) -> None:
+    with_disclosure(reg)
+    export = reg.json("export", "access", reg.ids["ilma"])
+    recipient = policies.disclosure.recipients["direct-marketing"]
+    assert export["disclosures"] == [
+        {
+            "recipient": "direct-marketing",
+            "recipient_name": recipient.name,
+            "country": "FI",
+            "purpose": "marketing",
+            "fields": list(recipient.fields),
+            "date": TODAY,
+        }
+    ]
+    # Bror withheld the consent: nothing was disclosed about him.
+    assert reg.json("export", "access", reg.ids["bror"])["disclosures"] == []
+
+
+def test_export_without_disclosures_says_so_in_the_report(reg: Reg) -> None:
+    out = reg.dir / "exports"
+    result = reg.run("export", "access", reg.ids["ilma"], "--out", str(out))
+    assert result.exit_code == 0, result.stderr
+    [html_file] = out.glob("*.html")
+    assert render.REPORT_TEXT["fi"]["no_disclosures"] in html_file.read_text(encoding="utf-8")
+
+
+# --- lookups ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "option, value",
+    [
+        ("--email", "Ilmatar.Kanervisto@EXAMPLE.fi"),
+        ("--phone", "040 111 2345"),
+        ("--customer-number", "71234567"),
+    ],
+)
+def test_export_finds_the_member_by_lookup(reg: Reg, option: str, value: str) -> None:
+    export = reg.json("export", "access", option, value)
+    assert export["member"]["member_id"] == reg.ids["ilma"]
+    text = json.dumps(export, ensure_ascii=False)
+    assert found(text, ILMA_CANARIES) == list(ILMA_CANARIES)
+    assert found(text, BROR_CANARIES) == []
+
+
+def test_export_by_an_unknown_lookup_is_not_found(reg: Reg) -> None:
+    result = reg.run("export", "access", "--email", "nobody@example.fi")
+    assert result.exit_code == 4, result.stderr
+    assert result.stdout == ""
+    assert result.stderr.startswith("kss-panel: error: ")
+
+
+def test_export_of_an_unknown_member_is_not_found(reg: Reg) -> None:
+    result = reg.run("export", "access", "Mnosuchmember00000")
+    assert result.exit_code == 4, result.stderr
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        (),  # no member at all
+        ("MEMBER", "--email", "ilmatar.kanervisto@example.fi"),
+        ("--email", "ilmatar.kanervisto@example.fi", "--customer-number", "71234567"),
+    ],
+)
+def test_export_needs_exactly_one_way_to_name_the_member(reg: Reg, args: tuple[str, ...]) -> None:
+    before = len(reg.audit())
+    result = reg.run("export", "access", *(reg.ids["ilma"] if a == "MEMBER" else a for a in args))
+    assert result.exit_code == 5, result.stderr
+    assert result.stdout == ""
+    assert len(reg.audit()) == before
+
+
+# --- audit --------------------------------------------------------------------------------------------------
+
+
+def test_each_export_appends_one_audit_entry_without_values(reg: Reg) -> None:
+    before = reg.audit()
+    reg.json("export", "access", reg.ids["ilma"])
+    after = reg.audit()
+    assert len(after) == len(before) + 1
+    entry = after[-1]
+    assert (entry["action"], entry["member_id"]) == ("export-access", reg.ids["ilma"])
+    assert "contact.email" in entry["fields"]
+    assert found(json.dumps(after, ensure_ascii=False), ILMA_CANARIES) == []
+
+    reg.json("export", "access", reg.ids["ilma"])
+    assert [e["action"] for e in reg.audit()[len(before):]] == ["export-access", "export-access"]
+
+
+def test_export_by_lookup_audits_the_export(reg: Reg) -> None:
+    before = len(reg.audit())
+    reg.json("export", "access", "--customer-number", "82345678")
+    entries = reg.audit()[before:]
+    assert entries[-1]["action"] == "export-access"
+    assert entries[-1]["member_id"] == reg.ids["bror"]
+
+
+# --- files written with --out -------------------------------------------------------------------------------
+
+
+def test_out_writes_json_and_html_files_mode_0600(reg: Reg) -> None:
+    out = reg.dir / "exports"
+    result = reg.run("export", "access", reg.ids["ilma"], "--out", str(out), "--json")
+    assert result.exit_code == 0, result.stderr
+    files = json.loads(result.stdout)["data"]["files"]
+    json_file, html_file = Path(files["json"]), Path(files["html"])
+    assert json_file.parent == out and html_file.parent == out
+    assert json_file.name == f"access-{reg.ids['ilma']}-20260615T120000Z.json"
+    assert html_file.name == f"access-{reg.ids['ilma']}-20260615T120000Z.html"
+    assert sorted(out.iterdir()) == sorted([json_file, html_file])
+    assert mode(json_file) == 0o600
+    assert mode(html_file) == 0o600
+    assert mode(out) & 0o077 == 0  # the directory it made is the officer's only
+    export = json.loads(json_file.read_text(encoding="utf-8"))
+    assert export["schema"] == "kss-panel/access-export" and export["schema_version"] == 1
+    assert set(export) == TOP_LEVEL_KEYS
+    assert found(json.dumps(export, ensure_ascii=False), ILMA_CANARIES) == list(ILMA_CANARIES)
+    html = html_file.read_text(encoding="utf-8")
+    assert found(html, ILMA_CANARIES) == list(ILMA_CANARIES)
+    assert found(html, BROR_CANARIES) == []
+
+
+def test_out_human_output_prints_the_paths_only(reg: Reg) -> None:
+    out = reg.dir / "exports"
+    result = reg.run("export", "access", reg.ids["ilma"], "--out", str(out))
+    assert result.exit_code == 0, result.stderr
+    printed = [Path(line) for line in result.stdout.splitlines()]
+    assert sorted(printed) == sorted(out.iterdir())
+    assert found(result.stdout, ILMA_CANARIES) == []
+
+
+def test_out_into_an_existing_directory_keeps_other_files(reg: Reg) -> None:
+    out = reg.dir / "exports"
+    out.mkdir()
+    (out / "other.txt").write_text("x")
+    assert reg.run("export", "access", reg.ids["bror"], "--out", str(out)).exit_code == 0
+    assert len(list(out.glob("access-*"))) == 2
+    assert (out / "other.txt").read_text() == "x"
+
+
+# --- the HTML report ----------------------------------------------------------------------------------------
+
+
+def test_html_escapes_markup_in_every_field(tmp_path: Path, policies: Policies) -> None:
+    hostile = {
+        **ERIN,
+        "contact": {**ERIN["contact"], "street_address": HOSTILE_STREET, "city": "<b>Town</b>"},
+        "hobbies": [HOSTILE_HOBBY, "fishing"],
+    }
+    reg = make_register(tmp_path, policies, {"erin": hostile})
+    out = tmp_path / "exports"
+    result = reg.run("export", "access", reg.ids["erin"], "--out", str(out))
+    assert result.exit_code == 0, result.stderr
+    [html_file] = out.glob("*.html")
+    html = html_file.read_text(encoding="utf-8")
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html
+    assert "&lt;b&gt;Town&lt;/b&gt;" in html
+    assert HOSTILE_HOBBY not in html
+    assert "<script" not in html.lower()
+    assert "<img" not in html.lower()
+    assert '"><img' not in html
+    assert "<b>" not in html
+    # The JSON document keeps the values exactly as stored.
+    [json_file] = out.glob("*.json")
+    export = json.loads(json_file.read_text(encoding="utf-8"))
+    values = {section["category"]: section["value"] for section in export["data"]}
+    assert values["hobbies"] == [HOSTILE_HOBBY, "fishing"]
+    assert values["contact"]["street_address"] == HOSTILE_STREET
+
+
+def test_access_html_escapes_when_rendered_directly(reg: Reg, policies: Policies) -> None:
+    with reg.session() as session:
+        export = services.access_export(session, reg.ids["ilma"], NOW)
+    export["data"].append({"category": "hobbies", "title": "<i>t</i>", "value": [HOSTILE_HOBBY]})
+    export["sources"] = [HOSTILE_STREET]
+    html = render.access_html(export, policies)
+    assert "<script" not in html.lower() and "<img" not in html.lower() and "<i>" not in html
+    assert "&lt;script&gt;" in html
+
+
+@pytest.mark.parametrize("language", ["fi", "sv", "en"])
+def test_report_is_in_the_members_language(tmp_path: Path, policies: Policies, language: str) -> None:
+    data = {**ERIN, "contact": {**ERIN["contact"], "language": language}}
+    reg = make_register(tmp_path, policies, {"erin": data})
+    out = tmp_path / "exports"
+    result = reg.run("export", "access", reg.ids["erin"], "--out", str(out))
+    assert result.exit_code == 0, result.stderr
+    [html_file] = out.glob("*.html")
+    html = html_file.read_text(encoding="utf-8")
+    words = render.REPORT_TEXT[language]
+    assert f'<html lang="{language}">' in html
+    for key in ("title", "data", "rights", "sources", "no_disclosures", "erased_on"):
+        assert words[key] in html, key
+    for other in {"fi", "sv", "en"} - {language}:
+        assert render.REPORT_TEXT[other]["title"] not in html
+        assert render.REPORT_TEXT[other]["rights"] not in html
+    register_name = policies.register.register_info.name.get(language)
+    assert register_name in html
+    [json_file] = out.glob("*.json")
+    assert json.loads(json_file.read_text(encoding="utf-8"))["language"] == language
+
+
+def test_report_shows_disclosures_and_retention(reg: Reg, policies: Policies) -> None:
+    with_disclosure(reg)
+    out = reg.dir / "exports"
+    assert reg.run("export", "access", reg.ids["ilma"], "--out", str(out)).exit_code == 0
+    [html_file] = out.glob("*.html")
+    html = html_file.read_text(encoding="utf-8")
+    assert policies.disclosure.recipients["direct-marketing"].name in html
+    assert "2028-06-15" in html  # the day the inactivity rule fires
+    assert render.REPORT_TEXT["fi"]["no_disclosures"] not in html
+    assert "asiakaspaneeli@kssenergia.fi" in html
+
+
+def test_out_that_cannot_be_written_changes_nothing(reg: Reg) -> None:
+    """A failed export must not be recorded as made, nor close the request as fulfilled."""
+    with reg.session() as session:
+        request = services.open_request(session, "access", reg.ids["ilma"], NOW)["id"]
+    not_a_directory = reg.dir / "report.html"
+    not_a_directory.write_text("an earlier file")
+    before = reg.audit()
+    result = reg.run("export", "access", reg.ids["ilma"], "--out", str(not_a_directory), "--request", str(request))
+    assert result.exit_code == 5, (result.stdout, result.stderr)
+    assert result.stdout == ""
+    assert not_a_directory.read_text() == "an earlier file"
+    with reg.session() as session:
+        [listed] = services.list_requests(session, NOW)
+    assert (listed["status"], listed["outcome"]) == ("open", None)
+    assert reg.audit() == before

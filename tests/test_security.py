@@ -1,0 +1,444 @@
+"""Security: canaries never leak, moved or flipped ciphertext is caught, slots and roles hold."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import (
+    AINO,
+    CANARY,
+    CANARY_STRINGS,
+    NOW,
+    PASSPHRASE,
+    Register,
+    assert_clean_failure,
+    record,
+    tamper_connection,
+)
+from kss_panel import crypto, services
+from kss_panel.errors import AuthError, IntegrityError
+from kss_panel.policy import Policies
+
+
+def leaked(blob: bytes | str) -> list[str]:
+    """The canaries found in ``blob``, compared case-insensitively."""
+    text = blob.decode("utf-8", "replace") if isinstance(blob, bytes) else blob
+    text = text.lower()
+    return [canary for canary in CANARY_STRINGS if canary.lower() in text]
+
+
+def leaked_bytes(blob: bytes) -> list[str]:
+    lowered = blob.lower()
+    return [canary for canary in CANARY_STRINGS if canary.lower().encode("utf-8") in lowered]
+
+
+def flip(blob: bytes, position: int) -> bytes:
+    changed = bytearray(blob)
+    changed[position] ^= 0x01
+    return bytes(changed)
+
+
+# --- canaries -----------------------------------------------------------------------------------------------
+
+
+def test_canaries_never_reach_the_file_journal_audit_or_non_reading_output(reg: Register) -> None:
+    applicant = reg.dir / "canary.json"
+    applicant.write_text(json.dumps(CANARY))
+    enrolled = reg.run("enrol", "--file", str(applicant))
+    assert enrolled.exit_code == 0, enrolled.stderr
+    member_id = enrolled.stdout.strip()
+    outputs = [enrolled]
+
+    # Commands that read personal data may print it; they still must not write it anywhere.
+    for args in (("show", member_id), ("show", member_id, "--json"), ("list", "--names"), ("list", "--names", "--json")):
+        result = reg.run(*args)
+        assert result.exit_code == 0, result.stderr
+        assert leaked(result.stdout)  # the canaries are really there to be found
+        assert not leaked(result.stderr)
+
+    # Commands that do not read personal data must print none of it.
+    for args in (
+        ("find", "--email", "CANARY.MAIL@example.fi"),
+        ("find", "--phone", "040 1234 999"),
+        ("find", "--customer-number", "98765432"),
+        ("find", "--email", "canary.mail@example.fi", "--json"),
+        ("list",),
+        ("list", "--json"),
+        ("update", member_id, "--set", "contact.city=Canarycitytwo", "--set", "hobbies=canaryhobby;canarythirdhobby"),
+        ("update", member_id, "--file", "-", "--json"),
+        ("audit", "log"),
+        ("audit", "log", "--json"),
+        ("audit", "log", "--member", member_id, "--json"),
+        ("audit", "verify"),
+        ("audit", "head", "--json"),
+        ("officer", "list"),
+    ):
+        result = reg.run(*args, input=json.dumps({"contact": {"street_address": "Canarystreet 8"}}))
+        assert result.exit_code == 0, (args, result.stderr)
+        outputs.append(result)
+    for result in outputs:
+        assert not leaked(result.output), result.output
+
+    for path, blob in reg.raw_files().items():
+        assert not leaked_bytes(blob), path
+    # Nor does any other file beside the register (a temp file, a journal left behind, a ledger).
+    for path in reg.dir.rglob("*"):
+        if path.is_file() and path.name != "canary.json":
+            assert not leaked_bytes(path.read_bytes()), path
+
+    audit_rows = reg.sql("SELECT * FROM audit")
+    assert not leaked(json.dumps(audit_rows, ensure_ascii=False))
+    for table in ("members", "lookups", "slots", "meta"):
+        assert not leaked(repr(reg.sql(f"SELECT * FROM {table}"))), table
+
+
+def test_canaries_never_appear_in_error_output(reg: Register) -> None:
+    assert reg.run("enrol", "--file", "-", input=json.dumps(CANARY)).exit_code == 0
+    member_id = reg.json("list")[0]["member_id"]
+    failing = [
+        # the same applicant again: a duplicate
+        (("enrol", "--file", "-"), json.dumps(CANARY), 5),
+        (("enrol", "--file", "-", "--json"), json.dumps(CANARY), 5),
+        # a record full of canaries, one field invalid
+        (("enrol", "--file", "-"), json.dumps(record(CANARY, contact__postal_code="4519x", customer_number="98765433")), 5),
+        # every text field invalid, each still holding a canary
+        (("enrol", "--file", "-", "--json"), json.dumps(record(
+            CANARY,
+            customer_number="Canary98765432",
+            contact__first_name="Canaryfirstname2",
+            contact__last_name="Canarylastname_",
+            contact__email="canary.mail@@example.fi",
+            contact__phone="+358401234999canary",
+            contact__street_address="Canarystreet\x07 7",
+            contact__city="Canarycity" * 10,
+            hobbies=["canaryhobby" * 5, "canarysecondhobby\x00"],
+        )), 5),
+        (("update", member_id, "--set", "contact.first_name=Canaryfirstname3"), None, 5),
+        (("update", member_id, "--set", "contact.email=canary.mail@"), None, 5),
+        (("update", member_id, "--file", "-"), '{"contact": {"city": "Canarycity\\u0000"}}', 5),
+        (("find", "--email", "canary.mail@example.fi.invalid@"), None, 5),
+        (("find", "--email", "canary.mail@example.com"), None, 4),
+        (("find", "--phone", "+358401234998"), None, 4),
+        (("find", "--customer-number", "98765431"), None, 4),
+    ]
+    for args, stdin, code in failing:
+        result = reg.run(*args, input=stdin)
+        assert_clean_failure(result, code)
+        assert not leaked(result.output), (args, result.output)
+        assert "Canary98765432" not in result.output and "4519x" not in result.output
+
+
+def test_a_wrong_passphrase_is_never_echoed(reg: Register) -> None:
+    result = reg.run_as_aino("list", passphrase="Canarypassphrase-wrong")
+    assert_clean_failure(result, 3)
+    assert "Canarypassphrase" not in result.output
+
+
+# --- moved ciphertext ---------------------------------------------------------------------------------------
+
+
+def show_fails(reg: Register, member_id: str) -> str:
+    before = reg.tables()
+    result = reg.run("show", member_id)
+    assert_clean_failure(result, 7)
+    [line] = result.stderr.splitlines()
+    assert result.stdout == ""
+    assert reg.tables() == before  # not even an audit entry
+    return line
+
+
+def test_a_box_moved_to_another_member_fails(populated: Register) -> None:
+    aino, veikko = populated.members["aino"], populated.members["veikko"]
+    [(box,)] = populated.sql("SELECT box FROM sections WHERE member_id = ? AND section = 'contact'", [aino])
+    populated.sql("UPDATE sections SET box = ? WHERE member_id = ? AND section = 'contact'", [box, veikko])
+    show_fails(populated, veikko)
+    assert_clean_failure(populated.run("list", "--names"), 7)
+    assert_clean_failure(populated.run("update", veikko, "--set", "contact.city=Hamina"), 7)
+    assert populated.run("show", aino).exit_code == 0
+
+
+def test_a_box_moved_to_another_section_fails(populated: Register) -> None:
+    aino = populated.members["aino"]
+    [(box,)] = populated.sql("SELECT box FROM sections WHERE member_id = ? AND section = 'contact'", [aino])
+    populated.sql("UPDATE sections SET box = ? WHERE member_id = ? AND section = 'hobbies'", [box, aino])
+    show_fails(populated, aino)
+
+
+def test_a_box_renamed_to_another_section_fails(populated: Register) -> None:
+    aino = populated.members["aino"]
+    populated.sql("DELETE FROM sections WHERE member_id = ? AND section = 'attitudes'", [aino])
+    populated.sql("UPDATE sections SET section = 'attitudes' WHERE member_id = ? AND section = 'demographics'", [aino])
+    show_fails(populated, aino)
+
+
+def test_a_wrapped_data_key_moved_to_another_member_fails(populated: Register) -> None:
+    aino, veikko = populated.members["aino"], populated.members["veikko"]
+    [(wrapped,)] = populated.sql("SELECT wrapped_dek FROM members WHERE member_id = ?", [aino])
+    populated.sql("UPDATE members SET wrapped_dek = ? WHERE member_id = ?", [wrapped, veikko])
+    show_fails(populated, veikko)
+    assert_clean_failure(populated.run("list", "--names"), 7)
+
+
+def test_a_box_from_another_register_fails(tmp_path: Path, populated: Register, policies: Policies) -> None:
+    """Same member id and section in a second register: the register id in the context tells them apart."""
+    other = tmp_path / "other.db"
+    aino = populated.members["aino"]
+    with services.init_register(other, policies, "aino", PASSPHRASE, crypto.KdfParams(salt=b"t" * 16, memory_kib=64, iterations=1, lanes=1), NOW) as session:
+        dek = crypto.random_key()
+        forged = crypto.seal(dek, b'"12345678"', ("section", session.register_id, aino, "customer_number"))
+        wrapped = crypto.seal(session.keys.data, dek, ("dek", session.register_id, aino))  # type: ignore[arg-type]
+    populated.sql("UPDATE members SET wrapped_dek = ? WHERE member_id = ?", [wrapped, aino])
+    populated.sql("UPDATE sections SET box = ? WHERE member_id = ? AND section = 'customer_number'", [forged, aino])
+    show_fails(populated, aino)
+
+
+# --- flipped bytes ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("position", [0, 1, 12, 13, 40, -17, -1])
+def test_a_flipped_byte_in_a_box_fails_show(populated: Register, position: int) -> None:
+    aino = populated.members["aino"]
+    [(box,)] = populated.sql("SELECT box FROM sections WHERE member_id = ? AND section = 'contact'", [aino])
+    populated.sql("UPDATE sections SET box = ? WHERE member_id = ? AND section = 'contact'", [flip(box, position), aino])
+    show_fails(populated, aino)
+
+
+@pytest.mark.parametrize("position", [0, 5, 13, -1])
+def test_a_flipped_byte_in_a_wrapped_data_key_fails_show(populated: Register, position: int) -> None:
+    aino = populated.members["aino"]
+    [(wrapped,)] = populated.sql("SELECT wrapped_dek FROM members WHERE member_id = ?", [aino])
+    populated.sql("UPDATE members SET wrapped_dek = ? WHERE member_id = ?", [flip(wrapped, position), aino])
+    show_fails(populated, aino)
+
+
+def test_every_flipped_byte_of_every_box_and_data_key_is_caught(populated: Register, policies: Policies) -> None:
+    aino = populated.members["aino"]
+    boxes = populated.sql("SELECT section, box FROM sections WHERE member_id = ?", [aino])
+    [(wrapped,)] = populated.sql("SELECT wrapped_dek FROM members WHERE member_id = ?", [aino])
+    conn = tamper_connection(populated.db)
+    conn.isolation_level = None
+    with populated.session(policies) as session:
+        for section, box in boxes:
+            for position in range(len(box)):
+                conn.execute("UPDATE sections SET box = ? WHERE member_id = ? AND section = ?", (flip(box, position), aino, section))
+                with pytest.raises(IntegrityError):
+                    services.show(session, aino, NOW)
+            conn.execute("UPDATE sections SET box = ? WHERE member_id = ? AND section = ?", (box, aino, section))
+        for position in range(len(wrapped)):
+            conn.execute("UPDATE members SET wrapped_dek = ? WHERE member_id = ?", (flip(wrapped, position), aino))
+            with pytest.raises(IntegrityError):
+                services.show(session, aino, NOW)
+        conn.execute("UPDATE members SET wrapped_dek = ? WHERE member_id = ?", (wrapped, aino))
+        assert services.show(session, aino, NOW)["contact"] == AINO["contact"]
+    conn.close()
+
+
+def test_every_flipped_byte_of_a_slot_stops_it_opening(populated: Register, policies: Policies) -> None:
+    secret = crypto.parse_key_file(populated.key_file.read_text())
+    conn = tamper_connection(populated.db)
+    conn.isolation_level = None
+    for name, credentials in (
+        ("desk", services.Credentials(key_secret=secret)),
+        ("aino", services.Credentials(officer="aino", passphrase=PASSPHRASE)),
+    ):
+        [(wrapped,)] = conn.execute("SELECT wrapped FROM slots WHERE name = ?", (name,)).fetchall()
+        for position in range(len(wrapped)):
+            conn.execute("UPDATE slots SET wrapped = ? WHERE name = ?", (flip(wrapped, position), name))
+            with pytest.raises(AuthError):
+                services.unlock(populated.db, policies, credentials).close()
+        conn.execute("UPDATE slots SET wrapped = ? WHERE name = ?", (wrapped, name))
+        services.unlock(populated.db, policies, credentials).close()
+    conn.close()
+
+
+@pytest.mark.parametrize("position", [0, 1, 20, -1])
+def test_a_flipped_byte_in_a_key_file_slot_means_exit_3(populated: Register, position: int) -> None:
+    [(wrapped,)] = populated.sql("SELECT wrapped FROM slots WHERE name = 'desk'")
+    populated.sql("UPDATE slots SET wrapped = ? WHERE name = 'desk'", [flip(wrapped, position)])
+    before = populated.tables()
+    result = populated.run("list")
+    assert_clean_failure(result, 3)
+    assert result.stderr.splitlines() == ["kss-panel: error: the key file does not open any key slot of this register"]
+    assert populated.tables() == before
+
+
+def test_a_flipped_byte_in_a_passphrase_slot_means_exit_3(populated: Register) -> None:
+    [(wrapped,)] = populated.sql("SELECT wrapped FROM slots WHERE name = 'aino'")
+    populated.sql("UPDATE slots SET wrapped = ? WHERE name = 'aino'", [flip(wrapped, 30)])
+    result = populated.run_as_aino("list")
+    assert_clean_failure(result, 3)
+    assert result.stderr.splitlines() == ["kss-panel: error: wrong passphrase for officer 'aino'"]
+
+
+def test_a_slot_renamed_or_given_another_role_does_not_open(populated: Register) -> None:
+    populated.sql("UPDATE slots SET name = 'aino2' WHERE name = 'aino'")
+    result = populated.cli("list", "--officer", "aino2", env={"KSS_PANEL_PASSPHRASE": PASSPHRASE})
+    assert_clean_failure(result, 3)
+    populated.sql("UPDATE slots SET name = 'aino' WHERE name = 'aino2'")
+    populated.sql("UPDATE slots SET role = 'purger' WHERE name = 'desk'")
+    assert_clean_failure(populated.run("list"), 3)
+
+
+def test_a_corrupt_slot_kdf_is_an_integrity_failure(populated: Register) -> None:
+    populated.sql("UPDATE slots SET kdf = 'not json' WHERE name = 'desk'")
+    result = populated.run("list")
+    assert_clean_failure(result, 7)
+    assert result.stderr.splitlines() == ["kss-panel: error: key slot 'desk' is corrupt"]
+
+
+# --- unlocking ----------------------------------------------------------------------------------------------
+
+
+def test_wrong_passphrase_exit_3_one_line_nothing_changed(populated: Register) -> None:
+    before = populated.tables()
+    result = populated.run_as_aino("show", populated.members["aino"], passphrase="wrong passphrase, long enough")
+    assert_clean_failure(result, 3)
+    assert result.stderr.splitlines() == ["kss-panel: error: wrong passphrase for officer 'aino'"]
+    assert result.stdout == ""
+    assert populated.tables() == before
+
+
+@pytest.mark.parametrize("officer", ["nobody", "desk"])
+def test_unknown_officer_exit_3(populated: Register, officer: str) -> None:
+    before = populated.tables()
+    result = populated.cli("list", "--officer", officer, env={"KSS_PANEL_PASSPHRASE": PASSPHRASE})
+    assert_clean_failure(result, 3)
+    assert result.stderr.splitlines() == [f"kss-panel: error: no officer '{officer}' with a passphrase in this register"]
+    assert populated.tables() == before
+
+
+def test_officer_and_passphrase_from_environment(populated: Register) -> None:
+    result = populated.cli("list", "--json", env={"KSS_PANEL_OFFICER": "aino", "KSS_PANEL_PASSPHRASE": PASSPHRASE})
+    assert result.exit_code == 0, result.stderr
+    key = populated.cli("list", "--json", env={"KSS_PANEL_KEY_FILE": str(populated.key_file)})
+    assert key.exit_code == 0, key.stderr
+
+
+def test_passphrase_from_a_file(populated: Register) -> None:
+    secret = populated.dir / "pass.txt"
+    secret.write_text(PASSPHRASE + "\n")
+    result = populated.cli("list", "--officer", "aino", "--passphrase-file", str(secret))
+    assert result.exit_code == 0, result.stderr
+    missing = populated.cli("list", "--officer", "aino", "--passphrase-file", str(populated.dir / "none.txt"))
+    assert_clean_failure(missing, 4)
+
+
+def test_no_credentials_at_all(populated: Register) -> None:
+    result = populated.cli("list")
+    assert_clean_failure(result, 3)
+    assert result.stderr.splitlines() == [
+        "kss-panel: error: no officer given",
+        "kss-panel: hint: pass --officer or set KSS_PANEL_OFFICER, or use --key-file",
+    ]
+
+
+def test_no_passphrase_and_no_terminal(populated: Register) -> None:
+    result = populated.cli("list", "--officer", "aino")
+    assert_clean_failure(result, 3)
+    assert result.stderr.splitlines()[0] == "kss-panel: error: no passphrase given and no terminal to ask on"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "{path} is not a kss-panel key file"),
+        (b"hello\n", "{path} is not a kss-panel key file"),
+        (b"kss-panel-key-v1:tooshort\n", "{path} is not a kss-panel key file"),
+        (b"kss-panel-key-v1:!!!!\n", "{path} is not a kss-panel key file"),
+        (b"\xff\xfe\xfd", "cannot read the key file {path}"),
+        (crypto.new_key_file_text().encode(), "the key file does not open any key slot of this register"),
+    ],
+    ids=["empty", "junk", "short", "bad-base64", "binary", "other-key"],
+)
+def test_a_bad_key_file_exit_3(populated: Register, content: bytes, message: str) -> None:
+    bad = populated.dir / "bad.key"
+    bad.write_bytes(content)
+    before = populated.tables()
+    result = populated.cli("show", populated.members["aino"], "--key-file", str(bad))
+    assert_clean_failure(result, 3)
+    assert result.stderr.splitlines() == ["kss-panel: error: " + message.format(path=bad)]
+    assert populated.tables() == before
+
+
+def test_a_missing_key_file_is_not_found(populated: Register) -> None:
+    missing = populated.dir / "missing.key"
+    result = populated.cli("list", "--key-file", str(missing))
+    assert_clean_failure(result, 4)
+    assert result.stderr.splitlines() == [f"kss-panel: error: key file not found: {missing}"]
+
+
+# --- the purger role ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def cron(populated: Register) -> Path:
+    key = populated.dir / "cron.key"
+    result = populated.cli(
+        "officer", "add", "cron", "--role", "purger", "--key-file", str(key), "--unlock-key-file", str(populated.key_file)
+    )
+    assert result.exit_code == 0, result.stderr
+    return key
+
+
+@pytest.mark.parametrize(
+    ("args", "what"),
+    [
+        (("show", "{aino}"), "read personal data"),
+        (("list", "--names"), "read members' names"),
+        (("enrol", "--file", "-"), "enrol members"),
+        (("update", "{aino}", "--set", "contact.city=Hamina"), "rectify personal data"),
+        (("find", "--email", "aino@example.fi"), "look up members"),
+        (("officer", "remove", "desk"), "manage officers"),
+        (("officer", "add", "evil", "--key-file", "{dir}/evil.key", "--unlock-key-file", "{cron}"), "manage officers"),
+    ],
+    ids=["show", "list-names", "enrol", "update", "find", "officer-remove", "officer-add"],
+)
+def test_a_purger_may_not_touch_personal_data(populated: Register, cron: Path, args: tuple[str, ...], what: str) -> None:
+    argv = [a.format(aino=populated.members["aino"], dir=populated.dir, cron=cron) for a in args]
+    if argv[:2] != ["officer", "add"]:
+        argv += ["--key-file", str(cron)]
+    before = populated.tables()
+    result = populated.cli(*argv, input=json.dumps(AINO))
+    assert_clean_failure(result, 3)
+    assert result.stderr.splitlines() == [
+        f"kss-panel: error: the purger slot 'cron' may not {what}",
+        "kss-panel: hint: use an officer's passphrase or key file",
+    ]
+    assert result.stdout == ""
+    assert populated.tables() == before
+    assert not (populated.dir / "evil.key").exists()
+
+
+@pytest.mark.parametrize("args", [("audit", "verify"), ("audit", "log"), ("audit", "head"), ("list",), ("list", "--status", "applicant")])
+def test_a_purger_may_audit_and_list(populated: Register, cron: Path, args: tuple[str, ...]) -> None:
+    result = populated.cli(*args, "--json", "--key-file", str(cron))
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["ok"] is True
+
+
+def test_a_purger_slot_holds_no_data_or_lookup_key(populated: Register, cron: Path, policies: Policies) -> None:
+    credentials = services.Credentials(key_secret=crypto.parse_key_file(cron.read_text()))
+    with services.unlock(populated.db, policies, credentials) as session:
+        assert (session.actor, session.role) == ("cron", "purger")
+        assert session.keys.data is None and session.keys.lookup is None
+        assert session.keys.audit
+        with pytest.raises(AuthError):
+            services.show(session, populated.members["aino"], NOW)
+    # Even given its key, the slot's payload names only the audit key.
+    [(kdf, wrapped)] = populated.sql("SELECT kdf, wrapped FROM slots WHERE name = 'cron'")
+    kek = crypto.key_file_key(crypto.parse_key_file(cron.read_text()), crypto.b64decode(json.loads(kdf)["salt"]))
+    [(register_id,)] = populated.sql("SELECT value FROM meta WHERE key = 'register_id'")
+    payload = json.loads(crypto.open_sealed(kek, wrapped, ("slot", register_id, "cron", "purger", "keyfile")))
+    assert set(payload) == {"role", "audit"}
+
+
+def test_a_purger_promoted_in_the_file_gains_nothing(populated: Register, cron: Path) -> None:
+    populated.sql("UPDATE slots SET role = 'officer' WHERE name = 'cron'")
+    result = populated.cli("show", populated.members["aino"], "--key-file", str(cron))
+    # The role is part of the slot's context: a relabelled slot no longer opens at all.
+    assert_clean_failure(result, 3)
+    assert result.stderr.splitlines() == ["kss-panel: error: the key file does not open any key slot of this register"]
+    assert not any(value in result.output for value in ("Aino", "aino@example.fi"))
