@@ -559,7 +559,7 @@ class PurgePlan:
 def plan_purge(session: Session, as_of: date) -> PurgePlan:
     """Which members each retention rule makes due on ``as_of`` (reads plain columns only)."""
     with session.store.read():
-        due = due_members(session.policies.retention, session.store.members(), as_of)
+        due = due_members(session.policies.retention, session.store.iter_members(), as_of)
     return PurgePlan(as_of, {rule: [row["member_id"] for row in rows] for rule, rows in due.items()})
 
 
@@ -785,7 +785,7 @@ def disclosure_export(
     today = local_date(now).isoformat()
     with session.store.write():
         log: list[dict[str, Any]] = []
-        for row in session.store.members("member"):
+        for row in session.store.iter_members("member"):
             counts["members"] += 1
             if row["restricted_at"]:
                 counts["restricted"] += 1

@@ -326,23 +326,27 @@ class Store:
         )
         self.conn.executemany("INSERT INTO sections (member_id, section, box) VALUES (?, ?, ?)", boxes)
         self.conn.executemany("INSERT INTO lookups (kind, digest, member_id) VALUES (?, ?, ?)", lookups)
-        self.conn.executemany(
-            "INSERT INTO audit (seq, at, actor, action, member_id, fields, policy_hash, detail, mac)"
-            " VALUES (:seq, :at, :actor, :action, :member_id, :fields, :policy_hash, :detail, :mac)",
-            [{**row, "fields": json.dumps(row["fields"]), "detail": json.dumps(row["detail"], sort_keys=True)} for row in audit],
-        )
+        self.conn.executemany(AUDIT_INSERT, [_audit_params(row) for row in audit])
 
     def member(self, member_id: str) -> dict[str, Any] | None:
-        return next(self.db["members"].rows_where("member_id = ?", [member_id]), None)
+        cursor = self.conn.execute("SELECT * FROM members WHERE member_id = ?", (member_id,))
+        row = cursor.fetchone()
+        return dict(zip([c[0] for c in cursor.description], row, strict=True)) if row else None
 
     def members(self, status: str | None = None) -> list[dict[str, Any]]:
+        return list(self.iter_members(status))
+
+    def iter_members(self, status: str | None = None) -> Iterator[dict[str, Any]]:
+        """Members' plain columns, streamed: memory stays flat however large the register."""
         columns = (
             "member_id, status, applied_at, admitted_at, rejected_at, last_activity_at, updated_at,"
             " ineligible_at, restricted_at, restriction_reason, objected_at, suppression_match"
         )
-        if status is None:
-            return list(self.db["members"].rows_where(select=columns, order_by="applied_at, member_id"))
-        return list(self.db["members"].rows_where("status = ?", [status], select=columns, order_by="applied_at, member_id"))
+        where, params = ("WHERE status = ?", (status,)) if status is not None else ("", ())
+        cursor = self.conn.execute(f"SELECT {columns} FROM members {where} ORDER BY applied_at, member_id", params)
+        names = [c[0] for c in cursor.description]
+        for row in cursor:
+            yield dict(zip(names, row, strict=True))
 
     def update_member(self, member_id: str, changes: dict[str, Any]) -> None:
         self.db["members"].update(member_id, changes)
@@ -364,7 +368,10 @@ class Store:
         self.record_erasure(member_id, erased_at, reason, rule)
 
     def record_erasure(self, member_id: str, erased_at: str, reason: str, rule: str | None = None) -> None:
-        self.db["erasures"].insert({"member_id": member_id, "erased_at": erased_at, "reason": reason, "rule": rule}, replace=True)
+        self.conn.execute(
+            "INSERT OR REPLACE INTO erasures (member_id, erased_at, reason, rule) VALUES (?, ?, ?, ?)",
+            (member_id, erased_at, reason, rule),
+        )
         self._ledger_lines.append(f"{erased_at} {member_id} {reason}\n")
 
     def erased(self) -> list[dict[str, Any]]:
@@ -425,11 +432,12 @@ class Store:
 
     # audit
     def append_audit(self, row: dict[str, Any]) -> None:
-        self.db["audit"].insert({**row, "fields": json.dumps(row["fields"]), "detail": json.dumps(row["detail"], sort_keys=True)})
+        self.conn.execute(AUDIT_INSERT, _audit_params(row))
 
     def last_audit(self) -> dict[str, Any] | None:
-        row = next(self.db["audit"].rows_where(order_by="seq desc", limit=1), None)
-        return _audit_row(row) if row else None
+        cursor = self.conn.execute("SELECT * FROM audit ORDER BY seq DESC LIMIT 1")
+        row = cursor.fetchone()
+        return _audit_row(dict(zip([c[0] for c in cursor.description], row, strict=True))) if row else None
 
     def audit_rows(self, member_id: str | None = None) -> Iterator[dict[str, Any]]:
         rows = (
@@ -439,6 +447,16 @@ class Store:
         )
         for row in rows:
             yield _audit_row(row)
+
+
+AUDIT_INSERT = (
+    "INSERT INTO audit (seq, at, actor, action, member_id, fields, policy_hash, detail, mac)"
+    " VALUES (:seq, :at, :actor, :action, :member_id, :fields, :policy_hash, :detail, :mac)"
+)
+
+
+def _audit_params(row: dict[str, Any]) -> dict[str, Any]:
+    return {**row, "fields": json.dumps(row["fields"]), "detail": json.dumps(row["detail"], sort_keys=True)}
 
 
 def ledger_path(db_path: Path) -> Path:
