@@ -12,6 +12,7 @@ import json
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -1131,40 +1132,44 @@ def restore(
     """
     erased = read_ledger(db)
     current_id = None
-    if db.exists():
-        try:
-            with unlock(db, policies, credentials, busy_timeout=busy_timeout) as current:
+    with ExitStack() as hold:
+        if db.exists():
+            try:
+                current = hold.enter_context(unlock(db, policies, credentials, busy_timeout=busy_timeout))
+                # Hold the write lock until the file is replaced: a purge or erase
+                # must not commit to the old file while the backup takes its place.
+                hold.enter_context(current.store.write())
                 current_id = current.register_id
                 erased.update({row["member_id"]: row["reason"] for row in current.store.erased()})
-        except IntegrityError:
-            pass  # a corrupt register is what restores are for; the ledger file still speaks
-    staging = db.with_name(db.name + ".restoring")
-    staging.unlink(missing_ok=True)
-    with unlock(source, policies, credentials, busy_timeout=busy_timeout) as backup_session:
-        if current_id is not None and backup_session.register_id != current_id:
-            raise InvalidInput(f"{source} is a backup of another register", [("PATH", "register id differs")])
-        backup_head = audit_verify(backup_session)
-        copy_database(backup_session.store.conn, staging)
-    try:
-        with unlock(staging, policies, credentials, busy_timeout=busy_timeout) as session:
-            session.store.ledger_path = ledger_path(db)
-            with session.store.write():
-                known = {row["member_id"] for row in session.store.erased()}
-                reapplied = 0
-                for member_id, reason in sorted(erased.items()):
-                    if session.store.member(member_id) is not None:
-                        _erase(session, member_id, reason, now, "restore")
-                        reapplied += 1
-                    elif member_id not in known:
-                        session.store.record_erasure(member_id, local_date(now).isoformat(), reason, "restore")
-                _audit(session, now, "restore", None, [], {"backup_entries": backup_head.seq, "erasures_reapplied": reapplied})
-            head = audit_verify(session)
-            session.store.sync_ledger()
-        journal = db.with_name(db.name + "-journal")
-        journal.unlink(missing_ok=True)  # a stale journal must never be replayed onto another file
-        os.replace(staging, db)
-    finally:
+            except IntegrityError:
+                pass  # a corrupt register is what restores are for; the ledger file still speaks
+        staging = db.with_name(db.name + ".restoring")
         staging.unlink(missing_ok=True)
+        with unlock(source, policies, credentials, busy_timeout=busy_timeout) as backup_session:
+            if current_id is not None and backup_session.register_id != current_id:
+                raise InvalidInput(f"{source} is a backup of another register", [("PATH", "register id differs")])
+            backup_head = audit_verify(backup_session)
+            copy_database(backup_session.store.conn, staging)
+        try:
+            with unlock(staging, policies, credentials, busy_timeout=busy_timeout) as session:
+                session.store.ledger_path = ledger_path(db)
+                with session.store.write():
+                    known = {row["member_id"] for row in session.store.erased()}
+                    reapplied = 0
+                    for member_id, reason in sorted(erased.items()):
+                        if session.store.member(member_id) is not None:
+                            _erase(session, member_id, reason, now, "restore")
+                            reapplied += 1
+                        elif member_id not in known:
+                            session.store.record_erasure(member_id, local_date(now).isoformat(), reason, "restore")
+                    _audit(session, now, "restore", None, [], {"backup_entries": backup_head.seq, "erasures_reapplied": reapplied})
+                head = audit_verify(session)
+                session.store.sync_ledger()
+            journal = db.with_name(db.name + "-journal")
+            journal.unlink(missing_ok=True)  # a stale journal must never be replayed onto another file
+            os.replace(staging, db)
+        finally:
+            staging.unlink(missing_ok=True)
     return {"restored_from": str(source), "erasures_reapplied": reapplied, "audit_entries": head.seq, "head": head.token()}
 
 
