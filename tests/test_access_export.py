@@ -9,74 +9,31 @@ called with the same ``now``.
 from __future__ import annotations
 
 import json
-import os
-import sqlite3
 import stat
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner, Result
 
-from kss_panel import cli, crypto, render, services
-from kss_panel.cli import app
-from kss_panel.policy import Policies, load_policies
+from kss_panel import render, services
+from kss_panel.policy import Policies
+from support import BROR, ILMA, Register, found
 
-POLICIES_DIR = Path(__file__).resolve().parents[1] / "policies"
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)  # noon UTC: the same day in Helsinki
 TODAY = "2026-06-15"
-FAST_KDF = crypto.KdfParams(salt=b"s" * 16, memory_kib=64, iterations=1, lanes=1)
-PASSPHRASE = "correct horse battery"
-runner = CliRunner()
+pytestmark = pytest.mark.usefixtures("clock")
 
 TOP_LEVEL_KEYS = {
     "schema", "schema_version", "generated_at", "language", "register", "controller", "member",
     "data", "purposes", "disclosures", "retention", "sources", "rights",
 }
 
-# Two members whose every free-text value is distinctive, so a value of one in
-# the other's export (or anywhere it should not be) is found by a substring search.
-ILMA: dict[str, Any] = {
-    "customer_number": "71234567",
-    "contact": {
-        "first_name": "Ilmatarvika",
-        "last_name": "Kanervistöläinen",
-        "email": "ilmatar.kanervisto@example.fi",
-        "phone": "+358401112345",
-        "street_address": "Kanarialinnuntie 17 B",
-        "postal_code": "45610",
-        "city": "Qwertyvaara",
-        "language": "fi",
-    },
-    "demographics": {"birth_year": 1979, "gender": "female", "household_size": 4, "dwelling_type": "farm"},
-    "electricity": {"annual_consumption_kwh": 23456, "heating": "geothermal", "has_solar_panels": True, "has_electric_vehicle": False},
-    "hobbies": ["sammalkeräily", "avantouinti"],
-    "attitudes": {"environment": 2, "price_sensitivity": 3, "local_energy": 5, "digital_services": 1},
-    "consents": {"email_marketing": True, "sms_marketing": False, "partner_disclosure": True},
-}
+# Every free-text value of ILMA and BROR, to find one in the other's export.
 ILMA_CANARIES = (
     "71234567", "Ilmatarvika", "Kanervistöläinen", "ilmatar.kanervisto@example.fi", "+358401112345",
     "Kanarialinnuntie 17 B", "45610", "Qwertyvaara", "sammalkeräily", "avantouinti",
 )
-
-BROR: dict[str, Any] = {
-    "customer_number": "82345678",
-    "contact": {
-        "first_name": "Brorgunnar",
-        "last_name": "Zetterqvistsson",
-        "email": "bror.zetterqvist@example.fi",
-        "phone": "+358502223456",
-        "street_address": "Fyrmästargränd 9",
-        "postal_code": "10600",
-        "city": "Ekenässkär",
-        "language": "sv",
-    },
-    "demographics": {"birth_year": 1955, "gender": "male", "household_size": 2, "dwelling_type": "terraced"},
-    "hobbies": ["segelflygning"],
-    "consents": {"email_marketing": False, "sms_marketing": True, "partner_disclosure": False},
-}
 BROR_CANARIES = (
     "82345678", "Brorgunnar", "Zetterqvistsson", "bror.zetterqvist@example.fi", "+358502223456",
     "Fyrmästargränd 9", "10600", "Ekenässkär", "segelflygning",
@@ -92,82 +49,13 @@ HOSTILE_HOBBY = "<script>alert(1)</script>"
 HOSTILE_STREET = '"><img src=x onerror=alert(1)>'
 
 
-_POLICIES: dict[Path, Policies] = {}
-
-
-def cached_policies(directory: Path) -> Policies:
-    """load_policies, parsed once per directory: the same policies, without
-    re-reading the YAML on every command (that is most of a command's time)."""
-    key = Path(directory).resolve()
-    if key not in _POLICIES:
-        _POLICIES[key] = load_policies(directory)
-    return _POLICIES[key]
-
-
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("KSS_PANEL_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setattr(cli, "_now", lambda: NOW)
-    monkeypatch.setattr(cli, "load_policies", cached_policies)
-
-
-@pytest.fixture(scope="module")
-def policies() -> Policies:
-    return load_policies(POLICIES_DIR)
-
-
-@dataclass
-class Reg:
-    dir: Path
-    db: Path
-    key_file: Path
-    policies: Policies
-    ids: dict[str, str] = field(default_factory=dict)
-
-    def run(self, *args: str) -> Result:
-        argv = ["--db", str(self.db), "--policies", str(POLICIES_DIR), *args, "--key-file", str(self.key_file)]
-        return runner.invoke(app, argv, env={})
-
-    def json(self, *args: str) -> Any:
-        result = self.run(*args, "--json")
-        assert result.exit_code == 0, (result.stdout, result.stderr)
-        document = json.loads(result.stdout)
-        assert document["ok"] is True
-        return document["data"]
-
-    def session(self) -> services.Session:
-        secret = crypto.parse_key_file(self.key_file.read_text())
-        return services.unlock(self.db, self.policies, services.Credentials(key_secret=secret))
-
-    def audit(self) -> list[dict[str, Any]]:
-        conn = sqlite3.connect(self.db)
-        try:
-            rows = conn.execute("SELECT action, member_id, fields, detail FROM audit ORDER BY seq").fetchall()
-        finally:
-            conn.close()
-        return [{"action": a, "member_id": m, "fields": json.loads(f), "detail": json.loads(d)} for a, m, f, d in rows]
-
-
-def make_register(directory: Path, policies: Policies, members: dict[str, dict[str, Any]]) -> Reg:
-    db = directory / "register.db"
-    key_text = crypto.new_key_file_text()
-    key_file = directory / "desk.key"
-    key_file.write_text(key_text)
-    with services.init_register(db, policies, "aino", PASSPHRASE, FAST_KDF, NOW) as session:
-        services.add_officer(session, "desk", "officer", NOW, key_secret=crypto.parse_key_file(key_text))
-        ids = {name: services.enrol(session, data, NOW) for name, data in members.items()}
-    return Reg(directory, db, key_file, policies, ids)
-
-
 @pytest.fixture
-def reg(tmp_path: Path, policies: Policies) -> Reg:
+def reg(tmp_path: Path, policies: Policies) -> Register:
     """Ilma (fi, consents to email marketing) and Bror (sv, does not), both applicants."""
-    return make_register(tmp_path, policies, {"ilma": ILMA, "bror": BROR})
+    return Register.create(tmp_path, policies, {"ilma": ILMA, "bror": BROR}, NOW)
 
 
-def with_disclosure(reg: Reg) -> None:
+def with_disclosure(reg: Register) -> None:
     """Admit both; disclose to direct-marketing for marketing (only Ilma consents)."""
     with reg.session() as session:
         for name, data in (("ilma", ILMA), ("bror", BROR)):
@@ -176,8 +64,13 @@ def with_disclosure(reg: Reg) -> None:
     assert summary["disclosed"] == 1
 
 
-def found(text: str, canaries: tuple[str, ...]) -> list[str]:
-    return [canary for canary in canaries if canary in text]
+def html_report(reg: Register, name: str) -> tuple[str, Path]:
+    """`export access` of member ``name`` into reg.dir/exports, which must succeed: the HTML report and the directory."""
+    out = reg.dir / "exports"
+    result = reg.run("export", "access", reg.ids[name], "--out", str(out))
+    assert result.exit_code == 0, result.stderr
+    [html_file] = out.glob("*.html")
+    return html_file.read_text(encoding="utf-8"), out
 
 
 def mode(path: Path) -> int:
@@ -187,7 +80,7 @@ def mode(path: Path) -> int:
 # --- the JSON document --------------------------------------------------------------------------------------
 
 
-def test_json_export_holds_every_value_of_the_member_and_none_of_another(reg: Reg) -> None:
+def test_json_export_holds_every_value_of_the_member_and_none_of_another(reg: Register) -> None:
     result = reg.run("export", "access", reg.ids["ilma"], "--json")
     assert result.exit_code == 0, result.stderr
     assert result.stderr == ""
@@ -202,7 +95,7 @@ def test_json_export_holds_every_value_of_the_member_and_none_of_another(reg: Re
     assert export["member"]["status"] == "applicant"
 
 
-def test_json_export_schema_is_versioned_and_its_keys_are_pinned(reg: Reg) -> None:
+def test_json_export_schema_is_versioned_and_its_keys_are_pinned(reg: Register) -> None:
     export = reg.json("export", "access", reg.ids["ilma"])
     assert export["schema"] == "kss-panel/access-export"
     assert export["schema_version"] == 1
@@ -214,7 +107,7 @@ def test_json_export_schema_is_versioned_and_its_keys_are_pinned(reg: Reg) -> No
         assert set(section) == {"category", "title", "value"}
 
 
-def test_export_lists_purposes_with_legal_bases(reg: Reg, policies: Policies) -> None:
+def test_export_lists_purposes_with_legal_bases(reg: Register, policies: Policies) -> None:
     export = reg.json("export", "access", reg.ids["ilma"])
     purposes = {p["purpose"]: p["legal_basis"] for p in export["purposes"]}
     assert purposes == {name: p.legal_basis for name, p in policies.register.purposes.items()}
@@ -224,7 +117,7 @@ def test_export_lists_purposes_with_legal_bases(reg: Reg, policies: Policies) ->
     assert titles["market_research"] == "Markkinatutkimus"  # in the member's language (fi)
 
 
-def test_export_lists_sources_rights_and_controller_contact(reg: Reg) -> None:
+def test_export_lists_sources_rights_and_controller_contact(reg: Register) -> None:
     export = reg.json("export", "access", reg.ids["bror"])  # a Swedish-speaking member
     assert export["language"] == "sv"
     assert export["sources"] == ["Sökanden eller medlemmen själv"]
@@ -239,7 +132,7 @@ def test_export_lists_sources_rights_and_controller_contact(reg: Reg) -> None:
     }
 
 
-def test_export_states_the_retention_rule_that_applies_and_when_it_fires(reg: Reg) -> None:
+def test_export_states_the_retention_rule_that_applies_and_when_it_fires(reg: Register) -> None:
     export = reg.json("export", "access", reg.ids["ilma"])
     retention = export["retention"]
     assert retention["rule"] == "applicant-not-admitted"
@@ -252,7 +145,7 @@ def test_export_states_the_retention_rule_that_applies_and_when_it_fires(reg: Re
     assert (retention["rule"], retention["erased_on"]) == ("inactive-member", "2028-06-15")  # admitted + 24 months
 
 
-def test_export_lists_the_disclosure_log(reg: Reg, policies: Policies) -> None:
+def test_export_lists_the_disclosure_log(reg: Register, policies: Policies) -> None:
     with_disclosure(reg)
     export = reg.json("export", "access", reg.ids["ilma"])
     recipient = policies.disclosure.recipients["direct-marketing"]
@@ -270,12 +163,9 @@ def test_export_lists_the_disclosure_log(reg: Reg, policies: Policies) -> None:
     assert reg.json("export", "access", reg.ids["bror"])["disclosures"] == []
 
 
-def test_export_without_disclosures_says_so_in_the_report(reg: Reg) -> None:
-    out = reg.dir / "exports"
-    result = reg.run("export", "access", reg.ids["ilma"], "--out", str(out))
-    assert result.exit_code == 0, result.stderr
-    [html_file] = out.glob("*.html")
-    assert render.REPORT_TEXT["fi"]["no_disclosures"] in html_file.read_text(encoding="utf-8")
+def test_export_without_disclosures_says_so_in_the_report(reg: Register) -> None:
+    html, _ = html_report(reg, "ilma")
+    assert render.REPORT_TEXT["fi"]["no_disclosures"] in html
 
 
 # --- lookups ------------------------------------------------------------------------------------------------
@@ -289,7 +179,7 @@ def test_export_without_disclosures_says_so_in_the_report(reg: Reg) -> None:
         ("--customer-number", "71234567"),
     ],
 )
-def test_export_finds_the_member_by_lookup(reg: Reg, option: str, value: str) -> None:
+def test_export_finds_the_member_by_lookup(reg: Register, option: str, value: str) -> None:
     export = reg.json("export", "access", option, value)
     assert export["member"]["member_id"] == reg.ids["ilma"]
     text = json.dumps(export, ensure_ascii=False)
@@ -297,14 +187,14 @@ def test_export_finds_the_member_by_lookup(reg: Reg, option: str, value: str) ->
     assert found(text, BROR_CANARIES) == []
 
 
-def test_export_by_an_unknown_lookup_is_not_found(reg: Reg) -> None:
+def test_export_by_an_unknown_lookup_is_not_found(reg: Register) -> None:
     result = reg.run("export", "access", "--email", "nobody@example.fi")
     assert result.exit_code == 4, result.stderr
     assert result.stdout == ""
     assert result.stderr.startswith("kss-panel: error: ")
 
 
-def test_export_of_an_unknown_member_is_not_found(reg: Reg) -> None:
+def test_export_of_an_unknown_member_is_not_found(reg: Register) -> None:
     result = reg.run("export", "access", "Mnosuchmember00000")
     assert result.exit_code == 4, result.stderr
     assert result.stdout == ""
@@ -318,7 +208,7 @@ def test_export_of_an_unknown_member_is_not_found(reg: Reg) -> None:
         ("--email", "ilmatar.kanervisto@example.fi", "--customer-number", "71234567"),
     ],
 )
-def test_export_needs_exactly_one_way_to_name_the_member(reg: Reg, args: tuple[str, ...]) -> None:
+def test_export_needs_exactly_one_way_to_name_the_member(reg: Register, args: tuple[str, ...]) -> None:
     before = len(reg.audit())
     result = reg.run("export", "access", *(reg.ids["ilma"] if a == "MEMBER" else a for a in args))
     assert result.exit_code == 5, result.stderr
@@ -329,7 +219,7 @@ def test_export_needs_exactly_one_way_to_name_the_member(reg: Reg, args: tuple[s
 # --- audit --------------------------------------------------------------------------------------------------
 
 
-def test_each_export_appends_one_audit_entry_without_values(reg: Reg) -> None:
+def test_each_export_appends_one_audit_entry_without_values(reg: Register) -> None:
     before = reg.audit()
     reg.json("export", "access", reg.ids["ilma"])
     after = reg.audit()
@@ -343,7 +233,7 @@ def test_each_export_appends_one_audit_entry_without_values(reg: Reg) -> None:
     assert [e["action"] for e in reg.audit()[len(before):]] == ["export-access", "export-access"]
 
 
-def test_export_by_lookup_audits_the_export(reg: Reg) -> None:
+def test_export_by_lookup_audits_the_export(reg: Register) -> None:
     before = len(reg.audit())
     reg.json("export", "access", "--customer-number", "82345678")
     entries = reg.audit()[before:]
@@ -354,7 +244,7 @@ def test_export_by_lookup_audits_the_export(reg: Reg) -> None:
 # --- files written with --out -------------------------------------------------------------------------------
 
 
-def test_out_writes_json_and_html_files_mode_0600(reg: Reg) -> None:
+def test_out_writes_json_and_html_files_mode_0600(reg: Register) -> None:
     out = reg.dir / "exports"
     result = reg.run("export", "access", reg.ids["ilma"], "--out", str(out), "--json")
     assert result.exit_code == 0, result.stderr
@@ -376,7 +266,7 @@ def test_out_writes_json_and_html_files_mode_0600(reg: Reg) -> None:
     assert found(html, BROR_CANARIES) == []
 
 
-def test_out_human_output_prints_the_paths_only(reg: Reg) -> None:
+def test_out_human_output_prints_the_paths_only(reg: Register) -> None:
     out = reg.dir / "exports"
     result = reg.run("export", "access", reg.ids["ilma"], "--out", str(out))
     assert result.exit_code == 0, result.stderr
@@ -385,7 +275,7 @@ def test_out_human_output_prints_the_paths_only(reg: Reg) -> None:
     assert found(result.stdout, ILMA_CANARIES) == []
 
 
-def test_out_into_an_existing_directory_keeps_other_files(reg: Reg) -> None:
+def test_out_into_an_existing_directory_keeps_other_files(reg: Register) -> None:
     out = reg.dir / "exports"
     out.mkdir()
     (out / "other.txt").write_text("x")
@@ -403,12 +293,7 @@ def test_html_escapes_markup_in_every_field(tmp_path: Path, policies: Policies) 
         "contact": {**ERIN["contact"], "street_address": HOSTILE_STREET, "city": "<b>Town</b>"},
         "hobbies": [HOSTILE_HOBBY, "fishing"],
     }
-    reg = make_register(tmp_path, policies, {"erin": hostile})
-    out = tmp_path / "exports"
-    result = reg.run("export", "access", reg.ids["erin"], "--out", str(out))
-    assert result.exit_code == 0, result.stderr
-    [html_file] = out.glob("*.html")
-    html = html_file.read_text(encoding="utf-8")
+    html, out = html_report(Register.create(tmp_path, policies, {"erin": hostile}, NOW), "erin")
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "&lt;img src=x onerror=alert(1)&gt;" in html
     assert "&lt;b&gt;Town&lt;/b&gt;" in html
@@ -425,7 +310,7 @@ def test_html_escapes_markup_in_every_field(tmp_path: Path, policies: Policies) 
     assert values["contact"]["street_address"] == HOSTILE_STREET
 
 
-def test_access_html_escapes_when_rendered_directly(reg: Reg, policies: Policies) -> None:
+def test_access_html_escapes_when_rendered_directly(reg: Register, policies: Policies) -> None:
     with reg.session() as session:
         export = services.access_export(session, reg.ids["ilma"], NOW)
     export["data"].append({"category": "hobbies", "title": "<i>t</i>", "value": [HOSTILE_HOBBY]})
@@ -438,12 +323,7 @@ def test_access_html_escapes_when_rendered_directly(reg: Reg, policies: Policies
 @pytest.mark.parametrize("language", ["fi", "sv", "en"])
 def test_report_is_in_the_members_language(tmp_path: Path, policies: Policies, language: str) -> None:
     data = {**ERIN, "contact": {**ERIN["contact"], "language": language}}
-    reg = make_register(tmp_path, policies, {"erin": data})
-    out = tmp_path / "exports"
-    result = reg.run("export", "access", reg.ids["erin"], "--out", str(out))
-    assert result.exit_code == 0, result.stderr
-    [html_file] = out.glob("*.html")
-    html = html_file.read_text(encoding="utf-8")
+    html, out = html_report(Register.create(tmp_path, policies, {"erin": data}, NOW), "erin")
     words = render.REPORT_TEXT[language]
     assert f'<html lang="{language}">' in html
     for key in ("title", "data", "rights", "sources", "no_disclosures", "erased_on"):
@@ -457,19 +337,16 @@ def test_report_is_in_the_members_language(tmp_path: Path, policies: Policies, l
     assert json.loads(json_file.read_text(encoding="utf-8"))["language"] == language
 
 
-def test_report_shows_disclosures_and_retention(reg: Reg, policies: Policies) -> None:
+def test_report_shows_disclosures_and_retention(reg: Register, policies: Policies) -> None:
     with_disclosure(reg)
-    out = reg.dir / "exports"
-    assert reg.run("export", "access", reg.ids["ilma"], "--out", str(out)).exit_code == 0
-    [html_file] = out.glob("*.html")
-    html = html_file.read_text(encoding="utf-8")
+    html, _ = html_report(reg, "ilma")
     assert policies.disclosure.recipients["direct-marketing"].name in html
     assert "2028-06-15" in html  # the day the inactivity rule fires
     assert render.REPORT_TEXT["fi"]["no_disclosures"] not in html
     assert "asiakaspaneeli@kssenergia.fi" in html
 
 
-def test_out_that_cannot_be_written_changes_nothing(reg: Reg) -> None:
+def test_out_that_cannot_be_written_changes_nothing(reg: Register) -> None:
     """A failed export must not be recorded as made, nor close the request as fulfilled."""
     with reg.session() as session:
         request = services.open_request(session, "access", reg.ids["ilma"], NOW)["id"]

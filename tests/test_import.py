@@ -14,11 +14,9 @@ import io
 import json
 import os
 import re
-import sqlite3
 import stat
 import subprocess
 import sys
-from datetime import UTC, datetime
 from itertools import count
 from pathlib import Path
 from typing import Any
@@ -26,16 +24,9 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from typer.testing import CliRunner, Result
 
-from kss_panel import crypto, services
-from kss_panel.cli import app
-from kss_panel.policy import load_policies
-
-ROOT = Path(__file__).resolve().parents[1]
-POLICIES_DIR = ROOT / "policies"
-NOW = datetime(2025, 6, 15, 9, 30, tzinfo=UTC)
-FAST_KDF = crypto.KdfParams(salt=b"s" * 16, memory_kib=64, iterations=1, lanes=1)
+from kss_panel.policy import Policies
+from support import POLICIES_DIR, Register, Template, assert_no_traceback, assert_rejected, problem_lines
 
 HEADER = [
     "customer_number",
@@ -52,59 +43,16 @@ MINIMAL_HEADER = ["customer_number", "contact.first_name", "contact.last_name", 
 PROBLEM_LINE = re.compile(r"^line \d+: (?:column \d+|[A-Za-z0-9_.()]+): \S.*$")
 
 
-@pytest.fixture(autouse=True)
-def _no_kss_panel_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("KSS_PANEL_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("COLUMNS", "250")
-
-
 # --- a register per test --------------------------------------------------------------------------------------
 
 
-class Panel:
-    """A fresh register with an officer-role key-file slot 'desk', driven through the CLI."""
+class Panel(Register):
+    """A fresh register with an officer-role key-file slot 'desk', driven through the CLI, and input files beside it."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, template: Template, policies: Policies) -> None:
         directory.mkdir(parents=True, exist_ok=True)
-        self.dir = directory
-        self.db = directory / "register.db"
-        self.policies = load_policies(POLICIES_DIR)
-        text = crypto.new_key_file_text()
-        with services.init_register(self.db, self.policies, "aino", "correct horse battery", FAST_KDF, NOW) as session:
-            services.add_officer(session, "desk", "officer", NOW, key_secret=crypto.parse_key_file(text))
-        self.key_file = directory / "desk.key"
-        self.key_file.write_text(text)
-        os.chmod(self.key_file, 0o600)
-        self.runner = CliRunner()
+        super().__init__(directory, template, policies)
         self._names = count(1)
-
-    def cli(self, *args: str, input: str | bytes | None = None) -> Result:
-        argv = ["--db", str(self.db), "--policies", str(POLICIES_DIR), *args, "--key-file", str(self.key_file)]
-        return self.runner.invoke(app, argv, input=input)
-
-    def data(self, *args: str) -> Any:
-        result = self.cli(*args, "--json")
-        assert result.exit_code == 0, (result.stdout, result.stderr)
-        return json.loads(result.stdout)["data"]
-
-    def session(self) -> services.Session:
-        return services.unlock(self.db, self.policies, services.Credentials(key_secret=crypto.parse_key_file(self.key_file.read_text())))
-
-    def sql(self, statement: str) -> list[tuple[Any, ...]]:
-        conn = sqlite3.connect(self.db)
-        try:
-            return conn.execute(statement).fetchall()
-        finally:
-            conn.close()
-
-    def count(self, table: str) -> int:
-        return self.sql(f"SELECT count(*) FROM {table}")[0][0]
-
-    def tables(self) -> dict[str, list[tuple[Any, ...]]]:
-        names = [row[0] for row in self.sql("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
-        return {name: self.sql(f'SELECT * FROM "{name}" ORDER BY rowid') for name in names}
 
     def path(self, suffix: str = ".csv") -> Path:
         return self.dir / f"input-{next(self._names)}{suffix}"
@@ -125,12 +73,12 @@ class Panel:
         return path
 
     def shown(self) -> list[dict[str, Any]]:
-        return [self.data("show", row["member_id"]) for row in self.data("list")]
+        return [self.json("show", row["member_id"]) for row in self.json("list")]
 
 
 @pytest.fixture
-def panel(tmp_path: Path) -> Panel:
-    return Panel(tmp_path / "panel")
+def panel(tmp_path: Path, empty_template: Template, policies: Policies) -> Panel:
+    return Panel(tmp_path / "panel", empty_template, policies)
 
 
 # --- rows --------------------------------------------------------------------------------------------------
@@ -196,23 +144,6 @@ def canary_row(n: int, **cells: str) -> tuple[dict[str, str], list[str]]:
     return row, canaries + [value for value in cells.values() if len(value) >= 4]
 
 
-def problem_lines(text: str) -> list[str]:
-    return [line.strip() for line in text.splitlines() if line.strip().startswith("line ")]
-
-
-def assert_no_traceback(result: Result) -> None:
-    assert "Traceback" not in result.output
-    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
-
-
-def assert_rejected(result: Result, panel: Panel, before: dict[str, list[tuple[Any, ...]]]) -> None:
-    """Exit 5, an error line, no traceback, not one byte of the register changed."""
-    assert result.exit_code == 5, (result.exit_code, result.stdout, result.stderr)
-    assert "kss-panel: error: " in result.stderr
-    assert_no_traceback(result)
-    assert panel.tables() == before
-
-
 # --- what a valid file gives ----------------------------------------------------------------------------------
 
 
@@ -223,7 +154,7 @@ def test_csv_import_converts_booleans_integers_lists_and_applied_at(panel: Panel
         application(2, contact__first_name="Veikko", demographics__birth_year="1960", demographics__household_size="1",
                     consents__email_marketing="false", applied_at=""),
     ]
-    result = panel.cli("import", str(panel.write_csv(rows)))
+    result = panel.run("import", str(panel.write_csv(rows)))
     assert result.exit_code == 0, result.stderr
     assert result.stdout == "2 applicants imported, 0 rows invalid\n"
     assert result.stderr == ""
@@ -245,22 +176,22 @@ def test_csv_import_converts_booleans_integers_lists_and_applied_at(panel: Panel
 
 def test_each_imported_applicant_gets_an_enrol_entry_and_the_import_a_summary(panel: Panel) -> None:
     audit_before = panel.count("audit")
-    result = panel.cli("import", str(panel.write_csv([application(1), application(2), application(3)])), "--json")
+    result = panel.run("import", str(panel.write_csv([application(1), application(2), application(3)])), "--json")
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["data"] == {"rows": 3, "imported": 3, "invalid": 0, "flagged": 0}
-    entries = panel.data("audit", "log")[audit_before:]
+    entries = panel.json("audit", "log")[audit_before:]
     enrols = [e for e in entries if e["action"] == "enrol"]
     assert len(enrols) == 3 and len({e["member_id"] for e in enrols}) == 3
     assert all("contact.email" in e["fields"] and e["detail"].get("import") is True for e in enrols)
     assert entries[-1]["action"] == "import" and entries[-1]["detail"] == {"imported": 3, "invalid": 0}
-    assert panel.data("audit", "verify")["entries"] == panel.count("audit")
+    assert panel.json("audit", "verify")["entries"] == panel.count("audit")
 
 
 def test_csv_with_a_bom_and_semicolon_delimiter(panel: Panel) -> None:
     rows = [application(1, contact__last_name="Hämäläinen", hobbies="mökkeily;pesäpallo"), application(2, contact__city="Närpes")]
     path = panel.write_csv(rows, delimiter=";", encoding="utf-8-sig")
     assert path.read_bytes().startswith(b"\xef\xbb\xbfcustomer_number;contact.first_name;")
-    result = panel.cli("import", str(path))
+    result = panel.run("import", str(path))
     assert result.exit_code == 0, result.stderr
     shown = sorted(panel.shown(), key=lambda m: m["customer_number"])
     assert shown[0]["contact"]["last_name"] == "Hämäläinen"
@@ -272,7 +203,7 @@ def test_csv_with_a_bom_and_semicolon_delimiter(panel: Panel) -> None:
 @pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"], ids=["LF", "CRLF", "CR (Excel 'CSV (Macintosh)')"])
 def test_csv_with_any_line_ending(panel: Panel, newline: str) -> None:
     lines = [",".join(MINIMAL_HEADER), "30000001,Aino,Mäkelä,aino@example.fi,fi", "30000002,Veikko,Virtanen,v@example.fi,sv"]
-    result = panel.cli("import", str(panel.write_bytes((newline.join(lines) + newline).encode())))
+    result = panel.run("import", str(panel.write_bytes((newline.join(lines) + newline).encode())))
     assert result.exit_code == 0, result.stderr
     assert sorted(m["contact"]["first_name"] for m in panel.shown()) == ["Aino", "Veikko"]
 
@@ -280,7 +211,7 @@ def test_csv_with_any_line_ending(panel: Panel, newline: str) -> None:
 def test_list_fields_use_semicolons_inside_a_comma_delimited_cell(panel: Panel) -> None:
     path = panel.write_bytes(("customer_number,contact.first_name,contact.last_name,contact.email,contact.language,hobbies\n"
                               "12345678,Aino,Mäkelä,aino@example.fi,fi,kalastus;sauna;marjastus\n").encode())
-    result = panel.cli("import", str(path))
+    result = panel.run("import", str(path))
     assert result.exit_code == 0, result.stderr
     [member] = panel.shown()
     assert member["hobbies"] == ["kalastus", "sauna", "marjastus"]
@@ -295,7 +226,7 @@ def test_json_array_of_records(panel: Panel) -> None:
          "electricity": {"has_solar_panels": True}},
     ]
     path = panel.write_bytes(json.dumps(records, indent=2, ensure_ascii=False).encode(), ".json")
-    result = panel.cli("import", str(path))
+    result = panel.run("import", str(path))
     assert result.exit_code == 0, result.stderr
     shown = {m["customer_number"]: m for m in panel.shown()}
     assert shown["12345678"]["applied_at"] == "2025-01-02" and shown["12345678"]["hobbies"] == ["sauna"]
@@ -308,7 +239,7 @@ def test_json_lines(panel: Panel) -> None:
         {"customer_number": "12345679", "contact": {"first_name": "Veikko", "last_name": "Virtanen", "email": "v@example.fi", "language": "sv"}},
     ]
     path = panel.write_bytes(("\n".join(json.dumps(line, ensure_ascii=False) for line in lines) + "\n\n").encode(), ".jsonl")
-    result = panel.cli("import", str(path))
+    result = panel.run("import", str(path))
     assert result.exit_code == 0, result.stderr
     assert result.stdout == "2 applicants imported, 0 rows invalid\n"
     assert panel.count("members") == 2
@@ -382,7 +313,7 @@ def test_malformed_input_exits_5_naming_the_line_and_writes_nothing(panel: Panel
     content, expected = MALFORMED[name]
     path = panel.write_bytes(content, ".json" if content.lstrip().startswith((b"[", b"{")) else ".csv")
     before = panel.tables()
-    result = panel.cli("import", str(path))
+    result = panel.run("import", str(path))
     assert_rejected(result, panel, before)
     assert expected in result.stderr, result.stderr
     assert re.search(r"line \d+|holds no records", result.stderr)
@@ -394,7 +325,7 @@ def test_a_header_of_data_values_is_refused_without_echoing_them(panel: Panel) -
     path = panel.write_bytes("12345678,Kanervo,Hiekkaranta,kanervo.hiekkaranta@example.fi,fi\n"
                              "12345679,Aino,Mäkelä,aino@example.fi,fi\n".encode())
     before = panel.tables()
-    result = panel.cli("import", str(path))
+    result = panel.run("import", str(path))
     assert_rejected(result, panel, before)
     assert "kss-panel: error: the header is not a list of field paths" in result.stderr
     assert [line for line in problem_lines(result.stderr)] == [
@@ -406,7 +337,7 @@ def test_a_header_of_data_values_is_refused_without_echoing_them(panel: Panel) -
 
 def test_a_wrong_header_in_a_json_envelope(panel: Panel) -> None:
     path = panel.write_bytes(b"12345678,Kanervo,Hiekkaranta,k@example.fi,fi\n")
-    result = panel.cli("import", str(path), "--json")
+    result = panel.run("import", str(path), "--json")
     assert result.exit_code == 5
     document = json.loads(result.stdout)
     assert document["ok"] is False and document["error"]["code"] == 5
@@ -417,14 +348,14 @@ def test_a_wrong_header_in_a_json_envelope(panel: Panel) -> None:
 def test_an_embedded_newline_is_reported_at_the_line_the_record_starts(panel: Panel) -> None:
     # The record starts on line 3 (where an editor shows it) and ends on line 4.
     path = panel.write_bytes((HEADER_LINE + GOOD_LINE + '30000002,"Vei\nkko",Virtanen,v@example.fi,fi\n').encode())
-    result = panel.cli("import", str(path))
+    result = panel.run("import", str(path))
     assert result.exit_code == 5
     assert problem_lines(result.stderr) == ["line 3: contact.first_name: must not contain control characters"]
 
 
 def test_a_nul_byte_is_reported_by_line(panel: Panel) -> None:
     path = panel.write_bytes((HEADER_LINE + GOOD_LINE + "30000002,Vei\x00kko,Virtanen,v@example.fi,fi\n").encode())
-    result = panel.cli("import", str(path))
+    result = panel.run("import", str(path))
     assert result.exit_code == 5
     assert problem_lines(result.stderr) == ["line 3: contact.first_name: must not contain control characters"]
 
@@ -441,7 +372,7 @@ def test_a_nul_byte_is_reported_by_line(panel: Panel) -> None:
 )
 def test_a_file_that_cannot_be_read_on_names_the_exact_line(panel: Panel, name: str, content: bytes, line: int) -> None:
     path = panel.write_bytes(content)
-    result = panel.cli("import", str(path))
+    result = panel.run("import", str(path))
     assert result.exit_code == 5, name
     lines = problem_lines(result.stderr)
     assert len(lines) == 1 and lines[0].startswith(f"line {line}: "), (name, result.stderr)
@@ -450,7 +381,7 @@ def test_a_file_that_cannot_be_read_on_names_the_exact_line(panel: Panel, name: 
 def test_a_10_mb_field_is_refused_by_the_csv_field_limit(panel: Panel) -> None:
     path = panel.write_bytes((HEADER_LINE + "30000002," + "V" * 10_000_000 + ",Virtanen,v@example.fi,fi\n").encode())
     before = panel.tables()
-    result = panel.cli("import", str(path))
+    result = panel.run("import", str(path))
     assert_rejected(result, panel, before)
     assert "a field is longer than 100000 characters" in result.stderr
     assert "VVVVVVVV" not in result.output
@@ -465,11 +396,11 @@ def test_json_lines_with_a_broken_line_imports_the_rest_with_skip_invalid(panel:
     text = json.dumps(good[0]) + "\n" + '{"customer_number": "30000002", "contact": {"first_name": "Canarybroken"\n' + json.dumps(good[1]) + "\n"
     path = panel.write_bytes(text.encode(), ".jsonl")
     before = panel.tables()
-    result = panel.cli("import", str(path))
+    result = panel.run("import", str(path))
     assert_rejected(result, panel, before)
     assert problem_lines(result.stderr) == ["line 2: (row): not valid JSON (Expecting ',' delimiter)"]
 
-    result = panel.cli("import", str(path), "--skip-invalid")
+    result = panel.run("import", str(path), "--skip-invalid")
     assert result.exit_code == 0, result.stderr
     assert result.stdout == "2 applicants imported, 1 rows invalid\n"
     assert problem_lines(result.stderr) == ["line 2: (row): not valid JSON (Expecting ',' delimiter)"]
@@ -480,7 +411,7 @@ def test_json_lines_with_a_broken_line_imports_the_rest_with_skip_invalid(panel:
 def test_json_array_with_a_non_object_element_and_skip_invalid(panel: Panel) -> None:
     good = {"customer_number": "30000001", "contact": {"first_name": "Aino", "last_name": "Mäkelä", "email": "a@example.fi", "language": "fi"}}
     path = panel.write_bytes(("[\n" + json.dumps(good) + ',\n"Canarystring",\n42\n]\n').encode(), ".json")
-    result = panel.cli("import", str(path), "--skip-invalid")
+    result = panel.run("import", str(path), "--skip-invalid")
     assert result.exit_code == 0, result.stderr
     assert problem_lines(result.stderr) == ["line 3: (row): must be a JSON object", "line 4: (row): must be a JSON object"]
     assert "Canarystring" not in result.output
@@ -498,10 +429,10 @@ def test_line_numbers_stay_right_in_a_json_array_larger_than_a_read_chunk(panel:
     start = [n for n, line in enumerate(text.split("\n"), start=1) if line == "  {"][1200]
     one_per_line = "[\n" + ",\n".join(json.dumps(r) if i != 1400 else "7" for i, r in enumerate(records[:1450])) + "\n]\n"
     before = panel.tables()
-    result = panel.cli("import", str(panel.write_bytes(text.encode(), ".json")))
+    result = panel.run("import", str(panel.write_bytes(text.encode(), ".json")))
     assert_rejected(result, panel, before)
     assert problem_lines(result.stderr) == [f"line {start}: contact.language: input should be 'fi', 'sv' or 'en'"]
-    result = panel.cli("import", str(panel.write_bytes(one_per_line.encode(), ".json")))
+    result = panel.run("import", str(panel.write_bytes(one_per_line.encode(), ".json")))
     assert_rejected(result, panel, before)
     assert problem_lines(result.stderr) == [
         f"line {1200 + 2}: contact.language: input should be 'fi', 'sv' or 'en'", f"line {1400 + 2}: (row): must be a JSON object",
@@ -548,7 +479,7 @@ def leaked(text: str, canaries: list[str]) -> list[str]:
 def test_one_invalid_row_means_nothing_is_imported_and_every_invalid_row_is_listed(panel: Panel) -> None:
     path, valid, invalid = mixed_file(panel)
     before = panel.tables()
-    result = panel.cli("import", str(path))
+    result = panel.run("import", str(path))
     assert_rejected(result, panel, before)
     assert "kss-panel: error: 3 of 5 records are invalid: nothing was imported" in result.stderr
     assert_expected_problems(problem_lines(result.stderr))
@@ -560,17 +491,17 @@ def test_one_invalid_row_means_nothing_is_imported_and_every_invalid_row_is_list
 def test_skip_invalid_imports_exactly_the_valid_rows(panel: Panel) -> None:
     path, valid, invalid = mixed_file(panel)
     audit_before = panel.count("audit")
-    result = panel.cli("import", str(path), "--skip-invalid")
+    result = panel.run("import", str(path), "--skip-invalid")
     assert result.exit_code == 0, result.stderr
     assert result.stdout == "2 applicants imported, 3 rows invalid\n"
     assert_expected_problems(problem_lines(result.stderr))
     everything = [c for group in (*valid.values(), *invalid.values()) for c in group]
     assert not leaked(result.output, everything)
 
-    entries = panel.data("audit", "log")[audit_before:]
+    entries = panel.json("audit", "log")[audit_before:]
     assert [e["action"] for e in entries] == ["enrol", "enrol", "import"]
     assert entries[-1]["detail"] == {"imported": 2, "invalid": 3}
-    listed = panel.data("list")
+    listed = panel.json("list")
     assert [row["status"] for row in listed] == ["applicant", "applicant"]
     shown = json.dumps(panel.shown(), ensure_ascii=False)
     for line, canaries in valid.items():
@@ -582,7 +513,7 @@ def test_skip_invalid_imports_exactly_the_valid_rows(panel: Panel) -> None:
 def test_report_file_holds_the_problems_and_is_0600(panel: Panel) -> None:
     path, valid, invalid = mixed_file(panel)
     report = panel.dir / "rejected-rows.txt"
-    result = panel.cli("import", str(path), "--skip-invalid", "--report", str(report))
+    result = panel.run("import", str(path), "--skip-invalid", "--report", str(report))
     assert result.exit_code == 0, result.stderr
     assert stat.S_IMODE(report.stat().st_mode) == 0o600
     text = report.read_text(encoding="utf-8")
@@ -600,7 +531,7 @@ def test_report_file_with_all_or_nothing(panel: Panel) -> None:
     path, _, _ = mixed_file(panel)
     report = panel.dir / "report.txt"
     before = panel.tables()
-    result = panel.cli("import", str(path), "--report", str(report))
+    result = panel.run("import", str(path), "--report", str(report))
     assert_rejected(result, panel, before)
     assert_expected_problems(report.read_text().splitlines())
     assert str(report) in result.stderr
@@ -611,7 +542,7 @@ def test_report_file_is_never_overwritten(panel: Panel) -> None:
     report = panel.dir / "report.txt"
     report.write_text("an earlier report\n")
     before = panel.tables()
-    result = panel.cli("import", str(path), "--skip-invalid", "--report", str(report))
+    result = panel.run("import", str(path), "--skip-invalid", "--report", str(report))
     assert_rejected(result, panel, before)
     assert "already exists" in result.stderr
     assert report.read_text() == "an earlier report\n"
@@ -641,12 +572,12 @@ def test_duplicates_within_the_file_are_caught_by_keyed_hash(panel: Panel) -> No
     ]
     path = panel.write_csv(rows)
     before = panel.tables()
-    result = panel.cli("import", str(path))
+    result = panel.run("import", str(path))
     assert_rejected(result, panel, before)
     assert duplicates_reported(result.stderr) == {(3, "email"), (4, "phone"), (5, "customer_number")}
     assert "aino.makela" not in result.output.lower() and "1234567" not in result.output
 
-    result = panel.cli("import", str(path), "--skip-invalid")
+    result = panel.run("import", str(path), "--skip-invalid")
     assert result.exit_code == 0, result.stderr
     assert result.stdout == "2 applicants imported, 3 rows invalid\n"
     assert sorted(m["customer_number"] for m in panel.shown()) == ["30000001", "30000005"]
@@ -654,7 +585,7 @@ def test_duplicates_within_the_file_are_caught_by_keyed_hash(panel: Panel) -> No
 
 def test_duplicates_of_registered_members_are_caught(panel: Panel) -> None:
     first = panel.write_csv([application(1, contact__email="aino@example.fi", contact__phone="+358401234567")])
-    assert panel.cli("import", str(first)).exit_code == 0
+    assert panel.run("import", str(first)).exit_code == 0
     again = panel.write_csv([
         application(2, contact__email="AINO@example.fi"),
         application(3, contact__phone="0401234567"),
@@ -662,7 +593,7 @@ def test_duplicates_of_registered_members_are_caught(panel: Panel) -> None:
         application(5),
     ])
     before = panel.tables()
-    result = panel.cli("import", str(again))
+    result = panel.run("import", str(again))
     assert_rejected(result, panel, before)
     assert duplicates_reported(result.stderr) == {(2, "email"), (3, "phone"), (4, "customer_number")}
 
@@ -671,7 +602,7 @@ def test_duplicates_across_batches_are_caught(panel: Panel) -> None:
     # Rows go in in batches of 1,000: a duplicate of a row of an earlier batch is still found.
     rows = [application(n) for n in range(1, 1101)]
     rows.append(application(2000, contact__email=rows[5]["contact.email"]))
-    result = panel.cli("import", str(panel.write_csv(rows)), "--skip-invalid")
+    result = panel.run("import", str(panel.write_csv(rows)), "--skip-invalid")
     assert result.exit_code == 0, result.stderr
     assert result.stdout == "1100 applicants imported, 1 rows invalid\n"
     assert duplicates_reported(result.stderr) == {(1102, "email")}
@@ -683,7 +614,7 @@ def test_a_customer_number_in_other_digits_is_no_way_around_duplicate_detection(
     # either way it must not become a second applicant next to the ASCII one.
     rows = [application(1, customer_number="22222222"), application(2, customer_number="２２２２２２２２")]
     before = panel.tables()
-    result = panel.cli("import", str(panel.write_csv(rows)))
+    result = panel.run("import", str(panel.write_csv(rows)))
     assert_rejected(result, panel, before)
     assert [line.split(":")[0] for line in problem_lines(result.stderr)] == ["line 3"]
 
@@ -725,7 +656,7 @@ def test_hostile_cells_never_produce_a_traceback(panel: Panel, rows: list[dict[s
         text = ",".join(HEADER) + "\n" + "".join(",".join(row[c] for c in HEADER) + "\n" for row in cells)
         path = panel.write_bytes(text.encode("utf-8"))
     before = panel.tables()
-    result = panel.cli("import", str(path), "--json")
+    result = panel.run("import", str(path), "--json")
     assert_no_traceback(result)
     assert result.exit_code in (0, 5), (result.exit_code, result.stdout, result.stderr)
     document = json.loads(result.stdout)

@@ -9,111 +9,42 @@ nothing by default; --skip-invalid applies the rest.
 
 from __future__ import annotations
 
-import copy
 import csv
 import io
 import json
-import os
 import re
-import sqlite3
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner, Result
 
-from kss_panel import crypto, services
-from kss_panel.cli import app
-from kss_panel.policy import load_policies
+from kss_panel.policy import Policies
+from support import CATEGORIES, VEIKKO, Register, Template, assert_rejected, build_template, problem_lines, record
+from support import AINO as SUPPORT_AINO
 
-ROOT = Path(__file__).resolve().parents[1]
-POLICIES_DIR = ROOT / "policies"
-NOW = datetime(2025, 6, 15, 9, 30, tzinfo=UTC)
-FAST_KDF = crypto.KdfParams(salt=b"s" * 16, memory_kib=64, iterations=1, lanes=1)
-
-AINO: dict[str, Any] = {
-    "customer_number": "12345678",
-    "contact": {
-        "first_name": "Aino", "last_name": "Mäkelä", "email": "aino@example.fi", "phone": "+358401234567",
-        "street_address": "Hovioikeudenkatu 3", "postal_code": "45100", "city": "Kouvola", "language": "fi",
-    },
-    "demographics": {"birth_year": 1978, "gender": "female", "household_size": 3, "dwelling_type": "detached"},
-    "electricity": {"annual_consumption_kwh": 18500, "heating": "heat_pump", "has_solar_panels": False, "has_electric_vehicle": True},
-    "hobbies": ["fishing", "sauna"],
-    "attitudes": {"environment": 4, "price_sensitivity": 5},
-    "consents": {"email_marketing": True, "sms_marketing": False, "partner_disclosure": True},
-}
-VEIKKO: dict[str, Any] = {
-    "customer_number": "87654321",
-    "contact": {
-        "first_name": "Veikko", "last_name": "Virtanen", "email": "veikko.virtanen@example.fi", "phone": "+358501112223",
-        "street_address": "Kauppamiehenkatu 5", "postal_code": "45100", "city": "Kouvola", "language": "sv",
-    },
-    "demographics": {"birth_year": 1960, "gender": "male", "household_size": 1, "dwelling_type": "apartment"},
-    "hobbies": ["hiihto"],
-    "consents": {"email_marketing": False, "sms_marketing": True, "partner_disclosure": False},
-}
+AINO = record(SUPPORT_AINO, attitudes={"environment": 4, "price_sensitivity": 5})
 EERO: dict[str, Any] = {
     "customer_number": "55554444",
     "contact": {"first_name": "Eero", "last_name": "Nieminen", "email": "eero@example.fi", "language": "fi"},
     "hobbies": ["kuoro"],
 }
-CATEGORIES = ("customer_number", "contact", "demographics", "electricity", "hobbies", "attitudes", "consents")
 UPDATE_HEADER = [
     "member_id", "contact.email", "contact.phone", "contact.street_address", "contact.postal_code", "contact.city",
     "demographics.household_size", "electricity.has_solar_panels", "hobbies", "consents.sms_marketing",
 ]
 
 
-@pytest.fixture(autouse=True)
-def _no_kss_panel_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("KSS_PANEL_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("COLUMNS", "250")
-
-
-class Panel:
+class Panel(Register):
     """A register with members aino, veikko and eero (enrolled at NOW) and a key-file slot 'desk'."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, template: Template, policies: Policies) -> None:
         directory.mkdir(parents=True, exist_ok=True)
-        self.dir = directory
-        self.db = directory / "register.db"
-        policies = load_policies(POLICIES_DIR)
-        text = crypto.new_key_file_text()
-        with services.init_register(self.db, policies, "aino", "correct horse battery", FAST_KDF, NOW) as session:
-            services.add_officer(session, "desk", "officer", NOW, key_secret=crypto.parse_key_file(text))
-            self.ids = {name: services.enrol(session, data, NOW) for name, data in (("aino", AINO), ("veikko", VEIKKO), ("eero", EERO))}
-        self.key_file = directory / "desk.key"
-        self.key_file.write_text(text)
-        self.runner = CliRunner()
+        super().__init__(directory, template, policies)
         self._files = 0
 
-    def cli(self, *args: str) -> Result:
-        argv = ["--db", str(self.db), "--policies", str(POLICIES_DIR), *args, "--key-file", str(self.key_file)]
-        return self.runner.invoke(app, argv)
-
-    def data(self, *args: str) -> Any:
-        result = self.cli(*args, "--json")
-        assert result.exit_code == 0, (result.stdout, result.stderr)
-        return json.loads(result.stdout)["data"]
-
     def record(self, name: str) -> dict[str, Any]:
-        shown = self.data("show", self.ids[name])
+        shown = self.json("show", self.ids[name])
         return {key: shown[key] for key in CATEGORIES if key in shown}
-
-    def audit(self) -> list[dict[str, Any]]:
-        return self.data("audit", "log")
-
-    def tables(self) -> dict[str, list[tuple[Any, ...]]]:
-        conn = sqlite3.connect(self.db)
-        try:
-            names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
-            return {name: conn.execute(f'SELECT * FROM "{name}" ORDER BY rowid').fetchall() for name in names}
-        finally:
-            conn.close()
 
     def write(self, content: str, suffix: str = ".csv") -> Path:
         self._files += 1
@@ -130,32 +61,14 @@ class Panel:
         return self.write(buffer.getvalue())
 
 
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory, policies: Policies) -> Template:
+    return build_template(tmp_path_factory.mktemp("updates-template"), policies, {"aino": AINO, "veikko": VEIKKO, "eero": EERO})
+
+
 @pytest.fixture
-def panel(tmp_path: Path) -> Panel:
-    return Panel(tmp_path / "panel")
-
-
-def problem_lines(text: str) -> list[str]:
-    return [line.strip() for line in text.splitlines() if line.strip().startswith("line ")]
-
-
-def changed(base: dict[str, Any], **paths: Any) -> dict[str, Any]:
-    out = copy.deepcopy(base)
-    for dotted, value in paths.items():
-        section, _, field = dotted.partition("__")
-        if field:
-            out[section][field] = value
-        else:
-            out[section] = value
-    return out
-
-
-def assert_nothing_changed(result: Result, panel: Panel, before: dict[str, list[tuple[Any, ...]]]) -> None:
-    assert result.exit_code == 5, (result.exit_code, result.stdout, result.stderr)
-    assert "kss-panel: error: " in result.stderr
-    assert "Traceback" not in result.output
-    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
-    assert panel.tables() == before
+def panel(tmp_path: Path, template: Template, policies: Policies) -> Panel:
+    return Panel(tmp_path / "panel", template, policies)
 
 
 def self_service_entries(entries: list[dict[str, Any]]) -> dict[str, list[str]]:
@@ -173,7 +86,7 @@ def self_service_entries(entries: list[dict[str, Any]]) -> dict[str, list[str]]:
 
 
 def test_rows_by_member_id_or_email_are_applied_each_with_its_own_audit_entry(panel: Panel) -> None:
-    audit_before = len(panel.audit())
+    audit_before = len(panel.audit_log())
     path = panel.write_csv([
         # by member id: a move to another town
         {"member_id": panel.ids["aino"], "contact.city": "Kuusankoski", "contact.postal_code": "45700",
@@ -184,15 +97,15 @@ def test_rows_by_member_id_or_email_are_applied_each_with_its_own_audit_entry(pa
         # by member id, every value the same as now: nothing changes
         {"member_id": panel.ids["eero"], "contact.email": "eero@example.fi", "hobbies": "kuoro"},
     ])
-    result = panel.cli("import", "--updates", str(path))
+    result = panel.run("import", "--updates", str(path))
     assert result.exit_code == 0, result.stderr
     assert result.stdout == "2 members updated, 1 unchanged, 0 rows invalid\n"
     assert result.stderr == ""
 
-    assert panel.record("aino") == changed(
+    assert panel.record("aino") == record(
         AINO, contact__city="Kuusankoski", contact__postal_code="45700", contact__street_address="Kymenlaaksonkatu 1"
     )
-    assert panel.record("veikko") == changed(
+    assert panel.record("veikko") == record(
         VEIKKO,
         contact__phone="+358509998887",
         electricity={"has_solar_panels": True},
@@ -200,7 +113,7 @@ def test_rows_by_member_id_or_email_are_applied_each_with_its_own_audit_entry(pa
     )
     assert panel.record("eero") == {**EERO, "consents": {"email_marketing": False, "sms_marketing": False, "partner_disclosure": False}}
 
-    entries = panel.audit()[audit_before:]
+    entries = panel.audit_log()[audit_before:]
     assert self_service_entries(entries) == {
         panel.ids["aino"]: ["contact.city", "contact.postal_code", "contact.street_address"],
         panel.ids["veikko"]: ["consents.sms_marketing", "contact.phone", "electricity.has_solar_panels"],
@@ -217,32 +130,32 @@ def test_rectified_lookups_follow_the_change(panel: Panel) -> None:
         {"member_id": panel.ids["veikko"], "contact.phone": "+358509998887"},
         {"member_id": panel.ids["aino"], "contact.email": "aino.makela@example.fi"},  # a member id row may change the email
     ])
-    result = panel.cli("import", "--updates", str(path))
+    result = panel.run("import", "--updates", str(path))
     assert result.exit_code == 0, result.stderr
-    assert panel.data("find", "--phone", "050 999 8887")["member_id"] == panel.ids["veikko"]
-    assert panel.cli("find", "--phone", "+358501112223").exit_code == 4
-    assert panel.data("find", "--email", "aino.makela@example.fi")["member_id"] == panel.ids["aino"]
-    assert panel.cli("find", "--email", "aino@example.fi").exit_code == 4
+    assert panel.json("find", "--phone", "050 999 8887")["member_id"] == panel.ids["veikko"]
+    assert panel.run("find", "--phone", "+358501112223").exit_code == 4
+    assert panel.json("find", "--email", "aino.makela@example.fi")["member_id"] == panel.ids["aino"]
+    assert panel.run("find", "--email", "aino@example.fi").exit_code == 4
 
 
 def test_empty_cells_mean_no_change(panel: Panel) -> None:
-    audit_before = len(panel.audit())
+    audit_before = len(panel.audit_log())
     path = panel.write_csv([
         {"member_id": panel.ids["aino"]},  # every cell empty
         {"member_id": panel.ids["veikko"], "contact.city": "Hamina"},  # one cell filled
     ])
-    result = panel.cli("import", "--updates", str(path))
+    result = panel.run("import", "--updates", str(path))
     assert result.exit_code == 0, result.stderr
     assert result.stdout == "1 members updated, 1 unchanged, 0 rows invalid\n"
     assert panel.record("aino") == AINO  # phone, hobbies, consents ... all kept
-    assert panel.record("veikko") == changed(VEIKKO, contact__city="Hamina")
-    assert self_service_entries(panel.audit()[audit_before:]) == {panel.ids["veikko"]: ["contact.city"]}
+    assert panel.record("veikko") == record(VEIKKO, contact__city="Hamina")
+    assert self_service_entries(panel.audit_log()[audit_before:]) == {panel.ids["veikko"]: ["contact.city"]}
 
 
 def test_list_and_boolean_cells_replace_the_value(panel: Panel) -> None:
     path = panel.write_csv([{"member_id": panel.ids["aino"], "hobbies": "sauna;marjastus", "electricity.has_solar_panels": "yes",
                              "demographics.household_size": "4"}])
-    assert panel.cli("import", "--updates", str(path)).exit_code == 0
+    assert panel.run("import", "--updates", str(path)).exit_code == 0
     record = panel.record("aino")
     assert record["hobbies"] == ["sauna", "marjastus"]
     assert record["electricity"]["has_solar_panels"] is True
@@ -255,13 +168,13 @@ def test_json_lines_updates(panel: Panel) -> None:
         {"contact": {"email": "eero@example.fi", "street_address": "Keskikatu 2"}, "attitudes": {"environment": 5}},
     ]
     path = panel.write("\n".join(json.dumps(line) for line in lines) + "\n", ".jsonl")
-    audit_before = len(panel.audit())
-    result = panel.cli("import", "--updates", str(path), "--json")
+    audit_before = len(panel.audit_log())
+    result = panel.run("import", "--updates", str(path), "--json")
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["data"] == {"rows": 2, "updated": 2, "unchanged": 0, "invalid": 0}
     assert panel.record("aino")["contact"]["city"] == "Hamina"
     assert panel.record("eero")["contact"]["street_address"] == "Keskikatu 2"
-    assert self_service_entries(panel.audit()[audit_before:]) == {
+    assert self_service_entries(panel.audit_log()[audit_before:]) == {
         panel.ids["aino"]: ["contact.city", "contact.postal_code"],
         panel.ids["eero"]: ["attitudes.environment", "contact.street_address"],
     }
@@ -293,8 +206,8 @@ CANARIES = ("Canarycity", "canary.stranger", "Canarypostal", "Mzzzzzzzzzzzzzzzz"
 def test_unknown_members_are_reported_by_line_and_nothing_changes(panel: Panel) -> None:
     path = unknown_member_file(panel)
     before = panel.tables()
-    result = panel.cli("import", "--updates", str(path))
-    assert_nothing_changed(result, panel, before)
+    result = panel.run("import", "--updates", str(path))
+    assert_rejected(result, panel, before)
     lines = problem_lines(result.stderr)
     assert lines[:4] == EXPECTED
     assert len(lines) == 5 and re.match(r"^line 7: (contact\.)?phone: is already in the register", lines[4]), lines
@@ -306,13 +219,13 @@ def test_unknown_members_are_reported_by_line_and_nothing_changes(panel: Panel) 
 
 def test_skip_invalid_applies_the_rest(panel: Panel) -> None:
     path = unknown_member_file(panel)
-    audit_before = len(panel.audit())
-    result = panel.cli("import", "--updates", str(path), "--skip-invalid")
+    audit_before = len(panel.audit_log())
+    result = panel.run("import", "--updates", str(path), "--skip-invalid")
     assert result.exit_code == 0, result.stderr
     assert result.stdout == "1 members updated, 0 unchanged, 5 rows invalid\n"
     assert problem_lines(result.stderr)[:4] == EXPECTED
-    entries = panel.audit()[audit_before:]
-    assert panel.record("aino") == changed(AINO, contact__city="Hamina")
+    entries = panel.audit_log()[audit_before:]
+    assert panel.record("aino") == record(AINO, contact__city="Hamina")
     assert panel.record("veikko") == VEIKKO
     assert "phone" not in panel.record("eero")["contact"]  # the duplicate phone was not taken
     assert self_service_entries(entries) == {panel.ids["aino"]: ["contact.city"]}
@@ -328,42 +241,42 @@ def test_an_unknown_member_is_not_guessed_from_other_fields(panel: Panel) -> Non
         [{"contact.email": "someone.else@example.fi", "contact.phone": "+358401234567", "contact.city": "Hamina"}]
     )
     before = panel.tables()
-    result = panel.cli("import", "--updates", str(path))
-    assert_nothing_changed(result, panel, before)
+    result = panel.run("import", "--updates", str(path))
+    assert_rejected(result, panel, before)
     assert problem_lines(result.stderr) == ["line 2: contact.email: no member has this email"]
 
 
 def test_a_member_id_with_no_member_is_not_matched_by_email(panel: Panel) -> None:
     path = panel.write_csv([{"member_id": "Mzzzzzzzzzzzzzzzz", "contact.email": "aino@example.fi", "contact.city": "Hamina"}])
     before = panel.tables()
-    result = panel.cli("import", "--updates", str(path))
-    assert_nothing_changed(result, panel, before)
+    result = panel.run("import", "--updates", str(path))
+    assert_rejected(result, panel, before)
     assert problem_lines(result.stderr) == ["line 2: member_id: no such member"]
 
 
 def test_applied_at_cannot_be_changed_by_an_update(panel: Panel) -> None:
     before = panel.tables()
-    csv_result = panel.cli("import", "--updates", str(panel.write_csv([{"member_id": panel.ids["aino"]}], header=["member_id", "applied_at"])))
-    assert_nothing_changed(csv_result, panel, before)
+    csv_result = panel.run("import", "--updates", str(panel.write_csv([{"member_id": panel.ids["aino"]}], header=["member_id", "applied_at"])))
+    assert_rejected(csv_result, panel, before)
     assert problem_lines(csv_result.stderr) == ["line 1: column 2: is not a field path of the register (like contact.email)"]
     jsonl = panel.write(json.dumps({"member_id": panel.ids["aino"], "applied_at": "2020-01-01"}) + "\n", ".jsonl")
-    json_result = panel.cli("import", "--updates", str(jsonl))
-    assert_nothing_changed(json_result, panel, before)
+    json_result = panel.run("import", "--updates", str(jsonl))
+    assert_rejected(json_result, panel, before)
     assert problem_lines(json_result.stderr) == ["line 1: applied_at: cannot be changed by an update"]
 
 
 def test_an_updates_file_with_only_a_header_holds_no_records(panel: Panel) -> None:
     before = panel.tables()
-    result = panel.cli("import", "--updates", str(panel.write_csv([])))
-    assert_nothing_changed(result, panel, before)
+    result = panel.run("import", "--updates", str(panel.write_csv([])))
+    assert_rejected(result, panel, before)
     assert "holds no records" in result.stderr
 
 
 def test_updates_file_with_an_unknown_column(panel: Panel) -> None:
     before = panel.tables()
     path = panel.write(f"member_id,contact.nickname\n{panel.ids['aino']},Ainoliini\n")
-    result = panel.cli("import", "--updates", str(path))
-    assert_nothing_changed(result, panel, before)
+    result = panel.run("import", "--updates", str(path))
+    assert_rejected(result, panel, before)
     assert problem_lines(result.stderr) == ["line 1: column 2: is not a field path of the register (like contact.email)"]
     assert "Ainoliini" not in result.output
 
@@ -373,9 +286,9 @@ def test_two_rows_for_one_member_apply_in_order(panel: Panel) -> None:
         {"member_id": panel.ids["aino"], "contact.city": "Hamina"},
         {"contact.email": "aino@example.fi", "contact.city": "Kotka", "contact.postal_code": "48100"},
     ])
-    audit_before = len(panel.audit())
-    result = panel.cli("import", "--updates", str(path))
+    audit_before = len(panel.audit_log())
+    result = panel.run("import", "--updates", str(path))
     assert result.exit_code == 0, result.stderr
     assert panel.record("aino")["contact"] == {**AINO["contact"], "city": "Kotka", "postal_code": "48100"}
-    updates = [e for e in panel.audit()[audit_before:] if e["action"] == "update"]
+    updates = [e for e in panel.audit_log()[audit_before:] if e["action"] == "update"]
     assert [e["fields"] for e in updates] == [["contact.city"], ["contact.city", "contact.postal_code"]]

@@ -9,10 +9,10 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from conftest import FAST_KDF, NOW, PASSPHRASE, POLICIES_DIR, Register, assert_clean_failure
 from kss_panel import crypto, services
 from kss_panel.cli import app
 from kss_panel.policy import Policies
+from support import FAST_KDF, NOW, PASSPHRASE, POLICIES_DIR, Register, assert_clean_failure
 
 runner = CliRunner()
 

@@ -8,27 +8,20 @@ date written is known; services are called with the same ``now``.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner, Result
 
-from kss_panel import cli, crypto, services
-from kss_panel.cli import app
-from kss_panel.policy import Policies, load_policies
+from kss_panel import services
+from kss_panel.policy import Policies
+from support import Register, assert_failure
 
-SHIPPED = Path(__file__).resolve().parents[1] / "policies"
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)  # noon UTC: the same day in Helsinki
 TODAY = "2026-06-15"
-FAST_KDF = crypto.KdfParams(salt=b"s" * 16, memory_kib=64, iterations=1, lanes=1)
-PASSPHRASE = "correct horse battery"
-runner = CliRunner()
+pytestmark = pytest.mark.usefixtures("clock")
 
 
 def person(n: int) -> dict[str, Any]:
@@ -51,41 +44,8 @@ def customer(n: int) -> str:
     return f"{30000000 + n}"
 
 
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("KSS_PANEL_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setattr(cli, "_now", lambda: NOW)
-
-
-@pytest.fixture(scope="module")
-def policies() -> Policies:
-    return load_policies(SHIPPED)
-
-
-@dataclass
-class Reg:
-    dir: Path
-    db: Path
-    key_file: Path
-    policies: Policies
-    ids: dict[int, str] = field(default_factory=dict)
-
-    def run(self, *args: str) -> Result:
-        argv = ["--db", str(self.db), "--policies", str(SHIPPED), *args, "--key-file", str(self.key_file)]
-        return runner.invoke(app, argv, env={})
-
-    def session(self) -> services.Session:
-        secret = crypto.parse_key_file(self.key_file.read_text())
-        return services.unlock(self.db, self.policies, services.Credentials(key_secret=secret))
-
-    def rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        conn = sqlite3.connect(self.db)
-        try:
-            return conn.execute(sql, params).fetchall()
-        finally:
-            conn.close()
+class Reg(Register):
+    """A register whose members are named by number (``ids[n]``), and what these tests read from it."""
 
     def member(self, member_id: str) -> dict[str, Any] | None:
         conn = sqlite3.connect(self.db)
@@ -101,16 +61,9 @@ class Reg:
         assert row is not None
         return str(row["status"])
 
-    def audit(self) -> list[tuple[str, str | None, dict[str, Any]]]:
-        return [(a, m, json.loads(d)) for a, m, d in self.rows("SELECT action, member_id, detail FROM audit ORDER BY seq")]
-
-    def tables(self) -> dict[str, list[tuple[Any, ...]]]:
-        conn = sqlite3.connect(self.db)
-        try:
-            names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
-            return {n: conn.execute(f'SELECT * FROM "{n}" ORDER BY rowid').fetchall() for n in names}
-        finally:
-            conn.close()
+    def entries(self) -> list[tuple[str, str | None, dict[str, Any]]]:
+        """The audit trail as (action, member_id, detail), oldest first."""
+        return [(a, m, json.loads(d)) for a, m, d in self.sql("SELECT action, member_id, detail FROM audit ORDER BY seq")]
 
     def roster(self, *numbers: int, name: str = "roster.csv", text: str | None = None) -> Path:
         path = self.dir / name
@@ -119,26 +72,9 @@ class Reg:
 
 
 @pytest.fixture
-def reg(tmp_path: Path, policies: Policies) -> Iterator[Reg]:
+def reg(tmp_path: Path, policies: Policies) -> Reg:
     """Applicants 1-4, enrolled on 2026-06-01; officer 'desk' unlocks with a key file."""
-    db = tmp_path / "register.db"
-    key_text = crypto.new_key_file_text()
-    key_file = tmp_path / "desk.key"
-    key_file.write_text(key_text)
-    with services.init_register(db, policies, "aino", PASSPHRASE, FAST_KDF, NOW) as session:
-        services.add_officer(session, "desk", "officer", NOW, key_secret=crypto.parse_key_file(key_text))
-        ids = {n: services.enrol(session, {**person(n), "applied_at": "2026-06-01"}, NOW) for n in range(1, 5)}
-    yield Reg(tmp_path, db, key_file, policies, ids)
-
-
-def assert_failure(result: Result, code: int, message: str, problems: list[str] | None = None) -> None:
-    assert result.exit_code == code, (result.exit_code, result.stdout, result.stderr)
-    lines = result.stderr.splitlines()
-    assert lines[0] == f"kss-panel: error: {message}", result.stderr
-    if problems is not None:
-        assert [line for line in lines if line.startswith("  ")] == problems
-    assert result.stdout == ""
-    assert "Traceback" not in result.output
+    return Reg.create(tmp_path, policies, {n: {**person(n), "applied_at": "2026-06-01"} for n in range(1, 5)}, NOW)
 
 
 # --- admit ----------------------------------------------------------------------------------------------------
@@ -152,7 +88,7 @@ def test_admit_an_applicant_in_the_roster(reg: Reg) -> None:
     row = reg.member(member_id)
     assert row is not None
     assert (row["status"], row["admitted_at"], row["updated_at"]) == ("member", TODAY, TODAY)
-    assert reg.audit()[-1] == ("admit", member_id, {})
+    assert reg.entries()[-1] == ("admit", member_id, {})
     assert reg.status(reg.ids[2]) == "applicant"  # only the named applicant
 
 
@@ -243,7 +179,7 @@ def test_reject_for_a_listed_reason(reg: Reg) -> None:
     row = reg.member(member_id)
     assert row is not None
     assert (row["status"], row["rejected_at"], row["admitted_at"]) == ("rejected", TODAY, None)
-    assert reg.audit()[-1] == ("reject", member_id, {"reason": "not-a-customer"})
+    assert reg.entries()[-1] == ("reject", member_id, {"reason": "not-a-customer"})
 
 
 def test_reject_for_a_reason_not_in_the_policy(reg: Reg, policies: Policies) -> None:
@@ -282,7 +218,7 @@ def test_eligibility_lists_members_missing_from_the_roster(reg: Reg) -> None:
     assert reg.member(reg.ids[1])["ineligible_at"] is None  # type: ignore[index]
     assert reg.member(reg.ids[4])["ineligible_at"] is None  # type: ignore[index]  # applicants are not checked
     assert reg.status(reg.ids[2]) == "member"
-    assert reg.audit()[-1] == ("eligibility-check", None, {"members": 3, "ineligible": 1})
+    assert reg.entries()[-1] == ("eligibility-check", None, {"members": 3, "ineligible": 1})
 
 
 def test_eligibility_json_and_first_date_kept(reg: Reg) -> None:
@@ -308,10 +244,10 @@ def test_eligibility_remove_erases_them(reg: Reg) -> None:
     assert result.exit_code == 0, result.stderr
     assert result.stdout == f"1 members erased\n{gone}\n"
     assert reg.member(gone) is None
-    assert reg.rows("SELECT count(*) FROM sections WHERE member_id = ?", (gone,)) == [(0,)]
-    assert reg.rows("SELECT count(*) FROM lookups WHERE member_id = ?", (gone,)) == [(0,)]
-    assert reg.rows("SELECT member_id, erased_at, reason, rule FROM erasures") == [(gone, TODAY, "conditions-not-met", None)]
-    assert ("erase", gone, {"reason": "conditions-not-met"}) in reg.audit()
+    assert reg.sql("SELECT count(*) FROM sections WHERE member_id = ?", (gone,)) == [(0,)]
+    assert reg.sql("SELECT count(*) FROM lookups WHERE member_id = ?", (gone,)) == [(0,)]
+    assert reg.sql("SELECT member_id, erased_at, reason, rule FROM erasures") == [(gone, TODAY, "conditions-not-met", None)]
+    assert ("erase", gone, {"reason": "conditions-not-met"}) in reg.entries()
     for n in (1, 3, 4):
         assert reg.member(reg.ids[n]) is not None
     with reg.session() as session:
@@ -323,7 +259,7 @@ def test_eligibility_with_everyone_in_the_roster(reg: Reg) -> None:
     result = reg.run("eligibility", "--customers", str(reg.roster(1, 2, 3)), "--remove")
     assert result.exit_code == 0, result.stderr
     assert result.stdout == "0 members erased\n"
-    assert reg.rows("SELECT count(*) FROM erasures") == [(0,)]
+    assert reg.sql("SELECT count(*) FROM erasures") == [(0,)]
 
 
 # --- activity import ------------------------------------------------------------------------------------------
@@ -343,7 +279,7 @@ def test_activity_import_keeps_the_latest_date(reg: Reg) -> None:
     assert result.stdout == "activity of 2 members read, 2 updated\n"
     assert reg.member(a)["last_activity_at"] == "2026-05-20"  # type: ignore[index]
     assert reg.member(b)["last_activity_at"] == "2026-01-10"  # type: ignore[index]
-    assert reg.audit()[-1] == ("activity-import", None, {"rows": 2, "changed": 2})
+    assert reg.entries()[-1] == ("activity-import", None, {"rows": 2, "changed": 2})
 
     # An older date never moves the clock back; a newer one moves it on.
     older = activity_file(reg, [(a, "2025-12-31"), (b, "2026-06-15")], "older.csv")

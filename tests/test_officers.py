@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import stat
 
-from conftest import PASSPHRASE, Register, assert_clean_failure
 from kss_panel import crypto
+from support import PASSPHRASE, Register, assert_clean_failure
 
 NEW_PASSPHRASE = "another long passphrase"
 

@@ -8,38 +8,26 @@ with exactly one problem line naming the file, the line and what was expected.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sqlite3
-from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner, Result
 
-from kss_panel import cli, crypto, services
 from kss_panel.cli import app
 from kss_panel.policy import Policies, load_policies
+from support import PASSPHRASE, Register
+from support import POLICIES_DIR as SHIPPED
 
-SHIPPED = Path(__file__).resolve().parents[1] / "policies"
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
-FAST_KDF = crypto.KdfParams(salt=b"s" * 16, memory_kib=64, iterations=1, lanes=1)
-PASSPHRASE = "correct horse battery"
+pytestmark = pytest.mark.usefixtures("clock")
 AINO = {
     "customer_number": "12345678",
     "contact": {"first_name": "Aino", "last_name": "Mäkelä", "email": "aino@example.fi", "language": "fi"},
 }
 runner = CliRunner()
-
-
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("KSS_PANEL_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setattr(cli, "_now", lambda: NOW)
 
 
 @pytest.fixture
@@ -48,24 +36,10 @@ def policy_dir(tmp_path: Path) -> Path:
     return Path(shutil.copytree(SHIPPED, tmp_path / "policies"))
 
 
-@dataclass
-class Reg:
-    db: Path
-    key_file: Path
-    member_id: str
-
-
 @pytest.fixture
-def reg(tmp_path: Path) -> Iterator[Reg]:
-    """A register with one applicant, unlocked on the command line by an officer key file."""
-    db = tmp_path / "register.db"
-    key_text = crypto.new_key_file_text()
-    key_file = tmp_path / "desk.key"
-    key_file.write_text(key_text)
-    with services.init_register(db, load_policies(SHIPPED), "aino", PASSPHRASE, FAST_KDF, NOW) as session:
-        services.add_officer(session, "desk", "officer", NOW, key_secret=crypto.parse_key_file(key_text))
-        member_id = services.enrol(session, AINO, NOW)
-    yield Reg(db, key_file, member_id)
+def reg(tmp_path: Path, policies: Policies) -> Register:
+    """A register with one applicant (``ids["aino"]``), unlocked on the command line by an officer key file."""
+    return Register.create(tmp_path, policies, {"aino": AINO}, NOW)
 
 
 def run(policies: Path, *args: str, db: Path | None = None, env: dict[str, str] | None = None) -> Result:
@@ -342,24 +316,24 @@ def test_a_tag_on_a_mapping_key_is_refused(policy_dir: Path, tmp_path: Path) -> 
 # --- every command refuses a broken policy --------------------------------------------------------------------
 
 
-def _commands(reg: Reg, tmp_path: Path) -> dict[str, list[str]]:
+def _commands(reg: Register, tmp_path: Path) -> dict[str, list[str]]:
     roster = tmp_path / "roster.csv"
     roster.write_text("customer_number\n12345678\n")
     activity = tmp_path / "activity.csv"
-    activity.write_text(f"member_id,date\n{reg.member_id},2026-06-01\n")
+    activity.write_text(f"member_id,date\n{reg.ids['aino']},2026-06-01\n")
     applicant = tmp_path / "applicant.json"
     applicant.write_text(json.dumps({**AINO, "customer_number": "1234567", "contact": {**AINO["contact"], "email": "b@example.fi"}}))
     key = ["--key-file", str(reg.key_file)]
     return {
         "purge": ["purge", *key],
         "purge-apply": ["purge", "--apply", "--quiet", *key],
-        "show": ["show", reg.member_id, *key],
+        "show": ["show", reg.ids["aino"], *key],
         "list": ["list", *key],
         "find": ["find", "--email", "aino@example.fi", *key],
         "enrol": ["enrol", "--file", str(applicant), *key],
-        "update": ["update", reg.member_id, "--set", "contact.first_name=Aina", *key],
-        "admit": ["admit", reg.member_id, "--customers", str(roster), *key],
-        "reject": ["reject", reg.member_id, "--reason", "not-a-customer", *key],
+        "update": ["update", reg.ids["aino"], "--set", "contact.first_name=Aina", *key],
+        "admit": ["admit", reg.ids["aino"], "--customers", str(roster), *key],
+        "reject": ["reject", reg.ids["aino"], "--reason", "not-a-customer", *key],
         "eligibility": ["eligibility", "--customers", str(roster), "--remove", *key],
         "activity-import": ["activity", "import", str(activity), *key],
         "officer-list": ["officer", "list", *key],
@@ -378,7 +352,7 @@ COMMANDS = [
 
 
 @pytest.mark.parametrize("command", COMMANDS)
-def test_every_command_exits_6_on_a_broken_policy(policy_dir: Path, reg: Reg, tmp_path: Path, command: str) -> None:
+def test_every_command_exits_6_on_a_broken_policy(policy_dir: Path, reg: Register, tmp_path: Path, command: str) -> None:
     path = policy_dir / "disclosure.yaml"
     edit(path, "country: SE", "country: US")
     before = reg.db.read_bytes()
@@ -398,7 +372,7 @@ def test_init_refuses_a_broken_policy_and_creates_nothing(policy_dir: Path, tmp_
     assert not db.exists()
 
 
-def test_broken_policy_json_error(policy_dir: Path, reg: Reg) -> None:
+def test_broken_policy_json_error(policy_dir: Path, reg: Register) -> None:
     path = policy_dir / "retention.yaml"
     edit(path, "period: {days: 90}", "period: {days: ninety}")
     result = run(policy_dir, "purge", "--json", "--key-file", str(reg.key_file), db=reg.db)
@@ -419,7 +393,7 @@ def test_broken_policy_json_error(policy_dir: Path, reg: Reg) -> None:
 # --- the policy hash ------------------------------------------------------------------------------------------
 
 
-def test_policy_show_json_carries_the_hash_of_later_audit_entries(reg: Reg, tmp_path: Path) -> None:
+def test_policy_show_json_carries_the_hash_of_later_audit_entries(reg: Register, tmp_path: Path) -> None:
     result = run(SHIPPED, "policy", "show", "--json")
     assert result.exit_code == 0, result.stderr
     document = json.loads(result.stdout)
@@ -437,15 +411,15 @@ def test_policy_show_json_carries_the_hash_of_later_audit_entries(reg: Reg, tmp_
     roster = tmp_path / "roster.csv"
     roster.write_text("customer_number\n12345678\n")
     key = ["--key-file", str(reg.key_file)]
-    assert run(SHIPPED, "admit", reg.member_id, "--customers", str(roster), *key, db=reg.db).exit_code == 0
-    assert run(SHIPPED, "show", reg.member_id, *key, db=reg.db).exit_code == 0
+    assert run(SHIPPED, "admit", reg.ids["aino"], "--customers", str(roster), *key, db=reg.db).exit_code == 0
+    assert run(SHIPPED, "show", reg.ids["aino"], *key, db=reg.db).exit_code == 0
     assert run(SHIPPED, "purge", "--apply", *key, db=reg.db).exit_code == 0
     later = audit_rows(reg.db)[seen:]
     assert [action for _, action, _ in later] == ["admit", "show"]
     assert {hash_ for _, _, hash_ in audit_rows(reg.db)} == {policy_hash}
 
 
-def test_changing_a_policy_changes_the_hash(policy_dir: Path, reg: Reg) -> None:
+def test_changing_a_policy_changes_the_hash(policy_dir: Path, reg: Register) -> None:
     original = load_policies(SHIPPED).hash
     assert load_policies(policy_dir).hash == original  # the hash names the content, not the directory
     edit(policy_dir / "retention.yaml", "restricted: hold", "restricted: ignore")
@@ -459,7 +433,7 @@ def test_changing_a_policy_changes_the_hash(policy_dir: Path, reg: Reg) -> None:
     assert changed_again not in (original, changed)
 
     seen = len(audit_rows(reg.db))
-    result = run(policy_dir, "reject", reg.member_id, "--reason", "withdrawn", "--key-file", str(reg.key_file), db=reg.db)
+    result = run(policy_dir, "reject", reg.ids["aino"], "--reason", "withdrawn", "--key-file", str(reg.key_file), db=reg.db)
     assert result.exit_code == 0, result.stderr
     rows = audit_rows(reg.db)
     assert {hash_ for _, _, hash_ in rows[:seen]} == {original}

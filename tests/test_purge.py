@@ -23,16 +23,16 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
-from kss_panel import cli, crypto, services
+from kss_panel import crypto, services
 from kss_panel.cli import app
 from kss_panel.errors import Busy
 from kss_panel.policy import Period, Policies, RetentionPolicy, due_members, load_policies
+from support import FAST_KDF, PASSPHRASE, assert_failure, query, table_rows
+from support import POLICIES_DIR as SHIPPED
 
-SHIPPED = Path(__file__).resolve().parents[1] / "policies"
 D = date(2026, 6, 15)  # the purge day
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
-FAST_KDF = crypto.KdfParams(salt=b"s" * 16, memory_kib=64, iterations=1, lanes=1)
-PASSPHRASE = "correct horse battery"
+pytestmark = pytest.mark.usefixtures("clock")
 RULES = ("applicant-not-admitted", "rejected-applicant", "conditions-not-met", "inactive-member")
 runner = CliRunner()
 
@@ -214,11 +214,6 @@ def populate_month_end(b: Builder) -> dict[str, list[tuple[str, date]]]:
 
 
 @pytest.fixture(scope="module")
-def policies() -> Policies:
-    return load_policies(SHIPPED)
-
-
-@pytest.fixture(scope="module")
 def boundary_template(tmp_path_factory: pytest.TempPathFactory, policies: Policies) -> Template:
     return build(tmp_path_factory.mktemp("boundaries"), policies, populate_boundaries)
 
@@ -231,14 +226,6 @@ def cli_template(tmp_path_factory: pytest.TempPathFactory, policies: Policies) -
 @pytest.fixture(scope="module")
 def month_end_template(tmp_path_factory: pytest.TempPathFactory, policies: Policies) -> Template:
     return build(tmp_path_factory.mktemp("month-end"), policies, populate_month_end)
-
-
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("KSS_PANEL_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setattr(cli, "_now", lambda: NOW)
 
 
 class Reg:
@@ -280,11 +267,7 @@ class Reg:
         return services.unlock(self.db, policies or self.policies, services.Credentials(key_secret=secret), **kwargs)
 
     def rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        conn = sqlite3.connect(self.db)
-        try:
-            return conn.execute(sql, params).fetchall()
-        finally:
-            conn.close()
+        return query(self.db, sql, params)
 
     def member_ids(self) -> set[str]:
         return {r[0] for r in self.rows("SELECT member_id FROM members")}
@@ -300,12 +283,7 @@ class Reg:
         ]
 
     def tables(self) -> dict[str, list[tuple[Any, ...]]]:
-        conn = sqlite3.connect(self.db)
-        try:
-            names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
-            return {n: conn.execute(f'SELECT * FROM "{n}" ORDER BY rowid').fetchall() for n in names}
-        finally:
-            conn.close()
+        return table_rows(self.db)
 
     def raw_files(self) -> dict[str, bytes]:
         """The register file and anything beside it named after it (journal, WAL, shm)."""
@@ -509,16 +487,6 @@ def test_services_purge_erases_exactly_the_due_members(boundaries: Reg) -> None:
 
 
 # --- the command line -----------------------------------------------------------------------------------------
-
-
-def assert_failure(result: Result, code: int, message: str, problems: list[str] | None = None) -> None:
-    assert result.exit_code == code, (result.exit_code, result.stdout, result.stderr)
-    lines = result.stderr.splitlines()
-    assert lines[0] == f"kss-panel: error: {message}", result.stderr
-    if problems is not None:
-        assert [line for line in lines if line.startswith("  ")] == problems
-    assert result.stdout == ""
-    assert "Traceback" not in result.output
 
 
 def all_canaries(reg: Reg, names: set[str] | None = None) -> dict[str, list[str]]:

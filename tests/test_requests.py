@@ -8,28 +8,20 @@ NOW unless a test moves the clock); services get their ``now`` directly.
 
 from __future__ import annotations
 
-import json
-import os
-import sqlite3
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner, Result
 
-from kss_panel import cli, crypto, services
-from kss_panel.cli import app
-from kss_panel.policy import Policies, load_policies
+from kss_panel import services
+from kss_panel.policy import Policies
+from support import Clock, Register, assert_failure
 
-POLICIES_DIR = Path(__file__).resolve().parents[1] / "policies"
 NOW = datetime(2029, 6, 15, 12, 0, tzinfo=UTC)  # noon UTC; after every receipt date used below
 TODAY = "2029-06-15"
-FAST_KDF = crypto.KdfParams(salt=b"s" * 16, memory_kib=64, iterations=1, lanes=1)
-PASSPHRASE = "correct horse battery"
-runner = CliRunner()
+pytestmark = pytest.mark.usefixtures("clock")  # a test that moves the clock asks for it: clock.now = ...
 
 
 def noon(day: str) -> datetime:
@@ -44,67 +36,8 @@ def person(n: int) -> dict[str, Any]:
     }
 
 
-_POLICIES: dict[Path, Policies] = {}
-
-
-def cached_policies(directory: Path) -> Policies:
-    """load_policies, parsed once per directory: the same policies, without
-    re-reading the YAML on every command (that is most of a command's time)."""
-    key = Path(directory).resolve()
-    if key not in _POLICIES:
-        _POLICIES[key] = load_policies(directory)
-    return _POLICIES[key]
-
-
-@dataclass
-class Clock:
-    now: datetime = NOW
-
-
-@pytest.fixture(autouse=True)
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    for name in list(os.environ):
-        if name.startswith("KSS_PANEL_"):
-            monkeypatch.delenv(name)
-    pinned = Clock()
-    monkeypatch.setattr(cli, "_now", lambda: pinned.now)
-    monkeypatch.setattr(cli, "load_policies", cached_policies)
-    return pinned
-
-
-@pytest.fixture(scope="module")
-def policies() -> Policies:
-    return load_policies(POLICIES_DIR)
-
-
-@dataclass
-class Reg:
-    dir: Path
-    db: Path
-    key_file: Path
-    policies: Policies
-    ids: dict[str, str] = field(default_factory=dict)
-
-    def run(self, *args: str) -> Result:
-        argv = ["--db", str(self.db), "--policies", str(POLICIES_DIR), *args, "--key-file", str(self.key_file)]
-        return runner.invoke(app, argv, env={})
-
-    def json(self, *args: str) -> Any:
-        result = self.run(*args, "--json")
-        assert result.exit_code == 0, (result.stdout, result.stderr)
-        return json.loads(result.stdout)["data"]
-
-    def session(self) -> services.Session:
-        secret = crypto.parse_key_file(self.key_file.read_text())
-        return services.unlock(self.db, self.policies, services.Credentials(key_secret=secret))
-
-    def tables(self) -> dict[str, list[tuple[Any, ...]]]:
-        conn = sqlite3.connect(self.db)
-        try:
-            names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
-            return {n: conn.execute(f'SELECT * FROM "{n}" ORDER BY rowid').fetchall() for n in names}
-        finally:
-            conn.close()
+class Reg(Register):
+    """A register, with requests opened on the command line or (for set-up) through the service."""
 
     def open(self, kind: str, name: str = "a", received: str | None = None) -> dict[str, Any]:
         """`request open` on the command line."""
@@ -123,21 +56,7 @@ class Reg:
 @pytest.fixture
 def reg(tmp_path: Path, policies: Policies) -> Reg:
     """Members 'a' and 'b' (applicants); officer 'desk' unlocks with a key file."""
-    db = tmp_path / "register.db"
-    key_text = crypto.new_key_file_text()
-    key_file = tmp_path / "desk.key"
-    key_file.write_text(key_text)
-    with services.init_register(db, policies, "aino", PASSPHRASE, FAST_KDF, NOW) as session:
-        services.add_officer(session, "desk", "officer", NOW, key_secret=crypto.parse_key_file(key_text))
-        ids = {name: services.enrol(session, person(n), NOW) for n, name in enumerate("ab", start=1)}
-    return Reg(tmp_path, db, key_file, policies, ids)
-
-
-def assert_failure(result: Result, code: int) -> None:
-    assert result.exit_code == code, (result.exit_code, result.stdout, result.stderr)
-    assert result.stderr.startswith("kss-panel: error: "), result.stderr
-    assert result.stdout == ""
-    assert "Traceback" not in result.output
+    return Reg.create(tmp_path, policies, {name: person(n) for n, name in enumerate("ab", start=1)}, NOW)
 
 
 BOUNDARIES = [

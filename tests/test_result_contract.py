@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from typer.testing import Result
 
-from conftest import AINO, PASSPHRASE, POLICIES_DIR, VEIKKO, Register, record
 from kss_panel.cli import app
+from support import AINO, PASSPHRASE, POLICIES_DIR, VEIKKO, Register, record
 
 RESULT_KEYS = {"kss_panel", "command", "ok", "data"}
 ERROR_KEYS = {"kss_panel", "command", "ok", "error"}
@@ -32,7 +32,7 @@ def one_document(result: Result) -> dict[str, Any]:
 
 
 READS: list[tuple[str, Callable[[Register], tuple[str, ...]], type]] = [
-    ("show", lambda r: ("show", r.members["aino"]), dict),
+    ("show", lambda r: ("show", r.ids["aino"]), dict),
     ("find", lambda r: ("find", "--email", "aino@example.fi"), dict),
     ("find", lambda r: ("find", "--phone", "040 1234567"), dict),
     ("find", lambda r: ("find", "--customer-number", "87654321"), dict),
@@ -41,7 +41,7 @@ READS: list[tuple[str, Callable[[Register], tuple[str, ...]], type]] = [
     ("list", lambda r: ("list", "--names"), list),
     ("officer list", lambda r: ("officer", "list"), list),
     ("audit log", lambda r: ("audit", "log"), list),
-    ("audit log", lambda r: ("audit", "log", "--member", r.members["veikko"]), list),
+    ("audit log", lambda r: ("audit", "log", "--member", r.ids["veikko"]), list),
     ("audit verify", lambda r: ("audit", "verify"), dict),
     ("audit head", lambda r: ("audit", "head"), dict),
 ]
@@ -69,7 +69,7 @@ def test_envelope_with_passphrase_unlock(populated: Register) -> None:
 WRITES: list[tuple[str, Callable[[Register], tuple[tuple[str, ...], str | None]]]] = [
     ("enrol", lambda r: (("enrol", "--file", "-"), json.dumps(record(VEIKKO, customer_number="55556666",
                                                                     contact__email="n@example.fi", contact__phone=None)))),
-    ("update", lambda r: (("update", r.members["aino"], "--set", "contact.city=Hamina"), None)),
+    ("update", lambda r: (("update", r.ids["aino"], "--set", "contact.city=Hamina"), None)),
     ("officer add", lambda r: (("officer", "add", "cron", "--role", "purger", "--key-file", str(r.dir / "cron.key")), None)),
     ("officer remove", lambda r: (("officer", "remove", "aino"), None)),
 ]
@@ -114,7 +114,7 @@ FAILURES: list[tuple[str, int, Callable[[Register], tuple[str, ...]], Callable[[
     ("find", 5, lambda r: ("find", "--email", "nobody"), None, True),
     ("list", 5, lambda r: ("list", "--status", "vip"), None, True),
     ("enrol", 5, lambda r: ("enrol", "--file", "-"), None, True),
-    ("update", 5, lambda r: ("update", r.members["aino"], "--set", "contact.postal_code=1"), None, True),
+    ("update", 5, lambda r: ("update", r.ids["aino"], "--set", "contact.postal_code=1"), None, True),
     ("officer remove", 4, lambda r: ("officer", "remove", "nobody"), None, False),
     ("audit verify", 7, lambda r: ("audit", "verify"), tamper_audit, False),
     ("audit verify", 5, lambda r: ("audit", "verify", "--head", "junk"), None, True),

@@ -7,7 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (
+from kss_panel import crypto, services
+from kss_panel.errors import AuthError, IntegrityError
+from kss_panel.policy import Policies
+from support import (
     AINO,
     CANARY,
     CANARY_STRINGS,
@@ -18,9 +21,6 @@ from conftest import (
     record,
     tamper_connection,
 )
-from kss_panel import crypto, services
-from kss_panel.errors import AuthError, IntegrityError
-from kss_panel.policy import Policies
 
 
 def leaked(blob: bytes | str) -> list[str]:
@@ -151,7 +151,7 @@ def show_fails(reg: Register, member_id: str) -> str:
 
 
 def test_a_box_moved_to_another_member_fails(populated: Register) -> None:
-    aino, veikko = populated.members["aino"], populated.members["veikko"]
+    aino, veikko = populated.ids["aino"], populated.ids["veikko"]
     [(box,)] = populated.sql("SELECT box FROM sections WHERE member_id = ? AND section = 'contact'", [aino])
     populated.sql("UPDATE sections SET box = ? WHERE member_id = ? AND section = 'contact'", [box, veikko])
     show_fails(populated, veikko)
@@ -161,21 +161,21 @@ def test_a_box_moved_to_another_member_fails(populated: Register) -> None:
 
 
 def test_a_box_moved_to_another_section_fails(populated: Register) -> None:
-    aino = populated.members["aino"]
+    aino = populated.ids["aino"]
     [(box,)] = populated.sql("SELECT box FROM sections WHERE member_id = ? AND section = 'contact'", [aino])
     populated.sql("UPDATE sections SET box = ? WHERE member_id = ? AND section = 'hobbies'", [box, aino])
     show_fails(populated, aino)
 
 
 def test_a_box_renamed_to_another_section_fails(populated: Register) -> None:
-    aino = populated.members["aino"]
+    aino = populated.ids["aino"]
     populated.sql("DELETE FROM sections WHERE member_id = ? AND section = 'attitudes'", [aino])
     populated.sql("UPDATE sections SET section = 'attitudes' WHERE member_id = ? AND section = 'demographics'", [aino])
     show_fails(populated, aino)
 
 
 def test_a_wrapped_data_key_moved_to_another_member_fails(populated: Register) -> None:
-    aino, veikko = populated.members["aino"], populated.members["veikko"]
+    aino, veikko = populated.ids["aino"], populated.ids["veikko"]
     [(wrapped,)] = populated.sql("SELECT wrapped_dek FROM members WHERE member_id = ?", [aino])
     populated.sql("UPDATE members SET wrapped_dek = ? WHERE member_id = ?", [wrapped, veikko])
     show_fails(populated, veikko)
@@ -185,7 +185,7 @@ def test_a_wrapped_data_key_moved_to_another_member_fails(populated: Register) -
 def test_a_box_from_another_register_fails(tmp_path: Path, populated: Register, policies: Policies) -> None:
     """Same member id and section in a second register: the register id in the context tells them apart."""
     other = tmp_path / "other.db"
-    aino = populated.members["aino"]
+    aino = populated.ids["aino"]
     with services.init_register(other, policies, "aino", PASSPHRASE, crypto.KdfParams(salt=b"t" * 16, memory_kib=64, iterations=1, lanes=1), NOW) as session:
         dek = crypto.random_key()
         forged = crypto.seal(dek, b'"12345678"', ("section", session.register_id, aino, "customer_number"))
@@ -200,7 +200,7 @@ def test_a_box_from_another_register_fails(tmp_path: Path, populated: Register, 
 
 @pytest.mark.parametrize("position", [0, 1, 12, 13, 40, -17, -1])
 def test_a_flipped_byte_in_a_box_fails_show(populated: Register, position: int) -> None:
-    aino = populated.members["aino"]
+    aino = populated.ids["aino"]
     [(box,)] = populated.sql("SELECT box FROM sections WHERE member_id = ? AND section = 'contact'", [aino])
     populated.sql("UPDATE sections SET box = ? WHERE member_id = ? AND section = 'contact'", [flip(box, position), aino])
     show_fails(populated, aino)
@@ -208,14 +208,14 @@ def test_a_flipped_byte_in_a_box_fails_show(populated: Register, position: int) 
 
 @pytest.mark.parametrize("position", [0, 5, 13, -1])
 def test_a_flipped_byte_in_a_wrapped_data_key_fails_show(populated: Register, position: int) -> None:
-    aino = populated.members["aino"]
+    aino = populated.ids["aino"]
     [(wrapped,)] = populated.sql("SELECT wrapped_dek FROM members WHERE member_id = ?", [aino])
     populated.sql("UPDATE members SET wrapped_dek = ? WHERE member_id = ?", [flip(wrapped, position), aino])
     show_fails(populated, aino)
 
 
 def test_every_flipped_byte_of_every_box_and_data_key_is_caught(populated: Register, policies: Policies) -> None:
-    aino = populated.members["aino"]
+    aino = populated.ids["aino"]
     boxes = populated.sql("SELECT section, box FROM sections WHERE member_id = ?", [aino])
     [(wrapped,)] = populated.sql("SELECT wrapped_dek FROM members WHERE member_id = ?", [aino])
     conn = tamper_connection(populated.db)
@@ -294,7 +294,7 @@ def test_a_corrupt_slot_kdf_is_an_integrity_failure(populated: Register) -> None
 
 def test_wrong_passphrase_exit_3_one_line_nothing_changed(populated: Register) -> None:
     before = populated.tables()
-    result = populated.run_as_aino("show", populated.members["aino"], passphrase="wrong passphrase, long enough")
+    result = populated.run_as_aino("show", populated.ids["aino"], passphrase="wrong passphrase, long enough")
     assert_clean_failure(result, 3)
     assert result.stderr.splitlines() == ["kss-panel: error: wrong passphrase for officer 'aino'"]
     assert result.stdout == ""
@@ -357,7 +357,7 @@ def test_a_bad_key_file_exit_3(populated: Register, content: bytes, message: str
     bad = populated.dir / "bad.key"
     bad.write_bytes(content)
     before = populated.tables()
-    result = populated.cli("show", populated.members["aino"], "--key-file", str(bad))
+    result = populated.cli("show", populated.ids["aino"], "--key-file", str(bad))
     assert_clean_failure(result, 3)
     assert result.stderr.splitlines() == ["kss-panel: error: " + message.format(path=bad)]
     assert populated.tables() == before
@@ -397,7 +397,7 @@ def cron(populated: Register) -> Path:
     ids=["show", "list-names", "enrol", "update", "find", "officer-remove", "officer-add"],
 )
 def test_a_purger_may_not_touch_personal_data(populated: Register, cron: Path, args: tuple[str, ...], what: str) -> None:
-    argv = [a.format(aino=populated.members["aino"], dir=populated.dir, cron=cron) for a in args]
+    argv = [a.format(aino=populated.ids["aino"], dir=populated.dir, cron=cron) for a in args]
     if argv[:2] != ["officer", "add"]:
         argv += ["--key-file", str(cron)]
     before = populated.tables()
@@ -426,7 +426,7 @@ def test_a_purger_slot_holds_no_data_or_lookup_key(populated: Register, cron: Pa
         assert session.keys.data is None and session.keys.lookup is None
         assert session.keys.audit
         with pytest.raises(AuthError):
-            services.show(session, populated.members["aino"], NOW)
+            services.show(session, populated.ids["aino"], NOW)
     # Even given its key, the slot's payload names only the audit key.
     [(kdf, wrapped)] = populated.sql("SELECT kdf, wrapped FROM slots WHERE name = 'cron'")
     kek = crypto.key_file_key(crypto.parse_key_file(cron.read_text()), crypto.b64decode(json.loads(kdf)["salt"]))
@@ -437,7 +437,7 @@ def test_a_purger_slot_holds_no_data_or_lookup_key(populated: Register, cron: Pa
 
 def test_a_purger_promoted_in_the_file_gains_nothing(populated: Register, cron: Path) -> None:
     populated.sql("UPDATE slots SET role = 'officer' WHERE name = 'cron'")
-    result = populated.cli("show", populated.members["aino"], "--key-file", str(cron))
+    result = populated.cli("show", populated.ids["aino"], "--key-file", str(cron))
     # The role is part of the slot's context: a relabelled slot no longer opens at all.
     assert_clean_failure(result, 3)
     assert result.stderr.splitlines() == ["kss-panel: error: the key file does not open any key slot of this register"]

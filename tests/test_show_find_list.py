@@ -6,22 +6,17 @@ import json
 
 import pytest
 
-from conftest import AINO, VEIKKO, Register, assert_clean_failure, record
 from kss_panel.model import flatten
+from support import AINO, CATEGORIES, VEIKKO, Register, assert_clean_failure, record
 
-CATEGORIES = ("customer_number", "contact", "demographics", "electricity", "hobbies", "attitudes", "consents")
 PLAIN = {"member_id", "status", "applied_at", "admitted_at", "rejected_at", "last_activity_at", "updated_at"}
-
-
-def last_entry(reg: Register) -> dict[str, object]:
-    return reg.json("audit", "log")[-1]
 
 
 # --- show ---------------------------------------------------------------------------------------------------
 
 
 def test_show_json_is_the_record_plus_id_status_and_dates(populated: Register) -> None:
-    member_id = populated.members["aino"]
+    member_id = populated.ids["aino"]
     shown = populated.json("show", member_id)
     assert {name: shown[name] for name in CATEGORIES} == AINO
     assert PLAIN <= set(shown)
@@ -35,16 +30,16 @@ def test_show_json_is_the_record_plus_id_status_and_dates(populated: Register) -
 
 
 def test_show_partial_record_has_only_its_categories(populated: Register) -> None:
-    shown = populated.json("show", populated.members["veikko"])
+    shown = populated.json("show", populated.ids["veikko"])
     assert {name: shown[name] for name in CATEGORIES if name in shown} == VEIKKO
     assert "electricity" not in shown and "attitudes" not in shown
 
 
 def test_show_human_output_names_the_categories(populated: Register) -> None:
-    result = populated.run("show", populated.members["aino"])
+    result = populated.run("show", populated.ids["aino"])
     assert result.exit_code == 0, result.stderr
     for text in ("Contact details", "Demographics", "Household electricity use", "Leisure hobbies", "Consents",
-                 "Mäkelä", "aino@example.fi", "+358401234567", "fishing, sauna", populated.members["aino"]):
+                 "Mäkelä", "aino@example.fi", "+358401234567", "fishing, sauna", populated.ids["aino"]):
         assert text in result.stdout
     assert result.stderr == ""
 
@@ -58,9 +53,9 @@ def test_show_prints_markup_in_hobbies_as_itself(reg: Register) -> None:
 
 
 def test_show_is_audited_with_the_fields_read(populated: Register) -> None:
-    member_id = populated.members["aino"]
+    member_id = populated.ids["aino"]
     populated.json("show", member_id)
-    entry = last_entry(populated)
+    entry = populated.audit_log()[-1]
     assert (entry["action"], entry["actor"], entry["member_id"]) == ("show", "desk", member_id)
     assert entry["fields"] == sorted(flatten(AINO))
 
@@ -91,7 +86,7 @@ def test_show_unknown_member_is_not_found(populated: Register) -> None:
 )
 def test_find_by_normalised_lookup(populated: Register, option: str, value: str) -> None:
     found = populated.json("find", option, value)
-    assert found["member_id"] == populated.members["aino"]
+    assert found["member_id"] == populated.ids["aino"]
     assert found["status"] == "applicant"
     assert not set(found) & set(CATEGORIES)  # find decrypts no one
 
@@ -99,9 +94,9 @@ def test_find_by_normalised_lookup(populated: Register, option: str, value: str)
 def test_find_human_output_and_audit(populated: Register) -> None:
     result = populated.run("find", "--phone", "050 111 2223")
     assert result.exit_code == 0, result.stderr
-    assert populated.members["veikko"] in result.stdout
-    entry = last_entry(populated)
-    assert (entry["action"], entry["member_id"], entry["fields"]) == ("find", populated.members["veikko"], ["phone"])
+    assert populated.ids["veikko"] in result.stdout
+    entry = populated.audit_log()[-1]
+    assert (entry["action"], entry["member_id"], entry["fields"]) == ("find", populated.ids["veikko"], ["phone"])
 
 
 @pytest.mark.parametrize(
@@ -151,7 +146,7 @@ def test_find_needs_exactly_one_lookup(populated: Register, args: tuple[str, ...
 def test_list_shows_ids_status_and_dates_but_no_names(populated: Register) -> None:
     count = populated.count("audit")
     rows = populated.json("list")
-    assert sorted(row["member_id"] for row in rows) == sorted(populated.members.values())
+    assert sorted(row["member_id"] for row in rows) == sorted(populated.ids.values())
     for row in rows:
         assert PLAIN <= set(row)
         assert not {"first_name", "last_name"} & set(row)
@@ -159,7 +154,7 @@ def test_list_shows_ids_status_and_dates_but_no_names(populated: Register) -> No
     human = populated.run("list")
     assert human.exit_code == 0, human.stderr
     assert "2 members" in human.stdout
-    for member_id in populated.members.values():
+    for member_id in populated.ids.values():
         assert member_id in human.stdout
     assert "Aino" not in human.stdout and "Veikko" not in human.stdout
     assert populated.count("audit") == count  # a plain list reads nothing personal
@@ -181,8 +176,8 @@ def test_list_rejects_an_unknown_status(populated: Register) -> None:
 def test_list_names_decrypts_names_and_is_audited(populated: Register) -> None:
     rows = populated.json("list", "--names")
     names = {row["member_id"]: (row["first_name"], row["last_name"]) for row in rows}
-    assert names == {populated.members["aino"]: ("Aino", "Mäkelä"), populated.members["veikko"]: ("Veikko", "Virtanen")}
-    entry = last_entry(populated)
+    assert names == {populated.ids["aino"]: ("Aino", "Mäkelä"), populated.ids["veikko"]: ("Veikko", "Virtanen")}
+    entry = populated.audit_log()[-1]
     assert entry["action"] == "list-names"
     assert entry["member_id"] is None
     assert entry["fields"] == ["contact.first_name", "contact.last_name"]

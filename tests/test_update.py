@@ -6,23 +6,19 @@ import json
 
 import pytest
 
-from conftest import AINO, Register, assert_clean_failure
+from support import AINO, Register, assert_clean_failure
 
 
 @pytest.fixture
 def aino(populated: Register) -> str:
-    return populated.members["aino"]
-
-
-def last_entry(reg: Register) -> dict[str, object]:
-    return reg.json("audit", "log")[-1]
+    return populated.ids["aino"]
 
 
 def test_update_set_one_field(populated: Register, aino: str) -> None:
     result = populated.run("update", aino, "--set", "contact.city=Hamina")
     assert result.exit_code == 0, result.stderr
     assert result.stdout == f"updated {aino}: contact.city\n"
-    entry = last_entry(populated)
+    entry = populated.audit_log()[-1]
     assert (entry["action"], entry["actor"], entry["member_id"], entry["fields"]) == ("update", "desk", aino, ["contact.city"])
     shown = populated.json("show", aino)
     assert shown["contact"] == {**AINO["contact"], "city": "Hamina"}

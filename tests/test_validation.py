@@ -17,10 +17,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import AINO, NOW, POLICIES_DIR, Register, assert_clean_failure, record
 from kss_panel import services
 from kss_panel.errors import InvalidInput
 from kss_panel.policy import FieldSpec, Policies, load_policies
+from support import AINO, NOW, POLICIES_DIR, Register, assert_clean_failure, record
 
 POLICIES = load_policies(POLICIES_DIR)
 TODAY = services.local_date(NOW)
@@ -264,7 +264,7 @@ def test_an_invalid_patch_is_refused_naming_the_field(populated: Register, polic
         before, digest = populated.tables(), populated.digest()
         with populated.session(policies) as session:
             with pytest.raises(InvalidInput) as caught:
-                services.update(session, populated.members["aino"], as_patch(case), NOW)
+                services.update(session, populated.ids["aino"], as_patch(case), NOW)
         assert case.expected in problem_paths(caught.value), (case, caught.value.problems)
         assert populated.digest() == digest
         assert populated.tables() == before
@@ -427,7 +427,7 @@ def test_enrol_cli_json_error_lists_the_problems(reg: Register, case: Case) -> N
 def test_update_cli_refuses_invalid_patches_with_exit_5(populated: Register, case: Case) -> None:
     with populated.restored():
         before, digest = populated.tables(), populated.digest()
-        result = populated.run("update", populated.members["aino"], "--file", "-", input=json.dumps(as_patch(case)))
+        result = populated.run("update", populated.ids["aino"], "--file", "-", input=json.dumps(as_patch(case)))
         assert_clean_failure(result, 5)
         assert any(line.startswith(f"  {case.expected}: ") for line in result.stderr.splitlines()), (case, result.stderr)
         assert populated.digest() == digest
