@@ -33,7 +33,7 @@ VECTORS = Path(__file__).parent / "vectors"
 SEAL_KEYS = {"desc", "key", "nonce", "context", "plaintext", "box"}
 INVALID_KEYS = {"desc", "key", "context", "box"}
 KEY = bytes(range(32))
-CONTEXT = ("section", "0f4c2a9e7d6b5a4938271605f4e3d2c1", "M3f7kq2x5v8n4p6rw", "contact")
+CONTEXT = ("section", "0f4c2a9e7d6b5a4938271605f4e3d2c1", "M3f7kq2x5v6n4p6rw", "contact")
 
 
 # --- the specification, written out independently -----------------------------------------------------------

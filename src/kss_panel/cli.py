@@ -134,7 +134,7 @@ app.add_typer(officer_app, name="officer")
 app.add_typer(audit_app, name="audit")
 app.add_typer(policy_app, name="policy")
 export_app = _typer("Export personal data: a member's access report, or a disclosure to a recipient.")
-request_app = _typer("Track data-subject requests and their one-month deadlines (Art. 12(3)).")
+request_app = _typer("Track data-subject requests and their one-month deadlines (GDPR Article 12(3)).")
 app.add_typer(export_app, name="export")
 app.add_typer(request_app, name="request")
 app.add_typer(activity_app, name="activity")
@@ -167,7 +167,7 @@ def main_callback(
 ) -> None:
     """Keep the KSS Energia customer panel's member register, encrypted, and carry out GDPR duties.
 
-    Example: kss-panel --db panel.db show M3f7kq2x5v8n4p6rw
+    Example: kss-panel --db panel.db show M3f7kq2x5v6n4p6rw
     """
     ctx.obj = State(Config(db=db, policies=policies, busy_timeout=busy_timeout_from_env()))
 
@@ -414,7 +414,7 @@ def show(
 ) -> None:
     """Show one member's record by category, with status and dates.
 
-    Example: kss-panel show M3f7kq2x5v8n4p6rw --json
+    Example: kss-panel show M3f7kq2x5v6n4p6rw --json
     """
     state = _state(ctx, "show", as_json)
     with _session(state, officer, passphrase_file, key_file) as session:
@@ -485,7 +485,7 @@ def update(
 ) -> None:
     """Rectify a member's record, validated like enrol; the changed fields are audited.
 
-    Example: kss-panel update M3f7kq2x5v8n4p6rw --set contact.city=Kouvola --set contact.postal_code=45100
+    Example: kss-panel update M3f7kq2x5v6n4p6rw --set contact.city=Kouvola --set contact.postal_code=45100
     """
     state = _state(ctx, "update", as_json)
     if (file is None) == (not set_):
@@ -520,7 +520,7 @@ def admit(
 ) -> None:
     """Admit an applicant whose customer number is in the customer roster (else exit 9).
 
-    Example: kss-panel admit M3f7kq2x5v8n4p6rw --customers roster.csv
+    Example: kss-panel admit M3f7kq2x5v6n4p6rw --customers roster.csv
     """
     state = _state(ctx, "admit", as_json)
     with _session(state, officer, passphrase_file, key_file) as session:
@@ -541,7 +541,7 @@ def reject(
 ) -> None:
     """Reject an applicant, for a reason from policies/register.yaml (never free text).
 
-    Example: kss-panel reject M3f7kq2x5v8n4p6rw --reason not-a-customer
+    Example: kss-panel reject M3f7kq2x5v6n4p6rw --reason not-a-customer
     """
     state = _state(ctx, "reject", as_json)
     with _session(state, officer, passphrase_file, key_file) as session:
@@ -877,7 +877,7 @@ def export_access(
     key_file: KeyFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """The Art. 15 answer: all of a member's data, purposes, disclosures, retention and rights.
+    """The Article 15 answer: all of a member's data, purposes, disclosures, retention and rights.
 
     Writes a versioned JSON document and a printable HTML report in the member's
     language with --out DIR; --json prints the document in the JSON envelope.
@@ -942,7 +942,7 @@ def erase(
 ) -> None:
     """Erase a member for good: destroy the data key, delete every row, securely; record the id.
 
-    Example: kss-panel erase M3f7kq2x5v8n4p6rw --reason request --request 12
+    Example: kss-panel erase M3f7kq2x5v6n4p6rw --reason request --request 12
     """
     state = _state(ctx, "erase", as_json)
     with _session(state, officer, passphrase_file, key_file) as session:
@@ -968,7 +968,7 @@ def consent(
 ) -> None:
     """Record consents given or withdrawn, or an objection to direct marketing.
 
-    Example: kss-panel consent M3f7kq2x5v8n4p6rw --withdraw sms_marketing
+    Example: kss-panel consent M3f7kq2x5v6n4p6rw --withdraw sms_marketing
     """
     state = _state(ctx, "consent", as_json)
     with _session(state, officer, passphrase_file, key_file) as session:
@@ -992,9 +992,9 @@ def restrict(
     key_file: KeyFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Restrict processing of a member (Art. 18): no disclosures, retention purges hold.
+    """Restrict processing of a member (GDPR Article 18): no disclosures, retention purges hold.
 
-    Example: kss-panel restrict M3f7kq2x5v8n4p6rw --reason accuracy-contested
+    Example: kss-panel restrict M3f7kq2x5v6n4p6rw --reason accuracy-contested
     """
     state = _state(ctx, "restrict", as_json)
     with _session(state, officer, passphrase_file, key_file) as session:
@@ -1015,7 +1015,7 @@ def request_open(
 ) -> None:
     """Record a data-subject request; its deadline is one calendar month from receipt.
 
-    Example: kss-panel request open --type access --member M3f7kq2x5v8n4p6rw --received 2026-11-20
+    Example: kss-panel request open --type access --member M3f7kq2x5v6n4p6rw --received 2026-11-20
     """
     state = _state(ctx, "request open", as_json)
     day = _parse_date(received, "--received") if received is not None else None
@@ -1185,7 +1185,7 @@ def audit_log(
 ) -> None:
     """Print the audit trail (who did what, when, to which fields; never values).
 
-    Example: kss-panel audit log --member M3f7kq2x5v8n4p6rw
+    Example: kss-panel audit log --member M3f7kq2x5v6n4p6rw
     """
     state = _state(ctx, "audit log", as_json)
     with _session(state, officer, passphrase_file, key_file) as session:

@@ -214,7 +214,7 @@ def sha256_hex(data: bytes) -> str:
 
 
 def new_member_id() -> str:
-    # 80 random bits in Crockford-like base32: opaque, unguessable, easy to read out.
+    # 80 random bits in RFC 4648 base32, lower case: opaque, unguessable, easy to read out.
     return "M" + base64.b32encode(secrets.token_bytes(10)).decode().lower()
 
 
