@@ -110,9 +110,6 @@ class RecordSource:
         self.extra_columns = extra_columns
         self.line = 0  # the physical line read last
 
-    def position(self) -> int:
-        return self.handle.tell()
-
     def __iter__(self) -> Iterator[RecordRow]:
         first = self._peek()
         if first == "":

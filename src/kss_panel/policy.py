@@ -216,13 +216,6 @@ class DisclosurePolicy(Strict):
     recipients: dict[Slug, Recipient]
 
 
-def iter_field_specs(register: RegisterPolicy) -> Iterator[FieldSpec]:
-    for category in register.categories.values():
-        yield from (category.fields or {}).values()
-        if category.field:
-            yield category.field
-
-
 @dataclass(frozen=True)
 class Policies:
     """The resolved policies of one directory and the hash that names them."""
