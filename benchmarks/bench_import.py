@@ -46,7 +46,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from kss_panel import crypto, services
-from kss_panel.model import RecordSchema
+from kss_panel.record import RecordSchema
 from kss_panel.policy import load_policies
 
 ROOT = Path(__file__).resolve().parents[1]

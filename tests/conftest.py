@@ -11,10 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from kss_panel import cli as cli_module
-from kss_panel import services
+from kss_panel.services.session import Session
 from kss_panel.policy import Policies, load_policies
-from support import AINO, NOW, POLICIES_DIR, VEIKKO, Clock, Register, Template, build_template, clear_kss_environment
+from support import AINO, NOW, PINNED, POLICIES_DIR, VEIKKO, Clock, Register, Template, build_template, clear_kss_environment
 
 
 @pytest.fixture(autouse=True)
@@ -27,13 +26,15 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def clock(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Clock:
-    """Pins the command line's clock (``cli._now``) to the test module's ``NOW`` (support.NOW
-    if it has none); a test moves it by setting ``clock.now``. A module that never reads the
-    wall clock asks for it with ``pytestmark = pytest.mark.usefixtures("clock")``."""
+def clock(request: pytest.FixtureRequest) -> Iterator[Clock]:
+    """Runs every command of the test at the test module's ``NOW`` (support.NOW if it has
+    none): the CLI takes the clock as its context object. A test moves it by setting
+    ``clock.now``. A module that never reads the wall clock asks for it with
+    ``pytestmark = pytest.mark.usefixtures("clock")``."""
     pinned = Clock(getattr(request.module, "NOW", NOW))
-    monkeypatch.setattr(cli_module, "_now", lambda: pinned.now)
-    return pinned
+    PINNED.append(pinned)
+    yield pinned
+    PINNED.remove(pinned)
 
 
 @pytest.fixture(scope="session")
@@ -64,6 +65,6 @@ def populated(tmp_path: Path, populated_template: Template, policies: Policies) 
 
 
 @pytest.fixture
-def session(populated: Register, policies: Policies) -> Iterator[services.Session]:
+def session(populated: Register, policies: Policies) -> Iterator[Session]:
     with populated.session(policies) as opened:
         yield opened

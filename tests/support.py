@@ -24,13 +24,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, AnyStr
-from unittest.mock import patch
 
 import pytest
 from typer.testing import CliRunner, Result
 
-from kss_panel import cli as cli_module
-from kss_panel import crypto, services
+from kss_panel import crypto, keyslots
+from kss_panel.services import members, officers
+from kss_panel.services.session import Session, init_register, unlock
 from kss_panel.cli import app
 from kss_panel.policy import Policies, load_policies
 
@@ -185,30 +185,13 @@ def clear_kss_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @dataclass
 class Clock:
-    """What ``cli._now`` returns while the ``clock`` fixture pins it; a test may move it."""
+    """The instant every command of a test runs at (the CLI takes it as its context object); a test may move it."""
 
     now: datetime
 
 
-_loaded: dict[tuple[Path, tuple[tuple[str, int, int], ...]], Policies] = {}
-
-
-def cached_load_policies(directory: Path) -> Policies:
-    """load_policies, remembered while no file in the directory changes.
-
-    Parsing the YAML (pure-Python loader) is most of a command's run time;
-    hundreds of CLI tests would spend most of their time on it. Errors are
-    never cached, so invalid-policy tests still see the real loader.
-    """
-    resolved = Path(directory).resolve()
-    try:
-        stamp = tuple(sorted((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in resolved.iterdir()))
-    except OSError:
-        return load_policies(directory)
-    key = (resolved, stamp)
-    if key not in _loaded:
-        _loaded[key] = load_policies(directory)
-    return _loaded[key]
+# The clock of the running test, set by the ``clock`` fixture: commands run at its instant.
+PINNED: list[Clock] = []
 
 
 # --- registers ----------------------------------------------------------------------------------------------
@@ -235,9 +218,9 @@ def build_template(
     directory.mkdir(parents=True, exist_ok=True)
     db = directory / "register.db"
     key_text = key_text or crypto.new_key_file_text()
-    with services.init_register(db, policies, "aino", PASSPHRASE, FAST_KDF, now, unlock_seconds=0.0) as session:
-        services.add_officer(session, "desk", "officer", now, key_secret=crypto.parse_key_file(key_text))
-        ids = {name: services.enrol(session, data, now) for name, data in records.items()}
+    with init_register(db, policies, "aino", PASSPHRASE, FAST_KDF, now, unlock_seconds=0.0) as session:
+        officers.add_officer(session, "desk", "officer", now, key_secret=crypto.parse_key_file(key_text))
+        ids = {name: members.enrol(session, data, now)["member_id"] for name, data in records.items()}
     return Template(db, key_text, ids)
 
 
@@ -307,8 +290,7 @@ class Register:
     def cli(self, *args: str, input: str | bytes | None = None, env: Mapping[str, str] | None = None) -> Result:
         """Run kss-panel on this register with no credentials added."""
         argv = ["--db", str(self.db), "--policies", str(self.policies_dir), *args]
-        with patch.object(cli_module, "load_policies", cached_load_policies):
-            return self.runner.invoke(app, argv, input=input, env=dict(env or {}))
+        return self.runner.invoke(app, argv, input=input, env=dict(env or {}), obj=PINNED[-1] if PINNED else None)
 
     def run(self, *args: str, input: str | bytes | None = None, env: Mapping[str, str] | None = None) -> Result:
         """Run a command unlocked with the 'desk' officer's key file."""
@@ -343,9 +325,9 @@ class Register:
 
     # --- services -----------------------------------------------------------------------------------------
 
-    def session(self, policies: Policies | None = None) -> services.Session:
+    def session(self, policies: Policies | None = None) -> Session:
         secret = crypto.parse_key_file(self.key_file.read_text())
-        return services.unlock(self.db, policies or self.policies, services.Credentials(key_secret=secret))
+        return unlock(self.db, policies or self.policies, keyslots.Credentials(key_secret=secret))
 
     # --- raw file -----------------------------------------------------------------------------------------
 

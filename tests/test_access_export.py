@@ -1,7 +1,7 @@
 """The Art. 15 access export: `export access` as versioned JSON and a localised,
 escaped HTML report.
 
-The command line runs at a fixed instant (``cli._now`` is pinned to NOW, noon
+The command line runs at a fixed instant (the ``clock`` fixture pins the CLI's clock to NOW, noon
 UTC, the same day in Helsinki), so every date it writes is known; services are
 called with the same ``now``.
 """
@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from kss_panel import render, services
+from kss_panel import reports
+from kss_panel.services import disclosure, lifecycle, requests, rights
 from kss_panel.policy import Policies
 from support import BROR, ILMA, Register, found
 
@@ -59,8 +60,8 @@ def with_disclosure(reg: Register) -> None:
     """Admit both; disclose to direct-marketing for marketing (only Ilma consents)."""
     with reg.session() as session:
         for name, data in (("ilma", ILMA), ("bror", BROR)):
-            services.admit(session, reg.ids[name], [data["customer_number"]], NOW)
-        summary = services.disclosure_export(session, "direct-marketing", "marketing", NOW, write_row=lambda row: None)
+            lifecycle.admit(session, reg.ids[name], [data["customer_number"]], NOW)
+        summary = disclosure.disclose(session, "direct-marketing", "marketing", NOW, out=reg.dir / "mailing.csv")
     assert summary["disclosed"] == 1
 
 
@@ -165,7 +166,7 @@ def test_export_lists_the_disclosure_log(reg: Register, policies: Policies) -> N
 
 def test_export_without_disclosures_says_so_in_the_report(reg: Register) -> None:
     html, _ = html_report(reg, "ilma")
-    assert render.REPORT_TEXT["fi"]["no_disclosures"] in html
+    assert reports.REPORT_TEXT["fi"]["no_disclosures"] in html
 
 
 # --- lookups ------------------------------------------------------------------------------------------------
@@ -312,10 +313,10 @@ def test_html_escapes_markup_in_every_field(tmp_path: Path, policies: Policies) 
 
 def test_access_html_escapes_when_rendered_directly(reg: Register, policies: Policies) -> None:
     with reg.session() as session:
-        export = services.access_export(session, reg.ids["ilma"], NOW)
+        export = rights.access_export(session, reg.ids["ilma"], NOW)["document"]
     export["data"].append({"category": "hobbies", "title": "<i>t</i>", "value": [HOSTILE_HOBBY]})
     export["sources"] = [HOSTILE_STREET]
-    html = render.access_html(export, policies)
+    html = reports.access_html(export, policies)
     assert "<script" not in html.lower() and "<img" not in html.lower() and "<i>" not in html
     assert "&lt;script&gt;" in html
 
@@ -324,13 +325,13 @@ def test_access_html_escapes_when_rendered_directly(reg: Register, policies: Pol
 def test_report_is_in_the_members_language(tmp_path: Path, policies: Policies, language: str) -> None:
     data = {**ERIN, "contact": {**ERIN["contact"], "language": language}}
     html, out = html_report(Register.create(tmp_path, policies, {"erin": data}, NOW), "erin")
-    words = render.REPORT_TEXT[language]
+    words = reports.REPORT_TEXT[language]
     assert f'<html lang="{language}">' in html
     for key in ("title", "data", "rights", "sources", "no_disclosures", "erased_on"):
         assert words[key] in html, key
     for other in {"fi", "sv", "en"} - {language}:
-        assert render.REPORT_TEXT[other]["title"] not in html
-        assert render.REPORT_TEXT[other]["rights"] not in html
+        assert reports.REPORT_TEXT[other]["title"] not in html
+        assert reports.REPORT_TEXT[other]["rights"] not in html
     register_name = policies.register.register_info.name.get(language)
     assert register_name in html
     [json_file] = out.glob("*.json")
@@ -342,14 +343,14 @@ def test_report_shows_disclosures_and_retention(reg: Register, policies: Policie
     html, _ = html_report(reg, "ilma")
     assert policies.disclosure.recipients["direct-marketing"].name in html
     assert "2028-06-15" in html  # the day the inactivity rule fires
-    assert render.REPORT_TEXT["fi"]["no_disclosures"] not in html
+    assert reports.REPORT_TEXT["fi"]["no_disclosures"] not in html
     assert "asiakaspaneeli@kssenergia.fi" in html
 
 
 def test_out_that_cannot_be_written_changes_nothing(reg: Register) -> None:
     """A failed export must not be recorded as made, nor close the request as fulfilled."""
     with reg.session() as session:
-        request = services.open_request(session, "access", reg.ids["ilma"], NOW)["id"]
+        request = requests.open_request(session, "access", reg.ids["ilma"], NOW)["id"]
     not_a_directory = reg.dir / "report.html"
     not_a_directory.write_text("an earlier file")
     before = reg.audit()
@@ -358,6 +359,6 @@ def test_out_that_cannot_be_written_changes_nothing(reg: Register) -> None:
     assert result.stdout == ""
     assert not_a_directory.read_text() == "an earlier file"
     with reg.session() as session:
-        [listed] = services.list_requests(session, NOW)
+        [listed] = requests.list_requests(session, NOW)
     assert (listed["status"], listed["outcome"]) == ("open", None)
     assert reg.audit() == before

@@ -10,9 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kss_panel import audit, services
+from kss_panel import audit
+from kss_panel.services import members
 from kss_panel.errors import IntegrityError
-from kss_panel.model import flatten
+from kss_panel.record import flatten
 from kss_panel.policy import Policies
 from support import AINO, NOW, Register, assert_clean_failure
 
@@ -23,8 +24,8 @@ HEAD = re.compile(r"^(\d+)-[0-9a-f]{64}$")
 def busy(populated: Register, policies: Policies) -> Register:
     """A register with six audit entries: init, officer-add, enrol x2, show, find."""
     with populated.session(policies) as session:
-        services.show(session, populated.ids["aino"], NOW)
-        services.find(session, "email", "veikko.virtanen@example.fi", NOW)
+        members.show(session, populated.ids["aino"], NOW)
+        members.find(session, "email", "veikko.virtanen@example.fi", NOW)
     assert populated.count("audit") == 6
     return populated
 

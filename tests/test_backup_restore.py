@@ -3,7 +3,7 @@ copy; `restore PATH --yes` puts it back and erases again everyone erased since,
 from the register's `erasures` table and the ledger file `<db>.erasures`, so an
 old backup never brings an erased member back.
 
-The command line runs at a fixed instant (``cli._now`` is pinned to NOW).
+The command line runs at a fixed instant (the ``clock`` fixture pins the CLI's clock to NOW).
 """
 
 from __future__ import annotations
@@ -16,7 +16,10 @@ from typing import Any
 
 import pytest
 
-from kss_panel import crypto, services
+from kss_panel import crypto
+from kss_panel.services import members, trail
+from kss_panel import keyslots
+from kss_panel.services.session import unlock
 from kss_panel.policy import Policies
 from support import Register, assert_failure, found, query
 
@@ -124,9 +127,9 @@ def test_backup_refuses_to_overwrite_an_earlier_backup(reg: Reg) -> None:
 def test_backup_opens_with_the_same_credentials(reg: Reg) -> None:
     path = reg.backup()
     secret = crypto.parse_key_file(reg.key_file.read_text())
-    with services.unlock(path, reg.policies, services.Credentials(key_secret=secret)) as session:
-        assert services.show(session, reg.ids["bror"], NOW)["contact"] == MEMBERS["bror"]["contact"]
-        services.audit_verify(session)
+    with unlock(path, reg.policies, keyslots.Credentials(key_secret=secret)) as session:
+        assert members.show(session, reg.ids["bror"], NOW)["contact"] == MEMBERS["bror"]["contact"]
+        trail.audit_verify(session)
 
 
 # --- restore ------------------------------------------------------------------------------------------------
@@ -177,7 +180,7 @@ def test_every_erased_member_stays_erased(tmp_path: Path, policies: Policies) ->
     backup = reg.backup()
     reg.erase("bror")  # after it
     with reg.session() as session:
-        reg.ids["otso"] = services.enrol(session, MEMBERS["otso"], NOW)
+        reg.ids["otso"] = members.enrol(session, MEMBERS["otso"], NOW)["member_id"]
     reg.erase("otso")  # never in the backup
     result = reg.run("restore", str(backup), "--yes", "--json")
     assert result.exit_code == 0, result.stderr

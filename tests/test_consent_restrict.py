@@ -1,7 +1,7 @@
 """Consents (Art. 7(3)), objection to direct marketing (Art. 21) and restriction
 of processing (Art. 18), and how each takes effect in disclosures and purges.
 
-The command line runs at a fixed instant (``cli._now`` is pinned to NOW).
+The command line runs at a fixed instant (the ``clock`` fixture pins the CLI's clock to NOW).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from kss_panel import services
+from kss_panel.services import lifecycle
 from kss_panel.policy import Policies
 from support import Register, assert_failure
 
@@ -97,7 +97,7 @@ def panel(tmp_path: Path, policies: Policies) -> Reg:
     reg = Reg.create(tmp_path, policies, members, NOW)
     with reg.session() as session:  # as `admit --customers` does (tested below), without a process per member
         for n, name in enumerate(["c1", "c2", "c3", "c4", "c5", "refuser"], start=1):
-            services.admit(session, reg.ids[name], [customer(n)], NOW)
+            lifecycle.admit(session, reg.ids[name], [customer(n)], NOW)
     return reg
 
 
@@ -214,8 +214,7 @@ def test_excluded_members_never_appear_in_the_disclosure_output(panel: Reg) -> N
         assert f"aino.{n}@example.fi" not in text
     assert "aino.4@example.fi" in text and "aino.5@example.fi" in text
     # the disclosure log holds only the disclosed members
-    with panel.session() as session, session.store.read():
-        logged = {row["member_id"] for row in session.store.db["disclosures"].rows}
+    logged = {member_id for (member_id,) in panel.sql("SELECT member_id FROM disclosures")}
     assert logged == disclosed
 
 
@@ -283,7 +282,7 @@ def test_restricted_member_is_not_disclosed_until_lifted(panel: Reg) -> None:
 def test_restricted_member_is_held_by_purge(panel: Reg) -> None:
     panel.json("restrict", panel.ids["c1"], "--reason", "legal-claims")
     with panel.session() as session:
-        plan = services.plan_purge(session, FAR_FUTURE)
+        plan = lifecycle.plan_purge(session, FAR_FUTURE)
     due = {member_id for ids in plan.due.values() for member_id in ids}
     assert panel.ids["c1"] not in due
     assert panel.ids["c2"] in plan.due["inactive-member"]  # the same kind of member, unrestricted, is due
@@ -291,7 +290,7 @@ def test_restricted_member_is_held_by_purge(panel: Reg) -> None:
 
     panel.json("restrict", panel.ids["c1"], "--lift")
     with panel.session() as session:
-        plan = services.plan_purge(session, FAR_FUTURE)
+        plan = lifecycle.plan_purge(session, FAR_FUTURE)
     assert panel.ids["c1"] in plan.due["inactive-member"]
 
 
@@ -299,7 +298,7 @@ def test_restricted_member_survives_purge_apply(panel: Reg) -> None:
     panel.json("restrict", panel.ids["c1"], "--reason", "legal-claims")
     later = datetime(2099, 6, 15, 12, 0, tzinfo=UTC)
     with panel.session() as session:
-        services.purge(session, later)
+        lifecycle.purge(session, later)
     assert panel.json("show", panel.ids["c1"])["restriction_reason"] == "legal-claims"
     assert panel.run("show", panel.ids["c2"]).exit_code == 4  # erased on schedule
 

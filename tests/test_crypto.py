@@ -171,7 +171,8 @@ def test_every_failure_is_invalid_token(key: bytes, context: tuple[str, ...], ma
     box = mangle(crypto.seal(KEY, b"Aino", CONTEXT))
     with pytest.raises(crypto.InvalidToken) as caught:
         crypto.open_sealed(key, box, context)
-    assert isinstance(caught.value, IntegrityError)
+    # The crypto core's own exception: the layer above says what a failure means there.
+    assert not isinstance(caught.value, IntegrityError)
 
 
 def test_bad_padding_is_invalid_token() -> None:
@@ -228,9 +229,8 @@ HEX64 = "0123456789abcdef" * 4
     ],
 )
 def test_head_parse_rejects_junk(token: str) -> None:
-    with pytest.raises(InvalidInput) as caught:
+    with pytest.raises(ValueError):
         Head.parse(token)
-    assert caught.value.problems == [("--head", "must be a token printed by 'kss-panel audit head'")]
 
 
 def test_head_token_round_trips() -> None:
@@ -257,10 +257,10 @@ near_tokens = st.one_of(
 @settings(max_examples=300, deadline=None)
 @given(near_tokens)
 def test_head_parse_accepts_only_what_it_prints(token: str) -> None:
-    """Junk raises InvalidInput and nothing else; what parses prints back as the same token."""
+    """Junk raises ValueError and nothing else; what parses prints back as the same token."""
     try:
         head = Head.parse(token)
-    except InvalidInput:
+    except ValueError:
         return
     assert re.fullmatch(r"[0-9]+-[0-9a-f]{64}", token.strip())
     assert head.token() == f"{int(token.strip().split('-')[0])}-{head.mac}"

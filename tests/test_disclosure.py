@@ -21,8 +21,8 @@ import pytest
 import yaml
 from typer.testing import Result
 
-from kss_panel import services
-from kss_panel.cli import neutralise
+from kss_panel.services import disclosure, rights
+from kss_panel.writers import neutralise
 from kss_panel.policy import Policies
 from support import NOW, POLICIES_DIR, Register, Template, build_template, clear_kss_environment
 
@@ -450,11 +450,12 @@ def test_the_log_grows_with_each_disclosure(panel: Panel) -> None:
 
 def test_the_disclosure_log_date_is_the_day_of_the_export(panel: Panel) -> None:
     with panel.session() as session:
-        rows: list[dict[str, Any]] = []
-        summary = services.disclosure_export(session, "panel-mailer", "communication", NOW, write_row=rows.append)
+        out = panel.dir / "mailing.json"
+        summary = disclosure.disclose(session, "panel-mailer", "communication", NOW, out=out, format_="json")
+        rows = json.loads(out.read_text())
         assert summary["disclosed"] == len(rows) == len(DISCLOSABLE)
         assert all(list(row) == ["member_id", *SHIPPED["panel-mailer"]["fields"]] for row in rows)
-        export = services.access_export(session, panel.ids["anna"], NOW)
+        export = rights.access_export(session, panel.ids["anna"], NOW)["document"]
     assert export["disclosures"] == [{
         "recipient": "panel-mailer", "recipient_name": SHIPPED["panel-mailer"]["name"], "country": "FI",
         "purpose": "communication", "fields": SHIPPED["panel-mailer"]["fields"], "date": "2025-06-15",

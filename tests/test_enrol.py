@@ -11,9 +11,10 @@ import warnings
 
 import pytest
 
-from kss_panel import services
+from kss_panel.services import members
+from kss_panel.services.session import Session
 from kss_panel.errors import InvalidInput
-from kss_panel.model import flatten
+from kss_panel.record import flatten
 from support import AINO, CATEGORIES, NOW, POLICIES_DIR, VEIKKO, Register, assert_clean_failure, record
 
 MEMBER_ID = re.compile(r"^M[a-z2-7]{16}$")
@@ -49,9 +50,9 @@ def test_enrol_with_applied_at_keeps_that_date(reg: Register) -> None:
     assert listed[member_id]["applied_at"] == "2024-05-01"
 
 
-def test_enrol_without_applied_at_uses_the_day_of_enrolment(session: services.Session) -> None:
-    member_id = services.enrol(session, record(AINO, customer_number="11112222", contact__email="x@example.fi", contact__phone=None), NOW)
-    assert services.show(session, member_id, NOW)["applied_at"] == "2025-06-15"
+def test_enrol_without_applied_at_uses_the_day_of_enrolment(session: Session) -> None:
+    member_id = members.enrol(session, record(AINO, customer_number="11112222", contact__email="x@example.fi", contact__phone=None), NOW)["member_id"]
+    assert members.show(session, member_id, NOW)["applied_at"] == "2025-06-15"
 
 
 def test_enrol_normalises_lookup_fields(reg: Register) -> None:
@@ -133,11 +134,11 @@ def test_customer_number_in_other_digits_is_still_a_duplicate(populated: Registe
     assert populated.tables() == before
 
 
-def test_enrol_many_service_is_all_or_nothing(session: services.Session, populated: Register) -> None:
+def test_enrol_many_service_is_all_or_nothing(session: Session, populated: Register) -> None:
     before = populated.tables()
     fresh = record(VEIKKO, customer_number="55556666", contact__email="n@example.fi", contact__phone="+358457778889")
     with pytest.raises(InvalidInput):
-        services.enrol_many(session, [fresh, AINO], NOW)
+        members.enrol_many(session, [fresh, AINO], NOW)
     assert populated.tables() == before
 
 
@@ -173,13 +174,13 @@ def test_enrol_rejects_oversized_input(reg: Register) -> None:
     assert result.stderr.splitlines() == ["kss-panel: error: input too large", "  --file: must be at most 1000000 bytes"]
 
 
-def test_enrol_with_applied_at_warns_nothing(session: services.Session) -> None:
+def test_enrol_with_applied_at_warns_nothing(session: Session) -> None:
     """A warning would reach stderr beside the member id (and echo the date)."""
     fresh = record(VEIKKO, customer_number="55556666", contact__email="n@example.fi", contact__phone=None, applied_at="2024-05-01")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        member_id = services.enrol(session, fresh, NOW)
-    assert services.show(session, member_id, NOW)["applied_at"] == "2024-05-01"
+        member_id = members.enrol(session, fresh, NOW)["member_id"]
+    assert members.show(session, member_id, NOW)["applied_at"] == "2024-05-01"
 
 
 def test_enrol_in_a_real_process_prints_only_the_member_id(reg: Register) -> None:

@@ -3,7 +3,7 @@ nothing about them is left in the register file, its journal or the lookups;
 the id goes to the `erasures` table and the ledger file `<db>.erasures`;
 `--suppress` keeps only keyed hashes to flag a person who applies again.
 
-The command line runs at a fixed instant (``cli._now`` is pinned to NOW).
+The command line runs at a fixed instant (the ``clock`` fixture pins the CLI's clock to NOW).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from typer.testing import Result
 
-from kss_panel import services
+from kss_panel.services import disclosure, lifecycle
 from kss_panel.policy import Policies
 from support import Register, assert_failure, record
 from support import BROR as SUPPORT_BROR
@@ -71,8 +71,8 @@ def test_erase_leaves_no_value_or_ciphertext_in_the_file_or_journal(reg: Registe
     ilma, bror = reg.ids["ilma"], reg.ids["bror"]
     with reg.session() as session:  # a disclosure-log row, so that table is covered too
         for name, data in (("ilma", ILMA), ("bror", BROR)):
-            services.admit(session, reg.ids[name], [data["customer_number"]], NOW)
-        services.disclosure_export(session, "direct-marketing", "marketing", NOW, write_row=lambda row: None)
+            lifecycle.admit(session, reg.ids[name], [data["customer_number"]], NOW)
+        disclosure.disclose(session, "direct-marketing", "marketing", NOW, out=reg.dir / "mailing.csv")
     ilma_secrets, bror_secrets = secrets_of(reg, ilma), secrets_of(reg, bror)
     # The search works: before the erase, the sealed data of both is in the file.
     assert len(hits(reg.raw_files(), ilma_secrets)) == len(ilma_secrets)

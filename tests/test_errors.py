@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from kss_panel import services
+from kss_panel.services import members
 from kss_panel.cli import app
 from kss_panel.errors import NotFound
 from kss_panel.policy import Policies
@@ -170,7 +170,7 @@ def test_an_unexpected_error_is_exit_1_without_details(reg: Register, monkeypatc
     def explode(*args: object, **kwargs: object) -> None:
         raise RuntimeError("Canarysecret in an exception message")
 
-    monkeypatch.setattr(services, "list_members", explode)
+    monkeypatch.setattr(members, "list_members", explode)
     result = reg.run("list")
     assert result.exit_code == 1
     assert result.stderr.splitlines() == ["kss-panel: error: internal error; nothing was changed"]
@@ -225,6 +225,6 @@ def test_no_failing_command_prints_a_traceback(reg: Register, args: tuple[str, .
 def test_services_raise_only_project_errors_for_a_missing_member(reg: Register, policies: Policies) -> None:
     with reg.session(policies) as session:
         with pytest.raises(NotFound):
-            services.show(session, "Mdddddddddddddddd", NOW)
+            members.show(session, "Mdddddddddddddddd", NOW)
         with pytest.raises(NotFound):
-            services.update(session, "Mdddddddddddddddd", {"hobbies": ["x"]}, NOW)
+            members.update(session, "Mdddddddddddddddd", {"hobbies": ["x"]}, NOW)

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from kss_panel import crypto, services
+from kss_panel import crypto
+from kss_panel.services.session import init_register
 from kss_panel.cli import app
 from kss_panel.policy import Policies
 from support import FAST_KDF, NOW, PASSPHRASE, POLICIES_DIR, Register, assert_clean_failure
@@ -134,7 +135,7 @@ def test_init_requires_an_officer(tmp_path: Path) -> None:
 
 def test_init_register_service_stores_its_kdf_parameters(tmp_path: Path, policies: Policies) -> None:
     db = tmp_path / "svc.db"
-    with services.init_register(db, policies, "aino", PASSPHRASE, FAST_KDF, NOW) as session:
+    with init_register(db, policies, "aino", PASSPHRASE, FAST_KDF, NOW) as session:
         assert session.role == "officer"
         assert session.actor == "aino"
     [slot] = slot_rows(db)

@@ -1,7 +1,7 @@
 """Lifecycle: admit against the customer roster, reject for a listed reason,
 the eligibility check, and survey activity import.
 
-The command line runs at a fixed instant (``cli._now`` is pinned), so every
+The command line runs at a fixed instant (the ``clock`` fixture pins the CLI's clock), so every
 date written is known; services are called with the same ``now``.
 """
 
@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from kss_panel import services
+from kss_panel.services import lifecycle, members
+from kss_panel import model
 from kss_panel.policy import Policies
 from support import Register, assert_failure
 
@@ -206,7 +207,7 @@ def _admit_all(reg: Reg) -> None:
     roster = list(reg.ids)
     with reg.session() as session:
         for n in (1, 2, 3):
-            services.admit(session, reg.ids[n], [customer(k) for k in roster], NOW)
+            lifecycle.admit(session, reg.ids[n], [customer(k) for k in roster], NOW)
 
 
 def test_eligibility_lists_members_missing_from_the_roster(reg: Reg) -> None:
@@ -229,10 +230,10 @@ def test_eligibility_json_and_first_date_kept(reg: Reg) -> None:
     assert document["data"] == {"ineligible": sorted([reg.ids[2], reg.ids[3]]), "removed": False}
     later = datetime(2026, 7, 1, 12, tzinfo=UTC)
     with reg.session() as session:
-        assert set(services.eligibility(session, [customer(1)], later)) == {reg.ids[2], reg.ids[3]}
+        assert set(lifecycle.eligibility(session, [customer(1)], later)) == {reg.ids[2], reg.ids[3]}
         assert reg.member(reg.ids[2])["ineligible_at"] == TODAY  # type: ignore[index]  # the first day found, not the latest
         # Back in the roster: the date is cleared.
-        assert services.eligibility(session, [customer(1), customer(2)], later) == [reg.ids[3]]
+        assert lifecycle.eligibility(session, [customer(1), customer(2)], later) == [reg.ids[3]]
     assert reg.member(reg.ids[2])["ineligible_at"] is None  # type: ignore[index]
     assert reg.member(reg.ids[3])["ineligible_at"] == TODAY  # type: ignore[index]
 
@@ -251,7 +252,7 @@ def test_eligibility_remove_erases_them(reg: Reg) -> None:
     for n in (1, 3, 4):
         assert reg.member(reg.ids[n]) is not None
     with reg.session() as session:
-        assert services.show(session, reg.ids[1], NOW)["contact"]["email"] == "aino.1@example.fi"
+        assert members.show(session, reg.ids[1], NOW)["contact"]["email"] == "aino.1@example.fi"
 
 
 def test_eligibility_with_everyone_in_the_roster(reg: Reg) -> None:
@@ -330,7 +331,7 @@ def test_activity_import_lists_every_problem(reg: Reg) -> None:
 def test_record_activity_service_uses_the_register_day(reg: Reg) -> None:
     # 22:30 UTC on 15 June is already 16 June in Helsinki: a date of 16 June is not in the future.
     late = datetime(2026, 6, 15, 22, 30, tzinfo=UTC)
-    assert services.local_date(late) == date(2026, 6, 16)
+    assert model.local_date(late) == date(2026, 6, 16)
     with reg.session() as session:
-        assert services.record_activity(session, [(2, reg.ids[1], date(2026, 6, 16))], late) == {"members": 1, "updated": 1}
+        assert lifecycle.record_activity(session, [(2, reg.ids[1], date(2026, 6, 16))], late) == {"members": 1, "updated": 1}
     assert reg.member(reg.ids[1])["last_activity_at"] == "2026-06-16"  # type: ignore[index]

@@ -18,6 +18,7 @@ from typer.testing import CliRunner, Result
 
 from kss_panel.cli import app
 from kss_panel.policy import Policies, load_policies
+from kss_panel.retention import describe
 from support import PASSPHRASE, Register
 from support import POLICIES_DIR as SHIPPED
 
@@ -192,7 +193,7 @@ CASES = [
         "description: A rejected applicant",
         "description: note: A rejected applicant",
         "note: A rejected applicant",
-        "not valid YAML: mapping values are not allowed here",
+        "not valid YAML: mapping values are not allowed in this context",
     ),
 ]
 
@@ -443,7 +444,7 @@ def test_changing_a_policy_changes_the_hash(policy_dir: Path, reg: Register) -> 
 def test_loaded_policies_match_the_files(policy_dir: Path) -> None:
     policies: Policies = load_policies(policy_dir)
     assert policies.retention.restricted == "hold"
-    assert [(r.name, r.status, r.clock, r.fallback_clock, r.period.describe()) for r in policies.retention.rules] == [
+    assert [(r.name, r.status, r.clock, r.fallback_clock, describe(r.period)) for r in policies.retention.rules] == [
         ("applicant-not-admitted", "applicant", "applied_at", None, "90 days"),
         ("rejected-applicant", "rejected", "rejected_at", None, "30 days"),
         ("conditions-not-met", "member", "ineligible_at", None, "0 days"),

@@ -3,7 +3,7 @@ leaves nothing recoverable, the least-privileged purger key, a concurrent
 writer, and a crash in the middle of an apply.
 
 Time is fixed: services get ``now`` and the command line runs with
-``cli._now`` pinned to NOW (noon UTC, the same day in Helsinki).
+the CLI's clock pinned to NOW (noon UTC, the same day in Helsinki).
 """
 
 from __future__ import annotations
@@ -23,11 +23,15 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
-from kss_panel import crypto, services
+from kss_panel import crypto
+from kss_panel.services import lifecycle, members, officers, trail
+from kss_panel import keyslots
+from kss_panel.services.session import Session, init_register, unlock
 from kss_panel.cli import app
 from kss_panel.errors import Busy
-from kss_panel.policy import Period, Policies, RetentionPolicy, due_members, load_policies
-from support import FAST_KDF, PASSPHRASE, assert_failure, query, table_rows
+from kss_panel.policy import Period, Policies, RetentionPolicy, load_policies
+from kss_panel.retention import due_members, period_end
+from support import FAST_KDF, PASSPHRASE, PINNED, assert_failure, query, table_rows
 from support import POLICIES_DIR as SHIPPED
 
 D = date(2026, 6, 15)  # the purge day
@@ -90,27 +94,27 @@ def canaries(i: int) -> list[str]:
 class Builder:
     """Sets plain columns through the services, each at its own day."""
 
-    def __init__(self, session: services.Session) -> None:
+    def __init__(self, session: Session) -> None:
         self.session = session
         self.ids: dict[str, str] = {}
         self.numbers: dict[str, int] = {}
 
     def applicant(self, name: str, applied: date) -> str:
         i = len(self.ids) + 1
-        member_id = services.enrol(self.session, {**canary_person(i), "applied_at": applied.isoformat()}, at(applied))
+        member_id = members.enrol(self.session, {**canary_person(i), "applied_at": applied.isoformat()}, at(applied))["member_id"]
         self.ids[name], self.numbers[name] = member_id, i
         return member_id
 
     def member(self, name: str, applied: date, admitted: date, activity: date | None = None) -> str:
         member_id = self.applicant(name, applied)
-        services.admit(self.session, member_id, [customer(self.numbers[name])], at(admitted))
+        lifecycle.admit(self.session, member_id, [customer(self.numbers[name])], at(admitted))
         if activity is not None:
-            services.record_activity(self.session, [(2, member_id, activity)], NOW)
+            lifecycle.record_activity(self.session, [(2, member_id, activity)], NOW)
         return member_id
 
     def rejected(self, name: str, applied: date, rejected: date) -> str:
         member_id = self.applicant(name, applied)
-        services.reject(self.session, member_id, "not-a-customer", at(rejected))
+        lifecycle.reject(self.session, member_id, "not-a-customer", at(rejected))
         return member_id
 
     def restrict(self, name: str, day: date) -> None:
@@ -119,7 +123,7 @@ class Builder:
 
     def eligibility(self, day: date, *, excluding: tuple[str, ...]) -> None:
         roster = [customer(i) for name, i in self.numbers.items() if name not in excluding]
-        services.eligibility(self.session, roster, at(day))
+        lifecycle.eligibility(self.session, roster, at(day))
 
 
 @dataclass
@@ -136,9 +140,9 @@ class Template:
 def build(directory: Path, policies: Policies, populate: Callable[[Builder], dict[str, list[tuple[str, date]]]]) -> Template:
     db = directory / "register.db"
     desk_key, cron_key = crypto.new_key_file_text(), crypto.new_key_file_text()
-    with services.init_register(db, policies, "aino", PASSPHRASE, FAST_KDF, at(date(2019, 1, 1))) as session:
-        services.add_officer(session, "desk", "officer", at(date(2019, 1, 1)), key_secret=crypto.parse_key_file(desk_key))
-        services.add_officer(session, "cron", "purger", at(date(2019, 1, 1)), key_secret=crypto.parse_key_file(cron_key))
+    with init_register(db, policies, "aino", PASSPHRASE, FAST_KDF, at(date(2019, 1, 1))) as session:
+        officers.add_officer(session, "desk", "officer", at(date(2019, 1, 1)), key_secret=crypto.parse_key_file(desk_key))
+        officers.add_officer(session, "cron", "purger", at(date(2019, 1, 1)), key_secret=crypto.parse_key_file(cron_key))
         builder = Builder(session)
         due = populate(builder)
     return Template(db, desk_key, cron_key, builder.ids, builder.numbers, due)
@@ -260,11 +264,11 @@ class Reg:
         argv = ["--db", str(self.db), "--policies", str(SHIPPED), *args]
         if key is not None:
             argv += ["--key-file", str(self.keys[key])]
-        return runner.invoke(app, argv, env=env or {})
+        return runner.invoke(app, argv, env=env or {}, obj=PINNED[-1] if PINNED else None)
 
-    def session(self, who: str = "desk", policies: Policies | None = None, **kwargs: Any) -> services.Session:
+    def session(self, who: str = "desk", policies: Policies | None = None, **kwargs: Any) -> Session:
         secret = crypto.parse_key_file(self.keys[who].read_text())
-        return services.unlock(self.db, policies or self.policies, services.Credentials(key_secret=secret), **kwargs)
+        return unlock(self.db, policies or self.policies, keyslots.Credentials(key_secret=secret), **kwargs)
 
     def rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         return query(self.db, sql, params)
@@ -312,7 +316,7 @@ def month_end(tmp_path: Path, month_end_template: Template, policies: Policies) 
     return Reg(tmp_path, month_end_template, policies)
 
 
-def plan_sets(plan: services.PurgePlan) -> dict[str, set[str]]:
+def plan_sets(plan: lifecycle.PurgePlan) -> dict[str, set[str]]:
     for ids in plan.due.values():
         assert len(ids) == len(set(ids))
     return {rule: set(ids) for rule, ids in plan.due.items()}
@@ -342,7 +346,7 @@ def plan_sets(plan: services.PurgePlan) -> dict[str, set[str]]:
     ],
 )
 def test_period_after(period: dict[str, int], start: date, expected: date) -> None:
-    assert Period(**period).after(start) == expected
+    assert period_end(Period(**period), start) == expected
 
 
 def test_period_needs_exactly_one_unit() -> None:
@@ -410,7 +414,7 @@ def test_due_members_without_a_clock_date_is_never_due(policies: Policies) -> No
 def test_plan_picks_exactly_the_due_members(boundaries: Reg, offset: int) -> None:
     as_of = D + days(offset)
     with boundaries.session("cron") as session:
-        plan = services.plan_purge(session, as_of)
+        plan = lifecycle.plan_purge(session, as_of)
     assert plan.as_of == as_of
     assert list(plan.due) == list(RULES)
     assert plan_sets(plan) == boundaries.due_ids(as_of)
@@ -436,7 +440,7 @@ def test_restricted_members_are_erased_when_the_policy_says_ignore(boundaries: R
     path = directory / "retention.yaml"
     path.write_text(path.read_text().replace("restricted: hold", "restricted: ignore"))
     with boundaries.session("cron", load_policies(directory)) as session:
-        plan = services.plan_purge(session, D)
+        plan = lifecycle.plan_purge(session, D)
     expected = boundaries.due_ids(D)
     expected["applicant-not-admitted"].add(boundaries.ids["restricted-applicant"])
     expected["inactive-member"].add(boundaries.ids["restricted-inactive"])
@@ -455,7 +459,7 @@ def test_restricted_members_are_erased_when_the_policy_says_ignore(boundaries: R
 )
 def test_month_end(month_end: Reg, as_of: date, expected: set[str]) -> None:
     with month_end.session("cron") as session:
-        plan = services.plan_purge(session, as_of)
+        plan = lifecycle.plan_purge(session, as_of)
     assert plan_sets(plan) == {**{rule: set() for rule in RULES}, "inactive-member": {month_end.ids[n] for n in expected}}
 
 
@@ -464,7 +468,7 @@ def test_services_purge_erases_exactly_the_due_members(boundaries: Reg) -> None:
     due = boundaries.due_ids(D)
     seen = len(boundaries.audit())
     with boundaries.session("cron") as session:
-        plan = services.purge(session, NOW)
+        plan = lifecycle.purge(session, NOW)
     assert plan_sets(plan) == due
     erased = boundaries.all_due(D)
     assert boundaries.member_ids() == everyone - erased
@@ -482,8 +486,8 @@ def test_services_purge_erases_exactly_the_due_members(boundaries: Reg) -> None:
     assert summary["detail"] == {"erased": len(erased), "rules": {rule: len(ids) for rule, ids in due.items() if ids}}
     assert len(new) == len(erased) + 1
     with boundaries.session("cron") as session:
-        assert services.plan_purge(session, D).total == 0
-        services.audit_verify(session)
+        assert lifecycle.plan_purge(session, D).total == 0
+        trail.audit_verify(session)
 
 
 # --- the command line -----------------------------------------------------------------------------------------
@@ -717,7 +721,7 @@ def test_a_concurrent_writer_and_a_purge_both_succeed(reg: Reg) -> None:
         try:
             with reg.session("cron") as session:  # the default busy timeout
                 session.store.conn.set_trace_callback(lambda sql: blocked.set() if sql.lstrip().upper().startswith("BEGIN IMMEDIATE") else None)
-                outcome["plan"] = services.purge(session, NOW)
+                outcome["plan"] = lifecycle.purge(session, NOW)
         except BaseException as exc:  # reported below
             outcome["error"] = exc
 
@@ -737,7 +741,7 @@ def test_a_concurrent_writer_and_a_purge_both_succeed(reg: Reg) -> None:
     assert reg.member_ids() == set(reg.ids.values()) - reg.all_due()
     assert reg.rows("SELECT updated_at FROM members WHERE member_id = ?", (keep,)) == [("2026-06-14",)]
     with reg.session("cron") as session:
-        services.audit_verify(session)
+        trail.audit_verify(session)
 
 
 def test_busy_register_past_the_timeout_exits_8_and_changes_nothing(reg: Reg) -> None:
@@ -753,28 +757,22 @@ def test_busy_register_past_the_timeout_exits_8_and_changes_nothing(reg: Reg) ->
         result = reg.run("admit", reg.ids["new-applicant"], "--customers", str(roster), env={"KSS_PANEL_BUSY_TIMEOUT": "0"})
         assert result.exit_code == 8, result.stderr
         with reg.session("cron", busy_timeout=0) as session, pytest.raises(Busy):
-            services.purge(session, NOW)
+            lifecycle.purge(session, NOW)
     finally:
         holder.execute("ROLLBACK")
         holder.close()
     assert reg.tables() == before
 
 
-def test_purge_summary_counts_only_members_erased(reg: Reg, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_purge_summary_counts_only_members_erased(reg: Reg) -> None:
     """An officer records activity between the purge's plan and its apply: that member is kept, and not counted."""
     rescued = reg.ids["inactive"]
-    real_plan = services.plan_purge
-
-    def plan_then_officer_writes(session: services.Session, as_of: date) -> services.PurgePlan:
-        plan = real_plan(session, as_of)
-        with reg.session("desk") as officer:
-            services.record_activity(officer, [(2, rescued, D - days(1))], NOW)
-        return plan
-
-    monkeypatch.setattr(services, "plan_purge", plan_then_officer_writes)
     seen = len(reg.audit())
     with reg.session("cron") as session:
-        services.purge(session, NOW)
+        plan = lifecycle.plan_purge(session, D)
+        with reg.session("desk") as officer:
+            lifecycle.record_activity(officer, [(2, rescued, D - days(1))], NOW)
+        lifecycle.purge(session, NOW, plan=plan)
     assert rescued in reg.member_ids()
     assert rescued not in reg.erasures()
     new = reg.audit()[seen:]
@@ -787,25 +785,21 @@ def test_purge_summary_counts_only_members_erased(reg: Reg, monkeypatch: pytest.
 # --- a crash in the middle of an apply ------------------------------------------------------------------------
 
 
-def test_crash_mid_apply_leaves_a_consistent_register(reg: Reg, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_crash_mid_apply_leaves_a_consistent_register(reg: Reg) -> None:
     with reg.session("cron") as session:
-        plan = services.plan_purge(session, D)
+        plan = lifecycle.plan_purge(session, D)
     order = [member_id for ids in plan.due.values() for member_id in ids]
     assert len(order) == 5
-    monkeypatch.setattr(services, "PURGE_BATCH", 2)
-    real_erase = services._erase
-    calls = []
+    erased_so_far = []
 
-    def erase_then_crash(*args: Any, **kwargs: Any) -> None:
-        if len(calls) == 3:  # the second erase of the second batch
+    def crash_at_the_fourth(member_id: str) -> None:
+        if len(erased_so_far) == 3:  # the second erase of the second batch
             raise RuntimeError("simulated crash")
-        calls.append(args[1])
-        real_erase(*args, **kwargs)
+        erased_so_far.append(member_id)
 
-    monkeypatch.setattr(services, "_erase", erase_then_crash)
     seen = len(reg.audit())
     with reg.session("cron") as session, pytest.raises(RuntimeError, match="simulated crash"):
-        services.purge(session, NOW)
+        lifecycle.purge(session, NOW, batch=2, on_erased=crash_at_the_fourth)
 
     # The first batch committed whole; the second rolled back whole (its first erase included).
     erased, untouched = set(order[:2]), set(order[2:])
@@ -821,18 +815,17 @@ def test_crash_mid_apply_leaves_a_consistent_register(reg: Reg, monkeypatch: pyt
     if ledger.exists():  # the ledger beside the register never names a rolled-back erase
         assert {line.split()[1] for line in ledger.read_text().splitlines()} == erased
     with reg.session("desk") as officer:
-        services.audit_verify(officer)
+        trail.audit_verify(officer)
         for member_id in untouched | {reg.ids["active"]}:
-            record = services.show(officer, member_id, NOW)
+            record = members.show(officer, member_id, NOW)
             assert record["contact"]["first_name"].startswith("Canary")
 
     # The next run finishes the job.
-    monkeypatch.setattr(services, "_erase", real_erase)
     with reg.session("cron") as session:
-        again = services.purge(session, NOW)
+        again = lifecycle.purge(session, NOW)
         assert set().union(*map(set, again.due.values())) == untouched
-        assert services.plan_purge(session, D).total == 0
-        services.audit_verify(session)
+        assert lifecycle.plan_purge(session, D).total == 0
+        trail.audit_verify(session)
     assert set(reg.erasures()) == set(order)
     assert reg.member_ids() == set(reg.ids.values()) - set(order)
     assert [e["action"] for e in reg.audit()[seen:]].count("purge") == 1

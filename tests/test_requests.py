@@ -2,7 +2,7 @@
 extension of up to two further months, overdue tracking, closing, and the
 `--request N` option that closes a request as fulfilled by the command.
 
-The command line runs at an instant each test picks (``cli._now`` is pinned,
+The command line runs at an instant each test picks (the ``clock`` fixture pins the CLI's clock,
 NOW unless a test moves the clock); services get their ``now`` directly.
 """
 
@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from kss_panel import services
+from kss_panel.services import requests, trail
+from kss_panel import model
 from kss_panel.policy import Policies
 from support import Clock, Register, assert_failure
 
@@ -46,11 +47,11 @@ class Reg(Register):
     def opened(self, kind: str, name: str = "a", received: str = "2029-06-01", now: datetime = NOW) -> dict[str, Any]:
         """A request opened through the service (set-up, not under test: no process per call)."""
         with self.session() as session:
-            return services.open_request(session, kind, self.ids[name], now, received=date.fromisoformat(received))
+            return requests.open_request(session, kind, self.ids[name], now, received=date.fromisoformat(received))
 
     def request(self, request_id: int, now: datetime = NOW) -> dict[str, Any]:
         with self.session() as session:
-            return next(row for row in services.list_requests(session, now) if row["id"] == request_id)
+            return next(row for row in requests.list_requests(session, now) if row["id"] == request_id)
 
 
 @pytest.fixture
@@ -75,7 +76,7 @@ BOUNDARIES = [
 
 @pytest.mark.parametrize("received, deadline", BOUNDARIES)
 def test_request_deadline_is_one_calendar_month(received: str, deadline: str) -> None:
-    assert services.request_deadline(date.fromisoformat(received)) == date.fromisoformat(deadline)
+    assert model.request_deadline(date.fromisoformat(received)) == date.fromisoformat(deadline)
 
 
 @pytest.mark.parametrize(
@@ -89,7 +90,7 @@ def test_request_deadline_is_one_calendar_month(received: str, deadline: str) ->
     ],
 )
 def test_request_deadline_with_an_extension(received: str, months: int, deadline: str) -> None:
-    assert services.request_deadline(date.fromisoformat(received), months) == date.fromisoformat(deadline)
+    assert model.request_deadline(date.fromisoformat(received), months) == date.fromisoformat(deadline)
 
 
 @pytest.mark.parametrize("received, deadline", BOUNDARIES)
@@ -190,41 +191,41 @@ def test_extend_a_closed_or_unknown_request(reg: Reg) -> None:
 
 def test_overdue_from_the_day_after_the_deadline(reg: Reg) -> None:
     with reg.session() as session:
-        opened = services.open_request(session, "access", reg.ids["a"], noon("2026-03-05"), received=date(2026, 1, 31))
+        opened = requests.open_request(session, "access", reg.ids["a"], noon("2026-03-05"), received=date(2026, 1, 31))
         assert opened["deadline"] == "2026-02-28"
-        [on_the_day] = services.list_requests(session, noon("2026-02-28"))
+        [on_the_day] = requests.list_requests(session, noon("2026-02-28"))
         assert (on_the_day["overdue"], on_the_day["days_left"]) == (False, 0)
-        assert services.list_requests(session, noon("2026-02-28"), overdue=True) == []
-        [day_after] = services.list_requests(session, noon("2026-03-01"))
+        assert requests.list_requests(session, noon("2026-02-28"), overdue=True) == []
+        [day_after] = requests.list_requests(session, noon("2026-03-01"))
         assert (day_after["overdue"], day_after["days_left"]) == (True, -1)
-        assert [r["id"] for r in services.list_requests(session, noon("2026-03-01"), overdue=True)] == [opened["id"]]
+        assert [r["id"] for r in requests.list_requests(session, noon("2026-03-01"), overdue=True)] == [opened["id"]]
 
 
 def test_overdue_counts_the_finnish_day(reg: Reg) -> None:
     with reg.session() as session:
-        services.open_request(session, "access", reg.ids["a"], noon("2026-03-05"), received=date(2026, 1, 31))
+        requests.open_request(session, "access", reg.ids["a"], noon("2026-03-05"), received=date(2026, 1, 31))
         # 21:59 UTC is 23:59 in Helsinki (UTC+2 in winter): still the deadline day
-        assert services.list_requests(session, datetime(2026, 2, 28, 21, 59, tzinfo=UTC), overdue=True) == []
+        assert requests.list_requests(session, datetime(2026, 2, 28, 21, 59, tzinfo=UTC), overdue=True) == []
         # 22:00 UTC is already 1 March in Helsinki
-        assert len(services.list_requests(session, datetime(2026, 2, 28, 22, 0, tzinfo=UTC), overdue=True)) == 1
+        assert len(requests.list_requests(session, datetime(2026, 2, 28, 22, 0, tzinfo=UTC), overdue=True)) == 1
 
 
 def test_extended_request_is_overdue_only_after_the_extended_deadline(reg: Reg) -> None:
     with reg.session() as session:
-        opened = services.open_request(session, "access", reg.ids["a"], noon("2026-02-10"), received=date(2026, 1, 31))
-        services.extend_request(session, opened["id"], "complexity", noon("2026-02-10"))
-        assert services.list_requests(session, noon("2026-03-01"), overdue=True) == []
-        assert services.list_requests(session, noon("2026-04-30"), overdue=True) == []
-        assert len(services.list_requests(session, noon("2026-05-01"), overdue=True)) == 1
+        opened = requests.open_request(session, "access", reg.ids["a"], noon("2026-02-10"), received=date(2026, 1, 31))
+        requests.extend_request(session, opened["id"], "complexity", noon("2026-02-10"))
+        assert requests.list_requests(session, noon("2026-03-01"), overdue=True) == []
+        assert requests.list_requests(session, noon("2026-04-30"), overdue=True) == []
+        assert len(requests.list_requests(session, noon("2026-05-01"), overdue=True)) == 1
 
 
 def test_a_closed_request_is_never_overdue(reg: Reg) -> None:
     with reg.session() as session:
-        opened = services.open_request(session, "access", reg.ids["a"], noon("2026-02-10"), received=date(2026, 1, 31))
-        services.close_request(session, opened["id"], "fulfilled", noon("2026-02-11"))
-        [closed] = services.list_requests(session, noon("2027-01-01"))
+        opened = requests.open_request(session, "access", reg.ids["a"], noon("2026-02-10"), received=date(2026, 1, 31))
+        requests.close_request(session, opened["id"], "fulfilled", noon("2026-02-11"))
+        [closed] = requests.list_requests(session, noon("2027-01-01"))
         assert (closed["status"], closed["overdue"], closed["days_left"]) == ("closed", False, None)
-        assert services.list_requests(session, noon("2027-01-01"), overdue=True) == []
+        assert requests.list_requests(session, noon("2027-01-01"), overdue=True) == []
 
 
 def test_request_list_overdue_on_the_command_line(reg: Reg) -> None:
@@ -285,7 +286,7 @@ def test_request_option_closes_the_matching_request_as_fulfilled(reg: Reg, comma
     assert (closed["status"], closed["outcome"], closed["closed_on"]) == ("closed", "fulfilled", TODAY)
     assert reg.request(other["id"])["status"] == "open"
     with reg.session() as session:
-        closes = [e for e in services.audit_log(session) if e["action"] == "request-close"]
+        closes = [e for e in trail.audit_log(session) if e["action"] == "request-close"]
     assert [(e["member_id"], e["detail"]) for e in closes] == [(reg.ids["a"], {"request": opened["id"], "outcome": "fulfilled"})]
 
 

@@ -7,7 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from kss_panel import crypto, services
+from kss_panel import crypto
+from kss_panel.services import members
+from kss_panel import keyslots
+from kss_panel.services.session import init_register, unlock
 from kss_panel.errors import AuthError, IntegrityError
 from kss_panel.policy import Policies
 from support import (
@@ -186,7 +189,7 @@ def test_a_box_from_another_register_fails(tmp_path: Path, populated: Register, 
     """Same member id and section in a second register: the register id in the context tells them apart."""
     other = tmp_path / "other.db"
     aino = populated.ids["aino"]
-    with services.init_register(other, policies, "aino", PASSPHRASE, crypto.KdfParams(salt=b"t" * 16, memory_kib=64, iterations=1, lanes=1), NOW) as session:
+    with init_register(other, policies, "aino", PASSPHRASE, crypto.KdfParams(salt=b"t" * 16, memory_kib=64, iterations=1, lanes=1), NOW) as session:
         dek = crypto.random_key()
         forged = crypto.seal(dek, b'"12345678"', ("section", session.register_id, aino, "customer_number"))
         wrapped = crypto.seal(session.keys.data, dek, ("dek", session.register_id, aino))  # type: ignore[arg-type]
@@ -225,14 +228,14 @@ def test_every_flipped_byte_of_every_box_and_data_key_is_caught(populated: Regis
             for position in range(len(box)):
                 conn.execute("UPDATE sections SET box = ? WHERE member_id = ? AND section = ?", (flip(box, position), aino, section))
                 with pytest.raises(IntegrityError):
-                    services.show(session, aino, NOW)
+                    members.show(session, aino, NOW)
             conn.execute("UPDATE sections SET box = ? WHERE member_id = ? AND section = ?", (box, aino, section))
         for position in range(len(wrapped)):
             conn.execute("UPDATE members SET wrapped_dek = ? WHERE member_id = ?", (flip(wrapped, position), aino))
             with pytest.raises(IntegrityError):
-                services.show(session, aino, NOW)
+                members.show(session, aino, NOW)
         conn.execute("UPDATE members SET wrapped_dek = ? WHERE member_id = ?", (wrapped, aino))
-        assert services.show(session, aino, NOW)["contact"] == AINO["contact"]
+        assert members.show(session, aino, NOW)["contact"] == AINO["contact"]
     conn.close()
 
 
@@ -241,16 +244,16 @@ def test_every_flipped_byte_of_a_slot_stops_it_opening(populated: Register, poli
     conn = tamper_connection(populated.db)
     conn.isolation_level = None
     for name, credentials in (
-        ("desk", services.Credentials(key_secret=secret)),
-        ("aino", services.Credentials(officer="aino", passphrase=PASSPHRASE)),
+        ("desk", keyslots.Credentials(key_secret=secret)),
+        ("aino", keyslots.Credentials(officer="aino", passphrase=PASSPHRASE)),
     ):
         [(wrapped,)] = conn.execute("SELECT wrapped FROM slots WHERE name = ?", (name,)).fetchall()
         for position in range(len(wrapped)):
             conn.execute("UPDATE slots SET wrapped = ? WHERE name = ?", (flip(wrapped, position), name))
             with pytest.raises(AuthError):
-                services.unlock(populated.db, policies, credentials).close()
+                unlock(populated.db, policies, credentials).close()
         conn.execute("UPDATE slots SET wrapped = ? WHERE name = ?", (wrapped, name))
-        services.unlock(populated.db, policies, credentials).close()
+        unlock(populated.db, policies, credentials).close()
     conn.close()
 
 
@@ -420,13 +423,13 @@ def test_a_purger_may_audit_and_list(populated: Register, cron: Path, args: tupl
 
 
 def test_a_purger_slot_holds_no_data_or_lookup_key(populated: Register, cron: Path, policies: Policies) -> None:
-    credentials = services.Credentials(key_secret=crypto.parse_key_file(cron.read_text()))
-    with services.unlock(populated.db, policies, credentials) as session:
+    credentials = keyslots.Credentials(key_secret=crypto.parse_key_file(cron.read_text()))
+    with unlock(populated.db, policies, credentials) as session:
         assert (session.actor, session.role) == ("cron", "purger")
         assert session.keys.data is None and session.keys.lookup is None
         assert session.keys.audit
         with pytest.raises(AuthError):
-            services.show(session, populated.ids["aino"], NOW)
+            members.show(session, populated.ids["aino"], NOW)
     # Even given its key, the slot's payload names only the audit key.
     [(kdf, wrapped)] = populated.sql("SELECT kdf, wrapped FROM slots WHERE name = 'cron'")
     kek = crypto.key_file_key(crypto.parse_key_file(cron.read_text()), crypto.b64decode(json.loads(kdf)["salt"]))

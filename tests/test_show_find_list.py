@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from kss_panel.model import flatten
+from kss_panel.record import flatten
 from support import AINO, CATEGORIES, VEIKKO, Register, assert_clean_failure, record
 
 PLAIN = {"member_id", "status", "applied_at", "admitted_at", "rejected_at", "last_activity_at", "updated_at"}

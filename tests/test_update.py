@@ -109,7 +109,7 @@ def test_update_with_nothing_changed_writes_nothing(populated: Register, aino: s
          ["kss-panel: error: invalid record", "  demographics.household_size: input should be a valid integer"]),
         (("--set", "contact.nickname=Ainoska"), None, ["kss-panel: error: invalid --set", "  contact.nickname: is not a field of the register"]),
         (("--set", "contact.city"), None, ["kss-panel: error: invalid --set", "  --set: must be FIELD=VALUE"]),
-        (("--file", "-"), '{"applied_at": "2020-01-01"}', ["kss-panel: error: invalid patch", "  applied_at: cannot be changed by update"]),
+        (("--file", "-"), '{"applied_at": "2020-01-01"}', ["kss-panel: error: invalid patch", "  applied_at: cannot be changed by an update"]),
         (("--file", "-"), "{}", ["kss-panel: error: empty patch", "  (patch): must be a JSON object with at least one field"]),
         (("--file", "-"), "[]", ["kss-panel: error: empty patch", "  (patch): must be a JSON object with at least one field"]),
         (("--file", "-"), '{"contact": {"language": "de"}, "hobbies": "sauna"}',

@@ -17,13 +17,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kss_panel import services
+from kss_panel.services import members
+from kss_panel import model
 from kss_panel.errors import InvalidInput
 from kss_panel.policy import FieldSpec, Policies, load_policies
 from support import AINO, NOW, POLICIES_DIR, Register, assert_clean_failure, record
 
 POLICIES = load_policies(POLICIES_DIR)
-TODAY = services.local_date(NOW)
+TODAY = model.local_date(NOW)
 LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZäöåÄÖÅéü"
 CONTROL = [chr(c) for c in range(0x00, 0x20)] + ["\x7f", "\x85", "\x9f", "\u2028", "\u2029"]
 SETTINGS = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -250,7 +251,7 @@ def test_an_invalid_record_is_refused_naming_the_field(reg: Register, policies: 
         before, digest = reg.tables(), reg.digest()
         with reg.session(policies) as session:
             with pytest.raises(InvalidInput) as caught:
-                services.enrol(session, data, NOW)
+                members.enrol(session, data, NOW)["member_id"]
         assert case.expected in problem_paths(caught.value), (case, caught.value.problems)
         assert caught.value.message == "invalid record"
         assert reg.digest() == digest
@@ -264,7 +265,7 @@ def test_an_invalid_patch_is_refused_naming_the_field(populated: Register, polic
         before, digest = populated.tables(), populated.digest()
         with populated.session(policies) as session:
             with pytest.raises(InvalidInput) as caught:
-                services.update(session, populated.ids["aino"], as_patch(case), NOW)
+                members.update(session, populated.ids["aino"], as_patch(case), NOW)
         assert case.expected in problem_paths(caught.value), (case, caught.value.problems)
         assert populated.digest() == digest
         assert populated.tables() == before
@@ -277,7 +278,7 @@ def test_a_record_that_is_not_an_object_is_refused(reg: Register, policies: Poli
         before = reg.tables()
         with reg.session(policies) as session:
             with pytest.raises(InvalidInput) as caught:
-                services.enrol(session, data, NOW)
+                members.enrol(session, data, NOW)["member_id"]
         assert problem_paths(caught.value) == ["(record)"]
         assert reg.tables() == before
 
@@ -297,7 +298,7 @@ def test_every_problem_is_listed_at_once(reg: Register, policies: Policies) -> N
     )
     with reg.session(policies) as session:
         with pytest.raises(InvalidInput) as caught:
-            services.enrol(session, bad, NOW)
+            members.enrol(session, bad, NOW)["member_id"]
     assert sorted(problem_paths(caught.value)) == sorted([
         "customer_number", "contact.first_name", "contact.email", "contact.language",
         "demographics.household_size", "attitudes.environment", "hobbies.1", "nickname", "applied_at",
@@ -318,7 +319,7 @@ def test_digits_mean_ascii_digits(reg: Register, policies: Policies, changes: di
     """Python's \\d matches every script's digits; a postal code or customer number is 0-9 only."""
     with reg.session(policies) as session:
         with pytest.raises(InvalidInput) as caught:
-            services.enrol(session, record(AINO, **changes), NOW)
+            members.enrol(session, record(AINO, **changes), NOW)["member_id"]
     assert path in problem_paths(caught.value)
 
 
@@ -326,7 +327,7 @@ def test_digits_mean_ascii_digits(reg: Register, policies: Policies, changes: di
 def test_names_hold_no_digit_like_characters(reg: Register, policies: Policies, name: str) -> None:
     with reg.session(policies) as session:
         with pytest.raises(InvalidInput) as caught:
-            services.enrol(session, record(AINO, contact__first_name=name), NOW)
+            members.enrol(session, record(AINO, contact__first_name=name), NOW)["member_id"]
     assert "contact.first_name" in problem_paths(caught.value)
 
 
@@ -335,17 +336,17 @@ def test_names_hold_no_digit_like_characters(reg: Register, policies: Policies, 
 )
 def test_names_of_any_script_are_accepted(reg: Register, policies: Policies, name: str) -> None:
     with reg.session(policies) as session:
-        member_id = services.enrol(session, record(AINO, contact__first_name=name), NOW)
-        assert services.show(session, member_id, NOW)["contact"]["first_name"] == name
+        member_id = members.enrol(session, record(AINO, contact__first_name=name), NOW)["member_id"]
+        assert members.show(session, member_id, NOW)["contact"]["first_name"] == name
 
 
 def test_applied_at_today_is_accepted_and_tomorrow_is_not(reg: Register, policies: Policies) -> None:
     with reg.session(policies) as session:
         with pytest.raises(InvalidInput) as caught:
-            services.enrol(session, record(AINO, applied_at=(TODAY + timedelta(days=1)).isoformat()), NOW)
+            members.enrol(session, record(AINO, applied_at=(TODAY + timedelta(days=1)).isoformat()), NOW)["member_id"]
         assert caught.value.problems == [("applied_at", "must not be in the future")]
-        member_id = services.enrol(session, record(AINO, applied_at=TODAY.isoformat()), NOW)
-        assert services.show(session, member_id, NOW)["applied_at"] == TODAY.isoformat()
+        member_id = members.enrol(session, record(AINO, applied_at=TODAY.isoformat()), NOW)["member_id"]
+        assert members.show(session, member_id, NOW)["applied_at"] == TODAY.isoformat()
 
 
 def test_boundary_values_are_accepted(reg: Register, policies: Policies) -> None:
@@ -362,9 +363,9 @@ def test_boundary_values_are_accepted(reg: Register, policies: Policies) -> None
         hobbies=["h" * 40] * 20,
     )
     with reg.session(policies) as session:
-        services.enrol(session, edge, NOW)
-        services.enrol(session, record(AINO, customer_number="1234567890", contact__email="b@example.fi", contact__phone=None,
-                                       demographics__birth_year=TODAY.year - 15), NOW)
+        members.enrol(session, edge, NOW)["member_id"]
+        members.enrol(session, record(AINO, customer_number="1234567890", contact__email="b@example.fi", contact__phone=None,
+                                       demographics__birth_year=TODAY.year - 15), NOW)["member_id"]
 
 
 # --- through the command line -------------------------------------------------------------------------------

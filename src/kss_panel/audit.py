@@ -12,10 +12,11 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from .crypto import mac, mac_equal
-from .errors import IntegrityError, InvalidInput
+from .errors import IntegrityError
 
 ENTRY_FIELDS = ("seq", "at", "actor", "action", "member_id", "fields", "policy_hash", "detail")
 
@@ -30,9 +31,10 @@ class Head:
 
     @classmethod
     def parse(cls, token: str) -> Head:
+        """A head token as ``audit head`` prints it; ValueError for anything else."""
         match = re.fullmatch(r"([0-9]{1,18})-([0-9a-f]{64})", token.strip())
         if match is None:
-            raise InvalidInput("invalid audit head", [("--head", "must be a token printed by 'kss-panel audit head'")])
+            raise ValueError("not an audit head token")
         return cls(int(match[1]), match[2])
 
 
@@ -54,6 +56,43 @@ def seal_entry(audit_key: bytes, register_id: str, last: dict[str, Any] | None, 
     previous = last["mac"] if last else genesis(audit_key, register_id)
     numbered = {**entry, "seq": seq}
     return {**numbered, "mac": chain_mac(audit_key, previous, numbered)}
+
+
+class Writer:
+    """Writes the entries of one actor under one policy, each chained to the one before.
+
+    Start it from the trail's last entry inside the write transaction the
+    entries record; every path (a single command, an import's thousands of
+    entries) seals its entries here.
+    """
+
+    def __init__(self, audit_key: bytes, register_id: str, actor: str, policy_hash: str, last: dict[str, Any] | None) -> None:
+        self._key = audit_key
+        self._register_id = register_id
+        self._actor = actor
+        self._policy_hash = policy_hash
+        self._last = last
+
+    def entry(
+        self,
+        now: datetime,
+        action: str,
+        member_id: str | None = None,
+        fields: Iterable[str] = (),
+        detail: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """The next sealed entry: who did what to which member's fields, never a value."""
+        entry = {
+            "at": now.astimezone(UTC).isoformat(timespec="seconds"),
+            "actor": self._actor,
+            "action": action,
+            "member_id": member_id,
+            "fields": list(fields),
+            "policy_hash": self._policy_hash,
+            "detail": detail or {},
+        }
+        self._last = seal_entry(self._key, self._register_id, self._last, entry)
+        return self._last
 
 
 def verify(audit_key: bytes, register_id: str, rows: Iterable[dict[str, Any]], head: Head | None = None) -> Head:

@@ -24,8 +24,6 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from .errors import IntegrityError
-
 FORMAT_VERSION = 1
 KEY_BYTES = 32
 NONCE_BYTES = 12
@@ -39,8 +37,12 @@ ARGON2_MIN_ITERATIONS = 3
 ARGON2_LANES = 4
 
 
-class InvalidToken(IntegrityError):
-    """A sealed box did not open: wrong key, wrong context, or changed bytes."""
+class InvalidToken(Exception):
+    """A sealed box did not open: wrong key, wrong context, or changed bytes.
+
+    The crypto core's only exception; the layer above says what it means there
+    (a tampered record, a wrong passphrase).
+    """
 
 
 def random_key() -> bytes:
@@ -83,19 +85,18 @@ def seal(key: bytes, plaintext: bytes, context: tuple[str | bytes, ...], *, nonc
     ``nonce`` exists for the test vectors only; a random nonce per box is safe
     because every key here seals far fewer than 2^32 boxes.
     """
-    nonce = nonce if nonce is not None else os.urandom(NONCE_BYTES)
-    body = AESGCM(key).encrypt(nonce, _pad(plaintext), associated_data(*context))
-    return bytes([FORMAT_VERSION]) + nonce + body
+    return _seal(AESGCM(key), plaintext, associated_data(*context), nonce)
 
 
 def seal_many(key: bytes, plaintexts: dict[str, bytes], context: tuple[str | bytes, ...]) -> dict[str, bytes]:
-    """Seal several boxes under one key, each bound to ``context`` + its own name."""
+    """Seal several boxes under one key (one AES context), each bound to ``context`` + its own name."""
     aead = AESGCM(key)
-    boxes = {}
-    for name, plaintext in plaintexts.items():
-        nonce = os.urandom(NONCE_BYTES)
-        boxes[name] = bytes([FORMAT_VERSION]) + nonce + aead.encrypt(nonce, _pad(plaintext), associated_data(*context, name))
-    return boxes
+    return {name: _seal(aead, plaintext, associated_data(*context, name)) for name, plaintext in plaintexts.items()}
+
+
+def _seal(aead: AESGCM, plaintext: bytes, ad: bytes, nonce: bytes | None = None) -> bytes:
+    nonce = nonce if nonce is not None else os.urandom(NONCE_BYTES)
+    return bytes([FORMAT_VERSION]) + nonce + aead.encrypt(nonce, _pad(plaintext), ad)
 
 
 def open_sealed(key: bytes, box: bytes, context: tuple[str | bytes, ...]) -> bytes:

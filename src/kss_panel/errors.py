@@ -2,10 +2,21 @@
 
 Every failure a user can cause or meet is one of these. Messages never hold a
 personal value or a secret: they name fields, ids and files, not contents.
-Only ``cli`` turns them into exit codes.
+Problems name the parameter or file at fault; only ``cli`` turns a parameter
+into the option the user typed, and an error into an exit code.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
+
+
+class Param(str):
+    """A problem's path that names a parameter of the use case (``reason``), not a field.
+
+    The command line shows the option the user typed for it (``--reason``);
+    ``a/b`` and ``a|b`` name several parameters.
+    """
 
 
 class KssPanelError(Exception):
@@ -37,6 +48,17 @@ class InvalidInput(KssPanelError):
     ) -> None:
         super().__init__(message, hints=hints)
         self.problems = problems or []
+
+
+class FileRefused(InvalidInput):
+    """A file to be created exists already, or the system refused to create it.
+
+    The problem names the file; the command line names the option that gave it.
+    """
+
+    def __init__(self, message: str, path: Path, problem: str) -> None:
+        super().__init__(message, [(str(path), problem)])
+        self.path = path
 
 
 class PolicyError(KssPanelError):

@@ -1,335 +1,74 @@
-"""The member record: validated against the register policy, pure rules only.
+"""The domain's rules: statuses, reasons and grounds, the register's calendar, request deadlines.
 
-The record's shape (categories and their fields, enumerations, ranges) comes
-from policies/register.yaml; this module turns that policy into a pydantic
-model so every problem is reported with its field path. Error messages never
-echo the rejected value: they may hold personal data.
+Pure functions and constants; nothing here reads a file or the clock.
 """
 
 from __future__ import annotations
 
-import re
-import unicodedata
-from dataclasses import dataclass
-from datetime import date
-from functools import partial
-from typing import Annotated, Any, Literal
+import calendar
+from collections.abc import Iterable
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
 
-import phonenumbers
-from email_validator import EmailNotValidError, validate_email
-from pydantic import AfterValidator, PlainValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, create_model
+from .errors import InvalidInput, Param
 
-from .errors import InvalidInput
-from .policy import Category, FieldSpec, Policies
-
+REGISTER_TZ = ZoneInfo("Europe/Helsinki")
 STATUSES = ("applicant", "member", "rejected")
-NAME_RE = re.compile(r"^[^\W\d_]+(?:[ '’-]+[^\W\d_]+)*$")
-CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+ERASURE_REASONS = ("request", "conditions-not-met")
+RESTRICTION_GROUNDS = ("accuracy-contested", "unlawful-processing", "legal-claims", "objection-pending")
+REQUEST_TYPES = ("access", "rectification", "erasure", "objection", "restriction")
+REQUEST_OUTCOMES = ("fulfilled", "partially-fulfilled", "refused-unfounded", "refused-excessive", "withdrawn", "no-data")
+EXTENSION_REASONS = ("complexity", "number-of-requests")
+# The lookups kept, as keyed hashes, for a person erased with --suppress.
+SUPPRESSED_KINDS = ("email", "phone")
 
 
-@dataclass(frozen=True)
-class Member:
-    """A member's plain columns: what purge and lookups need, nothing personal."""
-
-    member_id: str
-    status: str
-    applied_at: date
-    admitted_at: date | None = None
-    rejected_at: date | None = None
-    last_activity_at: date | None = None
-    updated_at: date | None = None
+def local_date(now: datetime) -> date:
+    """The register's calendar day (Finland) at the instant ``now``."""
+    return now.astimezone(REGISTER_TZ).date()
 
 
-def _text(value: str, *, max_length: int) -> str:
-    value = unicodedata.normalize("NFC", value).strip()
-    if not value:
-        raise ValueError("must not be empty")
-    if CONTROL_RE.search(value):
-        raise ValueError("must not contain control characters")
-    if len(value) > max_length:
-        raise ValueError(f"must be at most {max_length} characters")
-    return value
+def add_months(start: date, months: int) -> date:
+    """``start`` plus calendar months; a month-end overflow clamps to the month's last day."""
+    month_index = start.month - 1 + months
+    year, month = start.year + month_index // 12, month_index % 12 + 1
+    return date(year, month, min(start.day, calendar.monthrange(year, month)[1]))
 
 
-def _name(value: str, *, max_length: int) -> str:
-    value = _text(value, max_length=max_length)
-    if not NAME_RE.match(value) or not all(_is_name_char(c) for c in value):
-        raise ValueError("may hold only letters, spaces, hyphens and apostrophes")
-    return value
+def one_of(value: str, allowed: Iterable[str], parameter: str, what: str) -> None:
+    """Refuse a value outside a closed list, naming the parameter and the list."""
+    allowed = tuple(allowed)
+    if value not in allowed:
+        raise InvalidInput(f"invalid {what}", [(Param(parameter), f"must be one of {', '.join(allowed)}")])
 
 
-def _is_name_char(char: str) -> bool:
-    # Letters of any script and their combining marks; not digits such as "²" or "③".
-    return char.isalpha() or char in " '’-" or unicodedata.category(char).startswith("M")
+def require_status(row: dict[str, Any], status: str, action: str) -> None:
+    """A status change only from the status it starts at (applicant -> member or rejected)."""
+    if row["status"] != status:
+        raise InvalidInput(f"cannot {action} {row['member_id']}", [("status", f"is {row['status']}, not {status}")])
 
 
-def normalise_email(value: str) -> str:
-    try:
-        result = validate_email(value, check_deliverability=False)
-    except EmailNotValidError:
-        raise ValueError("is not a valid email address") from None
-    return result.normalized.lower()
+def request_deadline(received: date, extended_months: int = 0) -> date:
+    """One calendar month from receipt, plus any extension (Art. 12(3))."""
+    return add_months(received, 1 + extended_months)
 
 
-def normalise_phone(value: str) -> str:
-    try:
-        number = phonenumbers.parse(value, "FI")
-    except phonenumbers.NumberParseException:
-        raise ValueError("is not a phone number") from None
-    if not phonenumbers.is_valid_number(number):
-        raise ValueError("is not a valid phone number")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-
-
-def normalise_customer_number(value: str) -> str:
-    value = value.strip()
-    if not re.fullmatch(r"[0-9]{6,10}", value):
-        raise ValueError("must be 6 to 10 digits")
-    return value
-
-
-def _postal_code(value: str) -> str:
-    value = value.strip()
-    if not re.fullmatch(r"[0-9]{5}", value):
-        raise ValueError("must be five digits")
-    return value
-
-
-def _birth_year(value: int, info: ValidationInfo, *, min_age: int, max_age: int) -> int:
-    today: date = (info.context or {})["today"]
-    if not today.year - max_age <= value <= today.year - min_age:
-        raise ValueError(f"must be between {today.year - max_age} and {today.year - min_age}")
-    return value
-
-
-def _applied_at(value: Any, info: ValidationInfo) -> date:
-    try:
-        if not isinstance(value, str) or not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
-            raise ValueError
-        parsed = date.fromisoformat(value)
-    except ValueError:
-        raise ValueError("must be a date as YYYY-MM-DD") from None
-    if parsed > (info.context or {})["today"]:
-        raise ValueError("must not be in the future")
-    return parsed
-
-
-NORMALISERS = {"email": normalise_email, "phone": normalise_phone, "customer_number": normalise_customer_number}
-
-
-def _annotation(spec: FieldSpec) -> Any:
-    length = spec.max_length or 200
-    match spec.type:
-        case "customer_number":
-            return Annotated[str, AfterValidator(normalise_customer_number)]
-        case "name":
-            return Annotated[str, AfterValidator(partial(_name, max_length=length))]
-        case "text":
-            return Annotated[str, AfterValidator(partial(_text, max_length=length))]
-        case "email":
-            return Annotated[str, Field(max_length=254), AfterValidator(normalise_email)]
-        case "phone":
-            return Annotated[str, Field(max_length=32), AfterValidator(normalise_phone)]
-        case "postal_code":
-            return Annotated[str, AfterValidator(_postal_code)]
-        case "enum":
-            return Literal[tuple(spec.values or ())]
-        case "birth_year":
-            return Annotated[int, AfterValidator(partial(_birth_year, min_age=spec.min_age, max_age=spec.max_age))]
-        case "integer":
-            return Annotated[int, Field(ge=spec.min, le=spec.max)]
-        case "boolean":
-            return bool
-        case "score":
-            return Annotated[int, Field(ge=spec.min or 1, le=spec.max or 5)]
-    raise AssertionError(spec.type)
-
-
-def _optional(annotation: Any, required: bool) -> tuple[Any, Any]:
-    return (annotation, ...) if required else (annotation | None, None)
-
-
-class _Closed(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-
-def _category_model(policies: Policies, name: str, category: Category) -> tuple[Any, Any]:
-    if category.kind == "value":
-        assert category.field
-        return _optional(_annotation(category.field), category.field.required)
-    if category.kind == "tags":
-        assert category.item
-        items = Annotated[list[_annotation(category.item)], Field(max_length=category.max_items or 50)]  # type: ignore[misc]
-        return _optional(items, False)
-    if category.kind == "consents":
-        fields = {consent: (bool, False) for consent in policies.register.consents}
-        model = create_model(f"Record_{name}", __base__=_Closed, **fields)
-        return model, Field(default_factory=model)
-    specs = category.fields or {}
-    fields = {field: _optional(_annotation(spec), spec.required) for field, spec in specs.items()}
-    model = create_model(f"Record_{name}", __base__=_Closed, **fields)
-    return _optional(model, any(spec.required for spec in specs.values()))
-
-
-class RecordSchema:
-    """The pydantic model of one register policy's member record."""
-
-    def __init__(self, policies: Policies) -> None:
-        self.policies = policies
-        fields = {
-            name: _category_model(policies, name, category) for name, category in policies.register.categories.items()
-        }
-        fields["applied_at"] = (Annotated[date, PlainValidator(_applied_at)] | None, None)
-        self.model = create_model("Record", __base__=_Closed, **fields)
-
-    def validate(self, data: Any, *, today: date) -> tuple[dict[str, Any], date | None]:
-        """Return the normalised record and its ``applied_at``, or raise InvalidInput."""
-        if not isinstance(data, dict):
-            raise InvalidInput("invalid record", [("(record)", "must be a JSON object")])
-        try:
-            model = self.model.model_validate(data, context={"today": today})
-        except ValidationError as exc:
-            raise InvalidInput("invalid record", problems_of(exc)) from None
-        dumped = model.model_dump(exclude_none=True)
-        applied_at = dumped.pop("applied_at", None)
-        return self.ordered(dumped), applied_at
-
-    def ordered(self, record: dict[str, Any]) -> dict[str, Any]:
-        """The record's categories in policy order (the order people read them in)."""
-        return {name: record[name] for name in self.policies.register.categories if name in record}
-
-    def lookups(self, record: dict[str, Any]) -> dict[str, str]:
-        """The normalised values of a record's lookup fields, by lookup kind."""
-        found: dict[str, str] = {}
-        for name, category in self.policies.register.categories.items():
-            if category.field and category.field.lookup and name in record:
-                found[category.field.lookup] = record[name]
-            for field, spec in (category.fields or {}).items():
-                if spec.lookup and field in record.get(name, {}):
-                    found[spec.lookup] = record[name][field]
-        return found
-
-
-def normalise_lookup(kind: str, value: str) -> str:
-    try:
-        return NORMALISERS[kind](value)
-    except ValueError as exc:
-        raise InvalidInput(f"invalid {kind.replace('_', ' ')}", [(kind, str(exc))]) from None
-
-
-def safe_part(part: Any) -> str:
-    text = str(part)
-    if re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", text):
-        return text
-    return "(unknown field)"
-
-
-def problems_of(exc: ValidationError) -> list[tuple[str, str]]:
-    problems = []
-    for error in exc.errors(include_input=False, include_url=False, include_context=False):
-        loc = tuple(part for part in error["loc"] if not (isinstance(part, str) and part.startswith(("function-", "literal["))))
-        path = ".".join(safe_part(part) for part in loc) or "(record)"
-        problems.append((path, _message(error["type"], error["msg"])))
-    return problems
-
-
-def _message(kind: str, msg: str) -> str:
-    if kind == "missing":
-        return "is required"
-    if kind == "extra_forbidden":
-        return "is not a field of the register"
-    msg = msg.removeprefix("Value error, ")
-    return msg[0].lower() + msg[1:] if msg else kind
-
-
-def flatten(record: dict[str, Any]) -> dict[str, Any]:
-    """Map each stored field's dotted path to its value (the unit of audit)."""
-    flat: dict[str, Any] = {}
-    for name, value in record.items():
-        if isinstance(value, dict):
-            flat.update({f"{name}.{field}": inner for field, inner in value.items()})
-        else:
-            flat[name] = value
-    return flat
-
-
-def changed_fields(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
-    old, new = flatten(before), flatten(after)
-    return sorted(path for path in old.keys() | new.keys() if old.get(path) != new.get(path))
-
-
-def apply_patch(record: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
-    """Merge a JSON merge-patch (RFC 7386) into a record: null removes a field."""
-    merged = {key: (dict(value) if isinstance(value, dict) else value) for key, value in record.items()}
-    for key, value in patch.items():
-        if value is None:
-            merged.pop(key, None)
-        elif isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = apply_patch(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
-TRUE_WORDS = {"true", "yes", "1"}
-FALSE_WORDS = {"false", "no", "0"}
-INTEGER_TYPES = {"integer", "birth_year", "score"}
-
-
-def field_spec(policies: Policies, path: str) -> tuple[Category, FieldSpec | None] | None:
-    """The category and field spec at a dotted path, or None if there is none."""
-    name, _, field = path.partition(".")
-    category = policies.register.categories.get(name)
-    if category is None:
-        return None
-    if category.kind == "object" and field in (category.fields or {}):
-        return category, (category.fields or {})[field]
-    if category.kind == "consents" and field in policies.register.consents:
-        return category, FieldSpec(type="boolean")
-    if category.kind in ("value", "tags") and not field:
-        return category, category.field or category.item
-    return None
-
-
-def coerce_text(spec: FieldSpec, kind: str, text: str) -> Any:
-    """Turn text (from --set or a CSV cell) into the JSON type the field takes.
-
-    Empty text means "no value". A value that cannot be converted is passed on
-    unchanged, so that validation reports it with the usual message.
-    """
-    text = text.strip()
-    if not text:
-        return None
-    if kind == "tags":
-        return [item.strip() for item in text.split(";") if item.strip()]
-    if spec.type in INTEGER_TYPES and re.fullmatch(r"-?[0-9]{1,12}", text):
-        return int(text)
-    if spec.type == "boolean" and text.lower() in TRUE_WORDS | FALSE_WORDS:
-        return text.lower() in TRUE_WORDS
-    return text
-
-
-def patch_from_assignments(policies: Policies, assignments: list[str]) -> dict[str, Any]:
-    """Build a merge patch from FIELD=VALUE pairs; every problem is reported."""
-    patch: dict[str, Any] = {}
-    problems: list[tuple[str, str]] = []
-    for assignment in assignments:
-        path, sep, text = assignment.partition("=")
-        path = path.strip()
-        found = field_spec(policies, path) if sep else None
-        if not sep:
-            problems.append(("--set", "must be FIELD=VALUE"))
-            continue
-        if found is None or found[1] is None:
-            problems.append((safe_part(path), "is not a field of the register"))
-            continue
-        category, spec = found
-        value = coerce_text(spec, category.kind, text)
-        name, _, field = path.partition(".")
-        if field:
-            patch.setdefault(name, {})[field] = value
-        else:
-            patch[name] = value
-    if problems:
-        raise InvalidInput("invalid --set", problems)
-    return patch
+def request_view(row: dict[str, Any], today: date) -> dict[str, Any]:
+    """A request as officers see it: its deadline (extended or not), status and days left."""
+    deadline = date.fromisoformat(row["extended_to"] or row["deadline"])
+    is_open = not row["closed_on"]
+    return {
+        "id": row["id"],
+        "type": row["type"],
+        "member_id": row["member_id"],
+        "received": row["received"],
+        "deadline": deadline.isoformat(),
+        "extended": bool(row["extended_to"]),
+        "extension_reason": row["extension_reason"],
+        "status": "open" if is_open else "closed",
+        "closed_on": row["closed_on"],
+        "outcome": row["outcome"],
+        "overdue": is_open and today > deadline,
+        "days_left": (deadline - today).days if is_open else None,
+    }

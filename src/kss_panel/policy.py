@@ -1,19 +1,17 @@
 """Policies as code: the YAML files under policies/, loaded and validated strictly.
 
-Files are parsed with ``yaml.safe_load`` only, so no tag can build a Python
-object. Line numbers for error messages come from composing the same text with
-the safe loader (composition builds nodes, never objects).
+Files are parsed with YAML's safe loader only, so no tag can build a Python
+object. One pass gives both the node tree (line numbers for error messages,
+duplicate keys) and the data.
 """
 
 from __future__ import annotations
 
 import json
-import calendar
 import types
 import typing
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -22,9 +20,10 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 
 from .crypto import sha256_hex
 from .errors import PolicyError
+from .model import STATUSES
 
-# Composition builds nodes, never objects: libyaml's safe loader when present, for speed.
-COMPOSER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# The safe loader builds plain data, never objects; libyaml's when present, for speed.
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]*$", max_length=64)]
 Text = Annotated[str, StringConstraints(min_length=1, max_length=500)]
 LANGUAGES = ("fi", "sv", "en")
@@ -134,9 +133,6 @@ class RegisterPolicy(Strict):
     rights: list[Right]
 
 
-
-STATUSES = ("applicant", "member", "rejected")
-CLOCKS = ("applied_at", "admitted_at", "rejected_at", "last_activity_at", "ineligible_at", "updated_at")
 # EU member states and the other EEA states (Iceland, Liechtenstein, Norway).
 EU_EEA = frozenset(
     "AT BE BG HR CY CZ DK EE FI FR DE GR HU IE IT LV LT LU MT NL PL PT RO SK SI ES SE IS LI NO".split()
@@ -153,18 +149,6 @@ class Period(Strict):
             raise ValueError("give exactly one of 'days' or 'months'")
         return self
 
-    def after(self, start: date) -> date:
-        """``start`` plus this period; a month-end overflow clamps to the month's last day."""
-        if self.days is not None:
-            return start + timedelta(days=self.days)
-        assert self.months is not None
-        month_index = start.month - 1 + self.months
-        year, month = start.year + month_index // 12, month_index % 12 + 1
-        return date(year, month, min(start.day, calendar.monthrange(year, month)[1]))
-
-    def describe(self) -> str:
-        return f"{self.days} days" if self.days is not None else f"{self.months} months"
-
 
 class RetentionRule(Strict):
     name: Slug
@@ -174,15 +158,6 @@ class RetentionRule(Strict):
     fallback_clock: Literal["applied_at", "admitted_at", "rejected_at", "last_activity_at", "ineligible_at", "updated_at"] | None = None
     period: Period
     action: Literal["erase"]
-
-    def start(self, row: dict[str, Any]) -> date | None:
-        """The date this rule counts from for a member row, if it has one."""
-        raw = row.get(self.clock) or (row.get(self.fallback_clock) if self.fallback_clock else None)
-        return date.fromisoformat(raw) if raw else None
-
-    def due_on(self, row: dict[str, Any]) -> date | None:
-        start = self.start(row)
-        return self.period.after(start) if start else None
 
 
 class RetentionPolicy(Strict):
@@ -263,8 +238,7 @@ def load_policies(directory: Path) -> Policies:
             problems.append((str(path), f"cannot be read ({type(exc).__name__})"))
             continue
         try:
-            data = yaml.safe_load(text)
-            root = yaml.compose(text, Loader=COMPOSER)
+            root, data = parse_yaml(text)
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f"{path}:{mark.line + 1}" if mark else str(path)
@@ -296,6 +270,16 @@ def load_policies(directory: Path) -> Policies:
         documents=documents,
         hash=sha256_hex(canonical)[:16],
     )
+
+
+def parse_yaml(text: str) -> tuple[yaml.Node | None, Any]:
+    """One pass of the safe loader (libyaml's when present): the node tree, for line numbers, and the data."""
+    loader = SAFE_LOADER(text)
+    try:
+        root = loader.get_single_node()
+        return root, (loader.construct_document(root) if root is not None else None)
+    finally:
+        loader.dispose()
 
 
 def cross_check(
@@ -343,35 +327,6 @@ def cross_check(
             yield "disclosure.yaml", ("recipients", key, "country"), (
                 f"{recipient.country} is outside the EU/EEA: the recipient needs a 'safeguard'"
             )
-
-
-def due_members(
-    retention: RetentionPolicy, rows: Iterable[dict[str, Any]], as_of: date
-) -> dict[str, list[dict[str, Any]]]:
-    """The members each rule makes due on ``as_of``: the first rule that fires wins.
-
-    A member is due when the rule's clock date plus its period is on or before
-    ``as_of``. A restricted member is held unless the policy says "ignore".
-    """
-    due: dict[str, list[dict[str, Any]]] = {rule.name: [] for rule in retention.rules}
-    for row in rows:
-        if row.get("restricted_at") and retention.restricted == "hold":
-            continue
-        for rule in retention.rules:
-            if rule.status != row["status"]:
-                continue
-            when = rule.due_on(row)
-            if when is not None and when <= as_of:
-                due[rule.name].append(row)
-                break
-    return due
-
-
-def next_due(retention: RetentionPolicy, row: dict[str, Any]) -> tuple[RetentionRule, date] | None:
-    """The rule that will erase this member first, and the day it fires."""
-    dated = [(rule, rule.due_on(row)) for rule in retention.rules if rule.status == row["status"]]
-    dated = [(rule, when) for rule, when in dated if when is not None]
-    return min(dated, key=lambda pair: pair[1]) if dated else None
 
 
 def describe(model: type[BaseModel], loc: tuple[Any, ...], kind: str, msg: str) -> str:

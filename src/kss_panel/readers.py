@@ -1,7 +1,7 @@
-"""Reading CSV files that officers hand in: rosters, activity exports, applications.
+"""Reading what officers hand in: rosters, activity exports, applications (CSV, JSON, JSON Lines).
 
-UTF-8 with or without a BOM, ',' or ';' as delimiter. Problems are reported by
-line and column name, never with the cell's value.
+UTF-8 with or without a BOM; CSV with ',' or ';' as delimiter. Problems are
+reported by line and column name, never with the cell's value.
 """
 
 from __future__ import annotations
@@ -11,13 +11,14 @@ import csv
 import io
 import itertools
 import json
+import sys
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-from .errors import InvalidInput, NotFound
-from .model import coerce_text, field_spec, normalise_customer_number
+from .errors import InvalidInput, NotFound, Param
+from .record import coerce_text, field_spec, normalise_customer_number, set_path
 from .policy import Policies
 
 MAX_FIELD = 100_000
@@ -88,6 +89,49 @@ def read_activity(path: Path) -> list[tuple[int, str, date]]:
     if problems:
         raise InvalidInput(f"invalid activity file {path}", problems)
     return rows
+
+
+MAX_JSON_INPUT = 1_000_000
+
+
+def read_json(file: str) -> Any:
+    """One JSON document (a record or a patch) from a file, or stdin for ``-``; at most 1 MB."""
+    with open_input(file) as handle:
+        try:
+            raw = handle.read(MAX_JSON_INPUT + 1)
+        except OSError as exc:
+            raise InvalidInput(f"cannot read {file}", [(Param("file"), exc.strerror or "unreadable")]) from None
+    if len(raw) > MAX_JSON_INPUT:
+        raise InvalidInput("input too large", [(Param("file"), f"must be at most {MAX_JSON_INPUT} bytes")])
+    try:
+        return json.loads(raw.decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        raise InvalidInput("invalid input", [(Param("file"), "is not UTF-8 text")]) from None
+    except json.JSONDecodeError as exc:
+        raise InvalidInput("invalid input", [(Param("file"), f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})")]) from None
+
+
+class open_input:
+    """A binary, peekable stream of a file, or of stdin for ``-``."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+
+    def __enter__(self) -> IO[bytes]:
+        if self.file == "-":
+            self.handle: Any = sys.stdin.buffer
+            return self.handle
+        try:
+            self.handle = open(self.file, "rb")
+        except FileNotFoundError:
+            raise NotFound(f"input file not found: {self.file}") from None
+        except OSError as exc:
+            raise InvalidInput(f"cannot read {self.file}", [(Param("file"), exc.strerror or "unreadable")]) from None
+        return self.handle
+
+    def __exit__(self, *exc: object) -> None:
+        if self.file != "-":
+            self.handle.close()
 
 
 # --- applications and self-service updates ----------------------------------------------------------------
@@ -193,11 +237,7 @@ class RecordSource:
             value = cell.strip() or None if kind == "extra" else coerce_text(spec, kind, cell)
             if value is None:
                 continue
-            name, _, field = path.partition(".")
-            if field:
-                record.setdefault(name, {})[field] = value
-            else:
-                record[name] = value
+            set_path(record, path, value)
         return record
 
     def _json_lines(self) -> Iterator[RecordRow]:

@@ -1,0 +1,40 @@
+"""export disclosure: hand a recipient exactly what the disclosure policy allows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..errors import InvalidInput
+from ..services import disclosure
+from .app import GROUPS, Call, command
+from .output import out
+
+
+@command(GROUPS["export"], "disclosure")
+def export_disclosure(
+    call: Call,
+    recipient: Annotated[str, typer.Argument(help="Recipient key from policies/disclosure.yaml.", show_default=False)],
+    purpose: Annotated[str, typer.Option("--purpose", help="Purpose the recipient receives the data for.", show_default=False)],
+    out_file: Annotated[Path | None, typer.Option("--out", help="New file to write (0600, never overwritten).")] = None,
+    format_: Annotated[str, typer.Option("--format", help="csv or json.")] = "csv",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print only the counts; disclose nothing.")] = False,
+) -> None:
+    """Disclose to a processor exactly what the disclosure policy allows; every disclosure is logged.
+
+    Only admitted members who are not restricted, have not objected and hold
+    the purpose's consent; only the recipient's fields. CSV cells that a
+    spreadsheet would run as formulas are neutralised.
+
+    Example: kss-panel export disclosure direct-marketing --purpose marketing --out mailing.csv
+    """
+    if out_file is None and not dry_run:
+        raise InvalidInput("no output file", [("--out", "is required unless --dry-run")])
+    data = call.unlocked(disclosure.disclose, recipient, purpose, call.now, out=None if dry_run else out_file, format_=format_)
+    done = "would disclose" if dry_run else "disclosed"
+    call.emit(data, lambda: out(
+        f"{done} {data['disclosed']} of {data['members']} members to {recipient} for {purpose}"
+        f" (excluded: {data['restricted']} restricted, {data['objected']} objected, {data['no_consent']} without consent)"
+        + ("" if dry_run else f"; wrote {out_file}")))

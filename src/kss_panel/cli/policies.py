@@ -1,0 +1,37 @@
+"""policy check|show: the policies, with no register needed."""
+
+from __future__ import annotations
+
+from .. import render
+from .app import GROUPS, Call, command
+from .output import out, stdout
+
+group = GROUPS["policy"]
+
+
+@command(group, "check", unlocks=False)
+def policy_check(call: Call) -> None:
+    """Validate every policy file strictly; exit 6 listing each problem with file and line.
+
+    Example: kss-panel --policies policies policy check
+    """
+    policies = call.policies
+    directory = call.state.config.policies
+    data = {"directory": str(directory), "hash": policies.hash, "files": sorted(policies.documents)}
+    call.emit(data, lambda: out(f"policies in {directory} are valid (hash {policies.hash})"))
+
+
+@command(group, "show", unlocks=False)
+def policy_show(call: Call) -> None:
+    """Show the resolved policies and their hash (the hash every audit entry carries).
+
+    Example: kss-panel policy show --json
+    """
+    policies = call.policies
+    data = {
+        "hash": policies.hash,
+        "register": policies.register.model_dump(mode="json", by_alias=True),
+        "retention": policies.retention.model_dump(mode="json", exclude_none=True),
+        "disclosure": policies.disclosure.model_dump(mode="json", exclude_none=True),
+    }
+    call.emit(data, lambda: render.policies(stdout, policies))

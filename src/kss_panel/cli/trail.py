@@ -1,0 +1,62 @@
+"""audit log|verify|head: the tamper-evident trail."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from .. import render
+from ..audit import Head
+from ..errors import InvalidInput
+from ..services import trail
+from .app import GROUPS, Call, command
+from .output import out, stdout
+
+group = GROUPS["audit"]
+
+
+@command(group, "log")
+def audit_log(
+    call: Call,
+    member: Annotated[str | None, typer.Option("--member", help="Only entries about this member.")] = None,
+) -> None:
+    """Print the audit trail (who did what, when, to which fields; never values).
+
+    Example: kss-panel audit log --member M3f7kq2x5v6n4p6rw
+    """
+    entries = call.unlocked(trail.audit_log, member)
+    rows = [{**e, "fields": _fields_summary(e["fields"]), "detail": json.dumps(e["detail"]) if e["detail"] else None} for e in entries]
+    call.emit(entries, lambda: render.table(stdout, rows, ["seq", "at", "actor", "action", "member_id", "fields", "detail"]))
+
+
+def _fields_summary(fields: list[str]) -> str:
+    return ", ".join(fields) if len(fields) <= 3 else f"{len(fields)} fields"
+
+
+@command(group, "verify")
+def audit_verify(
+    call: Call,
+    head: Annotated[str | None, typer.Option("--head", help="A head printed earlier by 'audit head', kept outside the file.")] = None,
+) -> None:
+    """Verify the audit chain; exit 7 naming the first bad entry.
+
+    Example: kss-panel audit verify --head "$(cat /var/backups/kss-panel.head)"
+    """
+    try:
+        expected = Head.parse(head) if head is not None else None
+    except ValueError:
+        raise InvalidInput("invalid audit head", [("--head", "must be a token printed by 'kss-panel audit head'")]) from None
+    last = call.unlocked(trail.audit_verify, expected)
+    call.emit({"entries": last.seq, "head": last.token()}, lambda: out(f"audit trail verified: {last.seq} entries, head {last.token()}"))
+
+
+@command(group, "head")
+def audit_head(call: Call) -> None:
+    """Print the current audit head as one token; keep it outside the register file.
+
+    Example: kss-panel audit head > /var/backups/kss-panel.head
+    """
+    last = call.unlocked(trail.audit_head)
+    call.emit({"head": last.token(), "entries": last.seq}, lambda: typer.echo(last.token()))

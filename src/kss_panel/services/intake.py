@@ -1,0 +1,197 @@
+"""Bulk intake: applications from the website or a form export, and self-service changes.
+
+Rows are streamed from the file and written in batches inside one
+transaction, so memory stays flat; every invalid row is reported by line,
+field path and problem, never by value. All or nothing unless the officer
+asks to skip invalid rows.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack
+from datetime import date, datetime
+from pathlib import Path
+from typing import IO, Any
+
+from .. import files
+from ..errors import InvalidInput
+from ..model import local_date
+from ..readers import RecordSource, open_input
+from ..record import RecordSchema, flatten, normalise_lookup
+from .members import enrol_audit_detail, new_member, rectify
+from .session import Session
+
+IMPORT_BATCH = 1000
+Report = Callable[[int, str, str], None]
+Progress = Callable[[int, int | None], None]
+Row = tuple[int, Any, list[tuple[str, str]]]
+
+
+def import_file(
+    session: Session,
+    file: str,
+    now: datetime,
+    *,
+    updates: bool = False,
+    skip_invalid: bool = False,
+    report: Path | None = None,
+    on_problem: Report | None = None,
+    progress: Progress | None = None,
+) -> dict[str, int]:
+    """Import applications (or, with ``updates``, self-service changes) from a CSV, JSON or JSONL file.
+
+    Invalid rows go to ``report`` (a new 0600 file, created once the register
+    is unlocked and the role checked) or else to ``on_problem``; ``progress``
+    hears (bytes read, file size) as the rows go by.
+    """
+    session.require_officer("rectify personal data" if updates else "enrol members")
+    with ExitStack() as stack:
+        handle = stack.enter_context(open_input(file))
+        note = on_problem or (lambda line, path, problem: None)
+        if report is not None:
+            report_file = stack.enter_context(files.open_new(report))
+            note = _report_line(report_file)
+        extra = ("member_id",) if updates else ("applied_at",)
+        rows: Iterable[Row] = RecordSource(handle, session.policies, extra_columns=extra)
+        if progress is not None:
+            rows = _watched(rows, handle, progress)
+        run = import_updates if updates else import_applications
+        try:
+            return run(session, rows, now, report=note, skip_invalid=skip_invalid)
+        except InvalidInput as exc:
+            if report is not None:
+                exc.hints = (*exc.hints, f"the invalid rows are listed in {report}")
+            raise
+
+
+def _report_line(handle: IO[str]) -> Report:
+    def write(line: int, path: str, problem: str) -> None:
+        handle.write(f"line {line}: {path}: {problem}\n")
+
+    return write
+
+
+def _watched(rows: Iterable[Row], handle: IO[bytes], progress: Progress) -> Iterator[Row]:
+    try:
+        total: int | None = os.fstat(handle.fileno()).st_size or None
+    except (OSError, ValueError):
+        total = None
+    for count, row in enumerate(rows, start=1):
+        if count % 500 == 0:
+            progress(handle.tell(), total)
+        yield row
+
+
+def _validated(schema: RecordSchema, rows: Iterable[Row], today: date) -> Iterator[tuple[int, dict[str, Any], date | None, list[tuple[str, str]]]]:
+    for line, data, problems in rows:
+        if problems:
+            yield line, {}, None, problems
+            continue
+        try:
+            record, applied_at = schema.validate(data, today=today)
+        except InvalidInput as exc:
+            yield line, {}, None, exc.problems
+            continue
+        yield line, record, applied_at, []
+
+
+class _Counts(dict[str, int]):
+    def problem(self, line: int, problems: list[tuple[str, str]], report: Report) -> None:
+        self["invalid"] += 1
+        for path, problem in problems:
+            report(line, path, problem)
+
+    def finish(self, skip_invalid: bool, what: str, outcome: str) -> None:
+        if self["rows"] == 0:
+            raise InvalidInput("the file holds no records", [("(file)", "no rows after the header")])
+        if self["invalid"] and not skip_invalid:
+            raise InvalidInput(f"{self['invalid']} of {self['rows']} {what} are invalid: {outcome}")
+
+
+def import_applications(session: Session, rows: Iterable[Row], now: datetime, *, report: Report, skip_invalid: bool = False) -> dict[str, int]:
+    """Enrol a stream of applications in one transaction; duplicates (within the file and
+    against the register) are found by keyed hash."""
+    session.require_officer("enrol members")
+    today = local_date(now)
+    counts = _Counts(rows=0, imported=0, invalid=0, flagged=0)
+    with session.store.write():
+        writer = session.audit_writer()
+        suppressions = session.store.has_suppressions()
+        batch: dict[str, list[Any]] = {"members": [], "boxes": [], "lookups": [], "audit": []}
+        pending: set[tuple[str, str]] = set()
+        for line, record, applied_at, problems in _validated(session.schema, rows, today):
+            counts["rows"] += 1
+            if not problems:
+                lookups = session.vault.lookups(record)
+                problems = [
+                    (kind, "is already in the register or earlier in the file")
+                    for kind, digest in sorted(lookups.items())
+                    if (kind, digest) in pending or session.store.find(kind, digest)
+                ]
+            if problems:
+                counts.problem(line, problems, report)
+                continue
+            row, boxes, lookups = new_member(session, record, applied_at, today, check_suppressions=suppressions, lookups=lookups)
+            counts["flagged"] += bool(row["suppression_match"])
+            counts["imported"] += 1
+            batch["members"].append(row)
+            batch["boxes"] += boxes
+            batch["lookups"] += [(kind, digest, row["member_id"]) for kind, digest in lookups.items()]
+            batch["audit"].append(writer.entry(now, "enrol", row["member_id"], sorted(flatten(record)), enrol_audit_detail(row, **{"import": True})))
+            pending.update(lookups.items())
+            if len(batch["members"]) >= IMPORT_BATCH:
+                _flush(session, batch)
+                pending.clear()  # now in the lookups table, where find() sees them
+        _flush(session, batch)
+        counts.finish(skip_invalid, "records", "nothing was imported")
+        session.audit(now, "import", None, [], {"imported": counts["imported"], "invalid": counts["invalid"]})
+    return dict(counts)
+
+
+def _flush(session: Session, batch: dict[str, list[Any]]) -> None:
+    session.store.insert_members(batch["members"], batch["boxes"], batch["lookups"])
+    session.store.append_audit(batch["audit"])
+    for rows in batch.values():
+        rows.clear()
+
+
+def import_updates(session: Session, rows: Iterable[Row], now: datetime, *, report: Report, skip_invalid: bool = False) -> dict[str, int]:
+    """Apply self-service changes (member id or email, plus changed fields) as rectifications.
+
+    A row naming no known member is reported, never guessed. Each changed
+    member gets its own audit entry listing the changed fields.
+    """
+    session.require_officer("rectify personal data")
+    counts = _Counts(rows=0, updated=0, unchanged=0, invalid=0)
+    with session.store.write():
+        for line, data, problems in rows:
+            counts["rows"] += 1
+            if not problems:
+                try:
+                    with session.store.savepoint():
+                        changed = _self_service(session, dict(data), now)
+                    counts["updated" if changed else "unchanged"] += 1
+                    continue
+                except InvalidInput as exc:
+                    problems = exc.problems
+            counts.problem(line, problems, report)
+        counts.finish(skip_invalid, "updates", "nothing was changed")
+        session.audit(now, "import-updates", None, [], {k: v for k, v in counts.items() if k != "rows"})
+    return dict(counts)
+
+
+def _self_service(session: Session, patch: dict[str, Any], now: datetime) -> list[str]:
+    member_id = patch.pop("member_id", None)
+    if member_id is None:
+        email = patch.get("contact", {}).get("email") if isinstance(patch.get("contact"), dict) else None
+        if not isinstance(email, str):
+            raise InvalidInput("no member named", [("member_id", "give member_id or contact.email")])
+        member_id = session.store.find("email", session.vault.digest("email", normalise_lookup("email", email)))
+        if member_id is None:
+            raise InvalidInput("unknown member", [("contact.email", "no member has this email")])
+    row = session.store.member(str(member_id))
+    if row is None:
+        raise InvalidInput("unknown member", [("member_id", "no such member")])
+    return rectify(session, row, patch, now, {"source": "self-service"})

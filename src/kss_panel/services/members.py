@@ -1,0 +1,139 @@
+"""Members: enrol, show, find, list, rectify."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime
+from typing import Any
+
+from ..errors import InvalidInput, NotFound
+from ..model import STATUSES, SUPPRESSED_KINDS, local_date, one_of
+from ..record import apply_patch, changed_fields, flatten, normalise_lookup
+from . import requests
+from .session import Session, plain
+
+NewMember = tuple[dict[str, Any], list[tuple[str, str, bytes]], dict[str, str]]
+
+
+def new_member(
+    session: Session,
+    record: dict[str, Any],
+    applied_at: date | None,
+    today: date,
+    *,
+    check_suppressions: bool = True,
+    lookups: dict[str, str] | None = None,
+) -> NewMember:
+    """A validated record as a new applicant: plain row, sealed boxes, keyed hashes.
+
+    Someone erased with --suppress who applies again is flagged, not refused.
+    """
+    row, boxes = session.vault.new_member(record, applied_at or today, today)
+    lookups = lookups if lookups is not None else session.vault.lookups(record)
+    suppressed = {kind: digest for kind, digest in lookups.items() if kind in SUPPRESSED_KINDS}
+    row["suppression_match"] = 1 if check_suppressions and session.store.suppressed(suppressed) else None
+    return row, [(row["member_id"], section, box) for section, box in boxes.items()], lookups
+
+
+def enrol_audit_detail(row: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {**extra, **({"suppression_match": True} if row["suppression_match"] else {})}
+
+
+def enrol(session: Session, data: Any, now: datetime) -> dict[str, Any]:
+    """Validate one application and store it as an applicant: its member id and suppression flag."""
+    [member_id] = enrol_many(session, [data], now)
+    with session.store.read():
+        row = session.member_row(member_id)
+    return {"member_id": member_id, "suppression_match": bool(row["suppression_match"])}
+
+
+def enrol_many(session: Session, records: Iterable[Any], now: datetime) -> list[str]:
+    """Enrol several applications in one transaction: all of them or none."""
+    session.require_officer("enrol members")
+    today = local_date(now)
+    enrolled = []
+    with session.store.write():
+        for data in records:
+            record, applied_at = session.schema.validate(data, today=today)
+            row, boxes, lookups = new_member(session, record, applied_at, today)
+            session.store.refuse_duplicates(lookups)
+            session.store.insert_members([row], boxes, [(kind, digest, row["member_id"]) for kind, digest in lookups.items()])
+            session.audit(now, "enrol", row["member_id"], sorted(flatten(record)), enrol_audit_detail(row) or None)
+            enrolled.append(row["member_id"])
+    return enrolled
+
+
+def status(session: Session, member_id: str) -> dict[str, Any]:
+    """A member's plain columns only (no personal data, so not audited)."""
+    with session.store.read():
+        return plain(session.member_row(member_id))
+
+
+def show(session: Session, member_id: str, now: datetime) -> dict[str, Any]:
+    """A member's plain columns and whole decrypted record."""
+    session.require_officer("read personal data")
+    with session.store.write():
+        row = session.member_row(member_id)
+        record = session.record(row)
+        session.audit(now, "show", member_id, sorted(flatten(record)))
+    return {**plain(row), **record}
+
+
+def find(session: Session, kind: str, value: str, now: datetime) -> dict[str, Any]:
+    """Find a member by the keyed hash of a normalised lookup value; decrypts no one."""
+    session.require_officer("look up members")
+    digest = session.vault.digest(kind, normalise_lookup(kind, value))
+    with session.store.write():
+        member_id = session.store.find(kind, digest)
+        if member_id is None:
+            raise NotFound(f"no member with that {kind.replace('_', ' ')}")
+        row = session.member_row(member_id)
+        session.audit(now, "find", member_id, [kind])
+    return plain(row)
+
+
+def list_members(session: Session, now: datetime, *, status: str | None = None, names: bool = False) -> list[dict[str, Any]]:
+    """Members' ids, status and dates; names only when asked (and audited)."""
+    if status is not None:
+        one_of(status, STATUSES, "status", "status")
+    if names:
+        session.require_officer("read members' names")
+    with session.store.write() if names else session.store.read():
+        rows = session.store.members(status)
+        if not names:
+            return [plain(row) for row in rows]
+        listed = []
+        for row in rows:
+            contact = session.record(session.member_row(row["member_id"]), ["contact"]).get("contact", {})
+            listed.append({**plain(row), "first_name": contact.get("first_name"), "last_name": contact.get("last_name")})
+        session.audit(now, "list-names", None, ["contact.first_name", "contact.last_name"], {"members": len(listed)})
+        return listed
+
+
+def update(session: Session, member_id: str, patch: Any, now: datetime, *, request: int | None = None) -> list[str]:
+    """Rectify a member's record with a merge patch; return the changed field paths."""
+    session.require_officer("rectify personal data")
+    if not isinstance(patch, dict) or not patch:
+        raise InvalidInput("empty patch", [("(patch)", "must be a JSON object with at least one field")])
+    with session.store.write():
+        row = session.member_row(member_id)
+        if request is not None:
+            requests.fulfil(session, request, member_id, "rectification", now)
+        return rectify(session, row, patch, now)
+
+
+def rectify(session: Session, row: dict[str, Any], patch: dict[str, Any], now: datetime, detail: dict[str, Any] | None = None) -> list[str]:
+    """Apply a merge patch to a member inside a write: validate, re-seal, re-hash, audit the changed fields."""
+    if "applied_at" in patch:
+        raise InvalidInput("invalid patch", [("applied_at", "cannot be changed by an update")])
+    today = local_date(now)
+    before = session.record(row)
+    after, _ = session.schema.validate(apply_patch(before, patch), today=today)
+    changed = changed_fields(before, after)
+    if changed:
+        member_id = row["member_id"]
+        session.store.put_boxes(member_id, session.vault.reseal(row, after))
+        session.store.put_lookups(member_id, session.vault.lookups(after))
+        session.store.update_member(member_id, {"updated_at": today.isoformat()})
+        session.audit(now, "update", member_id, changed, detail)
+    return changed
