@@ -19,8 +19,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
 from .crypto import sha256_hex
+from . import policy_checks
 from .errors import PolicyError
-from .model import STATUSES
 
 # The safe loader builds plain data, never objects; libyaml's when present, for speed.
 SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -203,15 +203,7 @@ class Policies:
 
     def field_paths(self) -> list[str]:
         """Every stored field as a dotted path, the unit audit entries name."""
-        paths: list[str] = []
-        for name, category in self.register.categories.items():
-            if category.kind == "object":
-                paths += [f"{name}.{field}" for field in category.fields or {}]
-            elif category.kind == "consents":
-                paths += [f"{name}.{consent}" for consent in self.register.consents]
-            else:
-                paths.append(name)
-        return paths
+        return policy_checks.field_paths(self.register)
 
 
 POLICY_FILES: dict[str, type[Strict]] = {
@@ -257,7 +249,7 @@ def load_policies(directory: Path) -> Policies:
                 loc = tuple(error["loc"])
                 problems.append((f"{path}:{line_of(root, loc)}", describe(model, loc, error["type"], error["msg"])))
     if len(models) == len(POLICY_FILES):
-        for filename, loc, problem in cross_check(models["register.yaml"], models["retention.yaml"], models["disclosure.yaml"]):
+        for filename, loc, problem in policy_checks.cross_check(models["register.yaml"], models["retention.yaml"], models["disclosure.yaml"]):
             where = f"{directory / filename}:{line_of(roots[filename], loc)}"
             problems.append((where, f"{'.'.join(str(p) for p in loc)}: {problem}"))
     if problems:
@@ -280,53 +272,6 @@ def parse_yaml(text: str) -> tuple[yaml.Node | None, Any]:
         return root, (loader.construct_document(root) if root is not None else None)
     finally:
         loader.dispose()
-
-
-def cross_check(
-    register: RegisterPolicy, retention: RetentionPolicy, disclosure: DisclosurePolicy
-) -> Iterator[tuple[str, tuple[Any, ...], str]]:
-    """Checks that span keys or files: every name used must be defined somewhere."""
-    for name, consent in register.consents.items():
-        if consent.purpose not in register.purposes:
-            yield "register.yaml", ("consents", name, "purpose"), (
-                f"undefined purpose {consent.purpose!r} (expected one of {', '.join(register.purposes)})"
-            )
-    seen_lookups: set[str] = set()
-    for category_name, category in register.categories.items():
-        specs = {**{f"fields.{k}": v for k, v in (category.fields or {}).items()}, **({"field": category.field} if category.field else {})}
-        for where, spec in specs.items():
-            if spec.lookup in seen_lookups:
-                yield "register.yaml", ("categories", category_name, *where.split("."), "lookup"), (
-                    f"lookup {spec.lookup!r} is already used by another field"
-                )
-            if spec.lookup:
-                seen_lookups.add(spec.lookup)
-    names = [rule.name for rule in retention.rules]
-    for index, rule in enumerate(retention.rules):
-        if names.index(rule.name) != index:
-            yield "retention.yaml", ("rules", index, "name"), f"duplicate rule name {rule.name!r}"
-    for status in STATUSES:
-        if not any(rule.status == status for rule in retention.rules):
-            yield "retention.yaml", ("rules",), f"data stored for status {status!r} has no retention rule"
-    known_fields = set(Policies(register, retention, disclosure, {}, "").field_paths())
-    for key, recipient in disclosure.recipients.items():
-        for index, path in enumerate(recipient.fields):
-            if path not in known_fields:
-                yield "disclosure.yaml", ("recipients", key, "fields", index), f"undefined field {path!r} (expected a field path of register.yaml, like contact.email)"
-        for purpose, grant in recipient.purposes.items():
-            loc = ("recipients", key, "purposes", purpose)
-            if purpose not in register.purposes:
-                yield "disclosure.yaml", loc, f"undefined purpose {purpose!r} (expected one of {', '.join(register.purposes)})"
-                continue
-            if grant.consent == "none":
-                if register.purposes[purpose].legal_basis == "consent":
-                    yield "disclosure.yaml", (*loc, "consent"), f"purpose {purpose!r} is based on consent: name the consent it requires"
-            elif grant.consent not in register.consents:
-                yield "disclosure.yaml", (*loc, "consent"), f"undefined consent {grant.consent!r} (expected 'none' or one of {', '.join(register.consents)})"
-        if not recipient.in_eu_eea and recipient.safeguard is None:
-            yield "disclosure.yaml", ("recipients", key, "country"), (
-                f"{recipient.country} is outside the EU/EEA: the recipient needs a 'safeguard'"
-            )
 
 
 def describe(model: type[BaseModel], loc: tuple[Any, ...], kind: str, msg: str) -> str:

@@ -116,26 +116,27 @@ class Store:
     @contextmanager
     def write(self) -> Iterator[Store]:
         """One all-or-nothing write: BEGIN IMMEDIATE takes the write lock up front."""
-        with sqlite_errors():
-            self.conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self
-            except BaseException:
-                self._ledger_lines.clear()
-                self.conn.execute("ROLLBACK")
-                raise
-            self.conn.execute("COMMIT")
-            self._flush_ledger()
+        with self._transaction("BEGIN IMMEDIATE", commit=True):
+            yield self
 
     @contextmanager
     def read(self) -> Iterator[Store]:
         """A consistent snapshot for reads that change nothing."""
+        with self._transaction("BEGIN", commit=False):
+            yield self
+
+    @contextmanager
+    def _transaction(self, begin: str, *, commit: bool) -> Iterator[None]:
         with sqlite_errors():
-            self.conn.execute("BEGIN")
+            self.conn.execute(begin)
             try:
-                yield self
-            finally:
+                yield
+            except BaseException:
+                self._ledger_lines.clear()
                 self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT" if commit else "ROLLBACK")
+            self._flush_ledger()
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:

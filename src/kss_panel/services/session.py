@@ -82,15 +82,8 @@ class Session:
         """Seals this actor's entries after the trail's last; use inside the write transaction."""
         return audit.Writer(self.keys.audit, self.register_id, self.actor, self.policies.hash, self.store.last_audit())
 
-    def audit(
-        self,
-        now: datetime,
-        action: str,
-        member_id: str | None = None,
-        fields: Iterable[str] = (),
-        detail: dict[str, Any] | None = None,
-    ) -> None:
-        """Append one chained entry; call inside the write transaction it records."""
+    def audit(self, now: datetime, action: str, member_id: str | None = None, fields: Iterable[str] = (), detail: dict[str, Any] | None = None) -> None:
+        """Append one chained entry (see ``audit.Writer.entry``); call inside the write transaction it records."""
         self.store.append_audit([self.audit_writer().entry(now, action, member_id, fields, detail)])
 
 
