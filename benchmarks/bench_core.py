@@ -4,8 +4,8 @@
 
 (a) Enrols N synthetic members (default 10,000) through the service layer
     into fresh registers in a temporary directory, once with one transaction
-    per member (services.enrol) and once with one transaction for all
-    (services.enrol_many), and prints members per second and total seconds.
+    per member (members.enrol) and once with one transaction for all
+    (members.enrol_many), and prints members per second and total seconds.
     Validation, encryption (a DEK and seven sealed sections per member),
     lookup hashes, the audit chain and SQLite commits are all included;
     unlocking is not (the register is created with cheap Argon2id parameters).
@@ -35,7 +35,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from kss_panel import crypto, services
+from kss_panel import crypto, keyslots
+from kss_panel.services import members, officers
+from kss_panel.services.session import Session, init_register, unlock
 from kss_panel.policy import load_policies
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -111,8 +113,8 @@ def synthetic_members(count: int, offset: int = 0) -> list[dict[str, Any]]:
     return records
 
 
-def new_register(path: Path) -> services.Session:
-    return services.init_register(path, load_policies(POLICIES), "bench", PASSPHRASE, CHEAP_KDF, NOW)
+def new_register(path: Path) -> Session:
+    return init_register(path, load_policies(POLICIES), "bench", PASSPHRASE, CHEAP_KDF, NOW)
 
 
 def bench_enrolment(workdir: Path, count: int) -> tuple[Path, str]:
@@ -126,14 +128,14 @@ def bench_enrolment(workdir: Path, count: int) -> tuple[Path, str]:
     with new_register(one_each) as session:
         started, cpu = time.perf_counter(), time.process_time()
         for record in records:
-            services.enrol(session, record, NOW)
+            members.enrol(session, record, NOW)["member_id"]
         elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     print(f"{'one transaction per member':<34} {elapsed:>9.2f} {cpu:>7.2f} {count / elapsed:>11,.0f}", flush=True)
 
     all_in_one = workdir / "all-in-one.db"
     with new_register(all_in_one) as session:
         started, cpu = time.perf_counter(), time.process_time()
-        ids = services.enrol_many(session, records, NOW)
+        ids = members.enrol_many(session, records, NOW)
         elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     print(f"{'one transaction for all':<34} {elapsed:>9.2f} {cpu:>7.2f} {count / elapsed:>11,.0f}", flush=True)
 
@@ -145,9 +147,9 @@ def bench_enrolment(workdir: Path, count: int) -> tuple[Path, str]:
 def add_key_file_slot(db: Path, key_path: Path) -> None:
     """An officer-role machine slot, so `show` unlocks without Argon2id."""
     text = crypto.new_key_file_text()
-    session = services.unlock(db, load_policies(POLICIES), services.Credentials(officer="bench", passphrase=PASSPHRASE))
+    session = unlock(db, load_policies(POLICIES), keyslots.Credentials(officer="bench", passphrase=PASSPHRASE))
     with session:
-        services.add_officer(session, "bench-key", "officer", NOW, key_secret=crypto.parse_key_file(text))
+        officers.add_officer(session, "bench-key", "officer", NOW, key_secret=crypto.parse_key_file(text))
     fd = os.open(key_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(text)

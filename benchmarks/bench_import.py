@@ -45,7 +45,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from kss_panel import crypto, services
+from kss_panel import crypto
+from kss_panel.services import officers
+from kss_panel.services.session import init_register
 from kss_panel.record import RecordSchema
 from kss_panel.policy import load_policies
 
@@ -145,8 +147,8 @@ def write_applications(path: Path, rows: int, pool: list[Person], seed: int) -> 
 def new_register(db: Path, key_path: Path) -> None:
     """A fresh register with an officer-role key-file slot (unlocking is one HKDF)."""
     text = crypto.new_key_file_text()
-    with services.init_register(db, load_policies(POLICIES), "bench", PASSPHRASE, CHEAP_KDF, NOW) as session:
-        services.add_officer(session, "bench-key", "officer", NOW, key_secret=crypto.parse_key_file(text))
+    with init_register(db, load_policies(POLICIES), "bench", PASSPHRASE, CHEAP_KDF, NOW) as session:
+        officers.add_officer(session, "bench-key", "officer", NOW, key_secret=crypto.parse_key_file(text))
     fd = os.open(key_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(text)

@@ -4,8 +4,8 @@ Builds a register of N members of whom M are due (applicants who applied
 long ago, under the applicant-not-admitted rule; the rest applied last week),
 then, in the same run:
 
-1. dry run: ``services.plan_purge`` (reads plain columns only);
-2. apply: ``services.purge`` with a purger key (crypto-shred, delete, ledger
+1. dry run: ``lifecycle.plan_purge`` (reads plain columns only);
+2. apply: ``lifecycle.purge`` with a purger key (crypto-shred, delete, ledger
    and an audit entry per member, in batches);
 3. on a copy of the register made before the apply, a raw SQL delete of the
    same M members' rows (sections, lookups, members) with
@@ -33,7 +33,9 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from kss_panel import crypto, services
+from kss_panel import crypto, keyslots
+from kss_panel.services import intake, lifecycle, officers
+from kss_panel.services.session import init_register, unlock
 from kss_panel.policy import load_policies
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -76,23 +78,17 @@ def build(db: Path, members: int, due: int) -> tuple[bytes, str]:
     """Create the register; return the purger key secret and how it was filled."""
     policies = load_policies(ROOT / "policies")
     cron_secret = crypto.parse_key_file(crypto.new_key_file_text())
-    with services.init_register(db, policies, "aino", "correct horse battery", FAST_KDF, NOW, unlock_seconds=0.0) as session:
-        services.add_officer(session, "cron", "purger", NOW, key_secret=cron_secret)
+    with init_register(db, policies, "aino", "correct horse battery", FAST_KDF, NOW, unlock_seconds=0.0) as session:
+        officers.add_officer(session, "cron", "purger", NOW, key_secret=cron_secret)
         stream = applications(members, due)
         done = 0
-        bulk = hasattr(services, "import_applications")
         while done < members:
             chunk = [next(stream) for _ in range(min(CHUNK, members - done))]
-            if bulk:
-                services.import_applications(
-                    session, ((done + n + 2, record, []) for n, record in enumerate(chunk)), NOW, report=_refuse
-                )
-            else:
-                services.enrol_many(session, chunk, NOW)
+            intake.import_applications(session, ((done + n + 2, record, []) for n, record in enumerate(chunk)), NOW, report=_refuse)
             done += len(chunk)
             print(f"\r  built {done:,} / {members:,}", end="", file=sys.stderr, flush=True)
         print(file=sys.stderr)
-    return cron_secret, "services.import_applications" if bulk else "services.enrol_many"
+    return cron_secret, "intake.import_applications"
 
 
 def _refuse(line: int, path: str, problem: str) -> None:
@@ -148,21 +144,21 @@ def main() -> None:
         shutil.copy(db, copy)  # identical register for the raw delete, made before the apply
 
         policies = load_policies(ROOT / "policies")
-        with services.unlock(db, policies, services.Credentials(key_secret=cron_secret)) as session:
+        with unlock(db, policies, keyslots.Credentials(key_secret=cron_secret)) as session:
             assert session.role == "purger"
             started = time.perf_counter()
-            plan = services.plan_purge(session, TODAY)
+            plan = lifecycle.plan_purge(session, TODAY)
             dry_seconds = time.perf_counter() - started
             assert plan.total == args.due, (plan.total, args.due)
             due_ids = [member_id for ids in plan.due.values() for member_id in ids]
 
             started = time.perf_counter()
-            applied = services.purge(session, NOW)
+            applied = lifecycle.purge(session, NOW)
             apply_seconds = time.perf_counter() - started
             assert applied.total == args.due
 
             started = time.perf_counter()
-            again = services.purge(session, NOW)
+            again = lifecycle.purge(session, NOW)
             noop_seconds = time.perf_counter() - started
             assert again.total == 0
         conn = sqlite3.connect(db)
