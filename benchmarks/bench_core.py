@@ -38,7 +38,7 @@ from typing import Any
 from kss_panel import crypto, keyslots
 from kss_panel.services import members, officers
 from kss_panel.services.session import Session, init_register, unlock
-from kss_panel.policy import load_policies
+from kss_panel.policy_files import load_policies
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICIES = ROOT / "policies"

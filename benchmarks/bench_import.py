@@ -49,7 +49,7 @@ from kss_panel import crypto
 from kss_panel.services import officers
 from kss_panel.services.session import init_register
 from kss_panel.record import RecordSchema
-from kss_panel.policy import load_policies
+from kss_panel.policy_files import load_policies
 
 ROOT = Path(__file__).resolve().parents[1]
 POLICIES = ROOT / "policies"

@@ -36,7 +36,7 @@ from typing import Any
 from kss_panel import crypto, keyslots
 from kss_panel.services import intake, lifecycle, officers
 from kss_panel.services.session import init_register, unlock
-from kss_panel.policy import load_policies
+from kss_panel.policy_files import load_policies
 
 ROOT = Path(__file__).resolve().parents[1]
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)  # noon UTC: the same day in Helsinki

@@ -1,29 +1,19 @@
-"""Policies as code: the YAML files under policies/, loaded and validated strictly.
+"""Policies as code: the schema of the YAML files under policies/, validated strictly.
 
-Files are parsed with YAML's safe loader only, so no tag can build a Python
-object. One pass gives both the node tree (line numbers for error messages,
-duplicate keys) and the data.
+Each file is a pydantic model that forbids unknown keys and coerces nothing;
+``policy_files`` reads the files, ``policy_checks`` checks names across them.
 """
 
 from __future__ import annotations
 
-import json
 import types
 import typing
-from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
-from .crypto import sha256_hex
-from . import policy_checks
-from .errors import PolicyError
 
-# The safe loader builds plain data, never objects; libyaml's when present, for speed.
-SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]*$", max_length=64)]
 Text = Annotated[str, StringConstraints(min_length=1, max_length=500)]
 LANGUAGES = ("fi", "sv", "en")
@@ -203,7 +193,20 @@ class Policies:
 
     def field_paths(self) -> list[str]:
         """Every stored field as a dotted path, the unit audit entries name."""
-        return policy_checks.field_paths(self.register)
+        return field_paths(self.register)
+
+
+def field_paths(register: RegisterPolicy) -> list[str]:
+    """Every stored field of a register policy as a dotted path."""
+    paths: list[str] = []
+    for name, category in register.categories.items():
+        if category.kind == "object":
+            paths += [f"{name}.{field}" for field in category.fields or {}]
+        elif category.kind == "consents":
+            paths += [f"{name}.{consent}" for consent in register.consents]
+        else:
+            paths.append(name)
+    return paths
 
 
 POLICY_FILES: dict[str, type[Strict]] = {
@@ -213,65 +216,15 @@ POLICY_FILES: dict[str, type[Strict]] = {
 }
 
 
-def load_policies(directory: Path) -> Policies:
-    """Load and validate every policy file; raise PolicyError listing all problems."""
-    problems: list[tuple[str, str]] = []
-    documents: dict[str, Any] = {}
-    models: dict[str, Any] = {}
-    roots: dict[str, yaml.Node | None] = {}
-    for filename, model in POLICY_FILES.items():
-        path = directory / filename
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            problems.append((str(path), "policy file is missing"))
-            continue
-        except (OSError, UnicodeDecodeError) as exc:
-            problems.append((str(path), f"cannot be read ({type(exc).__name__})"))
-            continue
-        try:
-            root, data = parse_yaml(text)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f"{path}:{mark.line + 1}" if mark else str(path)
-            problems.append((where, f"not valid YAML: {getattr(exc, 'problem', None) or 'syntax error'}"))
-            continue
-        roots[filename] = root
-        duplicates = list(duplicate_keys(root))
-        if duplicates:
-            problems += [(f"{path}:{line}", f"duplicate key {key!r} (a YAML mapping may name a key once)") for line, key in duplicates]
-            continue
-        try:
-            models[filename] = model.model_validate(data)
-            documents[filename] = data
-        except ValidationError as exc:
-            for error in exc.errors(include_input=False, include_url=False):
-                loc = tuple(error["loc"])
-                problems.append((f"{path}:{line_of(root, loc)}", describe(model, loc, error["type"], error["msg"])))
-    if len(models) == len(POLICY_FILES):
-        for filename, loc, problem in policy_checks.cross_check(models["register.yaml"], models["retention.yaml"], models["disclosure.yaml"]):
-            where = f"{directory / filename}:{line_of(roots[filename], loc)}"
-            problems.append((where, f"{'.'.join(str(p) for p in loc)}: {problem}"))
-    if problems:
-        raise PolicyError(f"invalid policy in {directory}", problems)
-    canonical = json.dumps(documents, sort_keys=True, ensure_ascii=False, default=str).encode()
-    return Policies(
-        register=models["register.yaml"],
-        retention=models["retention.yaml"],
-        disclosure=models["disclosure.yaml"],
-        documents=documents,
-        hash=sha256_hex(canonical)[:16],
-    )
-
-
-def parse_yaml(text: str) -> tuple[yaml.Node | None, Any]:
-    """One pass of the safe loader (libyaml's when present): the node tree, for line numbers, and the data."""
-    loader = SAFE_LOADER(text)
+def validate(model: type[Strict], data: Any) -> tuple[Strict | None, list[tuple[tuple[Any, ...], str]]]:
+    """The validated model, or None and every problem as (location, message)."""
     try:
-        root = loader.get_single_node()
-        return root, (loader.construct_document(root) if root is not None else None)
-    finally:
-        loader.dispose()
+        return model.model_validate(data), []
+    except ValidationError as exc:
+        return None, [
+            (tuple(error["loc"]), describe(model, tuple(error["loc"]), error["type"], error["msg"]))
+            for error in exc.errors(include_input=False, include_url=False)
+        ]
 
 
 def describe(model: type[BaseModel], loc: tuple[Any, ...], kind: str, msg: str) -> str:
@@ -315,36 +268,3 @@ def _unwrap(annotation: Any) -> Any:
             annotation = args[0]
         else:
             return annotation
-
-
-def duplicate_keys(node: yaml.Node | None) -> Iterator[tuple[int, str]]:
-    """Keys named twice in one mapping: safe_load would silently keep the last."""
-    if isinstance(node, yaml.MappingNode):
-        seen: set[str] = set()
-        for key, value in node.value:
-            if isinstance(key, yaml.ScalarNode):
-                if key.value in seen:
-                    yield key.start_mark.line + 1, key.value
-                seen.add(key.value)
-            yield from duplicate_keys(value)
-    elif isinstance(node, yaml.SequenceNode):
-        for item in node.value:
-            yield from duplicate_keys(item)
-
-
-def line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int:
-    """The 1-based line of the YAML node at ``loc``, or of its nearest parent."""
-    line = node.start_mark.line + 1 if node is not None else 1
-    for part in loc:
-        if isinstance(node, yaml.MappingNode):
-            match = next(((k, v) for k, v in node.value if k.value == str(part)), None)
-            if match is None:
-                break
-            line = match[0].start_mark.line + 1
-            node = match[1]
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
-            node = node.value[part]
-            line = node.start_mark.line + 1
-        else:
-            break
-    return line

@@ -7,27 +7,12 @@ finding into a problem with file and line.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .model import STATUSES
-
-if TYPE_CHECKING:  # the models are in policy, which imports this module
-    from .policy import DisclosurePolicy, RegisterPolicy, RetentionPolicy
+from .policy import DisclosurePolicy, RegisterPolicy, RetentionPolicy, field_paths
 
 Finding = tuple[str, tuple[Any, ...], str]
-
-
-def field_paths(register: RegisterPolicy) -> list[str]:
-    """Every stored field as a dotted path, the unit audit entries name."""
-    paths: list[str] = []
-    for name, category in register.categories.items():
-        if category.kind == "object":
-            paths += [f"{name}.{field}" for field in category.fields or {}]
-        elif category.kind == "consents":
-            paths += [f"{name}.{consent}" for consent in register.consents]
-        else:
-            paths.append(name)
-    return paths
 
 
 def cross_check(register: RegisterPolicy, retention: RetentionPolicy, disclosure: DisclosurePolicy) -> Iterator[Finding]:

@@ -21,7 +21,8 @@ from typer.core import TyperGroup
 
 from ..config import DEFAULT_DB, DEFAULT_POLICIES, Config, busy_timeout_from_env
 from ..errors import AuthError, Busy, FileRefused, IntegrityError, InvalidInput, KssPanelError, NotFound, Param, PolicyError, Refused
-from ..policy import Policies, load_policies
+from ..policy import Policies
+from ..policy_files import load_policies
 from ..services.session import Session
 from .credentials import CREDENTIAL_PARAMETERS, CredentialOptions
 from .output import err
