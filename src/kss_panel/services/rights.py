@@ -20,14 +20,7 @@ ACCESS_EXPORT_VERSION = 1
 
 
 def erase(
-    session: Session,
-    member_id: str,
-    reason: str,
-    now: datetime,
-    *,
-    dry_run: bool = False,
-    suppress: bool = False,
-    request: int | None = None,
+    session: Session, member_id: str, reason: str, now: datetime, *, dry_run: bool = False, suppress: bool = False, request: int | None = None
 ) -> dict[str, Any]:
     """Erase a member: destroy the data key, delete every row, note the id in the ledger.
 
