@@ -15,8 +15,7 @@ from typing import Any
 import pytest
 from typer.testing import Result
 
-from kss_panel.cli import app
-from support import AINO, PASSPHRASE, POLICIES_DIR, VEIKKO, Register, record
+from support import AINO, PASSPHRASE, POLICIES_DIR, VEIKKO, Register, invoke, record
 
 RESULT_KEYS = {"kss_panel", "command", "ok", "data"}
 ERROR_KEYS = {"kss_panel", "command", "ok", "error"}
@@ -88,9 +87,8 @@ def test_write_commands_print_one_envelope(populated: Register, command: str, ar
 
 def test_init_prints_one_envelope(reg: Register) -> None:
     fresh = reg.dir / "fresh.db"
-    result = reg.runner.invoke(
-        app,
-        ["--db", str(fresh), "--policies", str(POLICIES_DIR), "init", "--officer", "aino", "--unlock-time", "0", "--json"],
+    result = invoke(
+        "--db", fresh, "--policies", POLICIES_DIR, "init", "--officer", "aino", "--unlock-time", "0", "--json",
         env={"KSS_PANEL_PASSPHRASE": PASSPHRASE},
     )
     assert result.exit_code == 0, result.stderr
