@@ -43,6 +43,7 @@ from typer.testing import CliRunner, Result  # noqa: E402
 from kss_panel import crypto, keyslots  # noqa: E402
 from kss_panel.cli import app  # noqa: E402
 from kss_panel.policy import Policies  # noqa: E402
+from kss_panel.policy_files import load_policies  # noqa: E402
 from kss_panel.services import lifecycle, members, officers, requests, rights  # noqa: E402
 from kss_panel.services.session import Session, init_register, unlock  # noqa: E402
 
@@ -51,6 +52,8 @@ POLICIES_DIR = ROOT / "policies"
 NOW = datetime(2025, 6, 15, 9, 30, tzinfo=UTC)
 PASSPHRASE = "correct horse battery staple"
 FAST_KDF = crypto.KdfParams(salt=b"s" * 16, memory_kib=64, iterations=1, lanes=1)
+# The shipped blast-radius guards, as retention.yaml states them.
+GUARDS = "guards:\n  purge:\n    max_percent: 5\n    always_allowed: 3\n  eligibility:\n    max_percent: 5\n    always_allowed: 3\n"
 CATEGORIES = ("customer_number", "contact", "demographics", "electricity", "hobbies", "attitudes", "consents")
 
 # A valid record using every field of DESIGN §2 / policies/register.yaml.
@@ -399,7 +402,8 @@ class Builder:
     def eligibility(self, at: datetime, *, excluding: Iterable[Any] = ()) -> None:
         """An eligibility check against a roster of everyone enrolled here but ``excluding``."""
         roster = [data["customer_number"] for name, data in self.records.items() if name not in set(excluding)]
-        lifecycle.eligibility(self.session, roster, at)
+        seen = lifecycle.eligibility(self.session, roster, at)  # the dry run: its count confirms the apply past the guard
+        lifecycle.eligibility(self.session, roster, at, apply=True, expect=len(seen["newly_ineligible"]))
 
 
 Populate = Callable[[Builder], Any]
@@ -627,6 +631,26 @@ class Register:
             handle.write(extra)
         self.policies_dir = directory
         return directory
+
+    def edit_policies(self, filename: str, old: str, new: str) -> Path:
+        """From now on the command line and the services read a copy of the policies (shipped, or this
+        register's copy) in which ``old``, found exactly once in ``filename``, is ``new``."""
+        directory = self.dir / "policies"
+        if not directory.exists():
+            shutil.copytree(POLICIES_DIR, directory)
+        path = directory / filename
+        text = path.read_text(encoding="utf-8")
+        assert text.count(old) == 1, f"{old!r} is not in {filename} exactly once"
+        path.write_text(text.replace(old, new), encoding="utf-8")
+        self.policies_dir = directory
+        self.policies = load_policies(directory)
+        return directory
+
+    def unguarded(self) -> Register:
+        """This register under policies whose blast-radius guards let one run touch every member:
+        for tests of what a purge or an eligibility check does, not of the guard."""
+        self.edit_policies("retention.yaml", GUARDS, "guards:\n  purge: {max_percent: 100}\n  eligibility: {max_percent: 100}\n")
+        return self
 
     # --- services -----------------------------------------------------------------------------------------
 
