@@ -23,6 +23,7 @@ import os
 import re
 import shutil
 import sqlite3
+import subprocess
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -48,6 +49,7 @@ from kss_panel.services import lifecycle, members, officers, requests, rights  #
 from kss_panel.services.session import Session, init_register, unlock  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+KSS_PANEL = Path(sys.executable).parent / "kss-panel"  # the installed command, for tests that need a real process
 POLICIES_DIR = ROOT / "policies"
 NOW = datetime(2025, 6, 15, 9, 30, tzinfo=UTC)
 PASSPHRASE = "correct horse battery staple"
@@ -332,6 +334,12 @@ def invoke(*argv: str | Path, input: str | bytes | None = None, env: Mapping[str
     return RUNNER.invoke([str(arg) for arg in argv], input=input, env=dict(env or {}), obj=PINNED[-1] if PINNED else None)
 
 
+def process_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of a real kss-panel process: this one's without KSS_PANEL_*, plus ``extra``."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith("KSS_PANEL_")}
+    return {**env, **(extra or {})}
+
+
 # --- template registers ---------------------------------------------------------------------------------------
 
 
@@ -541,6 +549,19 @@ class Register:
         """Run a command unlocked with the key file of slot ``key``."""
         return self.cli(*args, "--key-file", self.keys[key], input=input, env=env)
 
+    def argv(self, *args: str | Path, key: str = "desk") -> list[str]:
+        """The command line of a real kss-panel process on this register, unlocked with slot ``key``'s key file."""
+        return [str(KSS_PANEL), "--db", str(self.db), "--policies", str(self.policies_dir), *map(str, args), "--key-file", str(self.keys[key])]
+
+    def process(
+        self, *args: str | Path, key: str = "desk", input: bytes | None = None, env: Mapping[str, str] | None = None,
+        prefix: Sequence[str] = (), timeout: float = 60, **options: Any,
+    ) -> subprocess.CompletedProcess[bytes]:
+        """Run kss-panel in a real process (at the wall clock: assert nothing that depends on the day);
+        stdout and stderr are captured unless ``options`` say otherwise."""
+        streams = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, **options}
+        return subprocess.run([*prefix, *self.argv(*args, key=key)], input=input, env=process_env(env), timeout=timeout, **streams)
+
     def run_as_aino(self, *args: str, input: str | bytes | None = None, passphrase: str = PASSPHRASE) -> Result:
         return self.cli(*args, "--officer", "aino", input=input, env={"KSS_PANEL_PASSPHRASE": passphrase})
 
@@ -632,9 +653,10 @@ class Register:
         self.policies_dir = directory
         return directory
 
-    def edit_policies(self, filename: str, old: str, new: str) -> Path:
-        """From now on the command line and the services read a copy of the policies (shipped, or this
-        register's copy) in which ``old``, found exactly once in ``filename``, is ``new``."""
+    def edit_policies(self, filename: str, old: str, new: str, *, check: bool = True) -> Path:
+        """From now on the command line (and, when ``check``, the services) read a copy of the policies
+        (shipped, or this register's copy) in which ``old``, found exactly once in ``filename``, is ``new``.
+        Without ``check`` the copy may be invalid: the services keep the policies they had."""
         directory = self.dir / "policies"
         if not directory.exists():
             shutil.copytree(POLICIES_DIR, directory)
@@ -643,7 +665,8 @@ class Register:
         assert text.count(old) == 1, f"{old!r} is not in {filename} exactly once"
         path.write_text(text.replace(old, new), encoding="utf-8")
         self.policies_dir = directory
-        self.policies = load_policies(directory)
+        if check:
+            self.policies = load_policies(directory)
         return directory
 
     def unguarded(self) -> Register:

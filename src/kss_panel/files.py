@@ -66,6 +66,10 @@ CAUSES: dict[str, tuple[str, str]] = {
         "run kss-panel as the user that owns {where}: it must read and write the register and create files beside it",
     ),
     "read-only": ("the file system is read-only", "move the register to a writable file system, or remount {where} read-write"),
+    "directory": (
+        "its directory is read-only to this user, so the journal cannot be created beside it",
+        "let the user that runs kss-panel write to {where} (the register's directory), or move the register",
+    ),
     "read-only-file": (
         "it is read-only to this user (permission denied, or a read-only file system)",
         "run kss-panel as the user that owns the register, on a writable file system ({where})",

@@ -81,13 +81,13 @@ def check_blast_radius(guard: Guard, count: int, base: int, expect: int | None, 
     """Refuse a run that would touch more members than ``guard`` allows, unless ``expect`` is the exact count.
 
     ``count`` of ``base`` members would be touched. ``too_many`` and
-    ``mismatch`` are the messages (format fields count, base, percent, limit,
-    expect), each one line, for cron. An ``expect`` that is not the count is
+    ``mismatch`` are the messages (format fields count, members, base,
+    percent, limit, expect), each one line, for cron. An ``expect`` that is not the count is
     refused however small the run: the officer confirmed another outcome.
     """
     if expect is not None:
         if expect != count:
-            raise Refused(mismatch.format(count=count, expect=expect))
+            raise Refused(mismatch.format(count=count, members=f"{count} member{'' if count == 1 else 's'}", expect=expect))
         return
     if count > guard.allowance(base):
         raise Refused(too_many.format(count=count, base=base, percent=percent(count, base), limit=f"{guard.max_percent:g}%"))

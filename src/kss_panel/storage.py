@@ -54,6 +54,7 @@ SQLITE_REFUSALS = {
     23: ("use", "permission"),  # SQLITE_AUTH
 }
 SQLITE_BUSY_CODES = (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED
+SQLITE_READONLY_DIRECTORY = 8 | (6 << 8)  # the journal cannot be created beside the register
 
 
 @contextmanager
@@ -65,12 +66,15 @@ def sqlite_errors(path: Path) -> Iterator[None]:
     except sqlite3.IntegrityError:
         raise
     except sqlite3.DatabaseError as exc:
-        code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
+        exc_code = getattr(exc, "sqlite_errorcode", None) or 0
+        code = exc_code & 0xFF
         if code in SQLITE_BUSY_CODES or "database is locked" in str(exc):
             raise Busy(
                 "the register is busy: another command held it past the busy timeout",
                 hints=("try again, or raise KSS_PANEL_BUSY_TIMEOUT",),
             ) from None
+        if exc_code == SQLITE_READONLY_DIRECTORY:
+            raise files.refusal("write the register", path, "directory") from None
         if code in SQLITE_REFUSALS:
             action, cause = SQLITE_REFUSALS[code]
             raise files.refusal(f"{action} the register", path, cause) from None

@@ -247,7 +247,9 @@ for _name, _group in GROUPS.items():
 @app.callback()
 def root(
     ctx: typer.Context,
-    db: Annotated[Path, typer.Option("--db", envvar="KSS_PANEL_DB", show_envvar=True, help="Register file.")] = DEFAULT_DB,
+    db: Annotated[
+        Path, typer.Option("--db", envvar="KSS_PANEL_DB", show_envvar=True, readable=False, help="Register file.")
+    ] = DEFAULT_DB,
     policies: Annotated[
         Path, typer.Option("--policies", envvar="KSS_PANEL_POLICIES", show_envvar=True, help="Policy directory.")
     ] = DEFAULT_POLICIES,

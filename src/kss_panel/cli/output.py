@@ -11,7 +11,7 @@ class PipeConsole(Console):
     """A console that lets a closed pipe reach the command line's handler (rich would exit 1 on its own)."""
 
     def on_broken_pipe(self) -> None:
-        self.quiet = True
+        del self._buffer[:]  # what could not be written is dropped, not written again by the next print
         raise BrokenPipeError(errno.EPIPE, "broken pipe")
 
 

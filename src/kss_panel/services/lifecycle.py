@@ -141,7 +141,8 @@ def _guard(session: Session, found: EligibilityCheck, *, remove: bool, expect: i
         session.policies.retention.guards.eligibility, count, found.admitted, expect,
         too_many=f"{does} of {{base}} admitted members{'' if remove else ' ineligible'} ({{percent}}), more than the {{limit}}"
         f" the retention policy allows at once: nothing was changed; if the roster is right, confirm with {flag} --expect {{count}}",
-        mismatch=f"{does} members, not the {{expect}} confirmed with --expect: nothing was changed; a dry run shows the count now",
+        mismatch=f"{flag} would {'erase' if remove else 'mark'} {{members}}, not the {{expect}} confirmed with --expect: nothing was changed;"
+        " a dry run shows the count now",
     )
 
 
@@ -250,7 +251,7 @@ def purge(
         session.policies.retention.guards.purge, plan.total, plan.members, expect,
         too_many="the purge would erase {count} of {base} members ({percent}), more than the {limit} the retention policy allows"
         " in one run: nothing was erased; if that is right, confirm with kss-panel purge --apply --expect {count}",
-        mismatch="the purge would erase {count} members, not the {expect} confirmed with --expect: nothing was erased;"
+        mismatch="the purge would erase {members}, not the {expect} confirmed with --expect: nothing was erased;"
         " a dry run (kss-panel purge) shows the count now",
     )
     erased: dict[str, list[str]] = {rule: [] for rule in plan.due}
