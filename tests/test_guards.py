@@ -95,16 +95,18 @@ def test_over_the_share_the_dry_run_says_what_to_confirm(panel: Register) -> Non
     result = panel.run("eligibility", "--customers", roster_without(panel, 57, 58, 59, 60))
     assert result.exit_code == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[:7] == [
-        "dry run: nothing was changed; 60 members admitted, 56 customer numbers in the roster",
+    assert lines[:8] == [
+        "dry run: nothing was changed",
+        "60 members admitted, 56 customer numbers in the roster:",
         "  56 still eligible",
         "   4 newly ineligible",
         "   0 cleared: back in the roster",
         "   0 already marked",
-        "--apply would mark 4 members: over the 3 the retention policy allows at once; confirm with --apply --expect 4",
-        "--remove would erase 4 members: over the 3 the retention policy allows at once; confirm with --remove --expect 4",
+        "--apply would mark 4 members (over the 3 allowed at once: add --expect 4)",
+        "--remove would erase 4 members (over the 3 allowed at once: add --expect 4)",
     ]
-    assert set(lines[7:]) == {f"{panel.ids[n]}  newly ineligible" for n in (57, 58, 59, 60)}
+    assert all(len(line) <= 80 for line in lines)
+    assert set(lines[8:]) == {f"{panel.ids[n]}  newly ineligible" for n in (57, 58, 59, 60)}
     assert panel.tables() == before
 
 

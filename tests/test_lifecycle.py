@@ -173,13 +173,14 @@ def test_eligibility_is_a_dry_run_by_default(reg: Register) -> None:
     result = reg.run("eligibility", "--customers", str(reg.roster(1, 3)))
     assert result.exit_code == 0, result.stderr
     assert result.stdout.splitlines() == [
-        "dry run: nothing was changed; 3 members admitted, 2 customer numbers in the roster",
+        "dry run: nothing was changed",
+        "3 members admitted, 2 customer numbers in the roster:",
         "  2 still eligible",
         "  1 newly ineligible",
         "  0 cleared: back in the roster",
         "  0 already marked",
-        "--apply would mark 1 member: within the 3 the retention policy allows at once",
-        "--remove would erase 1 member: within the 3 the retention policy allows at once",
+        "--apply would mark 1 member (within the 3 allowed at once)",
+        "--remove would erase 1 member (within the 3 allowed at once)",
         f"{reg.ids[2]}  newly ineligible",
     ]
     assert reg.tables() == before
@@ -189,7 +190,7 @@ def test_eligibility_apply_records_the_first_day_found(reg: Register) -> None:
     _admit_all(reg)
     result = reg.run("eligibility", "--customers", str(reg.roster(1, 3)), "--apply")
     assert result.exit_code == 0, result.stderr
-    assert result.stdout.splitlines()[0] == "recorded; 3 members admitted, 2 customer numbers in the roster"
+    assert result.stdout.splitlines()[:2] == ["recorded", "3 members admitted, 2 customer numbers in the roster:"]
     assert reg.member(reg.ids[2])["ineligible_at"] == TODAY  # type: ignore[index]
     assert reg.member(reg.ids[1])["ineligible_at"] is None  # type: ignore[index]
     assert reg.member(reg.ids[4])["ineligible_at"] is None  # type: ignore[index]  # applicants are not checked
@@ -226,7 +227,7 @@ def test_eligibility_remove_erases_them(reg: Register) -> None:
     gone = reg.ids[2]
     result = reg.run("eligibility", "--customers", str(reg.roster(1, 3)), "--remove")
     assert result.exit_code == 0, result.stderr
-    assert result.stdout.splitlines()[0] == "erased and recorded; 3 members admitted, 2 customer numbers in the roster"
+    assert result.stdout.splitlines()[:2] == ["erased and recorded", "3 members admitted, 2 customer numbers in the roster:"]
     assert result.stdout.splitlines()[-2:] == ["  1 erased", f"{gone}  erased"]
     assert reg.member(gone) is None
     assert reg.sql("SELECT count(*) FROM sections WHERE member_id = ?", (gone,)) == [(0,)]

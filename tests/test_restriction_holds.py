@@ -96,7 +96,8 @@ def test_eligibility_remove_keeps_restricted_members_and_says_so(reg: Register) 
     result = reg.run("eligibility", "--customers", roster, "--remove")
     assert result.exit_code == 0, result.stderr
     assert result.stdout.splitlines() == [
-        "erased and recorded; 4 members admitted, 2 customer numbers in the roster",
+        "erased and recorded",
+        "4 members admitted, 2 customer numbers in the roster:",
         "  2 still eligible",
         "  2 newly ineligible",
         "  0 cleared: back in the roster",

@@ -94,8 +94,8 @@ def members(count: int) -> str:
 def show_eligibility(data: dict[str, Any]) -> None:
     """Counts per outcome, what --apply and --remove would do (dry run), then the member ids concerned."""
     applied, removed, held = data["applied"], data["removed"], data["held"]
-    head = "erased and recorded" if removed else "recorded" if applied else "dry run: nothing was changed"
-    out(f"{head}; {members(data['admitted'])} admitted, {data['roster']} customer numbers in the roster")
+    out("erased and recorded" if removed else "recorded" if applied else "dry run: nothing was changed")
+    out(f"{members(data['admitted'])} admitted, {data['roster']} customer numbers in the roster:")
     counts = [("still eligible", data["still_eligible"]), ("newly ineligible", len(data["newly_ineligible"])),
               ("cleared: back in the roster", len(data["cleared"])), ("already marked", len(data["already_marked"]))]
     counts += [("ineligible but restricted (Art. 18): kept", len(held))] if held else []
@@ -104,10 +104,10 @@ def show_eligibility(data: dict[str, Any]) -> None:
     for label, count in counts:
         out(f"  {count:>{width}} {label}")
     if not applied:
+        allowed = data["allowed"]
         for flag, count, verb in (("--apply", len(data["newly_ineligible"]), "mark"), ("--remove", data["erasable"], "erase")):
-            within = count <= data["allowed"]
-            out(f"{flag} would {verb} {members(count)}: " + (
-                f"within the {data['allowed']} the retention policy allows at once" if within else f"over the {data['allowed']} the retention policy allows at once; confirm with {flag} --expect {count}"))
+            guard = f"within the {allowed} allowed at once" if count <= allowed else f"over the {allowed} allowed at once: add --expect {count}"
+            out(f"{flag} would {verb} {members(count)} ({guard})")
     listed = [("erased", data["erased"]), ("ineligible, restricted: kept", held)] if removed else [
         ("newly ineligible", data["newly_ineligible"]), ("already marked", data["already_marked"])]
     for label, ids in listed:
