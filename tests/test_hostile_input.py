@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 from kss_panel import json_input, readers
 from kss_panel.policy_files import MAX_NODES, inspect_tree, parse_yaml
-from support import POLICIES_DIR, Register, assert_failure, person
+from support import Register, assert_failure, person
 
 HEADER = "customer_number,contact.first_name,contact.last_name,contact.email,contact.language\n"
 

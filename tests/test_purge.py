@@ -9,13 +9,11 @@ the CLI's clock pinned to NOW (noon UTC, the same day in Helsinki).
 from __future__ import annotations
 
 import json
-import shutil
 import sqlite3
 import stat
 import threading
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,10 +22,8 @@ from pydantic import ValidationError
 from kss_panel.services import lifecycle, members, trail
 from kss_panel.errors import Busy, PartlyDone
 from kss_panel.policy import Period, Policies, RetentionPolicy
-from kss_panel.policy_files import load_policies
 from kss_panel.retention import due_and_held, due_members, period_end
 from support import Builder, Register, assert_failure, canaries, canary_person, noon
-from support import POLICIES_DIR as SHIPPED
 
 D = date(2026, 6, 15)  # the purge day
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from .errors import InvalidInput, NotFound, Param
-from .json_input import MAX_JSON_INPUT, TOO_DEEP, ArrayScan, parse_json
+from .json_input import MAX_JSON_INPUT, ArrayScan, parse_json
 from .record import coerce_text, field_spec, normalise_customer_number, set_path
 from .policy import Policies
 
