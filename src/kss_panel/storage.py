@@ -58,9 +58,10 @@ SQLITE_READONLY_DIRECTORY = 8 | (6 << 8)  # the journal cannot be created beside
 
 
 @contextmanager
-def sqlite_errors(path: Path) -> Iterator[None]:
+def sqlite_errors(path: Path, what: str = "the register") -> Iterator[None]:
     """SQLite's own errors as the project's: busy past the timeout, a refusal of the system
-    (a full disk, permission denied, a read-only file system, an I/O error), or a corrupt file."""
+    (a full disk, permission denied, a read-only file system, an I/O error) naming ``what``
+    is at ``path``, or a corrupt file."""
     try:
         yield
     except sqlite3.IntegrityError:
@@ -74,10 +75,10 @@ def sqlite_errors(path: Path) -> Iterator[None]:
                 hints=("try again, or raise KSS_PANEL_BUSY_TIMEOUT",),
             ) from None
         if exc_code == SQLITE_READONLY_DIRECTORY:
-            raise files.refusal("write the register", path, "directory") from None
+            raise files.refusal(f"write {what}", path, "directory") from None
         if code in SQLITE_REFUSALS:
             action, cause = SQLITE_REFUSALS[code]
-            raise files.refusal(f"{action} the register", path, cause) from None
+            raise files.refusal(f"{action} {what}", path, cause) from None
         if isinstance(exc, sqlite3.OperationalError):
             raise  # a statement of ours that SQLite refused: a bug, reported as an internal error
         raise IntegrityError("the register file is corrupt or not a kss-panel register") from None
@@ -372,7 +373,7 @@ class Store:
         """An online, consistent copy (SQLite's backup API) into ``target``, a new 0600 file reserved by the caller."""
         destination = sqlite3.connect(target)
         try:
-            with sqlite_errors(target):
+            with sqlite_errors(target, "the copy"):
                 self.conn.backup(destination)
         except BaseException:
             destination.close()
