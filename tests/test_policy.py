@@ -180,8 +180,8 @@ CASES = [
     (
         "missing-key",
         "retention.yaml",
-        "    period: {days: 30}\n    action: erase\n",
-        "    period: {days: 30}\n",
+        "clock: rejected_at\n    period: {days: 30}\n    action: erase\n",
+        "clock: rejected_at\n    period: {days: 30}\n",
         "- name: rejected-applicant",
         "rules.1.action: required key is missing",
     ),
@@ -421,7 +421,7 @@ def test_policy_show_json_carries_the_hash_of_later_audit_entries(reg: Register,
 def test_changing_a_policy_changes_the_hash(policy_dir: Path, reg: Register) -> None:
     original = load_policies(SHIPPED).hash
     assert load_policies(policy_dir).hash == original  # the hash names the content, not the directory
-    edit(policy_dir / "retention.yaml", "restricted: hold", "restricted: ignore")
+    edit(policy_dir / "retention.yaml", "    max_percent: 5\n    always_allowed: 3\n  eligibility", "    max_percent: 6\n    always_allowed: 3\n  eligibility")
     result = run(policy_dir, "policy", "show", "--json")
     assert result.exit_code == 0, result.stderr
     changed = json.loads(result.stdout)["data"]["hash"]
@@ -445,6 +445,6 @@ def test_loaded_policies_match_the_files(policy_dir: Path) -> None:
     assert [(r.name, r.status, r.clock, r.fallback_clock, describe(r.period)) for r in policies.retention.rules] == [
         ("applicant-not-admitted", "applicant", "applied_at", None, "90 days"),
         ("rejected-applicant", "rejected", "rejected_at", None, "30 days"),
-        ("conditions-not-met", "member", "ineligible_at", None, "0 days"),
+        ("conditions-not-met", "member", "ineligible_at", None, "30 days"),
         ("inactive-member", "member", "last_activity_at", "admitted_at", "24 months"),
     ]

@@ -9,24 +9,21 @@ the CLI's clock pinned to NOW (noon UTC, the same day in Helsinki).
 from __future__ import annotations
 
 import json
-import shutil
 import sqlite3
 import stat
 import threading
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from kss_panel.services import lifecycle, members, trail
-from kss_panel.errors import Busy
+from kss_panel.errors import Busy, PartlyDone
 from kss_panel.policy import Period, Policies, RetentionPolicy
-from kss_panel.policy_files import load_policies
-from kss_panel.retention import due_members, period_end
+from kss_panel.retention import due_and_held, due_members, period_end
 from support import Builder, Register, assert_failure, canaries, canary_person, noon
-from support import POLICIES_DIR as SHIPPED
 
 D = date(2026, 6, 15)  # the purge day
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
@@ -70,10 +67,11 @@ def populate_boundaries(b: Builder) -> Due:
     b.restrict("restricted-applicant", at=noon(D - days(10)))
     b.member("restricted-inactive", date(2019, 1, 2), date(2019, 2, 1))
     b.restrict("restricted-inactive", at=noon(D - days(10)))
-    # Eligibility checks on D-1, D and D+1 set ineligible_at = the first day a member is missing.
-    b.eligibility(noon(D - days(1)), excluding=("ineligible-1", "ineligible-and-inactive", "back-in-roster"))
-    b.eligibility(noon(D), excluding=("ineligible-1", "ineligible-and-inactive", "ineligible+0"))
-    b.eligibility(noon(D + days(1)), excluding=("ineligible-1", "ineligible-and-inactive", "ineligible+0", "ineligible+1"))
+    # Eligibility checks 31, 30 and 29 days before D set ineligible_at = the first day a member is missing;
+    # the conditions-not-met rule's 30 days of grace make them due on D-1, D and D+1.
+    b.eligibility(noon(D - days(31)), excluding=("ineligible-1", "ineligible-and-inactive", "back-in-roster"))
+    b.eligibility(noon(D - days(30)), excluding=("ineligible-1", "ineligible-and-inactive", "ineligible+0"))
+    b.eligibility(noon(D - days(29)), excluding=("ineligible-1", "ineligible-and-inactive", "ineligible+0", "ineligible+1"))
     return due
 
 
@@ -111,14 +109,18 @@ def populate_month_end(b: Builder) -> Due:
     }
 
 
+# These registers are small, and many of their members are due at once: their policies let one run erase
+# them all, so the tests see the rules at work (the blast-radius guard has tests of its own, test_guards.py).
+
+
 @pytest.fixture
 def boundaries(make_register: Callable[..., Register]) -> Register:
-    return make_register({}, BUILT, populate=populate_boundaries, purger=True)
+    return make_register({}, BUILT, populate=populate_boundaries, purger=True).unguarded()
 
 
 @pytest.fixture
 def reg(make_register: Callable[..., Register]) -> Register:
-    return make_register({}, BUILT, populate=populate_cli, purger=True)
+    return make_register({}, BUILT, populate=populate_cli, purger=True).unguarded()
 
 
 @pytest.fixture
@@ -197,7 +199,7 @@ def test_due_members_boundaries(policies: Policies) -> None:
     rows = {
         "applicant": _row("applicant", applied_at="2026-03-17"),
         "rejected": _row("rejected", rejected_at="2026-05-16"),
-        "ineligible": _row("member", admitted_at="2026-01-02", ineligible_at="2026-06-15"),
+        "ineligible": _row("member", admitted_at="2026-01-02", ineligible_at="2026-05-16"),  # + 30 days of grace
         "active": _row("member", admitted_at="2020-01-02", last_activity_at="2024-06-15"),
         "silent": _row("member", admitted_at="2024-06-15"),
         "leap": _row("member", admitted_at="2020-01-02", last_activity_at="2024-02-29"),
@@ -219,14 +221,17 @@ def test_due_members_boundaries(policies: Policies) -> None:
 
 
 def test_due_members_first_rule_wins_and_restriction_holds(policies: Policies) -> None:
-    both = _row("member", admitted_at="2020-01-02", ineligible_at="2026-06-01")
+    both = _row("member", admitted_at="2020-01-02", ineligible_at="2026-05-01")
     held = _row("applicant", applied_at="2020-01-02", restricted_at="2026-06-01")
     held["member_id"] = "held"
     due = due_members(policies.retention, [both, held], D)
     assert [r["member_id"] for r in due["conditions-not-met"]] == ["Mmember"]
     assert due["inactive-member"] == [] and due["applicant-not-admitted"] == []
-    ignoring = RetentionPolicy.model_validate({**policies.documents["retention.yaml"], "restricted": "ignore"})
-    assert [r["member_id"] for r in due_members(ignoring, [held], D)["applicant-not-admitted"]] == ["held"]
+    due, on_hold = due_and_held(policies.retention, [both, held], D)
+    assert [r["member_id"] for r in on_hold["applicant-not-admitted"]] == ["held"]
+    assert sum(map(len, on_hold.values())) == 1
+    with pytest.raises(ValidationError, match="a restriction \\(GDPR Art. 18\\) means the data must be kept"):
+        RetentionPolicy.model_validate({**policies.documents["retention.yaml"], "restricted": "ignore"})
 
 
 def test_due_members_without_a_clock_date_is_never_due(policies: Policies) -> None:
@@ -258,21 +263,31 @@ def test_boundary_register_columns(boundaries: Register) -> None:
     assert rows[ids["rejected+0"]][2] == "2026-05-16"
     assert rows[ids["active-1"]][3] == "2024-06-14"
     assert rows[ids["silent+1"]][1] == "2024-06-16" and rows[ids["silent+1"]][3] is None
-    assert [rows[ids[f"ineligible{k:+d}"]][4] for k in (-1, 0, 1)] == ["2026-06-14", "2026-06-15", "2026-06-16"]
+    assert [rows[ids[f"ineligible{k:+d}"]][4] for k in (-1, 0, 1)] == ["2026-05-15", "2026-05-16", "2026-05-17"]
     assert rows[ids["back-in-roster"]][4] is None
     assert rows[ids["restricted-inactive"]][5] == "2026-06-05"
 
 
-def test_restricted_members_are_erased_when_the_policy_says_ignore(boundaries: Register, tmp_path: Path) -> None:
-    directory = Path(shutil.copytree(SHIPPED, tmp_path / "ignore"))
+def test_restricted_members_are_held_and_counted(boundaries: Register) -> None:
+    with boundaries.session(key="cron") as session:
+        plan = lifecycle.plan_purge(session, D)
+    assert plan_sets(plan) == due_ids(boundaries, D)
+    assert plan.held == {**{rule: [] for rule in RULES}, "applicant-not-admitted": [boundaries.ids["restricted-applicant"]],
+                         "inactive-member": [boundaries.ids["restricted-inactive"]]}
+    assert (plan.total_held, plan.members) == (2, len(boundaries.ids))
+
+
+def test_a_policy_cannot_let_purges_ignore_a_restriction(boundaries: Register) -> None:
+    directory = boundaries.dir / "policies"
     path = directory / "retention.yaml"
     path.write_text(path.read_text().replace("restricted: hold", "restricted: ignore"))
-    with boundaries.session(load_policies(directory), key="cron") as session:
-        plan = lifecycle.plan_purge(session, D)
-    expected = due_ids(boundaries, D)
-    expected["applicant-not-admitted"].add(boundaries.ids["restricted-applicant"])
-    expected["inactive-member"].add(boundaries.ids["restricted-inactive"])
-    assert plan_sets(plan) == expected
+    result = boundaries.run("purge", "--apply", key="cron")
+    assert_failure(result, 6, f"invalid policy in {directory}")
+    line = next(n for n, text in enumerate((directory / "retention.yaml").read_text().splitlines(), 1) if text == "restricted: ignore")
+    assert result.stderr.splitlines()[1] == (
+        f"  {directory / 'retention.yaml'}:{line}: restricted: must be 'hold': a restriction (GDPR Art. 18) means the data must be kept,"
+        " so purges hold"
+    )
 
 
 @pytest.mark.parametrize(
@@ -331,7 +346,7 @@ def test_dry_run_lists_ids_never_names(reg: Register, who: str) -> None:
     assert lines[0] == "dry run for 2026-06-15: 5 members due (applicant-not-admitted 3, rejected-applicant 1, inactive-member 1)"
     assert "applicant-not-admitted: 3 (applicant, applied_at + 90 days)" in lines
     assert "rejected-applicant: 1 (rejected, rejected_at + 30 days)" in lines
-    assert "conditions-not-met: 0 (member, ineligible_at + 0 days)" in lines
+    assert "conditions-not-met: 0 (member, ineligible_at + 30 days)" in lines
     assert "inactive-member: 1 (member, last_activity_at + 24 months)" in lines
     assert {line.strip() for line in lines if line.startswith("  ")} == all_due(reg)
     for strings in all_canaries(reg).values():
@@ -347,14 +362,15 @@ def test_dry_run_json_shape(reg: Register) -> None:
     assert set(document) == {"kss_panel", "command", "ok", "data"}
     assert (document["kss_panel"], document["command"], document["ok"]) == (1, "purge", True)
     data = document["data"]
-    assert set(data) == {"as_of", "applied", "total", "rules"}
-    assert (data["as_of"], data["applied"], data["total"]) == ("2026-06-15", False, 5)
+    assert set(data) == {"as_of", "applied", "total", "held", "members", "rules"}
+    assert (data["as_of"], data["applied"], data["total"], data["held"], data["members"]) == ("2026-06-15", False, 5, 0, 8)
     assert [rule["name"] for rule in data["rules"]] == list(RULES)
     due = due_ids(reg)
     for rule in data["rules"]:
-        assert set(rule) == {"name", "count", "member_ids"}
+        assert set(rule) == {"name", "count", "member_ids", "held", "held_ids"}
         assert rule["count"] == len(rule["member_ids"])
         assert set(rule["member_ids"]) == due[rule["name"]]
+        assert (rule["held"], rule["held_ids"]) == (0, [])
 
 
 def test_dry_run_as_of_another_day(reg: Register) -> None:
@@ -618,8 +634,11 @@ def test_crash_mid_apply_leaves_a_consistent_register(reg: Register) -> None:
         erased_so_far.append(member_id)
 
     seen = len(reg.audit("actor"))
-    with reg.session(key="cron") as session, pytest.raises(RuntimeError, match="simulated crash"):
+    with reg.session(key="cron") as session, pytest.raises(PartlyDone) as stopped:
         lifecycle.purge(session, NOW, batch=2, on_erased=crash_at_the_fourth)
+    # The failure says what had committed before it: the first batch, two members.
+    assert str(stopped.value.cause) == "simulated crash"
+    assert stopped.value.done == "2 members had been erased before the failure and stay erased; the next purge erases the rest"
 
     # The first batch committed whole; the second rolled back whole (its first erase included).
     erased, untouched = set(order[:2]), set(order[2:])

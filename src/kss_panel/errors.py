@@ -78,4 +78,27 @@ class Busy(KssPanelError):
 
 
 class Refused(KssPanelError):
-    """The policy refuses this (disclosure not allowed, no consent, roster)."""
+    """The policy or a safeguard refuses this (disclosure not allowed, no consent, roster, a restriction,
+    a blast-radius guard)."""
+
+
+class StorageError(KssPanelError):
+    """The system refused a read or a write: permission denied, a full disk, a read-only file system, an I/O error.
+
+    The message names the file and the cause; the command line says whether
+    anything was changed.
+    """
+
+
+class PartlyDone(Exception):
+    """Work that commits in steps stopped part-way: ``done`` says, in words, what had committed before ``cause``.
+
+    Raised from the cause; the command line reports the cause (its message and
+    exit code) and then what stays done, so "nothing was changed" is never said
+    after a committed step.
+    """
+
+    def __init__(self, done: str, cause: BaseException) -> None:
+        super().__init__(done)
+        self.done = done
+        self.cause = cause

@@ -7,11 +7,12 @@ file, so a mistyped path cannot destroy anything.
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 from typing import IO
 
-from .errors import FileRefused, IntegrityError
+from .errors import FileRefused, IntegrityError, StorageError
 
 
 def create_new(path: Path) -> int:
@@ -52,9 +53,58 @@ def make_directory(path: Path) -> None:
         raise FileRefused(f"cannot create {path}", path, exc.strerror or "cannot create") from None
 
 
+# --- the system's refusals -------------------------------------------------------------------------------
+# A full disk or a permission denied is the machine's state, not a bug: the
+# error names the file, the cause and what to do (the command line adds
+# whether anything was changed).
+
+CAUSES: dict[str, tuple[str, str]] = {
+    "full": ("the disk is full", "free space on the file system that holds {where}, then run the command again"),
+    "too-large": ("the file is larger than this process may write", "raise the file size limit (ulimit -f) of the user that runs kss-panel"),
+    "permission": (
+        "permission denied",
+        "run kss-panel as the user that owns {where}: it must read and write the register and create files beside it",
+    ),
+    "read-only": ("the file system is read-only", "move the register to a writable file system, or remount {where} read-write"),
+    "directory": (
+        "its directory is read-only to this user, so the journal cannot be created beside it",
+        "let the user that runs kss-panel write to {where} (the register's directory), or move the register",
+    ),
+    "read-only-file": (
+        "it is read-only to this user (permission denied, or a read-only file system)",
+        "run kss-panel as the user that owns the register, on a writable file system ({where})",
+    ),
+    "io": ("an I/O error (the disk may be full or failing)", "check the disk that holds {where}; restore from a backup if the register is damaged"),
+}
+ERRNO_CAUSES = {
+    errno.ENOSPC: "full", errno.EDQUOT: "full", errno.EFBIG: "too-large", errno.EACCES: "permission",
+    errno.EPERM: "permission", errno.EROFS: "read-only", errno.EIO: "io",
+}
+
+
+def refusal(action: str, path: Path, cause: str) -> StorageError:
+    """The system refused ``action`` (such as "write the register") on ``path`` for ``cause`` (a key of CAUSES)."""
+    text, hint = CAUSES[cause]
+    return StorageError(f"cannot {action} {path}: {text}", hints=(hint.format(where=path.parent),))
+
+
+def os_refusal(exc: OSError, action: str, path: Path) -> StorageError:
+    """An OSError as a refusal: a known cause with its hint, else the system's own words."""
+    cause = ERRNO_CAUSES.get(exc.errno or 0)
+    if cause is not None:
+        return refusal(action, path, cause)
+    return StorageError(f"cannot {action} {path}: {(exc.strerror or 'system error').lower()}")
+
+
 # --- the erasure ledger -----------------------------------------------------------------------------------
 # One line per erased member, "DAY MEMBER_ID REASON", beside the register: it
 # outlives a lost or restored register file, so a restore can erase them again.
+# A line is on the disk before the erasure commits (an erasure the ledger cannot
+# hold does not happen); if the commit then fails, "DAY MEMBER_ID rolled-back"
+# takes it back. A crash between the two leaves a line for a member who is still
+# there: a restore then erases someone whose erasure was decided and begun, never
+# brings back someone who was erased.
+ROLLED_BACK = "rolled-back"
 
 
 def ledger_path(db_path: Path) -> Path:
@@ -72,18 +122,39 @@ def read_ledger(path: Path) -> dict[str, str]:
     found: dict[str, str] = {}
     for line in lines:
         parts = line.split()
-        if len(parts) == 3:
+        if len(parts) == 3 and parts[2] == ROLLED_BACK:
+            found.pop(parts[1], None)
+        elif len(parts) == 3:
             found[parts[1]] = parts[2]
     return found
 
 
 def append_ledger(path: Path, lines: list[str]) -> None:
-    """Append and fsync: an erasure's line must be on the disk before the command reports it."""
-    fd = os.open(path, os.O_CREAT | os.O_APPEND | os.O_WRONLY, 0o600)
-    with os.fdopen(fd, "a", encoding="ascii") as handle:
-        handle.writelines(lines)
-        handle.flush()
-        os.fsync(handle.fileno())
+    """Append and fsync: an erasure's line is on the disk before the erasure commits.
+
+    A refusal of the system (a full disk, permission denied) is a StorageError
+    naming the ledger; the caller rolls the erasure back.
+    """
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_APPEND | os.O_WRONLY, 0o600)
+        with os.fdopen(fd, "a", encoding="ascii") as handle:
+            handle.writelines(lines)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as exc:
+        raise os_refusal(exc, "write the erasure ledger", path) from None
+
+
+def retract_ledger(path: Path, lines: list[str]) -> None:
+    """Take back the lines of erasures that did not commit, as far as the disk lets us (best effort)."""
+    retractions = []
+    for line in lines:
+        day, member_id, _ = line.split()
+        retractions.append(ledger_line(day, member_id, ROLLED_BACK))
+    try:
+        append_ledger(path, retractions)
+    except StorageError:
+        pass  # the line stays: a restore erases a member whose erasure was begun, never resurrects one
 
 
 def ledger_line(erased_at: str, member_id: str, reason: str) -> str:

@@ -11,7 +11,7 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from .errors import InvalidInput, Param
+from .errors import InvalidInput, Param, Refused
 
 REGISTER_TZ = ZoneInfo("Europe/Helsinki")
 STATUSES = ("applicant", "member", "rejected")
@@ -47,6 +47,16 @@ def require_status(row: dict[str, Any], status: str, action: str) -> None:
     """A status change only from the status it starts at (applicant -> member or rejected)."""
     if row["status"] != status:
         raise InvalidInput(f"cannot {action} {row['member_id']}", [("status", f"is {row['status']}, not {status}")])
+
+
+def require_unrestricted(row: dict[str, Any]) -> None:
+    """A restriction (Art. 18) means the data must be kept: a restricted member is not erased."""
+    if row.get("restricted_at"):
+        member_id = row["member_id"]
+        raise Refused(
+            f"{member_id} is restricted (GDPR Art. 18, {row.get('restriction_reason')}): the data must be kept, so it is not erased",
+            hints=(f"lift the restriction first if its ground no longer applies: kss-panel restrict {member_id} --lift",),
+        )
 
 
 def request_deadline(received: date, extended_months: int = 0) -> date:

@@ -6,12 +6,13 @@ Each file is a pydantic model that forbids unknown keys and coerces nothing;
 
 from __future__ import annotations
 
+import math
 import types
 import typing
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator
 
 
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]*$", max_length=64)]
@@ -150,10 +151,36 @@ class RetentionRule(Strict):
     action: Literal["erase"]
 
 
+class Guard(Strict):
+    """A blast-radius guard: one run may touch at most ``max_percent`` of the members it looks at
+    (or ``always_allowed`` members, whichever is more) unless the officer confirms the exact count."""
+
+    max_percent: Annotated[float, Field(ge=0, le=100)] = 5
+    always_allowed: Annotated[int, Field(ge=0, le=1_000_000)] = 0
+
+    def allowance(self, base: int) -> int:
+        """How many of ``base`` members one run may touch without confirmation."""
+        return max(self.always_allowed, math.floor(base * self.max_percent / 100))
+
+
+class Guards(Strict):
+    eligibility: Guard = Guard()
+    purge: Guard = Guard()
+
+
 class RetentionPolicy(Strict):
     version: Literal[1]
     rules: list[RetentionRule]
-    restricted: Literal["hold", "ignore"] = "hold"
+    # A restriction (Art. 18) means the data must be kept: purges hold, always.
+    restricted: Literal["hold"] = "hold"
+    guards: Guards = Guards()
+
+    @field_validator("restricted", mode="before")
+    @classmethod
+    def _restriction_holds(cls, value: Any) -> Any:
+        if value != "hold":
+            raise ValueError("must be 'hold': a restriction (GDPR Art. 18) means the data must be kept, so purges hold")
+        return value
 
 
 Safeguard = Literal["adequacy-decision", "standard-contractual-clauses", "binding-corporate-rules", "derogation-art-49"]

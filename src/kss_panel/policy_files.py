@@ -8,7 +8,6 @@ duplicate keys) and the data.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,11 @@ from .policy_checks import cross_check
 
 # The safe loader builds plain data, never objects; libyaml's when present, for speed.
 SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# Bounds on what a policy file may cost to read: its size, and the tree its aliases make. A few hundred
+# bytes of nested aliases ("billion laughs") would otherwise expand to billions of nodes in every walk.
+MAX_POLICY_BYTES = 1_000_000
+MAX_NODES = 100_000
+MAX_DEPTH = 64
 
 
 def load_policies(directory: Path) -> Policies:
@@ -32,12 +36,17 @@ def load_policies(directory: Path) -> Policies:
     for filename, model in POLICY_FILES.items():
         path = directory / filename
         try:
-            text = path.read_text(encoding="utf-8")
+            with open(path, "rb") as handle:
+                raw = handle.read(MAX_POLICY_BYTES + 1)
+            text = raw.decode("utf-8")
         except FileNotFoundError:
             problems.append((str(path), "policy file is missing"))
             continue
         except (OSError, UnicodeDecodeError) as exc:
             problems.append((str(path), f"cannot be read ({type(exc).__name__})"))
+            continue
+        if len(raw) > MAX_POLICY_BYTES:
+            problems.append((str(path), f"is larger than {MAX_POLICY_BYTES} bytes"))
             continue
         try:
             root, data = parse_yaml(text)
@@ -47,9 +56,9 @@ def load_policies(directory: Path) -> Policies:
             problems.append((where, f"not valid YAML: {getattr(exc, 'problem', None) or 'syntax error'}"))
             continue
         roots[filename] = root
-        duplicates = list(duplicate_keys(root))
-        if duplicates:
-            problems += [(f"{path}:{line}", f"duplicate key {key!r} (a YAML mapping may name a key once)") for line, key in duplicates]
+        found_in_tree = inspect_tree(root)
+        if found_in_tree:
+            problems += [(f"{path}:{line}", problem) for line, problem in found_in_tree]
             continue
         validated, found = validate(model, data)
         problems += [(f"{path}:{line_of(root, loc)}", message) for loc, message in found]
@@ -82,19 +91,52 @@ def parse_yaml(text: str) -> tuple[yaml.Node | None, Any]:
         loader.dispose()
 
 
-def duplicate_keys(node: yaml.Node | None) -> Iterator[tuple[int, str]]:
-    """Keys named twice in one mapping: safe_load would silently keep the last."""
-    if isinstance(node, yaml.MappingNode):
-        seen: set[str] = set()
-        for key, value in node.value:
-            if isinstance(key, yaml.ScalarNode):
-                if key.value in seen:
-                    yield key.start_mark.line + 1, key.value
-                seen.add(key.value)
-            yield from duplicate_keys(value)
-    elif isinstance(node, yaml.SequenceNode):
-        for item in node.value:
-            yield from duplicate_keys(item)
+def inspect_tree(root: yaml.Node | None) -> list[tuple[int, str]]:
+    """(line, problem) for keys named twice in one mapping (safe_load would silently keep the last), for an
+    alias that contains itself, and for a tree whose aliases expand it past MAX_NODES nodes or MAX_DEPTH levels.
+
+    Each collection node is walked once, however many aliases name it, so an alias bomb costs its size, not
+    its expansion. Scalars are leaves: one node, one level.
+    """
+    if not isinstance(root, yaml.CollectionNode):
+        return []
+    problems: list[tuple[int, str]] = []
+    size: dict[int, int] = {}
+    depth: dict[int, int] = {}
+    open_: set[int] = set()  # the nodes whose children are being walked: the ancestors of the node at hand
+    stack: list[tuple[yaml.CollectionNode, bool]] = [(root, False)]
+    while stack:
+        node, closing = stack.pop()
+        key = id(node)
+        children = [part for pair in node.value for part in pair] if isinstance(node, yaml.MappingNode) else node.value
+        if closing:
+            open_.discard(key)
+            size[key] = 1 + sum(size.get(id(child), 1) for child in children)
+            depth[key] = 1 + max((depth.get(id(child), 1) for child in children), default=0)
+            if size[key] > MAX_NODES:
+                return [(node.start_mark.line + 1, f"aliases expand this to more than {MAX_NODES} nodes (a YAML alias bomb?)")]
+            if depth[key] > MAX_DEPTH:
+                return [(node.start_mark.line + 1, f"nested more than {MAX_DEPTH} levels deep")]
+        elif key in open_:
+            return [(node.start_mark.line + 1, "an alias refers to a node that contains it (a recursive alias)")]
+        elif key not in size:  # else walked already: another alias of the same node
+            open_.add(key)
+            if isinstance(node, yaml.MappingNode):
+                problems += _duplicates(node)
+            stack.append((node, True))
+            stack += [(child, False) for child in children if isinstance(child, yaml.CollectionNode)]
+    return sorted(problems)
+
+
+def _duplicates(node: yaml.MappingNode) -> list[tuple[int, str]]:
+    seen: set[str] = set()
+    found = []
+    for key, _ in node.value:
+        if isinstance(key, yaml.ScalarNode):
+            if key.value in seen:
+                found.append((key.start_mark.line + 1, f"duplicate key {key.value!r} (a YAML mapping may name a key once)"))
+            seen.add(key.value)
+    return found
 
 
 def line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int:

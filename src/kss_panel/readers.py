@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from .errors import InvalidInput, NotFound, Param
+from .json_input import MAX_JSON_INPUT, ArrayScan, parse_json
 from .record import coerce_text, field_spec, normalise_customer_number, set_path
 from .policy import Policies
 
@@ -91,9 +92,6 @@ def read_activity(path: Path) -> list[tuple[int, str, date]]:
     return rows
 
 
-MAX_JSON_INPUT = 1_000_000
-
-
 def read_json(file: str) -> Any:
     """One JSON document (a record or a patch) from a file, or stdin for ``-``; at most 1 MB."""
     with open_input(file) as handle:
@@ -104,11 +102,13 @@ def read_json(file: str) -> Any:
     if len(raw) > MAX_JSON_INPUT:
         raise InvalidInput("input too large", [(Param("file"), f"must be at most {MAX_JSON_INPUT} bytes")])
     try:
-        return json.loads(raw.decode("utf-8-sig"))
+        return parse_json(raw.decode("utf-8-sig"))
     except UnicodeDecodeError:
         raise InvalidInput("invalid input", [(Param("file"), "is not UTF-8 text")]) from None
     except json.JSONDecodeError as exc:
         raise InvalidInput("invalid input", [(Param("file"), f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})")]) from None
+    except ValueError as exc:
+        raise InvalidInput("invalid input", [(Param("file"), str(exc))]) from None
 
 
 class open_input:
@@ -119,7 +119,9 @@ class open_input:
 
     def __enter__(self) -> IO[bytes]:
         if self.file == "-":
-            self.handle: Any = sys.stdin.buffer
+            stdin = sys.stdin.buffer
+            # A buffered reader can peek; stdin is one, unless something has put a plain stream in its place.
+            self.handle: Any = stdin if hasattr(stdin, "peek") else io.BufferedReader(stdin)  # type: ignore[arg-type]
             return self.handle
         try:
             self.handle = open(self.file, "rb")
@@ -137,6 +139,7 @@ class open_input:
 # --- applications and self-service updates ----------------------------------------------------------------
 
 JSON_CHUNK = 1 << 16
+MAX_IMPORT_BYTES = 256 * 2**20  # one import file; a record's limits are in json_input
 RecordRow = tuple[int, dict[str, Any] | None, list[tuple[str, str]]]
 
 
@@ -153,6 +156,7 @@ class RecordSource:
         self.policies = policies
         self.extra_columns = extra_columns
         self.line = 0  # the physical line read last
+        self.bytes_read = 0
 
     def __iter__(self) -> Iterator[RecordRow]:
         first = self._peek()
@@ -170,10 +174,18 @@ class RecordSource:
         head = self.handle.peek(4096)[:4096].removeprefix(codecs.BOM_UTF8).lstrip()
         return head[:1].decode("ascii", "replace")
 
+    def _read(self, size: int) -> int:
+        """Count ``size`` bytes read; refuse a file past MAX_IMPORT_BYTES."""
+        self.bytes_read += size
+        if self.bytes_read > MAX_IMPORT_BYTES:
+            raise InvalidInput("the file is too large", [("(file)", f"is larger than {MAX_IMPORT_BYTES // 2**20} MiB: split it into smaller imports")])
+        return size
+
     def _lines(self) -> Iterator[str]:
         """Decoded physical lines, each checked on its own so an error names its line."""
         number = 0
         for chunk in self.handle:
+            self._read(len(chunk))
             # Split again on a lone CR too: spreadsheets on old Macs end lines so.
             for raw in chunk.splitlines(keepends=True) if b"\r" in chunk[:-2] else (chunk,):
                 number += 1
@@ -244,10 +256,16 @@ class RecordSource:
         for number, text in enumerate(self._lines(), start=1):
             if not text.strip():
                 continue
+            if len(text) > MAX_JSON_INPUT:
+                yield number, None, [("(row)", f"is longer than {MAX_JSON_INPUT} characters")]
+                continue
             try:
-                value = json.loads(text)
+                value = parse_json(text)
             except json.JSONDecodeError as exc:
                 yield number, None, [("(row)", f"not valid JSON ({exc.msg})")]
+                continue
+            except ValueError as exc:
+                yield number, None, [("(row)", str(exc))]
                 continue
             if isinstance(value, dict):
                 yield number, value, []
@@ -260,6 +278,7 @@ class RecordSource:
         newlines, first = 0, True
         while True:
             raw = self.handle.read(JSON_CHUNK)
+            self._read(len(raw))
             if first:
                 raw, first = raw.removeprefix(codecs.BOM_UTF8), False
             try:
@@ -273,52 +292,26 @@ class RecordSource:
                 return
 
     def _json_array(self) -> Iterator[RecordRow]:
-        decoder = json.JSONDecoder()
-        chunks = self._chunks()
-        buffer, line, started, exhausted = "", 1, False, False
-
-        def more() -> bool:
-            nonlocal buffer, exhausted
-            chunk = next(chunks, "")
-            exhausted = chunk == ""
-            buffer += chunk
-            return not exhausted
-
-        more()
+        """The objects of one JSON array, each parsed once: linear in the file, and in memory bounded by
+        MAX_JSON_INPUT (a value not complete within it, such as an unterminated string, is refused)."""
+        scan = ArrayScan(self._chunks())
+        scan.skip()
+        if not scan.text.startswith("[", scan.pos):
+            raise InvalidInput("not valid JSON", [(f"line {scan.line}", "expected [")])
+        scan.pos += 1
         while True:
-            stripped = buffer.lstrip(" \t\r\n,")
-            line += buffer[: len(buffer) - len(stripped)].count("\n")
-            buffer = stripped
-            if not buffer:
-                if not more():
-                    raise InvalidInput("not valid JSON", [(f"line {line}", "the array is not closed with ]")])
-                continue
-            if not started:
-                if not buffer.startswith("["):
-                    raise InvalidInput("not valid JSON", [(f"line {line}", "expected [")])
-                buffer, started = buffer[1:], True
-                continue
-            if buffer.startswith("]"):
-                rest = buffer[1:]
-                while not rest.strip() and more():
-                    rest = buffer[1:]
-                if rest.strip():
-                    raise InvalidInput("not valid JSON", [(f"line {line}", "text after the closing ]")])
+            scan.skip()
+            if scan.pos == len(scan.text):
+                raise InvalidInput("not valid JSON", [(f"line {scan.line}", "the array is not closed with ]")])
+            if scan.text.startswith("]", scan.pos):
+                scan.pos += 1
+                scan.rest_is_blank()
                 return
-            try:
-                value, end = decoder.raw_decode(buffer)
-            except json.JSONDecodeError as exc:
-                if exhausted:
-                    raise InvalidInput("not valid JSON", [(f"line {line + buffer[: exc.pos].count(chr(10))}", exc.msg)]) from None
-                more()
-                continue
-            if end == len(buffer) and not exhausted:
-                more()  # a value at the very end of the buffer may go on in the next chunk
-                continue
+            line, (value, problem) = scan.line, scan.value()
             self.line = line
-            if isinstance(value, dict):
+            if problem is not None:
+                yield line, None, [("(row)", problem)]
+            elif isinstance(value, dict):
                 yield line, value, []
             else:
                 yield line, None, [("(row)", "must be a JSON object")]
-            line += buffer[:end].count("\n")
-            buffer = buffer[end:]

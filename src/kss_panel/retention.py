@@ -11,7 +11,8 @@ from datetime import date, timedelta
 from typing import Any
 
 from .model import add_months
-from .policy import Period, RetentionPolicy, RetentionRule
+from .errors import Refused
+from .policy import Guard, Period, RetentionPolicy, RetentionRule
 
 
 def period_end(period: Period, start: date) -> date:
@@ -37,24 +38,32 @@ def due_on(rule: RetentionRule, row: dict[str, Any]) -> date | None:
     return period_end(rule.period, start) if start else None
 
 
-def due_members(retention: RetentionPolicy, rows: Iterable[dict[str, Any]], as_of: date) -> dict[str, list[dict[str, Any]]]:
-    """The members each rule makes due on ``as_of``: the first rule that fires wins.
+Due = dict[str, list[dict[str, Any]]]
+
+
+def due_members(retention: RetentionPolicy, rows: Iterable[dict[str, Any]], as_of: date) -> Due:
+    """The members each rule makes due on ``as_of`` (the first rule that fires wins); restricted members are held."""
+    return due_and_held(retention, rows, as_of)[0]
+
+
+def due_and_held(retention: RetentionPolicy, rows: Iterable[dict[str, Any]], as_of: date) -> tuple[Due, Due]:
+    """The members each rule makes due on ``as_of``, and the restricted members it would: those are held.
 
     A member is due when the rule's clock date plus its period is on or before
-    ``as_of``. A restricted member is held unless the policy says "ignore".
+    ``as_of``; the first rule that fires wins. A restriction (Art. 18) holds
+    against every erasure.
     """
-    due: dict[str, list[dict[str, Any]]] = {rule.name: [] for rule in retention.rules}
+    due: Due = {rule.name: [] for rule in retention.rules}
+    held: Due = {rule.name: [] for rule in retention.rules}
     for row in rows:
-        if row.get("restricted_at") and retention.restricted == "hold":
-            continue
         for rule in retention.rules:
             if rule.status != row["status"]:
                 continue
             when = due_on(rule, row)
             if when is not None and when <= as_of:
-                due[rule.name].append(row)
+                (held if row.get("restricted_at") else due)[rule.name].append(row)
                 break
-    return due
+    return due, held
 
 
 def next_due(retention: RetentionPolicy, row: dict[str, Any]) -> tuple[RetentionRule, date] | None:
@@ -62,3 +71,23 @@ def next_due(retention: RetentionPolicy, row: dict[str, Any]) -> tuple[Retention
     dated = [(rule, due_on(rule, row)) for rule in retention.rules if rule.status == row["status"]]
     found = [(rule, when) for rule, when in dated if when is not None]
     return min(found, key=lambda pair: pair[1]) if found else None
+
+
+def percent(count: int, base: int) -> str:
+    return f"{100 * count / base:.1f}%" if base else "all"
+
+
+def check_blast_radius(guard: Guard, count: int, base: int, expect: int | None, *, too_many: str, mismatch: str) -> None:
+    """Refuse a run that would touch more members than ``guard`` allows, unless ``expect`` is the exact count.
+
+    ``count`` of ``base`` members would be touched. ``too_many`` and
+    ``mismatch`` are the messages (format fields count, members, base,
+    percent, limit, expect), each one line, for cron. An ``expect`` that is not the count is
+    refused however small the run: the officer confirmed another outcome.
+    """
+    if expect is not None:
+        if expect != count:
+            raise Refused(mismatch.format(count=count, members=f"{count} member{'' if count == 1 else 's'}", expect=expect))
+        return
+    if count > guard.allowance(base):
+        raise Refused(too_many.format(count=count, base=base, percent=percent(count, base), limit=f"{guard.max_percent:g}%"))

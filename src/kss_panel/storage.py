@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -42,21 +43,44 @@ def _connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
     return conn
 
 
+# SQLite's primary result codes (the low byte of an extended code) that are the machine's state, not a bug:
+# code -> (what could not be done, the cause in files.CAUSES).
+SQLITE_REFUSALS = {
+    3: ("use", "permission"),  # SQLITE_PERM
+    8: ("write", "read-only-file"),  # SQLITE_READONLY: no write permission, or a read-only file system
+    10: ("read or write", "io"),  # SQLITE_IOERR
+    13: ("write", "full"),  # SQLITE_FULL
+    14: ("open", "permission"),  # SQLITE_CANTOPEN: the file, or its directory for the journal
+    23: ("use", "permission"),  # SQLITE_AUTH
+}
+SQLITE_BUSY_CODES = (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED
+SQLITE_READONLY_DIRECTORY = 8 | (6 << 8)  # the journal cannot be created beside the register
+
+
 @contextmanager
-def sqlite_errors() -> Iterator[None]:
-    """SQLite's own errors as the project's: busy past the timeout, or a corrupt file."""
+def sqlite_errors(path: Path, what: str = "the register") -> Iterator[None]:
+    """SQLite's own errors as the project's: busy past the timeout, a refusal of the system
+    (a full disk, permission denied, a read-only file system, an I/O error) naming ``what``
+    is at ``path``, or a corrupt file."""
     try:
         yield
-    except sqlite3.OperationalError as exc:
-        if "locked" in str(exc) or "busy" in str(exc):
+    except sqlite3.IntegrityError:
+        raise
+    except sqlite3.DatabaseError as exc:
+        exc_code = getattr(exc, "sqlite_errorcode", None) or 0
+        code = exc_code & 0xFF
+        if code in SQLITE_BUSY_CODES or "database is locked" in str(exc):
             raise Busy(
                 "the register is busy: another command held it past the busy timeout",
                 hints=("try again, or raise KSS_PANEL_BUSY_TIMEOUT",),
             ) from None
-        raise
-    except sqlite3.DatabaseError as exc:
-        if isinstance(exc, sqlite3.IntegrityError):
-            raise
+        if exc_code == SQLITE_READONLY_DIRECTORY:
+            raise files.refusal(f"write {what}", path, "directory") from None
+        if code in SQLITE_REFUSALS:
+            action, cause = SQLITE_REFUSALS[code]
+            raise files.refusal(f"{action} {what}", path, cause) from None
+        if isinstance(exc, sqlite3.OperationalError):
+            raise  # a statement of ours that SQLite refused: a bug, reported as an internal error
         raise IntegrityError("the register file is corrupt or not a kss-panel register") from None
 
 
@@ -68,6 +92,10 @@ def _dicts(cursor: sqlite3.Cursor) -> Iterator[dict[str, Any]]:
 
 class Store:
     """A register file. Open with ``Store.create`` or ``Store.open``."""
+
+    # Write transactions committed in this process, by register path: the command line compares
+    # the count before and after a command, so it says "nothing was changed" only when it is true.
+    commits: Counter[str] = Counter()
 
     def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
         self.path = path
@@ -90,7 +118,7 @@ class Store:
     def open(cls, path: Path, *, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> Store:
         if not path.is_file():
             raise NotFound(f"no register at {path}", hints=("create one with: kss-panel init",))
-        with sqlite_errors():
+        with sqlite_errors(path):
             store = cls(path, _connect(path, busy_timeout))
             try:
                 tables = {row[0] for row in store.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
@@ -127,16 +155,37 @@ class Store:
 
     @contextmanager
     def _transaction(self, begin: str, *, commit: bool) -> Iterator[None]:
-        with sqlite_errors():
+        with sqlite_errors(self.path):
             self.conn.execute(begin)
             try:
                 yield
+                if commit and self._ledger_lines:
+                    # Before COMMIT: an erasure whose ledger line cannot be written must not happen.
+                    files.append_ledger(self.ledger_path, self._ledger_lines)
             except BaseException:
                 self._ledger_lines.clear()
-                self.conn.execute("ROLLBACK")
+                self._rollback()
                 raise
-            self.conn.execute("COMMIT" if commit else "ROLLBACK")
-            self._flush_ledger()
+            if not commit:
+                self.conn.execute("ROLLBACK")
+                return
+            try:
+                self.conn.execute("COMMIT")
+            except BaseException:
+                self._rollback()  # a failed COMMIT may leave the transaction open; the journal undoes it
+                if self._ledger_lines:
+                    files.retract_ledger(self.ledger_path, self._ledger_lines)
+                self._ledger_lines.clear()
+                raise
+            self._ledger_lines.clear()
+            Store.commits[str(self.path)] += 1
+
+    def _rollback(self) -> None:
+        if self.conn.in_transaction:
+            try:
+                self.conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass  # SQLite rolled back on its own (a full disk, an I/O error): nothing to undo
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
@@ -150,22 +199,16 @@ class Store:
             raise
         self.conn.execute("RELEASE step")
 
-    def _flush_ledger(self) -> None:
-        # Written after COMMIT: a crash in between loses a line here, but the
-        # register's own erasures table has it; never a line for a rolled-back erase.
-        if self._ledger_lines:
-            files.append_ledger(self.ledger_path, self._ledger_lines)
-            self._ledger_lines.clear()
-
     def sync_ledger(self) -> None:
         """Append to the ledger file every erasure it lacks (e.g. after a restore)."""
         present = files.read_ledger(self.ledger_path)
-        self._ledger_lines += [
+        missing = [
             files.ledger_line(row["erased_at"], row["member_id"], row["reason"])
             for row in self.erased()
             if row["member_id"] not in present
         ]
-        self._flush_ledger()
+        if missing:
+            files.append_ledger(self.ledger_path, missing)
 
     # --- meta and slots -------------------------------------------------------------------------------------
 
@@ -330,7 +373,7 @@ class Store:
         """An online, consistent copy (SQLite's backup API) into ``target``, a new 0600 file reserved by the caller."""
         destination = sqlite3.connect(target)
         try:
-            with sqlite_errors():
+            with sqlite_errors(target, "the copy"):
                 self.conn.backup(destination)
         except BaseException:
             destination.close()

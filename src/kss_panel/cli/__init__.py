@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import sys
+
 from . import backup, disclosure, lifecycle, members, officers, policies, requests, rights, trail  # noqa: F401  (each registers its commands)
-from .app import app
+from .app import EXIT_BROKEN_PIPE, app, quiet_stdout
 
 __all__ = ["app", "main"]
 
 
 def main() -> None:
-    app(prog_name="kss-panel")
+    try:
+        app(prog_name="kss-panel")
+    except SystemExit as done:
+        code = done.code
+    else:
+        code = 0
+    try:
+        sys.stdout.flush()  # what is still buffered, now, not in the interpreter's shutdown
+    except BrokenPipeError:
+        quiet_stdout()
+        code = code or EXIT_BROKEN_PIPE
+    sys.exit(code)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import inspect
 import json
+import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,10 +22,13 @@ import typer
 from typer.core import TyperGroup
 
 from ..config import DEFAULT_DB, DEFAULT_POLICIES, Config, busy_timeout_from_env
-from ..errors import AuthError, Busy, FileRefused, IntegrityError, InvalidInput, KssPanelError, NotFound, Param, PolicyError, Refused
+from ..errors import (
+    AuthError, Busy, FileRefused, IntegrityError, InvalidInput, KssPanelError, NotFound, Param, PartlyDone, PolicyError, Refused, StorageError,
+)
 from ..policy import Policies
 from ..policy_files import load_policies
 from ..services.session import Session
+from ..storage import Store
 from .credentials import CREDENTIAL_PARAMETERS, CredentialOptions
 from .output import err
 
@@ -31,6 +36,9 @@ from .output import err
 EXIT_OK = 0
 EXIT_INTERNAL = 1
 EXIT_USAGE = 2
+# stdout was closed before the output was all written (`| head -1`): 128 + SIGPIPE, what a shell
+# reports for a tool the signal ended. Whatever the command had done stays done.
+EXIT_BROKEN_PIPE = 141
 EXIT_CODES: dict[type[KssPanelError], tuple[int, str]] = {
     AuthError: (3, "auth"),
     NotFound: (4, "not_found"),
@@ -39,6 +47,7 @@ EXIT_CODES: dict[type[KssPanelError], tuple[int, str]] = {
     IntegrityError: (7, "integrity"),
     Busy: (8, "busy"),
     Refused: (9, "refused"),
+    StorageError: (10, "storage"),
 }
 JSON_VERSION = 1
 F = TypeVar("F", bound=Callable[..., Any])
@@ -75,6 +84,14 @@ class Call:
     as_json: bool = False
     credentials: CredentialOptions | None = None
     labels: dict[str, str] = field(default_factory=dict)
+    commits_before: int = 0
+
+    def __post_init__(self) -> None:
+        self.commits_before = Store.commits[str(self.db)]
+
+    def committed(self) -> bool:
+        """Whether this command committed a write to the register (an error after it must not say "nothing was changed")."""
+        return Store.commits[str(self.db)] > self.commits_before
 
     @property
     def now(self) -> datetime:
@@ -133,24 +150,48 @@ def _label(labels: dict[str, str], where: str, exc: KssPanelError) -> str:
     return where
 
 
-def fail(state: State | None, exc: KssPanelError | None, code: int) -> NoReturn:
-    """One error line on stderr (problems and hints after it), the JSON envelope with --json, the exit code."""
+def fail(state: State | None, exc: KssPanelError | None, code: int, *, done: str | None = None) -> NoReturn:
+    """One error line on stderr (problems and hints after it), the JSON envelope with --json, the exit code.
+
+    The line says what became of the register: "nothing was changed" after an
+    internal error or a refusal of the system only when no write of this
+    command committed; ``done`` (or a plain note) when one did.
+    """
     call = state.call if state is not None else None
     labels = call.labels if call is not None else {}
-    message = exc.message if exc else "internal error; nothing was changed"
+    changed = done is not None or (call is not None and call.committed())
+    message = exc.message if exc else "internal error"
+    if changed:
+        message += f"; {done or 'what the command had done before the failure was committed and stands'}"
+    elif exc is None or isinstance(exc, StorageError):
+        message += "; nothing was changed"
     problems = [(_label(labels, where, exc), problem) for where, problem in getattr(exc, "problems", [])] if exc else []
-    err(f"kss-panel: error: {message}")
-    for where, problem in problems:
-        err(f"  {where}: {problem}")
-    for hint in exc.hints if exc else ():
-        err(f"kss-panel: hint: {hint}")
+    lines = [f"kss-panel: error: {message}", *(f"  {where}: {problem}" for where, problem in problems)]
+    lines += [f"kss-panel: hint: {hint}" for hint in (exc.hints if exc else ())]
+    for line in lines:
+        err(line)
     if call is not None and call.as_json:
         kind = EXIT_CODES[_error_class(exc)][1] if exc else "internal"
         error: dict[str, Any] = {"code": code, "type": kind, "message": message}
         if problems:
             error["problems"] = [{"path": where, "problem": problem} for where, problem in problems]
-        typer.echo(envelope(call.name, error=error))
+        if changed:
+            error["changed"] = True
+        try:
+            typer.echo(envelope(call.name, error=error))
+        except BrokenPipeError:
+            quiet_stdout()  # the error line is on stderr; the exit code says the rest
     raise typer.Exit(code)
+
+
+def quiet_stdout() -> None:
+    """After a broken pipe: send the rest of stdout to /dev/null, so no flush at exit complains."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        sys.stdout = open(os.devnull, "w", encoding="utf-8")  # not a real file (tests): replace the stream
 
 
 def _error_class(exc: KssPanelError | None) -> type[KssPanelError]:
@@ -165,6 +206,13 @@ class Group(TyperGroup):
             return super().invoke(ctx)
         except (typer.Exit, typer.Abort, typer.TyperException):
             raise
+        except BrokenPipeError:
+            # stdout closed early (`| head -1`): stop quietly, as Unix tools do; what committed stays committed.
+            quiet_stdout()
+            raise typer.Exit(EXIT_BROKEN_PIPE) from None
+        except PartlyDone as partly:
+            cause = partly.cause if isinstance(partly.cause, KssPanelError) else None
+            fail(ctx.find_object(State), cause, EXIT_CODES[_error_class(cause)][0] if cause else EXIT_INTERNAL, done=partly.done)
         except KssPanelError as exc:
             fail(ctx.find_object(State), exc, EXIT_CODES[_error_class(exc)][0])
         except Exception:  # no traceback: it could carry personal values
@@ -199,7 +247,9 @@ for _name, _group in GROUPS.items():
 @app.callback()
 def root(
     ctx: typer.Context,
-    db: Annotated[Path, typer.Option("--db", envvar="KSS_PANEL_DB", show_envvar=True, help="Register file.")] = DEFAULT_DB,
+    db: Annotated[
+        Path, typer.Option("--db", envvar="KSS_PANEL_DB", show_envvar=True, readable=False, help="Register file.")
+    ] = DEFAULT_DB,
     policies: Annotated[
         Path, typer.Option("--policies", envvar="KSS_PANEL_POLICIES", show_envvar=True, help="Policy directory.")
     ] = DEFAULT_POLICIES,

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from .. import readers
 from ..errors import InvalidInput
 from ..model import local_date
+from ..policy import RetentionRule
 from ..retention import describe
 from ..services import lifecycle
 from .app import GROUPS, Call, app, command
@@ -53,27 +54,65 @@ def reject(
     call.emit(data, lambda: out(f"rejected {member} ({reason})"))
 
 
+ExpectOpt = Annotated[
+    int | None,
+    typer.Option("--expect", min=0, help="Confirm the exact count a dry run showed, when it is more than the retention policy allows at once."),
+]
+
+
 @command(app, "eligibility")
 def eligibility(
     call: Call,
     customers: RosterOpt,
-    remove: Annotated[bool, typer.Option("--remove", help="Erase the members found, with reason conditions-not-met.")] = False,
+    apply: Annotated[bool, typer.Option("--apply", help="Record the outcome: mark members newly ineligible, clear those back in the roster.")] = False,
+    remove: Annotated[
+        bool, typer.Option("--remove", help="Record the outcome and erase the ineligible members at once (restricted members are kept).")
+    ] = False,
+    expect: ExpectOpt = None,
 ) -> None:
-    """List members whose customer number is no longer in the roster; --remove erases them.
+    """Check admitted members against the customer roster: a dry run unless --apply or --remove.
 
-    The check records when each member was first found ineligible: the clock
-    of the conditions-not-met retention rule, so the nightly purge erases them.
+    --apply records the day each member was first found ineligible (the clock
+    of the conditions-not-met retention rule) and clears it for members back in
+    the roster; --remove also erases the ineligible members at once. A roster
+    with no rows, one that matches no admitted member, or one that would touch
+    more than the retention policy allows at once is refused (exit 9) unless
+    --expect N names the count the dry run showed.
 
-    Example: kss-panel eligibility --customers roster.csv --remove
+    Example: kss-panel eligibility --customers roster.csv
     """
-    ids = call.unlocked(lifecycle.eligibility, readers.read_roster(customers), call.now, remove=remove)
+    if expect is not None and not (apply or remove):
+        raise InvalidInput("--expect confirms a change", [("--expect", "needs --apply or --remove: a dry run changes nothing")])
+    data = call.unlocked(lifecycle.eligibility, readers.read_roster(customers), call.now, apply=apply, remove=remove, expect=expect)
+    call.emit(data, lambda: show_eligibility(data))
 
-    def human() -> None:
-        out(f"{len(ids)} members {'erased' if remove else 'no longer meet the membership conditions'}")
+
+def members(count: int) -> str:
+    return f"{count} member{'' if count == 1 else 's'}"
+
+
+def show_eligibility(data: dict[str, Any]) -> None:
+    """Counts per outcome, what --apply and --remove would do (dry run), then the member ids concerned."""
+    applied, removed, held = data["applied"], data["removed"], data["held"]
+    out("erased and recorded" if removed else "recorded" if applied else "dry run: nothing was changed")
+    out(f"{members(data['admitted'])} admitted, {data['roster']} customer numbers in the roster:")
+    counts = [("still eligible", data["still_eligible"]), ("newly ineligible", len(data["newly_ineligible"])),
+              ("cleared: back in the roster", len(data["cleared"])), ("already marked", len(data["already_marked"]))]
+    counts += [("ineligible but restricted (Art. 18): kept", len(held))] if held else []
+    counts += [("erased", len(data["erased"]))] if removed else []
+    width = max(len(str(count)) for _, count in counts)
+    for label, count in counts:
+        out(f"  {count:>{width}} {label}")
+    if not applied:
+        allowed = data["allowed"]
+        for flag, count, verb in (("--apply", len(data["newly_ineligible"]), "mark"), ("--remove", data["erasable"], "erase")):
+            guard = f"within the {allowed} allowed at once" if count <= allowed else f"over the {allowed} allowed at once: add --expect {count}"
+            out(f"{flag} would {verb} {members(count)} ({guard})")
+    listed = [("erased", data["erased"]), ("ineligible, restricted: kept", held)] if removed else [
+        ("newly ineligible", data["newly_ineligible"]), ("already marked", data["already_marked"])]
+    for label, ids in listed:
         for member_id in ids:
-            typer.echo(member_id)
-
-    call.emit({"ineligible": ids, "removed": remove}, human)
+            out(f"{member_id}  {label}")
 
 
 @command(GROUPS["activity"], "import")
@@ -97,19 +136,24 @@ def purge(
         str | None, typer.Option("--as-of", help="Plan for another day (YYYY-MM-DD); dry runs only.", show_default=False)
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="Print nothing when nothing is due (for cron).")] = False,
+    expect: ExpectOpt = None,
 ) -> None:
     """Apply the retention rules: a dry run by default, --apply erases the due members.
 
     Runs with a purger key file, which cannot read personal data. Idempotent:
-    a second run finds nothing due. Prints member ids, never names.
+    a second run finds nothing due. Prints member ids, never names. Restricted
+    members are held. A run that would erase more than the retention policy
+    allows at once is refused (exit 9) unless --expect N names the count.
 
     Example: kss-panel purge --apply --quiet --key-file /etc/kss-panel/cron.key
     """
     day = parse_date(as_of, "--as-of") if as_of is not None else None
     if day is not None and apply:
         raise InvalidInput("--as-of is for planning", [("--as-of", "is allowed only in dry runs, not with --apply")])
+    if expect is not None and not apply:
+        raise InvalidInput("--expect confirms a purge", [("--expect", "needs --apply: a dry run changes nothing")])
     if apply:
-        plan = call.unlocked(lifecycle.purge, call.now)
+        plan = call.unlocked(lifecycle.purge, call.now, expect=expect)
     else:
         plan = call.unlocked(lifecycle.plan_purge, day or local_date(call.now))
     rules = call.policies.retention.rules
@@ -117,20 +161,29 @@ def purge(
         "as_of": plan.as_of.isoformat(),
         "applied": apply,
         "total": plan.total,
-        "rules": [{"name": rule.name, "count": len(plan.due[rule.name]), "member_ids": plan.due[rule.name]} for rule in rules],
+        "held": plan.total_held,
+        "members": plan.members,
+        "rules": [
+            {"name": rule.name, "count": len(plan.due[rule.name]), "member_ids": plan.due[rule.name],
+             "held": len(plan.held[rule.name]), "held_ids": plan.held[rule.name]}
+            for rule in rules
+        ],
     }
+    call.emit(data, lambda: show_purge(data, rules, quiet=quiet))
 
-    def human() -> None:
-        if quiet and plan.total == 0:
-            return
-        counts = ", ".join(f"{r['name']} {r['count']}" for r in data["rules"] if r["count"])
-        if apply:
-            out(f"purged {plan.total} members" + (f" ({counts})" if counts else ""))
-            return
-        out(f"dry run for {plan.as_of}: {plan.total} members due" + (f" ({counts})" if counts else ""))
-        for rule in rules:
-            out(f"{rule.name}: {len(plan.due[rule.name])} ({rule.status}, {rule.clock} + {describe(rule.period)})")
-            for member_id in plan.due[rule.name]:
-                typer.echo(f"  {member_id}")
 
-    call.emit(data, human)
+def show_purge(data: dict[str, Any], rules: list[RetentionRule], *, quiet: bool) -> None:
+    if quiet and data["total"] == 0:
+        return
+    counts = ", ".join(f"{r['name']} {r['count']}" for r in data["rules"] if r["count"])
+    held = f"; {data['held']} held by a restriction (Art. 18)" if data["held"] else ""
+    if data["applied"]:
+        out(f"purged {members(data['total'])}" + (f" ({counts})" if counts else "") + held)
+        return
+    out(f"dry run for {data['as_of']}: {members(data['total'])} due" + (f" ({counts})" if counts else "") + held)
+    for rule, found in zip(rules, data["rules"], strict=True):
+        out(f"{rule.name}: {found['count']} ({rule.status}, {rule.clock} + {describe(rule.period)})" + (f", {found['held']} held" if found["held"] else ""))
+        for member_id in found["member_ids"]:
+            typer.echo(f"  {member_id}")
+        for member_id in found["held_ids"]:
+            typer.echo(f"  {member_id} (held: restricted)")

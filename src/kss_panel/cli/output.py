@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import errno
+
 from rich.console import Console
 
-stdout = Console(soft_wrap=True)
-stderr = Console(stderr=True, soft_wrap=True, highlight=False)
+
+class PipeConsole(Console):
+    """A console that lets a closed pipe reach the command line's handler (rich would exit 1 on its own)."""
+
+    def on_broken_pipe(self) -> None:
+        del self._buffer[:]  # what could not be written is dropped, not written again by the next print
+        raise BrokenPipeError(errno.EPIPE, "broken pipe")
+
+
+stdout = PipeConsole(soft_wrap=True)
+stderr = PipeConsole(stderr=True, soft_wrap=True, highlight=False)
 
 
 def out(line: str) -> None:
@@ -14,4 +25,8 @@ def out(line: str) -> None:
 
 
 def err(line: str) -> None:
-    stderr.out(line, highlight=False)
+    """One line on stderr; a closed stderr has no reader to tell, so the line is dropped."""
+    try:
+        stderr.out(line, highlight=False)
+    except BrokenPipeError:
+        pass

@@ -18,6 +18,7 @@ from typing import IO, Any
 from .. import files
 from ..errors import InvalidInput
 from ..model import local_date
+from ..policy import Policies
 from ..readers import RecordSource, open_input
 from ..record import RecordSchema, flatten, normalise_lookup
 from .members import enrol_audit_detail, new_member, rectify
@@ -49,11 +50,12 @@ def import_file(
     session.require_officer("rectify personal data" if updates else "enrol members")
     with ExitStack() as stack:
         handle = stack.enter_context(open_input(file))
+        extra = ("member_id",) if updates else ("applied_at",)
+        prescan(handle, session.policies, extra)
         note = on_problem or (lambda line, path, problem: None)
         if report is not None:
             report_file = stack.enter_context(files.open_new(report))
             note = _report_line(report_file)
-        extra = ("member_id",) if updates else ("applied_at",)
         rows: Iterable[Row] = RecordSource(handle, session.policies, extra_columns=extra)
         if progress is not None:
             rows = _watched(rows, handle, progress)
@@ -64,6 +66,19 @@ def import_file(
             if report is not None:
                 exc.hints = (*exc.hints, f"the invalid rows are listed in {report}")
             raise
+
+
+def prescan(handle: IO[bytes], policies: Policies, extra: tuple[str, ...]) -> None:
+    """Read a file through once before the write lock is taken: a file that cannot be read on (broken
+    syntax, bad encoding, a record or a file over its size limit) is refused while other officers' commands
+    run on. Records are validated in the pass that writes them. Standard input from a pipe cannot be read
+    twice, so it is checked in that pass alone."""
+    if not handle.seekable():
+        return
+    start = handle.tell()
+    for _ in RecordSource(handle, policies, extra_columns=extra):
+        pass
+    handle.seek(start)
 
 
 def _report_line(handle: IO[str]) -> Report:

@@ -3,14 +3,14 @@ survey activity, and the nightly retention purge."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from ..errors import InvalidInput, Refused
+from ..errors import InvalidInput, PartlyDone, Refused
 from ..model import local_date, one_of, require_status
-from ..retention import due_members
+from ..retention import check_blast_radius, due_and_held, due_members
 from .session import Session, plain
 
 PURGE_BATCH = 500
@@ -51,31 +51,113 @@ def reject(session: Session, member_id: str, reason: str, now: datetime) -> dict
         return plain(session.member_row(member_id))
 
 
-def eligibility(session: Session, roster: Iterable[str], now: datetime, *, remove: bool = False) -> list[str]:
-    """Members whose customer number is no longer in the roster.
+@dataclass(frozen=True)
+class EligibilityCheck:
+    """Admitted members against a roster, by outcome (member ids)."""
 
-    The check records the day each was first found ineligible (the clock of the
-    conditions-not-met retention rule) and clears it for members back in the
-    roster; with ``remove`` they are erased at once.
+    admitted: int
+    roster: int
+    still_eligible: list[str]
+    newly_ineligible: list[str]
+    cleared: list[str]
+    already_marked: list[str]
+    restricted: frozenset[str]
+
+    @property
+    def ineligible(self) -> list[str]:
+        return self.newly_ineligible + self.already_marked
+
+    @property
+    def erasable(self) -> list[str]:
+        """The ineligible members --remove erases: all but the restricted (Art. 18), whom it keeps."""
+        return [member_id for member_id in self.ineligible if member_id not in self.restricted]
+
+    def report(self, *, applied: bool, removed: bool, allowed: int) -> dict[str, Any]:
+        """The outcome for the command line; ``allowed`` is how many members the guard lets one run touch."""
+        return {
+            "applied": applied, "removed": removed, "admitted": self.admitted, "roster": self.roster,
+            "still_eligible": len(self.still_eligible), "newly_ineligible": self.newly_ineligible, "cleared": self.cleared,
+            "already_marked": self.already_marked, "held": [m for m in self.ineligible if m in self.restricted],
+            "erasable": len(self.erasable), "erased": self.erasable if removed else [], "allowed": allowed,
+        }
+
+
+def _check(session: Session, digests: set[str], roster: int) -> EligibilityCheck:
+    outcomes: dict[str, list[str]] = {"still": [], "new": [], "cleared": [], "marked": []}
+    eligible = session.store.member_ids_with("customer_number", digests)
+    restricted = set()
+    for row in session.store.iter_members("member"):
+        member_id, marked = row["member_id"], bool(row["ineligible_at"])
+        outcome = ("cleared" if marked else "still") if member_id in eligible else ("marked" if marked else "new")
+        outcomes[outcome].append(member_id)
+        if row["restricted_at"]:
+            restricted.add(member_id)
+    admitted = sum(len(ids) for ids in outcomes.values())
+    return EligibilityCheck(admitted, roster, outcomes["still"], outcomes["new"], outcomes["cleared"], outcomes["marked"], frozenset(restricted))
+
+
+def eligibility(
+    session: Session, roster: Iterable[str], now: datetime, *, apply: bool = False, remove: bool = False, expect: int | None = None
+) -> dict[str, Any]:
+    """Admitted members against the customer roster: a dry run unless ``apply`` or ``remove``.
+
+    ``apply`` records the day each member was first found ineligible (the clock
+    of the conditions-not-met rule) and clears it for members back in the
+    roster; ``remove`` also erases the ineligible members at once, except the
+    restricted, who are kept. Both are refused (nothing written) for a roster
+    with no rows, one that matches no admitted member, or one that would touch
+    more than the policy's share, unless ``expect`` is the exact count a dry run
+    showed (members newly ineligible, or erased with ``remove``).
     """
     session.require_officer("check eligibility")
-    digests = _roster_digests(session, roster)
+    numbers = set(roster)
+    if not numbers:
+        raise Refused(
+            "the roster lists no customer numbers: nothing was changed",
+            hints=("an empty export would make every member ineligible; export the customer roster again",),
+        )
+    digests = _roster_digests(session, numbers)
+    applying = apply or remove
+    with session.store.write() if applying else session.store.read():
+        found = _check(session, digests, len(numbers))
+        if applying:
+            _guard(session, found, remove=remove, expect=expect)
+            _record(session, found, now, remove=remove)
+    allowed = session.policies.retention.guards.eligibility.allowance(found.admitted)
+    return found.report(applied=applying, removed=remove, allowed=allowed)
+
+
+def _guard(session: Session, found: EligibilityCheck, *, remove: bool, expect: int | None) -> None:
+    flag = "--remove" if remove else "--apply"
+    count = len(found.erasable) if remove else len(found.newly_ineligible)
+    if found.admitted and not (found.still_eligible or found.cleared) and expect is None:
+        raise Refused(
+            f"the roster matches none of the {found.admitted} admitted members: nothing was changed",
+            hints=("is it the customer roster, with the customer numbers in its customer_number column?",
+                   f"if no member is a customer any more, confirm with {flag} --expect {count}"),
+        )
+    does = f"{flag} would erase {{count}}" if remove else f"{flag} would mark {{count}}"
+    check_blast_radius(
+        session.policies.retention.guards.eligibility, count, found.admitted, expect,
+        too_many=f"{does} of {{base}} admitted members{'' if remove else ' ineligible'} ({{percent}}), more than the {{limit}}"
+        f" the retention policy allows at once: nothing was changed; if the roster is right, confirm with {flag} --expect {{count}}",
+        mismatch=f"{flag} would {'erase' if remove else 'mark'} {{members}}, not the {{expect}} confirmed with --expect: nothing was changed;"
+        " a dry run shows the count now",
+    )
+
+
+def _record(session: Session, found: EligibilityCheck, now: datetime, *, remove: bool) -> None:
     today = local_date(now).isoformat()
-    with session.store.write():
-        members = session.store.members("member")
-        eligible = session.store.member_ids_with("customer_number", digests)
-        failing = [row for row in members if row["member_id"] not in eligible]
-        for row in members:
-            if row["member_id"] in eligible and row["ineligible_at"]:
-                session.store.update_member(row["member_id"], {"ineligible_at": None})
-        for row in failing:
-            if not row["ineligible_at"]:
-                session.store.update_member(row["member_id"], {"ineligible_at": today})
-        session.audit(now, "eligibility-check", None, ["customer_number"], {"members": len(members), "ineligible": len(failing)})
-        if remove:
-            for row in failing:
-                session.erase(row["member_id"], "conditions-not-met", now)
-    return [row["member_id"] for row in failing]
+    for member_id in found.cleared:
+        session.store.update_member(member_id, {"ineligible_at": None})
+    for member_id in found.newly_ineligible:
+        session.store.update_member(member_id, {"ineligible_at": today})
+    detail = {"members": found.admitted, "newly_ineligible": len(found.newly_ineligible), "cleared": len(found.cleared),
+              "already_marked": len(found.already_marked)}
+    session.audit(now, "eligibility-check", None, ["customer_number"], detail)
+    if remove:
+        for member_id in found.erasable:
+            session.erase(member_id, "conditions-not-met", now)
 
 
 def record_activity(session: Session, activity: Iterable[tuple[int, str, date]], now: datetime) -> dict[str, int]:
@@ -112,17 +194,36 @@ def record_activity(session: Session, activity: Iterable[tuple[int, str, date]],
 class PurgePlan:
     as_of: date
     due: dict[str, list[str]]
+    held: dict[str, list[str]] = field(default_factory=dict)
+    members: int = 0
 
     @property
     def total(self) -> int:
         return sum(len(ids) for ids in self.due.values())
 
+    @property
+    def total_held(self) -> int:
+        return sum(len(ids) for ids in self.held.values())
+
 
 def plan_purge(session: Session, as_of: date) -> PurgePlan:
-    """Which members each retention rule makes due on ``as_of`` (reads plain columns only)."""
+    """Which members each retention rule makes due on ``as_of``, and which it would but a restriction holds
+    (reads plain columns only)."""
+    members = 0
+
+    def counted(rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        nonlocal members
+        for row in rows:
+            members += 1
+            yield row
+
     with session.store.read():
-        due = due_members(session.policies.retention, session.store.iter_members(), as_of)
-    return PurgePlan(as_of, {rule: [row["member_id"] for row in rows] for rule, rows in due.items()})
+        due, held = due_and_held(session.policies.retention, counted(session.store.iter_members()), as_of)
+    return PurgePlan(as_of, _ids(due), _ids(held), members)
+
+
+def _ids(found: dict[str, list[dict[str, Any]]]) -> dict[str, list[str]]:
+    return {rule: [row["member_id"] for row in rows] for rule, rows in found.items()}
 
 
 def purge(
@@ -130,32 +231,58 @@ def purge(
     now: datetime,
     *,
     plan: PurgePlan | None = None,
+    expect: int | None = None,
     batch: int = PURGE_BATCH,
     on_erased: Callable[[str], None] | None = None,
 ) -> PurgePlan:
     """Erase every member due today (or in ``plan``), ``batch`` members a transaction.
 
-    Each member is checked again inside its transaction, so one changed since
-    the plan is kept. A crash between batches leaves whole members erased or
-    untouched; the next run recomputes what is due and finishes the job. A
-    purger slot suffices. ``on_erased`` hears each member erased, inside the
+    Refused, with nothing erased, when the plan would erase more than the
+    policy's share of the register, unless ``expect`` is its exact count. Each
+    member is checked again inside its transaction, so one changed since the
+    plan (or restricted) is kept. A crash between batches leaves whole members
+    erased or untouched; the next run finishes the job; a failure after a batch
+    committed is raised as PartlyDone, saying how many were erased. A purger
+    slot suffices. ``on_erased`` hears each member erased, inside the
     transaction that erases them.
     """
     plan = plan or plan_purge(session, local_date(now))
-    todo = [(rule, member_id) for rule, ids in plan.due.items() for member_id in ids]
+    check_blast_radius(
+        session.policies.retention.guards.purge, plan.total, plan.members, expect,
+        too_many="the purge would erase {count} of {base} members ({percent}), more than the {limit} the retention policy allows"
+        " in one run: nothing was erased; if that is right, confirm with kss-panel purge --apply --expect {count}",
+        mismatch="the purge would erase {members}, not the {expect} confirmed with --expect: nothing was erased;"
+        " a dry run (kss-panel purge) shows the count now",
+    )
     erased: dict[str, list[str]] = {rule: [] for rule in plan.due}
+    try:
+        _purge_batches(session, plan, now, erased, batch, on_erased)
+        done = PurgePlan(plan.as_of, erased, plan.held, plan.members)
+        if done.total:
+            with session.store.write():
+                session.audit(now, "purge", None, [], {"erased": done.total, "rules": {r: len(ids) for r, ids in erased.items() if ids}})
+    except Exception as exc:
+        count = sum(len(ids) for ids in erased.values())
+        if count:
+            raise PartlyDone(f"{count} members had been erased before the failure and stay erased; the next purge erases the rest", exc) from exc
+        raise
+    return done
+
+
+def _purge_batches(
+    session: Session, plan: PurgePlan, now: datetime, erased: dict[str, list[str]], batch: int, on_erased: Callable[[str], None] | None
+) -> None:
+    todo = [(rule, member_id) for rule, ids in plan.due.items() for member_id in ids]
     for start in range(0, len(todo), batch):
+        committed: list[tuple[str, str]] = []
         with session.store.write():
             for rule, member_id in todo[start : start + batch]:
-                # Re-check inside the transaction: an officer may have changed the member since the plan.
+                # Re-check inside the transaction: an officer may have changed (or restricted) the member since the plan.
                 row = session.store.member(member_id)
                 if row is not None and due_members(session.policies.retention, [row], plan.as_of)[rule]:
                     session.erase(member_id, "retention", now, rule)
                     if on_erased is not None:
                         on_erased(member_id)
-                    erased[rule].append(member_id)
-    done = PurgePlan(plan.as_of, erased)
-    if done.total:
-        with session.store.write():
-            session.audit(now, "purge", None, [], {"erased": done.total, "rules": {r: len(ids) for r, ids in erased.items() if ids}})
-    return done
+                    committed.append((rule, member_id))
+        for rule, member_id in committed:  # counted once the batch has committed
+            erased[rule].append(member_id)

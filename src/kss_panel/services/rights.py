@@ -9,7 +9,7 @@ from typing import Any
 
 from .. import reports, writers
 from ..errors import InvalidInput, Param
-from ..model import ERASURE_REASONS, RESTRICTION_GROUNDS, SUPPRESSED_KINDS, local_date, one_of
+from ..model import ERASURE_REASONS, RESTRICTION_GROUNDS, SUPPRESSED_KINDS, local_date, one_of, require_unrestricted
 from ..record import changed_fields, flatten
 from ..retention import next_due
 from . import members, requests
@@ -24,6 +24,9 @@ def erase(
 ) -> dict[str, Any]:
     """Erase a member: destroy the data key, delete every row, note the id in the ledger.
 
+    A restricted member (Art. 18) is refused, dry run or not: the data must be
+    kept until the restriction is lifted.
+
     With ``suppress``, keyed hashes of the email and phone are kept so a person
     who objected is flagged if they apply again (opt-in; no value is kept).
     """
@@ -31,6 +34,7 @@ def erase(
     one_of(reason, ERASURE_REASONS, "reason", "erasure reason")
     with session.store.write():
         row = session.member_row(member_id)
+        require_unrestricted(row)
         sections = sorted(session.store.boxes(member_id))
         summary = {"member_id": member_id, "sections": sections, "disclosures": len(session.store.disclosures_of(member_id))}
         if dry_run:

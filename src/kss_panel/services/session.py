@@ -20,7 +20,7 @@ from ..keyslots import Credentials, Keyring
 from ..model import local_date
 from ..policy import Policies
 from ..record import RecordSchema
-from ..storage import DEFAULT_BUSY_TIMEOUT, MEMBER_COLUMNS, Store
+from ..storage import DEFAULT_BUSY_TIMEOUT, MEMBER_COLUMNS, Store, sqlite_errors
 from ..vault import Vault
 
 
@@ -124,8 +124,9 @@ def unlock(path: Path, policies: Policies, credentials: Credentials, *, busy_tim
     """Open a register and unlock one slot; AuthError when nothing opens."""
     store = Store.open(path, busy_timeout=busy_timeout)
     try:
-        register_id = store.meta("register_id") or ""
-        opened = keyslots.unlock(store, register_id, credentials)
+        with sqlite_errors(path):  # a damaged page in the slot table is a corrupt file, not a bug
+            register_id = store.meta("register_id") or ""
+            opened = keyslots.unlock(store, register_id, credentials)
         return Session(store, policies, register_id, opened.name, opened.role, opened.keys)
     except BaseException:
         store.close()
