@@ -13,6 +13,7 @@ from ..errors import InvalidInput
 from ..model import local_date
 from ..retention import describe
 from ..services import lifecycle
+from ..words import plural
 from .app import GROUPS, Call, app, command
 from .members import MemberArg
 from .output import out
@@ -30,20 +31,42 @@ def parse_date(text: str, option: str) -> date:
 
 
 @command(app, "admit")
-def admit(call: Call, member: MemberArg, customers: RosterOpt) -> None:
-    """Admit an applicant whose customer number is in the customer roster (else exit 9).
+def admit(
+    call: Call,
+    customers: RosterOpt,
+    member: Annotated[str | None, typer.Argument(help="The applicant's member id; or --all.", show_default=False)] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Admit every applicant in the roster, in one transaction.")] = False,
+) -> None:
+    """Admit an applicant whose customer number is in the customer roster (else exit 9); --all admits every one.
+
+    With --all, every applicant whose customer number is in the roster is
+    admitted in one transaction, and the others are listed, left applicants.
 
     Example: kss-panel admit M3f7kq2x5v6n4p6rw --customers roster.csv
     """
-    data = call.unlocked(lifecycle.admit, member, readers.read_roster(customers), call.now)
-    call.emit(data, lambda: out(f"admitted {member}"))
+    if (member is None) != all_:
+        raise InvalidInput("name one applicant, or --all", [("MEMBER|--all", "give exactly one")])
+    if member is not None:
+        data = call.unlocked(lifecycle.admit, member, readers.read_roster(customers), call.now)
+        call.emit(data, lambda: out(f"admitted {member}"))
+        return
+    result = call.unlocked(lifecycle.admit_all, readers.read_roster(customers), call.now)
+
+    def human() -> None:
+        out(f"admitted {plural(len(result['admitted']), 'applicant')}")
+        if result["not_in_roster"]:
+            out(f"{plural(len(result['not_in_roster']), 'applicant')} not in the roster, not admitted:")
+            for member_id in result["not_in_roster"]:
+                out(f"  {member_id}")
+
+    call.emit(result, human)
 
 
 @command(app, "reject")
 def reject(
     call: Call,
     member: MemberArg,
-    reason: Annotated[str, typer.Option("--reason", help="One of the policy's rejection_reasons.", show_default=False)],
+    reason: Annotated[str, typer.Option("--reason", metavar="REASON", help="Why: {rejection_reasons}.", show_default=False)],
 ) -> None:
     """Reject an applicant, for a reason from policies/register.yaml (never free text).
 
