@@ -171,7 +171,7 @@ def test_eligibility_lists_members_missing_from_the_roster(reg: Register) -> Non
     _admit_all(reg)  # 1-3 are members, 4 stays an applicant
     result = reg.run("eligibility", "--customers", str(reg.roster(1, 3)))
     assert result.exit_code == 0, result.stderr
-    assert result.stdout == f"1 members no longer meet the membership conditions\n{reg.ids[2]}\n"
+    assert result.stdout == f"1 member no longer meets the membership conditions\n{reg.ids[2]}\n"
     assert reg.member(reg.ids[2])["ineligible_at"] == TODAY  # type: ignore[index]
     assert reg.member(reg.ids[1])["ineligible_at"] is None  # type: ignore[index]
     assert reg.member(reg.ids[4])["ineligible_at"] is None  # type: ignore[index]  # applicants are not checked
@@ -200,7 +200,7 @@ def test_eligibility_remove_erases_them(reg: Register) -> None:
     gone = reg.ids[2]
     result = reg.run("eligibility", "--customers", str(reg.roster(1, 3)), "--remove")
     assert result.exit_code == 0, result.stderr
-    assert result.stdout == f"1 members erased\n{gone}\n"
+    assert result.stdout == f"1 member erased\n{gone}\n"
     assert reg.member(gone) is None
     assert reg.sql("SELECT count(*) FROM sections WHERE member_id = ?", (gone,)) == [(0,)]
     assert reg.sql("SELECT count(*) FROM lookups WHERE member_id = ?", (gone,)) == [(0,)]

@@ -10,6 +10,7 @@ import typer
 from ..errors import InvalidInput
 from ..services import disclosure
 from ..writers import FORMATS
+from ..words import plural
 from .app import GROUPS, Call, choice, command
 from .output import out
 
@@ -37,6 +38,6 @@ def export_disclosure(
     data = call.unlocked(disclosure.disclose, recipient, purpose, call.now, out=None if dry_run else out_file, format_=format_)
     done = "would disclose" if dry_run else "disclosed"
     call.emit(data, lambda: out(
-        f"{done} {data['disclosed']} of {data['members']} members to {recipient} for {purpose}"
+        f"{done} {data['disclosed']} of {plural(data['members'], 'member')} to {recipient} for {purpose}"
         f" (excluded: {data['restricted']} restricted, {data['objected']} objected, {data['no_consent']} without consent)"
         + ("" if dry_run else f"; wrote {out_file}")))

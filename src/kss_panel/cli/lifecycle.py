@@ -92,7 +92,8 @@ def eligibility(
     ids = call.unlocked(lifecycle.eligibility, readers.read_roster(customers), call.now, remove=remove)
 
     def human() -> None:
-        out(f"{len(ids)} members {'erased' if remove else 'no longer meet the membership conditions'}")
+        out(f"{plural(len(ids), 'member')} {'erased' if remove else 'no longer meet' if len(ids) != 1 else 'no longer meets'}"
+            + ("" if remove else " the membership conditions"))
         for member_id in ids:
             typer.echo(member_id)
 
@@ -109,7 +110,7 @@ def activity_import(
     Example: kss-panel activity import answers-2026-11.csv
     """
     data = call.unlocked(lifecycle.record_activity, readers.read_activity(file), call.now)
-    call.emit(data, lambda: out(f"activity of {data['members']} members read, {data['updated']} updated"))
+    call.emit(data, lambda: out(f"activity of {plural(data['members'], 'member')} read, {data['updated']} updated"))
 
 
 @command(app, "purge")
@@ -148,9 +149,9 @@ def purge(
             return
         counts = ", ".join(f"{r['name']} {r['count']}" for r in data["rules"] if r["count"])
         if apply:
-            out(f"purged {plan.total} members" + (f" ({counts})" if counts else ""))
+            out(f"purged {plural(plan.total, 'member')}" + (f" ({counts})" if counts else ""))
             return
-        out(f"dry run for {plan.as_of}: {plan.total} members due" + (f" ({counts})" if counts else ""))
+        out(f"dry run for {plan.as_of}: {plural(plan.total, 'member')} due" + (f" ({counts})" if counts else ""))
         for rule in rules:
             out(f"{rule.name}: {len(plan.due[rule.name])} ({rule.status}, {rule.clock} + {describe(rule.period)})")
             for member_id in plan.due[rule.name]:

@@ -9,14 +9,14 @@ import typer
 
 from .. import readers, render
 from ..errors import InvalidInput
+from ..model import STATUSES
 from ..policy import Policies
 from ..record import coerce_text, field_spec, safe_part, set_path
 from ..services import intake, members
-from ..model import STATUSES
+from ..words import plural
 from .app import Call, app, choice, command
 from .output import err, out, stdout
 from .progress import progress
-from ..words import plural
 
 MemberArg = Annotated[str, typer.Argument(help="Member id (as printed by enrol, find or list).", show_default=False)]
 RequestOpt = Annotated[

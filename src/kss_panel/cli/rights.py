@@ -10,8 +10,9 @@ import typer
 
 from .. import render
 from ..errors import InvalidInput
-from ..services import rights
 from ..model import ERASURE_REASONS, RESTRICTION_GROUNDS
+from ..services import rights
+from ..words import plural
 from .app import GROUPS, Call, app, choice, command
 from .members import CustomerNumberOpt, EmailOpt, MemberArg, PhoneOpt, RequestOpt, one_lookup
 from .output import out, stdout
@@ -63,7 +64,7 @@ def erase(
     """
     data = call.unlocked(rights.erase, member, reason, call.now, dry_run=dry_run, suppress=suppress, request=request)
     verb = "would erase" if dry_run else "erased"
-    call.emit(data, lambda: out(f"{verb} {member} ({len(data['sections'])} sections, {data['disclosures']} disclosure records)"))
+    call.emit(data, lambda: out(f"{verb} {member} ({plural(len(data['sections']), 'section')}, {plural(data['disclosures'], 'disclosure record')})"))
 
 
 @command(app, "consent")

@@ -10,7 +10,7 @@ from typing import Any
 from .. import reports, writers
 from ..errors import InvalidInput, Param
 from ..model import (
-    ERASURE_REASONS, OBJECTIONS, RESTRICTION_GROUNDS, SUPPRESSED_KINDS, check_consent_change, local_date, objection_columns, one_of,
+    ERASURE_REASONS, OBJECTION_ARTICLES, OBJECTIONS, RESTRICTION_GROUNDS, SUPPRESSED_KINDS, check_consent_change, local_date, objection_columns, one_of,
     refuse_marketing_consent,
 )
 from ..record import changed_fields, flatten
@@ -190,6 +190,9 @@ def _access_document(
             "contact_person": register.controller.contact_person.model_dump(),
         },
         "member": plain(row),
+        "objections": [
+            {"objection": kind, "article": OBJECTION_ARTICLES[kind], "since": row[column]} for kind, column in OBJECTIONS.items() if row[column]
+        ],
         "data": [{"category": name, "title": register.categories[name].title.get(language), "value": value} for name, value in record.items()],
         "purposes": [{"purpose": name, "title": p.title.get(language), "legal_basis": p.legal_basis} for name, p in register.purposes.items()],
         "disclosures": [
