@@ -88,11 +88,12 @@ def prompt(text: str, *, confirm: bool, terminal: str = TERMINAL) -> str:
             os.close(fd)
         raise AuthError("no passphrase given and no terminal to ask on", hints=("set KSS_PANEL_PASSPHRASE, or pass --passphrase-file",))
     try:
-        for _ in range(3 if confirm else 1):
+        for attempt in range(3 if confirm else 1):
             secret = _ask(fd, f"{text}: ")
             if not confirm or _ask(fd, "Repeat for confirmation: ") == secret:
                 return secret
-            os.write(fd, b"The two entries differ; try again.\n")
+            if attempt < 2:
+                os.write(fd, b"The two entries differ; try again.\n")
         raise AuthError("the passphrase was not entered the same twice")
     finally:
         os.close(fd)
@@ -100,13 +101,14 @@ def prompt(text: str, *, confirm: bool, terminal: str = TERMINAL) -> str:
 
 def _ask(fd: int, text: str) -> str:
     """One line read from the terminal ``fd`` with echo off; the terminal is restored whatever happens."""
-    os.write(fd, text.encode())
     saved = termios.tcgetattr(fd)
     quiet = termios.tcgetattr(fd)
     quiet[3] &= ~termios.ECHO
     line = b""
     try:
+        # Echo off (and anything typed ahead dropped) before the prompt shows, as getpass does.
         termios.tcsetattr(fd, termios.TCSAFLUSH, quiet)
+        os.write(fd, text.encode())
         while not line.endswith(b"\n"):
             chunk = os.read(fd, 1024)
             if not chunk:

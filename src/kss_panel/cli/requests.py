@@ -78,7 +78,7 @@ def request_extend(
     call: Call,
     request_id: RequestArg,
     reason: Annotated[str, choice("--reason", EXTENSION_REASONS, "Why more time is needed.", show_default=False)],
-    months: Annotated[int, choice("--months", (1, 2), "Further months.")] = 2,
+    months: Annotated[str, choice("--months", ("1", "2"), "Further months.")] = "2",
 ) -> None:
     """Extend a request's deadline once, by up to two months, within its first month (Art. 12(3)).
 

@@ -122,12 +122,13 @@ def _who(session: Session, row: dict[str, Any]) -> str | None:
     return " ".join(part for part in (contact.get("first_name"), contact.get("last_name")) if part) or None
 
 
-def extend_request(session: Session, request_id: int, reason: str, now: datetime, *, months: int = 2) -> dict[str, Any]:
-    """Extend once, by one or two further months, within the first month (Art. 12(3))."""
+def extend_request(session: Session, request_id: int, reason: str, now: datetime, *, months: int | str = 2) -> dict[str, Any]:
+    """Extend once, by one or two further months (``months``, also as typed), within the first month (Art. 12(3))."""
     session.require_officer("extend requests")
     one_of(reason, EXTENSION_REASONS, "reason", "extension reason")
-    if months not in (1, 2):
-        raise InvalidInput("invalid extension", [(Param("months"), "may be 1 or 2 (Art. 12(3): at most two further months)")])
+    if str(months) not in ("1", "2"):
+        raise InvalidInput("invalid extension", [(Param("months"), "must be 1 or 2 (Art. 12(3): at most two further months)")])
+    months = int(months)
     today = local_date(now)
     with session.store.write():
         row = _open_row(session, request_id)
