@@ -107,7 +107,7 @@ def test_piped_output_without_columns_is_80_wide_and_whole(reg: Register) -> Non
     assert_whole(result.stdout, [row["member_id"] for row in reg.json("list")])
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(columns=st.integers(min_value=20, max_value=160), reveal=st.booleans())
 def test_no_width_cuts_an_id_or_a_date(reg: Register, columns: int, reveal: bool) -> None:
     for args in (("list", "--names"), ("request", "list", *(["--reveal"] if reveal else [])), ("officer", "list")):

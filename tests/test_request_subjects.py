@@ -201,7 +201,7 @@ def test_a_bad_value_names_the_option_never_the_value(reg: Register, option: str
     assert reg.tables() == before
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(text=st.text(min_size=1, max_size=80).map(lambda t: f"Canaryhostile{t}"))
 def test_hostile_person_text_is_sealed_or_refused_without_echo(reg: Register, text: str) -> None:
     with reg.restored():
