@@ -242,7 +242,8 @@ def test_a_stranger_who_enrols_later_is_the_subject_of_their_request(reg: Regist
     assert_failure(reg.run("request", "close", str(opened["id"]), "--outcome", "no-data"), 9)
     reg.json("export", "access", member_id, "--request", str(opened["id"]))
     [closed] = reg.json("request", "list")
-    assert (closed["status"], closed["outcome"], closed["member_id"]) == ("closed", "fulfilled", member_id)
+    assert (closed["status"], closed["outcome"], closed["member_id"], closed["subject"]) == ("closed", "fulfilled", member_id, "member")
+    assert reg.sql("SELECT subject_digest, subject_box FROM requests") == [(None, None)]  # the member id says who: no more is kept
     assert reg.audit()[-1]["action"] in ("export-access", "request-close")
     assert [e["member_id"] for e in reg.audit() if e["action"] == "request-close"] == [member_id]
 

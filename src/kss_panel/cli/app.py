@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import textwrap
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -173,19 +174,24 @@ class Group(TyperGroup):
             fail(ctx.find_object(State), None, EXIT_INTERNAL)
 
 
+def listing(names: Iterable[str]) -> str:
+    """Values to list under an option's help: a block the help formatter does not rewrap ("\\b"),
+    so no value is broken at its hyphen."""
+    return "\n\n\b\n" + textwrap.fill(", ".join(names), width=40, break_on_hyphens=False, break_long_words=False)
+
+
 def policy_values(state: State | None) -> dict[str, str]:
-    """The names a command's help lists from the policies; a pointer to the file when they cannot be read."""
-    fallback = {"consents": "the consents of register.yaml", "rejection_reasons": "the rejection_reasons of register.yaml",
-                "recipients": "the recipients of disclosure.yaml", "purposes": "the purposes of register.yaml"}
+    """The names a command's help lists from the policies (``{consents}`` …); where the file is when they cannot be read."""
     try:
         policies = state.policies() if state is not None else None
     except KssPanelError:
         policies = None
     if policies is None:
-        return fallback
+        return {"consents": listing(["the consents of register.yaml"]), "rejection_reasons": listing(["the rejection_reasons of register.yaml"]),
+                "recipients": listing(["the recipients of disclosure.yaml"]), "purposes": listing(["the purposes of register.yaml"])}
     register = policies.register
-    return {"consents": ", ".join(register.consents), "rejection_reasons": ", ".join(register.rejection_reasons),
-            "recipients": ", ".join(policies.disclosure.recipients), "purposes": ", ".join(register.purposes)}
+    return {"consents": listing(register.consents), "rejection_reasons": listing(register.rejection_reasons),
+            "recipients": listing(policies.disclosure.recipients), "purposes": listing(register.purposes)}
 
 
 class Command(TyperCommand):
@@ -213,7 +219,12 @@ def choice(flag: str, values: Iterable[Any], help: str, **options: Any) -> Any:
     def complete(incomplete: str) -> list[str]:
         return [name for name in names if name.startswith(incomplete)]
 
-    return typer.Option(flag, metavar="[" + "|".join(names) + "]", autocompletion=complete, help=help, **options)
+    listed = "|".join(names)
+    if len(listed) > 32:  # too long for the option column at 80 columns: listed under the help
+        metavar, help = flag.lstrip("-").upper(), f"{help} One of:{listing(names)}"
+    else:
+        metavar = f"[{listed}]"
+    return typer.Option(flag, metavar=metavar, autocompletion=complete, help=help, **options)
 
 
 def _fill(text: str, values: dict[str, str]) -> str:

@@ -18,8 +18,8 @@ from .output import out
 @command(GROUPS["export"], "disclosure")
 def export_disclosure(
     call: Call,
-    recipient: Annotated[str, typer.Argument(help="Recipient from the disclosure policy: {recipients}.", show_default=False)],
-    purpose: Annotated[str, typer.Option("--purpose", metavar="PURPOSE", help="What the data is for: {purposes}.", show_default=False)],
+    recipient: Annotated[str, typer.Argument(help="Recipient in the disclosure policy. One of:{recipients}", show_default=False)],
+    purpose: Annotated[str, typer.Option("--purpose", metavar="PURPOSE", help="What the data is for. One of:{purposes}", show_default=False)],
     out_file: Annotated[Path | None, typer.Option("--out", help="New file to write (0600, never overwritten).")] = None,
     format_: Annotated[str, choice("--format", FORMATS, "File format.")] = "csv",
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print only the counts; disclose nothing.")] = False,

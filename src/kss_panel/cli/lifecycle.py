@@ -66,7 +66,7 @@ def admit(
 def reject(
     call: Call,
     member: MemberArg,
-    reason: Annotated[str, typer.Option("--reason", metavar="REASON", help="Why: {rejection_reasons}.", show_default=False)],
+    reason: Annotated[str, typer.Option("--reason", metavar="REASON", help="Why the applicant is rejected. One of:{rejection_reasons}", show_default=False)],
 ) -> None:
     """Reject an applicant, for a reason from policies/register.yaml (never free text).
 

@@ -71,7 +71,7 @@ def erase(
 def consent(
     call: Call,
     member: MemberArg,
-    give: Annotated[list[str] | None, typer.Option("--give", metavar="CONSENT", help="Consent given ({consents}); repeatable.")] = None,
+    give: Annotated[list[str] | None, typer.Option("--give", metavar="CONSENT", help="Consent given; repeatable. One of:{consents}")] = None,
     withdraw: Annotated[list[str] | None, typer.Option("--withdraw", metavar="CONSENT", help="Consent withdrawn; repeatable.")] = None,
     object_to_marketing: Annotated[
         bool, typer.Option("--object", help="Objection to direct marketing (Art. 21(2)): withdraws every marketing consent.")

@@ -164,8 +164,9 @@ def fulfil(session: Session, request_id: int, member_id: str, kind: str, now: da
     if row["type"] != kind:
         raise InvalidInput(f"request {request_id} is {article(row['type'])} request", [(Param("request"), f"this command fulfils {kind} requests")])
     if row["member_id"] is None:
-        # Asked before they were a member (or found by a lookup since): the request is theirs now.
-        session.store.update_request(request_id, {"member_id": member_id})
+        # Asked before they were a member: the request is theirs now, and the member id says who they are,
+        # so the sealed value and its keyed hash are no longer needed (and are securely deleted).
+        session.store.update_request(request_id, {"member_id": member_id, "subject": "member", "subject_digest": None, "subject_box": None})
     _close(session, {**row, "member_id": member_id}, "fulfilled", now)
 
 
