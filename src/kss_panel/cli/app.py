@@ -311,8 +311,8 @@ def command(group: typer.Typer, name: str, *, unlocks: bool = True, unlock_key_o
         prefix = next((f"{key} " for key, sub in GROUPS.items() if sub is group), "")
 
         def run(ctx: typer.Context, **kwargs: Any) -> None:
-            credentials = CredentialOptions.pop(kwargs, ctx.ensure_object(State).terminal) if unlocks else None
             state = ctx.ensure_object(State)
+            credentials = CredentialOptions.pop(kwargs, state.terminal) if unlocks else None
             call = Call(ctx, state, prefix + name, kwargs.pop("as_json"), credentials, _labels(ctx))
             state.call = call
             fn(call, **kwargs)
