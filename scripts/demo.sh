@@ -14,9 +14,6 @@ export KSS_PANEL_OFFICER="demo"
 export KSS_PANEL_PASSPHRASE="demo passphrase, not for real registers"
 unset KSS_PANEL_KEY_FILE KSS_PANEL_NEW_PASSPHRASE
 
-# Tables fit the terminal; when piped (CI, a log file), give them room so ids
-# are not cut.
-[ -t 1 ] || export COLUMNS="${COLUMNS:-140}"
 
 step() { printf '\n== %s\n' "$*"; }
 # Echo a command as it would be typed, then run it without stdin (no prompts).

@@ -264,9 +264,14 @@ def clear_kss_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @dataclass
 class Clock:
-    """The instant every command of a test runs at (the CLI takes it as its context object); a test may move it."""
+    """The instant every command of a test runs at (the CLI takes it as its context object); a test may move it.
+
+    ``terminal`` is where a command prompts: /dev/null, not a terminal, so no test ever waits on the
+    developer's terminal; a test of prompts points it at a pty of its own.
+    """
 
     now: datetime
+    terminal: str = os.devnull
 
 
 # The clock of the running test, set by the ``clock`` fixture: commands run at its instant.
@@ -404,8 +409,9 @@ class Builder:
     def restrict(self, name: Any, reason: str = "accuracy-contested", at: datetime | None = None) -> None:
         rights.restrict(self.session, self.ids[name], at or self.now, reason=reason)
 
-    def object(self, name: Any) -> None:
-        rights.consent(self.session, self.ids[name], self.now, object_to_marketing=True)
+    def object(self, name: Any, *, marketing: bool = True, processing: bool = False) -> None:
+        """An objection to direct marketing (Art. 21(2)), and with ``processing`` to processing on legitimate interests (21(1))."""
+        rights.consent(self.session, self.ids[name], self.now, object_to_marketing=marketing, object_to_processing=processing)
 
     def eligibility(self, at: datetime, *, excluding: Iterable[Any] = ()) -> None:
         """An eligibility check against a roster of everyone enrolled here but ``excluding``."""

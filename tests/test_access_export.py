@@ -26,7 +26,7 @@ NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)  # noon UTC: the same day in Hels
 TODAY = "2026-06-15"
 
 TOP_LEVEL_KEYS = {
-    "schema", "schema_version", "generated_at", "language", "register", "controller", "member",
+    "schema", "schema_version", "generated_at", "language", "register", "controller", "member", "objections",
     "data", "purposes", "disclosures", "retention", "sources", "rights",
 }
 

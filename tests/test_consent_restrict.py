@@ -73,7 +73,10 @@ def panel(make_register: Callable[..., Register]) -> Register:
 
 def test_give_and_withdraw_change_the_consents(reg: Register) -> None:
     data = reg.json("consent", reg.ids["no"], "--give", "email_marketing", "--give", "sms_marketing")
-    assert data == {"member_id": reg.ids["no"], "consents": {**NONE_GIVEN, "email_marketing": True, "sms_marketing": True}}
+    assert data == {
+        "member_id": reg.ids["no"], "consents": {**NONE_GIVEN, "email_marketing": True, "sms_marketing": True},
+        "objected_at": None, "processing_objected_at": None,
+    }
     assert consents(reg, "no") == {**NONE_GIVEN, "email_marketing": True, "sms_marketing": True}
 
     reg.json("consent", reg.ids["no"], "--withdraw", "sms_marketing")
@@ -185,10 +188,10 @@ def test_excluded_members_never_appear_in_the_disclosure_output(panel: Register)
     assert logged == disclosed
 
 
-def test_an_objector_who_gives_consent_again_is_still_not_disclosed(panel: Register) -> None:
+def test_an_objector_cannot_give_consent_again_and_is_not_disclosed(panel: Register) -> None:
     panel.json("consent", panel.ids["c1"], "--object")
-    panel.json("consent", panel.ids["c1"], "--give", "email_marketing")
-    assert consents(panel, "c1")["email_marketing"] is True
+    assert_failure(panel.run("consent", panel.ids["c1"], "--give", "email_marketing"), 9)
+    assert consents(panel, "c1")["email_marketing"] is False
     assert panel.ids["c1"] not in mailing(panel)
 
 

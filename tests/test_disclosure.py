@@ -1,6 +1,7 @@
 """export disclosure: exactly what policies/disclosure.yaml allows, to whom, and a log of it.
 
-Only admitted members who are not restricted, have not objected and hold the
+Only admitted members who are not restricted, have no objection that covers
+the purpose (test_objections.py tells the two kinds apart) and hold the
 consent the purpose requires; only member_id and the recipient's fields.
 CSV cells a spreadsheet would run as formulas are neutralised. The file is new
 and 0600; --dry-run discloses and logs nothing. Every disclosed member gets a
@@ -62,7 +63,7 @@ PEOPLE: dict[str, dict[str, Any]] = {
                    contact__email="anna.aaltonen@example.fi", contact__phone="+358403000001", demographics__birth_year=1971),
     "bertta": person(2, "Bertta", "Berg", given=(), contact__street_address=STREET),
     "cecilia": person(3, "Cecilia", "Carlsson", given=EMAIL),  # admitted, then restricted
-    "dora": person(4, "Dora", "Dahl", given=EMAIL),  # admitted, then objected
+    "dora": person(4, "Dora", "Dahl", given=EMAIL),  # admitted, then objected to both direct marketing and processing
     "elsa": person(5, "Elsa", "Eskola", given=(*EMAIL, "sms_marketing")),  # an applicant, never admitted
     "fanni": person(6, "Fanni", "Forsman", given=EMAIL, contact__city=HYPERLINK, contact__street_address="=1+2", hobbies=["=1+1", "sauna"]),
     "greta": person(7, "Greta", "Grönholm", given=EMAIL, contact__city="+cmd|' /C calc'!A0", contact__street_address="+A1"),
@@ -75,10 +76,10 @@ WITH_EMAIL_CONSENT = ["anna", "fanni", "greta", "hilja", "ilona"]
 
 
 def the_panel(b: Builder) -> None:
-    """All but elsa admitted; cecilia restricted; dora objected."""
+    """All but elsa admitted; cecilia restricted; dora objected (Art. 21(2) and 21(1))."""
     b.admit(*ADMITTED)
     b.restrict("cecilia", "accuracy-contested")
-    b.object("dora")
+    b.object("dora", processing=True)
 
 
 @pytest.fixture

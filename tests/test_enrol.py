@@ -90,9 +90,9 @@ def test_enrol_is_audited_with_field_names_only(reg: Register) -> None:
 @pytest.mark.parametrize(
     ("changes", "kinds"),
     [
-        ({"contact__email": "AINO@Example.FI"}, ["email"]),
-        ({"contact__phone": "040 1234567"}, ["phone"]),
-        ({"contact__phone": "+358 40 123 4567"}, ["phone"]),
+        ({"contact__email": "AINO@Example.FI"}, ["contact.email"]),
+        ({"contact__phone": "040 1234567"}, ["contact.phone"]),
+        ({"contact__phone": "+358 40 123 4567"}, ["contact.phone"]),
         ({"customer_number": "12345678"}, ["customer_number"]),
     ],
     ids=["email-other-case", "phone-national-format", "phone-spaced", "customer-number"],
@@ -117,9 +117,9 @@ def test_enrol_lists_every_duplicate(populated: Register) -> None:
     assert_clean_failure(result, 5)
     assert result.stderr.splitlines() == [
         "kss-panel: error: duplicate of a registered member",
+        "  contact.email: is already in the register",
+        "  contact.phone: is already in the register",
         "  customer_number: is already in the register",
-        "  email: is already in the register",
-        "  phone: is already in the register",
     ]
     assert populated.tables() == before
 

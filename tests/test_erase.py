@@ -57,7 +57,7 @@ def test_erase_leaves_no_value_or_ciphertext_in_the_file_or_journal(reg: Registe
 
     result = reg.run("erase", ilma, "--reason", "request")
     assert result.exit_code == 0, result.stderr
-    assert result.stdout == f"erased {ilma} (7 sections, 1 disclosure records)\n"
+    assert result.stdout == f"erased {ilma} (7 sections, 1 disclosure record)\n"
 
     raw = reg.raw_files()
     assert hits(raw, canaries(ILMA)) == []

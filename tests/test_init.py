@@ -60,7 +60,7 @@ def test_init_with_passphrase_from_environment(tmp_path: Path) -> None:
     base = ["--db", str(db), "--policies", str(POLICIES_DIR), "audit", "verify", "--officer", "aino"]
     ok = invoke(*base, env={"KSS_PANEL_PASSPHRASE": PASSPHRASE})
     assert ok.exit_code == 0, ok.stderr
-    assert ok.stdout.startswith("audit trail verified: 1 entries, head 1-")
+    assert ok.stdout.startswith("audit trail verified: 1 entry, head 1-")
     wrong = invoke(*base, env={"KSS_PANEL_PASSPHRASE": PASSPHRASE + "x"})
     assert_clean_failure(wrong, 3)
 

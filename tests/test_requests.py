@@ -129,11 +129,15 @@ def test_extend_by_one_month(reg: Register, clock: Clock) -> None:
     assert (data["deadline"], data["extension_reason"]) == ("2026-03-31", "number-of-requests")
 
 
-def test_a_second_extension_is_invalid(reg: Register) -> None:
-    opened = reg.open_request("access", "a", received="2026-01-31")
+def test_a_second_extension_is_refused(reg: Register, clock: Clock) -> None:
+    clock.now = noon("2026-02-10")
+    opened = reg.open_request("access", "a", received="2026-01-31", now=clock.now)
     assert reg.run("request", "extend", str(opened["id"]), "--reason", "complexity", "--months", "1").exit_code == 0
     before = reg.tables()
-    assert_failure(reg.run("request", "extend", str(opened["id"]), "--reason", "complexity", "--months", "1"), 5)
+    assert_failure(
+        reg.run("request", "extend", str(opened["id"]), "--reason", "complexity", "--months", "1"), 9,
+        f"request {opened['id']} was already extended, to 2026-03-31",
+    )
     assert reg.tables() == before
     assert request(reg, opened["id"])["deadline"] == "2026-03-31"
 
@@ -158,7 +162,7 @@ def test_extend_refusals(reg: Register, args: tuple[str, ...]) -> None:
 
 def test_extend_a_closed_or_unknown_request(reg: Register) -> None:
     opened = reg.open_request("access", "a", received="2026-01-31")
-    reg.json("request", "close", str(opened["id"]), "--outcome", "no-data")
+    reg.json("request", "close", str(opened["id"]), "--outcome", "withdrawn")
     assert_failure(reg.run("request", "extend", str(opened["id"]), "--reason", "complexity"), 5)
     assert_failure(reg.run("request", "extend", "99", "--reason", "complexity"), 4)
 

@@ -223,11 +223,20 @@ MORE_OK: list[tuple[str, Ok]] = [
     ("list", Ok(lambda r: ("list", "--names"), data=list)),
     ("audit log", Ok(lambda r: ("audit", "log", "--member", r.ids["veikko"]), data=list)),
     ("officer list", Ok(lambda r: ("officer", "list", "--officer", "aino"), unlock=None, env={"KSS_PANEL_PASSPHRASE": PASSPHRASE}, data=list)),
+    ("admit", Ok(lambda r: ("admit", "--all", "--customers", roster(r)), expect={"not_in_roster": []})),
+    ("list", Ok(lambda r: ("list", "--objected", "--restricted"), data=list)),
+    ("consent", Ok(lambda r: ("consent", r.ids["aino"], "--object-processing"), expect={"objected_at": None})),
+    ("request open", Ok(lambda r: ("request", "open", "--type", "access", "--person", "Someone Outside"), expect={"subject": "person"})),
+    ("request list", Ok(lambda r: ("request", "list", "--reveal"), an_open_request, data=list)),
 ]
 MORE_FAILS: list[tuple[str, Fails]] = [
     ("find", Fails(lambda r: ("find", "--email", "nobody"), code=5, problems=True)),
     ("audit verify", Fails(lambda r: ("audit", "verify", "--head", "junk"), code=5, problems=True)),
     ("list", Fails(lambda r: ("list", "--officer", "aino"), unlock=None, env={"KSS_PANEL_PASSPHRASE": "not the passphrase at all"}, code=3)),
+    ("consent", Fails(lambda r: ("consent", r.ids["aino"], "--give", "sms_marketing", "--withdraw", "sms_marketing"), code=5, problems=True)),
+    ("request close", Fails(lambda r: ("request", "close", "1", "--outcome", "no-data"), an_open_request, code=9)),
+    ("import", Fails(lambda r: ("import", r.file("customer_number,contact.first_name,contact.last_name,contact.email,contact.language\n"
+                                                  "55556666,Eero,Nieminen,eero@example.fi,de\n")), code=5, problems=True)),
 ]
 OK_RUNS = [(command, ok) for command, (ok, _) in CASES.items()] + MORE_OK
 FAILING_RUNS = [(command, fails) for command, (_, fails) in CASES.items()] + MORE_FAILS

@@ -97,9 +97,9 @@ def test_update_with_nothing_changed_writes_nothing(populated: Register, aino: s
     ("args", "input", "expected"),
     [
         (("--set", "contact.email=VEIKKO.VIRTANEN@example.fi"), None,
-         ["kss-panel: error: duplicate of a registered member", "  email: is already in the register"]),
+         ["kss-panel: error: duplicate of a registered member", "  contact.email: is already in the register"]),
         (("--set", "contact.phone=050 111 2223"), None,
-         ["kss-panel: error: duplicate of a registered member", "  phone: is already in the register"]),
+         ["kss-panel: error: duplicate of a registered member", "  contact.phone: is already in the register"]),
         (("--set", "customer_number=87654321"), None,
          ["kss-panel: error: duplicate of a registered member", "  customer_number: is already in the register"]),
         (("--set", "contact.email="), None, ["kss-panel: error: invalid record", "  contact.email: is required"]),

@@ -109,10 +109,31 @@ def _data_subject_rights(db: sqlite_utils.Database) -> None:
     db["suppressions"].create({"kind": str, "digest": str, "since": str}, pk=("kind", "digest"))
 
 
+def _objections_and_request_subjects(db: sqlite_utils.Database) -> None:
+    """Two kinds of objection (Art. 21(1) beside 21(2)), and requests about people who are not members.
+
+    ``objected_at`` keeps its meaning (the objection to direct marketing);
+    ``processing_objected_at`` is the objection to processing based on
+    legitimate interests. A request names a member, or a person by the keyed
+    hash of a lookup value, or by text; whoever it names, the value the
+    officer typed is sealed (``subject_box``), never kept in plain.
+    """
+    db.table("members").add_column("processing_objected_at", str)
+    requests = db.table("requests")
+    requests.add_column("subject", str)
+    requests.add_column("subject_digest", str)
+    requests.add_column("subject_box", bytes)
+    db.execute("UPDATE requests SET subject = 'member'")
+    requests.transform(not_null={"member_id": False, "subject": True})
+    requests.create_index(["subject", "subject_digest"])
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0001_create_register", _create_register),
     ("0002_lifecycle_and_erasure_ledger", _lifecycle),
     ("0003_data_subject_rights", _data_subject_rights),
+    # Folded into 0004_format_2 (branch keys) when the branches merge.
+    ("0004_objections_and_request_subjects", _objections_and_request_subjects),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -123,6 +123,10 @@ class RegisterPolicy(Strict):
     rejection_reasons: list[Slug]
     rights: list[Right]
 
+    def direct_marketing_consents(self) -> list[str]:
+        """The consents whose purpose is direct marketing: an objection (Art. 21(2)) withdraws them all."""
+        return [name for name, consent in self.consents.items() if self.purposes[consent.purpose].direct_marketing]
+
 
 # EU member states and the other EEA states (Iceland, Liechtenstein, Norway).
 EU_EEA = frozenset(

@@ -18,14 +18,15 @@ import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, PlainValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, create_model
 
-from .errors import InvalidInput
+from .errors import InvalidInput, Param
 from .policy import Category, FieldSpec, Policies
 
 NAME_RE = re.compile(r"^[^\W\d_]+(?:[ '’-]+[^\W\d_]+)*$")
 CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
-def _text(value: str, *, max_length: int) -> str:
+def clean_text(value: str, *, max_length: int) -> str:
+    """Free text as stored: NFC, trimmed, not empty, no control characters, at most ``max_length``."""
     value = unicodedata.normalize("NFC", value).strip()
     if not value:
         raise ValueError("must not be empty")
@@ -37,7 +38,7 @@ def _text(value: str, *, max_length: int) -> str:
 
 
 def _name(value: str, *, max_length: int) -> str:
-    value = _text(value, max_length=max_length)
+    value = clean_text(value, max_length=max_length)
     if not NAME_RE.match(value) or not all(_is_name_char(c) for c in value):
         raise ValueError("may hold only letters, spaces, hyphens and apostrophes")
     return value
@@ -110,7 +111,7 @@ def _annotation(spec: FieldSpec) -> Any:
         case "name":
             return Annotated[str, AfterValidator(partial(_name, max_length=length))]
         case "text":
-            return Annotated[str, AfterValidator(partial(_text, max_length=length))]
+            return Annotated[str, AfterValidator(partial(clean_text, max_length=length))]
         case "email":
             return Annotated[str, Field(max_length=254), AfterValidator(normalise_email)]
         case "phone":
@@ -166,6 +167,14 @@ class RecordSchema:
         }
         fields["applied_at"] = (Annotated[date, PlainValidator(_applied_at)] | None, None)
         self.model = create_model("Record", __base__=_Closed, **fields)
+        # Lookup kind -> the field path that holds it, as problems name it (contact.email).
+        self.lookup_paths: dict[str, str] = {}
+        for name, category in policies.register.categories.items():
+            if category.field and category.field.lookup:
+                self.lookup_paths[category.field.lookup] = name
+            for field, spec in (category.fields or {}).items():
+                if spec.lookup:
+                    self.lookup_paths[spec.lookup] = f"{name}.{field}"
 
     def validate(self, data: Any, *, today: date) -> tuple[dict[str, Any], date | None]:
         """Return the normalised record and its ``applied_at``, or raise InvalidInput."""
@@ -195,11 +204,12 @@ class RecordSchema:
         return found
 
 
-def normalise_lookup(kind: str, value: str) -> str:
+def normalise_lookup(kind: str, value: str, where: str | None = None) -> str:
+    """A lookup value in the form its keyed hash is taken of; a problem names ``where`` (the parameter ``kind`` by default)."""
     try:
         return NORMALISERS[kind](value)
     except ValueError as exc:
-        raise InvalidInput(f"invalid {kind.replace('_', ' ')}", [(kind, str(exc))]) from None
+        raise InvalidInput(f"invalid {kind.replace('_', ' ')}", [(where or Param(kind), str(exc))]) from None
 
 
 def safe_part(part: Any) -> str:

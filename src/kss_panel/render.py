@@ -1,17 +1,36 @@
 """Human output: rich tables and panels. Values are rich ``Text``, never markup,
-so a hobby spelled ``[red]x`` or ``<script>`` prints as itself."""
+so a hobby spelled ``[red]x`` or ``<script>`` prints as itself.
+
+Tables are read at 80 columns and in pipes: ids, dates and numbers are never
+wrapped or cut (a table that cannot hold them is printed wider rather than
+cut), and free text (names, descriptions) wraps instead.
+"""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+from rich import box
 from rich.console import Console, Group
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from .model import OBJECTION_ARTICLES, OBJECTION_WORDING, OBJECTIONS
 from .policy import Policies
 from .retention import describe
+from .words import plural
+
+# Columns whose every character matters: ids, dates, counts. Never wrapped, never cut.
+WHOLE = {"id", "seq", "received", "deadline", "days_left", "entries"}
+# A member id or a date inside free text keeps its own width too.
+TOKEN = re.compile(r"M[a-z2-7]{16}|[0-9]{4}-[0-9]{2}-[0-9]{2}(?:T[0-9:]{8}\+00:00)?")
+HEADERS = {
+    "member_id": "member", "applied_at": "applied", "admitted_at": "admitted", "last_activity_at": "last active",
+    "created_at": "created", "days_left": "days left", "closed_on": "closed",
+}
+WORD_MIN = 12  # a word of free text up to this long is not broken
 
 
 def _cell(value: Any) -> Text:
@@ -39,8 +58,9 @@ def member(console: Console, data: dict[str, Any], policies: Policies) -> None:
         header.add_row(
             Text("restricted", style="bold red"), Text(f"since {data['restricted_at']} ({data.get('restriction_reason')})", style="red")
         )
-    if data.get("objected_at"):
-        header.add_row(Text("objected", style="bold"), Text(f"to direct marketing since {data['objected_at']}"))
+    for kind, column in OBJECTIONS.items():
+        if data.get(column):
+            header.add_row(Text("objects", style="bold"), Text(f"to {OBJECTION_WORDING[kind]} since {data[column]} (Art. 21)"))
     if data.get("suppression_match"):
         header.add_row(Text("flag", style="bold red"), Text("matches a person who objected and was erased", style="red"))
     panels: list[Any] = [header]
@@ -60,13 +80,84 @@ def member(console: Console, data: dict[str, Any], policies: Policies) -> None:
     console.print(Panel(Group(*panels), title=Text(f"member {data['member_id']}"), title_align="left"))
 
 
-def table(console: Console, rows: list[dict[str, Any]], columns: list[str], *, title: str | None = None) -> None:
-    out = Table(title=title, show_lines=False)
-    for column in columns:
-        out.add_column(_label(column))
-    for row in rows:
-        out.add_row(*(_cell(row.get(column)) for column in columns))
+def table(console: Console, rows: list[dict[str, Any]], columns: list[str], *, title: str | None = None,
+          headers: dict[str, str] | None = None) -> None:
+    """Rows under ``columns``; the headers are ``headers``, HEADERS or the column's name."""
+    cells = [[_cell(row.get(column)) for column in columns] for row in rows]
+    out = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True, title_justify="left")
+    needed = 2 * len(columns) - 2  # without edges, with padding collapsed: two spaces between columns
+    for index, column in enumerate(columns):
+        header = (headers or {}).get(column) or HEADERS.get(column) or _label(column)
+        lines = [line for row in cells for line in row[index].plain.splitlines()]
+        if column in WHOLE or column.endswith(("_id", "_at", "_on")):
+            width = max([len(header), *(len(line) for line in lines)])
+            out.add_column(header, no_wrap=True, min_width=width)
+        else:
+            # Whole ids and dates; words up to WORD_MIN characters (a longer word may fold).
+            tokens = [len(token) for line in lines for token in TOKEN.findall(line)]
+            words = [min(len(word), WORD_MIN) for line in [header, *lines] for word in line.split()]
+            width = max([*tokens, *words, 1])
+            out.add_column(header, overflow="fold", min_width=width)
+        needed += width
+    for row in cells:
+        out.add_row(*row)
+    if needed > console.width:
+        out.width = needed  # wider than the terminal, rather than cut an id or a date
     console.print(out)
+
+
+def _whole_lines(*lines: str | None) -> Text:
+    return Text("\n".join(line for line in lines if line))
+
+
+def member_status(row: dict[str, Any]) -> Text:
+    """A member's status, with a line for a restriction and each objection that stands."""
+    notes = ["restricted" if row.get("restricted_at") else None]
+    notes += [f"objection {OBJECTION_ARTICLES[kind]}" for kind, column in OBJECTIONS.items() if row.get(column)]
+    return _whole_lines(row["status"], *notes)
+
+
+def members(console: Console, rows: list[dict[str, Any]], *, names: bool = False) -> None:
+    columns = ["member_id", "status", "applied_at", "admitted_at", "last_activity_at", *(["name"] if names else [])]
+    shown = [{**row, "status": member_status(row), "name": " ".join(p for p in (row.get("first_name"), row.get("last_name")) if p)}
+             for row in rows]
+    table(console, shown, columns, title=plural(len(rows), "member"))
+
+
+def request_status(view: dict[str, Any]) -> str:
+    if view["status"] == "closed":
+        return f"closed {view['closed_on']}: {view['outcome']}"
+    days = view["days_left"]
+    if view["overdue"]:
+        return f"overdue by {plural(-days, 'day')}"
+    return "open, due today" if days == 0 else f"open, {plural(days, 'day')} left"
+
+
+def request_subject(view: dict[str, Any]) -> Text:
+    """Whom a request is about, as far as the table may say: a member id, or what kind of value names the person."""
+    if view["subject"] == "member":
+        about = [view["member_id"], "erased" if view["erased"] else None]
+    else:
+        about = [f"{_label(view['subject'])} ({'sealed' if view['subject'] == 'person' else 'hash'})"]
+    return _whole_lines(*about, view.get("who"))
+
+
+def requests(console: Console, views: list[dict[str, Any]]) -> None:
+    rows = [
+        {**view, "about": request_subject(view), "status": request_status(view),
+         "deadline": _whole_lines(view["deadline"], "extended" if view["extended"] else None)}
+        for view in views
+    ]
+    table(console, rows, ["id", "type", "about", "received", "deadline", "status"], title=plural(len(views), "request"),
+          headers={"id": "#"})
+
+
+def consents(console: Console, data: dict[str, Any]) -> None:
+    """A member's consents after a change, and the objections that stand."""
+    table(console, [{"consent": name, "given": value} for name, value in data["consents"].items()], ["consent", "given"])
+    for kind, column in OBJECTIONS.items():
+        if data.get(column):
+            console.print(Text(f"objects to {OBJECTION_WORDING[kind]} since {data[column]}"))
 
 
 def policies(console: Console, policies: Policies) -> None:

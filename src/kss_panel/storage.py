@@ -25,7 +25,7 @@ FORMAT = "kss-panel register"
 DEFAULT_BUSY_TIMEOUT = 30.0
 MEMBER_COLUMNS = (
     "member_id", "status", "applied_at", "admitted_at", "rejected_at", "last_activity_at", "updated_at",
-    "ineligible_at", "restricted_at", "restriction_reason", "objected_at", "suppression_match",
+    "ineligible_at", "restricted_at", "restriction_reason", "objected_at", "processing_objected_at", "suppression_match",
 )
 AUDIT_COLUMNS = ("seq", "at", "actor", "action", "member_id", "fields", "policy_hash", "detail", "mac")
 
@@ -284,16 +284,17 @@ class Store:
 
     # --- lookups and suppressions ---------------------------------------------------------------------------
 
-    def put_lookups(self, member_id: str, lookups: dict[str, str]) -> None:
+    def put_lookups(self, member_id: str, lookups: dict[str, str], paths: dict[str, str]) -> None:
         """Replace a member's keyed hashes; a hash held by another member is a duplicate."""
         self.conn.execute("DELETE FROM lookups WHERE member_id = ?", (member_id,))
-        self.refuse_duplicates(lookups)
+        self.refuse_duplicates(lookups, paths)
         self.conn.executemany("INSERT INTO lookups (kind, digest, member_id) VALUES (?, ?, ?)", [(k, d, member_id) for k, d in lookups.items()])
 
-    def refuse_duplicates(self, lookups: dict[str, str]) -> None:
-        clashes = sorted(kind for kind, digest in lookups.items() if self.find(kind, digest))
+    def refuse_duplicates(self, lookups: dict[str, str], paths: dict[str, str]) -> None:
+        """Refuse keyed hashes another member holds, naming each by its field path (``paths``: kind -> path)."""
+        clashes = sorted(paths.get(kind, kind) for kind, digest in lookups.items() if self.find(kind, digest))
         if clashes:
-            raise InvalidInput("duplicate of a registered member", [(kind, "is already in the register") for kind in clashes])
+            raise InvalidInput("duplicate of a registered member", [(path, "is already in the register") for path in clashes])
 
     def find(self, kind: str, digest: str) -> str | None:
         row = self.conn.execute("SELECT member_id FROM lookups WHERE kind = ? AND digest = ?", (kind, digest)).fetchone()
@@ -335,6 +336,9 @@ class Store:
 
     def requests(self) -> list[dict[str, Any]]:
         return list(_dicts(self.conn.execute("SELECT * FROM requests ORDER BY id")))
+
+    def is_erased(self, member_id: str) -> bool:
+        return self.conn.execute("SELECT 1 FROM erasures WHERE member_id = ?", (member_id,)).fetchone() is not None
 
     def update_request(self, request_id: int, changes: dict[str, Any]) -> None:
         self._update("requests", "id", request_id, changes)

@@ -70,6 +70,20 @@ class Vault:
         except crypto.InvalidToken:
             raise _tampered(member_id) from None
 
+    # --- whom a request is about, when it is not a member -----------------------------------------------------
+
+    def seal_subject(self, request_id: int, subject: dict[str, str]) -> bytes:
+        """The person a data-subject request names (a lookup value or text), sealed under the data key,
+        bound to this register and request (docs/crypto.md §4)."""
+        plaintext = json.dumps(subject, ensure_ascii=False).encode()
+        return crypto.seal(self._data_key, plaintext, ("request-subject", self.register_id, str(request_id)))
+
+    def open_subject(self, request_id: int, box: bytes) -> dict[str, str]:
+        try:
+            return dict(json.loads(crypto.open_sealed(self._data_key, box, ("request-subject", self.register_id, str(request_id)))))
+        except crypto.InvalidToken:
+            raise IntegrityError(f"whom request {request_id} is about does not open: it was changed, moved or damaged") from None
+
     def _seal(self, member_id: str, dek: bytes, record: dict[str, Any]) -> dict[str, bytes]:
         plaintexts = {section: json.dumps(value, ensure_ascii=False).encode() for section, value in record.items()}
         return crypto.seal_many(dek, plaintexts, ("section", self.register_id, member_id))

@@ -12,15 +12,17 @@ import inspect
 import json
 import os
 import sys
-from collections.abc import Callable
+import textwrap
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
+from .. import __version__
 from ..config import DEFAULT_DB, DEFAULT_POLICIES, Config, busy_timeout_from_env
 from ..errors import (
     AuthError, Busy, FileRefused, IntegrityError, InvalidInput, KssPanelError, NotFound, Param, PartlyDone, PolicyError, Refused, StorageError,
@@ -29,7 +31,7 @@ from ..policy import Policies
 from ..policy_files import load_policies
 from ..services.session import Session
 from ..storage import Store
-from .credentials import CREDENTIAL_PARAMETERS, CredentialOptions
+from .credentials import CREDENTIAL_PARAMETERS, TERMINAL, CredentialOptions
 from .output import err
 
 # Exit codes: a contract, documented in the README (tests/test_docs.py compares the two).
@@ -65,6 +67,7 @@ class State:
 
     config: Config
     clock: Callable[[], datetime]
+    terminal: str = TERMINAL
     call: Call | None = None
     _policies: Policies | None = None
 
@@ -219,19 +222,80 @@ class Group(TyperGroup):
             fail(ctx.find_object(State), None, EXIT_INTERNAL)
 
 
-def typer_app(help: str) -> typer.Typer:
+def listing(names: Iterable[str]) -> str:
+    """Values to list under an option's help: a block the help formatter does not rewrap ("\\b"),
+    so no value is broken at its hyphen."""
+    return "\n\n\b\n" + textwrap.fill(", ".join(names), width=40, break_on_hyphens=False, break_long_words=False)
+
+
+def policy_values(state: State | None) -> dict[str, str]:
+    """The names a command's help lists from the policies (``{consents}`` …); where the file is when they cannot be read."""
+    try:
+        policies = state.policies() if state is not None else None
+    except KssPanelError:
+        policies = None
+    if policies is None:
+        return {"consents": listing(["the consents of register.yaml"]), "rejection_reasons": listing(["the rejection_reasons of register.yaml"]),
+                "recipients": listing(["the recipients of disclosure.yaml"]), "purposes": listing(["the purposes of register.yaml"])}
+    register = policies.register
+    return {"consents": listing(register.consents), "rejection_reasons": listing(register.rejection_reasons),
+            "recipients": listing(policies.disclosure.recipients), "purposes": listing(register.purposes)}
+
+
+class Command(TyperCommand):
+    """A command whose help names the values the policy allows: ``{consents}`` in a help text is filled in."""
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        values = policy_values(ctx.find_object(State))
+        owners = [self, *(param for param in self.params if getattr(param, "help", None))]
+        saved = [owner.help for owner in owners]
+        try:
+            for owner in owners:
+                owner.help = _fill(owner.help or "", values)
+            super().format_help(ctx, formatter)
+        finally:
+            for owner, text in zip(owners, saved, strict=True):
+                owner.help = text
+
+
+def choice(flag: str, values: Iterable[Any], help: str, **options: Any) -> Any:
+    """An option that takes one of ``values``: listed in its help and completed by the shell like the parser's
+    own choices, but checked by the service, so a wrong value is invalid input (exit 5) naming the option,
+    not a usage error (exit 2)."""
+    names = [str(value) for value in values]
+
+    def complete(incomplete: str) -> list[str]:
+        return [name for name in names if name.startswith(incomplete)]
+
+    listed = "|".join(names)
+    if len(listed) > 32:  # too long for the option column at 80 columns: listed under the help
+        metavar, help = flag.lstrip("-").upper(), f"{help} One of:{listing(names)}"
+    else:
+        metavar = f"[{listed}]"
+    return typer.Option(flag, metavar=metavar, autocompletion=complete, help=help, **options)
+
+
+def _fill(text: str, values: dict[str, str]) -> str:
+    for key, value in values.items():
+        text = text.replace("{" + key + "}", value)
+    return text
+
+
+def typer_app(help: str | None, *, completion: bool = False) -> typer.Typer:
+    """A Typer app of this command line; without ``help`` its help is its callback's docstring."""
     return typer.Typer(
         cls=Group,
-        help=help,
+        **({"help": help} if help is not None else {}),
         no_args_is_help=True,
-        add_completion=False,
+        add_completion=completion,
         pretty_exceptions_enable=False,
         pretty_exceptions_show_locals=False,
         rich_markup_mode=None,
     )
 
 
-app = typer_app("Keep the KSS Energia customer panel's member register, encrypted, and carry out GDPR duties.")
+# Shell completion (--install-completion, --show-completion) on the root only: it completes every command.
+app = typer_app(None, completion=True)  # its help is the root callback's docstring, example and all
 GROUPS = {
     "officer": typer_app("Manage named officers and machine key slots."),
     "audit": typer_app("Read and verify the tamper-evident audit trail."),
@@ -244,6 +308,12 @@ for _name, _group in GROUPS.items():
     app.add_typer(_group, name=_name)
 
 
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"kss-panel {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def root(
     ctx: typer.Context,
@@ -253,15 +323,20 @@ def root(
     policies: Annotated[
         Path, typer.Option("--policies", envvar="KSS_PANEL_POLICIES", show_envvar=True, help="Policy directory.")
     ] = DEFAULT_POLICIES,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, expose_value=False, help="Print the version and exit.")
+    ] = False,
 ) -> None:
     """Keep the KSS Energia customer panel's member register, encrypted, and carry out GDPR duties.
 
     Example: kss-panel --db panel.db show M3f7kq2x5v6n4p6rw
     """
-    # A caller may hand in a clock as the context object (the tests do); everyone else has the wall clock.
+    # A caller may hand in a clock, and a terminal to prompt on, as the context object (the tests do);
+    # everyone else has the wall clock and /dev/tty.
     pinned = getattr(ctx.obj, "now", None)
     clock = (lambda: pinned) if isinstance(pinned, datetime) else (lambda: datetime.now(UTC))
-    ctx.obj = State(Config(db=db, policies=policies, busy_timeout=busy_timeout_from_env()), clock)
+    terminal = getattr(ctx.obj, "terminal", None) or TERMINAL
+    ctx.obj = State(Config(db=db, policies=policies, busy_timeout=busy_timeout_from_env()), clock, terminal)
 
 
 JSON_PARAMETER = inspect.Parameter(
@@ -286,8 +361,8 @@ def command(group: typer.Typer, name: str, *, unlocks: bool = True, unlock_key_o
         prefix = next((f"{key} " for key, sub in GROUPS.items() if sub is group), "")
 
         def run(ctx: typer.Context, **kwargs: Any) -> None:
-            credentials = CredentialOptions.pop(kwargs) if unlocks else None
             state = ctx.ensure_object(State)
+            credentials = CredentialOptions.pop(kwargs, state.terminal) if unlocks else None
             call = Call(ctx, state, prefix + name, kwargs.pop("as_json"), credentials, _labels(ctx))
             state.call = call
             fn(call, **kwargs)
@@ -295,7 +370,7 @@ def command(group: typer.Typer, name: str, *, unlocks: bool = True, unlock_key_o
         run.__name__, run.__qualname__, run.__doc__, run.__module__ = fn.__name__, fn.__qualname__, fn.__doc__, fn.__module__
         run.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
         run.__annotations__ = {p.name: p.annotation for p in parameters}
-        group.command(name)(run)
+        group.command(name, cls=Command)(run)
         return fn
 
     return decorate

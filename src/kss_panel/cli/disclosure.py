@@ -9,23 +9,26 @@ import typer
 
 from ..errors import InvalidInput
 from ..services import disclosure
-from .app import GROUPS, Call, command
+from ..writers import FORMATS
+from ..words import plural
+from .app import GROUPS, Call, choice, command
 from .output import out
 
 
 @command(GROUPS["export"], "disclosure")
 def export_disclosure(
     call: Call,
-    recipient: Annotated[str, typer.Argument(help="Recipient key from policies/disclosure.yaml.", show_default=False)],
-    purpose: Annotated[str, typer.Option("--purpose", help="Purpose the recipient receives the data for.", show_default=False)],
+    recipient: Annotated[str, typer.Argument(help="Recipient in the disclosure policy. One of:{recipients}", show_default=False)],
+    purpose: Annotated[str, typer.Option("--purpose", metavar="PURPOSE", help="What the data is for. One of:{purposes}", show_default=False)],
     out_file: Annotated[Path | None, typer.Option("--out", help="New file to write (0600, never overwritten).")] = None,
-    format_: Annotated[str, typer.Option("--format", help="csv or json.")] = "csv",
+    format_: Annotated[str, choice("--format", FORMATS, "File format.")] = "csv",
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print only the counts; disclose nothing.")] = False,
 ) -> None:
     """Disclose to a processor exactly what the disclosure policy allows; every disclosure is logged.
 
-    Only admitted members who are not restricted, have not objected and hold
-    the purpose's consent; only the recipient's fields. CSV cells that a
+    Only admitted members who are not restricted, have no objection that
+    covers the purpose (Art. 21) and hold the purpose's consent; only the
+    recipient's fields. CSV cells that a
     spreadsheet would run as formulas are neutralised.
 
     Example: kss-panel export disclosure direct-marketing --purpose marketing --out mailing.csv
@@ -35,6 +38,6 @@ def export_disclosure(
     data = call.unlocked(disclosure.disclose, recipient, purpose, call.now, out=None if dry_run else out_file, format_=format_)
     done = "would disclose" if dry_run else "disclosed"
     call.emit(data, lambda: out(
-        f"{done} {data['disclosed']} of {data['members']} members to {recipient} for {purpose}"
+        f"{done} {data['disclosed']} of {plural(data['members'], 'member')} to {recipient} for {purpose}"
         f" (excluded: {data['restricted']} restricted, {data['objected']} objected, {data['no_consent']} without consent)"
         + ("" if dry_run else f"; wrote {out_file}")))

@@ -14,6 +14,7 @@ from ..model import local_date
 from ..policy import RetentionRule
 from ..retention import describe
 from ..services import lifecycle
+from ..words import plural
 from .app import GROUPS, Call, app, command
 from .members import MemberArg
 from .output import out
@@ -31,20 +32,42 @@ def parse_date(text: str, option: str) -> date:
 
 
 @command(app, "admit")
-def admit(call: Call, member: MemberArg, customers: RosterOpt) -> None:
-    """Admit an applicant whose customer number is in the customer roster (else exit 9).
+def admit(
+    call: Call,
+    customers: RosterOpt,
+    member: Annotated[str | None, typer.Argument(help="The applicant's member id; or --all.", show_default=False)] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Admit every applicant in the roster, in one transaction.")] = False,
+) -> None:
+    """Admit an applicant whose customer number is in the customer roster (else exit 9); --all admits every one.
+
+    With --all, every applicant whose customer number is in the roster is
+    admitted in one transaction, and the others are listed, left applicants.
 
     Example: kss-panel admit M3f7kq2x5v6n4p6rw --customers roster.csv
     """
-    data = call.unlocked(lifecycle.admit, member, readers.read_roster(customers), call.now)
-    call.emit(data, lambda: out(f"admitted {member}"))
+    if (member is None) != all_:
+        raise InvalidInput("name one applicant, or --all", [("MEMBER|--all", "give exactly one")])
+    if member is not None:
+        data = call.unlocked(lifecycle.admit, member, readers.read_roster(customers), call.now)
+        call.emit(data, lambda: out(f"admitted {member}"))
+        return
+    result = call.unlocked(lifecycle.admit_all, readers.read_roster(customers), call.now)
+
+    def human() -> None:
+        out(f"admitted {plural(len(result['admitted']), 'applicant')}")
+        if result["not_in_roster"]:
+            out(f"{plural(len(result['not_in_roster']), 'applicant')} not in the roster, not admitted:")
+            for member_id in result["not_in_roster"]:
+                out(f"  {member_id}")
+
+    call.emit(result, human)
 
 
 @command(app, "reject")
 def reject(
     call: Call,
     member: MemberArg,
-    reason: Annotated[str, typer.Option("--reason", help="One of the policy's rejection_reasons.", show_default=False)],
+    reason: Annotated[str, typer.Option("--reason", metavar="REASON", help="Why the applicant is rejected. One of:{rejection_reasons}", show_default=False)],
 ) -> None:
     """Reject an applicant, for a reason from policies/register.yaml (never free text).
 
@@ -87,15 +110,11 @@ def eligibility(
     call.emit(data, lambda: show_eligibility(data))
 
 
-def members(count: int) -> str:
-    return f"{count} member{'' if count == 1 else 's'}"
-
-
 def show_eligibility(data: dict[str, Any]) -> None:
     """Counts per outcome, what --apply and --remove would do (dry run), then the member ids concerned."""
     applied, removed, held = data["applied"], data["removed"], data["held"]
     out("erased and recorded" if removed else "recorded" if applied else "dry run: nothing was changed")
-    out(f"{members(data['admitted'])} admitted, {data['roster']} customer numbers in the roster:")
+    out(f"{plural(data['admitted'], 'member')} admitted, {plural(data['roster'], 'customer number')} in the roster:")
     counts = [("still eligible", data["still_eligible"]), ("newly ineligible", len(data["newly_ineligible"])),
               ("cleared: back in the roster", len(data["cleared"])), ("already marked", len(data["already_marked"]))]
     counts += [("ineligible but restricted (Art. 18): kept", len(held))] if held else []
@@ -107,7 +126,7 @@ def show_eligibility(data: dict[str, Any]) -> None:
         allowed = data["allowed"]
         for flag, count, verb in (("--apply", len(data["newly_ineligible"]), "mark"), ("--remove", data["erasable"], "erase")):
             guard = f"within the {allowed} allowed at once" if count <= allowed else f"over the {allowed} allowed at once: add --expect {count}"
-            out(f"{flag} would {verb} {members(count)} ({guard})")
+            out(f"{flag} would {verb} {plural(count, 'member')} ({guard})")
     listed = [("erased", data["erased"]), ("ineligible, restricted: kept", held)] if removed else [
         ("newly ineligible", data["newly_ineligible"]), ("already marked", data["already_marked"])]
     for label, ids in listed:
@@ -125,7 +144,7 @@ def activity_import(
     Example: kss-panel activity import answers-2026-11.csv
     """
     data = call.unlocked(lifecycle.record_activity, readers.read_activity(file), call.now)
-    call.emit(data, lambda: out(f"activity of {data['members']} members read, {data['updated']} updated"))
+    call.emit(data, lambda: out(f"activity of {plural(data['members'], 'member')} read, {data['updated']} updated"))
 
 
 @command(app, "purge")
@@ -178,9 +197,9 @@ def show_purge(data: dict[str, Any], rules: list[RetentionRule], *, quiet: bool)
     counts = ", ".join(f"{r['name']} {r['count']}" for r in data["rules"] if r["count"])
     held = f"; {data['held']} held by a restriction (Art. 18)" if data["held"] else ""
     if data["applied"]:
-        out(f"purged {members(data['total'])}" + (f" ({counts})" if counts else "") + held)
+        out(f"purged {plural(data['total'], 'member')}" + (f" ({counts})" if counts else "") + held)
         return
-    out(f"dry run for {data['as_of']}: {members(data['total'])} due" + (f" ({counts})" if counts else "") + held)
+    out(f"dry run for {data['as_of']}: {plural(data['total'], 'member')} due" + (f" ({counts})" if counts else "") + held)
     for rule, found in zip(rules, data["rules"], strict=True):
         out(f"{rule.name}: {found['count']} ({rule.status}, {rule.clock} + {describe(rule.period)})" + (f", {found['held']} held" if found["held"] else ""))
         for member_id in found["member_ids"]:

@@ -9,10 +9,12 @@ import typer
 
 from .. import readers, render
 from ..errors import InvalidInput
+from ..model import STATUSES
 from ..policy import Policies
 from ..record import coerce_text, field_spec, safe_part, set_path
 from ..services import intake, members
-from .app import Call, app, command
+from ..words import plural
+from .app import Call, app, choice, command
 from .output import err, out, stdout
 from .progress import progress
 
@@ -62,17 +64,24 @@ def import_(
     """
     with progress("importing", enabled=not call.as_json) as advance:
         counts = call.unlocked(
-            intake.import_file, file, call.now, updates=updates, skip_invalid=skip_invalid, report=report,
-            on_problem=lambda line, path, problem: err(f"  line {line}: {path}: {problem}"), progress=advance,
+            intake.import_file, file, call.now, updates=updates, skip_invalid=skip_invalid, report=report, progress=advance,
         )
+    problems, hidden = counts.pop("problems"), counts.pop("problems_not_shown")
+    if counts["invalid"]:
+        err(f"kss-panel: warning: {plural(counts['invalid'], 'invalid row')} skipped")
+        for where, problem in problems:
+            err(f"  {where}: {problem}")
+        if hidden:
+            err(f"kss-panel: hint: {plural(hidden, 'more problem')} not shown: --report FILE lists them all")
     if report is not None and counts["invalid"]:
         err(f"kss-panel: hint: the invalid rows are listed in {report}")
     summary = (
-        f"{counts['updated']} members updated, {counts['unchanged']} unchanged, {counts['invalid']} rows invalid"
+        f"{plural(counts['updated'], 'member')} updated, {counts['unchanged']} unchanged, {plural(counts['invalid'], 'row')} invalid"
         if updates
-        else f"{counts['imported']} applicants imported, {counts['invalid']} rows invalid"
+        else f"{plural(counts['imported'], 'applicant')} imported, {plural(counts['invalid'], 'row')} invalid"
     )
-    call.emit(counts, lambda: out(summary))
+    data = {**counts, "problems": [{"path": where, "problem": problem} for where, problem in problems]}
+    call.emit(data, lambda: out(summary))
 
 
 @command(app, "show")
@@ -102,17 +111,17 @@ def find(call: Call, email: EmailOpt = None, phone: PhoneOpt = None, customer_nu
 @command(app, "list")
 def list_(
     call: Call,
-    status: Annotated[str | None, typer.Option("--status", help="Only members of this status (applicant, member, rejected).")] = None,
+    status: Annotated[str | None, choice("--status", STATUSES, "Only members of this status.")] = None,
+    restricted: Annotated[bool, typer.Option("--restricted", help="Only members whose processing is restricted (Art. 18).")] = False,
+    objected: Annotated[bool, typer.Option("--objected", help="Only members with an objection (Art. 21(1) or 21(2)).")] = False,
     names: Annotated[bool, typer.Option("--names", help="Also decrypt and show names (audited).")] = False,
 ) -> None:
-    """List members: ids, status and dates; names only with --names.
+    """List members by status, then the day they applied: ids, status and dates; names only with --names.
 
     Example: kss-panel list --status applicant
     """
-    rows = call.unlocked(members.list_members, call.now, status=status, names=names)
-    columns = ["member_id", "status", "applied_at", "admitted_at", "last_activity_at"]
-    columns += ["first_name", "last_name"] if names else []
-    call.emit(rows, lambda: render.table(stdout, rows, columns, title=f"{len(rows)} members"))
+    rows = call.unlocked(members.list_members, call.now, status=status, names=names, restricted=restricted, objected=objected)
+    call.emit(rows, lambda: render.members(stdout, rows, names=names))
 
 
 @command(app, "update")

@@ -11,7 +11,8 @@ from .. import render
 from ..errors import InvalidInput
 from ..services import officers
 from ..services.session import init_register
-from .app import GROUPS, Call, app, command
+from ..keyslots import ROLES
+from .app import GROUPS, Call, app, choice, command
 from .credentials import OfficerOpt, PassphraseFileOpt, passphrase
 from .output import out, stdout
 
@@ -35,7 +36,7 @@ def init(
     if not officer:
         raise InvalidInput("no officer given", [("--officer", "is required (or set KSS_PANEL_OFFICER)")])
     policies = call.policies
-    secret = passphrase(passphrase_file, confirm=True, text="New passphrase")
+    secret = passphrase(passphrase_file, confirm=True, text="New passphrase", terminal=call.state.terminal)
     with init_register(call.db, policies, officer, secret, None, call.now, unlock_seconds=unlock_time) as session:
         data = {"db": str(call.db), "register_id": session.register_id, "officer": officer}
     call.emit(data, lambda: out(f"created register {call.db} with officer {officer}"))
@@ -45,7 +46,7 @@ def init(
 def officer_add(
     call: Call,
     name: Annotated[str, typer.Argument(help="Name of the new officer or machine slot.", show_default=False)],
-    role: Annotated[str, typer.Option("--role", help="officer (everything) or purger (purge and audit only).")] = "officer",
+    role: Annotated[str, choice("--role", ROLES, "officer: everything; purger: purge and audit only, cannot decrypt.")] = "officer",
     new_key_file: Annotated[
         Path | None, typer.Option("--key-file", help="Create a machine slot and write its random key to this new file (0600).")
     ] = None,
@@ -59,7 +60,7 @@ def officer_add(
     """
 
     def new_passphrase() -> str:
-        return passphrase(None, env="KSS_PANEL_NEW_PASSPHRASE", confirm=True, text=f"New passphrase for {name}")
+        return passphrase(None, env="KSS_PANEL_NEW_PASSPHRASE", confirm=True, text=f"New passphrase for {name}", terminal=call.state.terminal)
 
     summary = call.unlocked(officers.add_officer, name, role, call.now, passphrase=new_passphrase, key_file=new_key_file)
     call.emit(summary, lambda: out(f"added {summary['kind']} slot {name} with role {role}"))

@@ -10,8 +10,10 @@ import typer
 
 from .. import render
 from ..errors import InvalidInput
+from ..model import ERASURE_REASONS, RESTRICTION_GROUNDS
 from ..services import rights
-from .app import GROUPS, Call, app, command
+from ..words import plural
+from .app import GROUPS, Call, app, choice, command
 from .members import CustomerNumberOpt, EmailOpt, MemberArg, PhoneOpt, RequestOpt, one_lookup
 from .output import out, stdout
 
@@ -49,7 +51,7 @@ def export_access(
 def erase(
     call: Call,
     member: MemberArg,
-    reason: Annotated[str, typer.Option("--reason", help="request (the member asked) or conditions-not-met.", show_default=False)],
+    reason: Annotated[str, choice("--reason", ERASURE_REASONS, "request: the member asked; conditions-not-met: not a customer.", show_default=False)],
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be erased; change nothing.")] = False,
     suppress: Annotated[
         bool, typer.Option("--suppress", help="Keep keyed hashes of email and phone to flag a person who objected if they apply again.")
@@ -62,29 +64,44 @@ def erase(
     """
     data = call.unlocked(rights.erase, member, reason, call.now, dry_run=dry_run, suppress=suppress, request=request)
     verb = "would erase" if dry_run else "erased"
-    call.emit(data, lambda: out(f"{verb} {member} ({len(data['sections'])} sections, {data['disclosures']} disclosure records)"))
+    call.emit(data, lambda: out(f"{verb} {member} ({plural(len(data['sections']), 'section')}, {plural(data['disclosures'], 'disclosure record')})"))
 
 
 @command(app, "consent")
 def consent(
     call: Call,
     member: MemberArg,
-    give: Annotated[list[str] | None, typer.Option("--give", help="Consent given (a name from the policy); repeatable.")] = None,
-    withdraw: Annotated[list[str] | None, typer.Option("--withdraw", help="Consent withdrawn; repeatable.")] = None,
-    object_: Annotated[
-        bool, typer.Option("--object", help="Objection to direct marketing (Art. 21): withdraws every marketing consent.")
+    give: Annotated[list[str] | None, typer.Option("--give", metavar="CONSENT", help="Consent given; repeatable. One of:{consents}")] = None,
+    withdraw: Annotated[list[str] | None, typer.Option("--withdraw", metavar="CONSENT", help="Consent withdrawn; repeatable.")] = None,
+    object_to_marketing: Annotated[
+        bool, typer.Option("--object", help="Objection to direct marketing (Art. 21(2)): withdraws every marketing consent.")
+    ] = False,
+    withdraw_objection: Annotated[
+        bool, typer.Option("--withdraw-objection", help="The member withdraws the objection to direct marketing.")
+    ] = False,
+    object_to_processing: Annotated[
+        bool, typer.Option("--object-processing", help="Objection to processing based on legitimate interests (Art. 21(1)).")
+    ] = False,
+    lift_processing_objection: Annotated[
+        bool, typer.Option("--lift-processing-objection", help="Lift the objection to processing based on legitimate interests.")
     ] = False,
     request: RequestOpt = None,
 ) -> None:
-    """Record consents given or withdrawn, or an objection to direct marketing.
+    """Record consents given or withdrawn, and objections to direct marketing or to processing.
+
+    An objection to direct marketing (Art. 21(2)) withdraws every marketing
+    consent and refuses giving one (exit 9) until the member withdraws it; an
+    objection to processing based on legitimate interests (Art. 21(1)) keeps
+    the member out of such disclosures until lifted.
 
     Example: kss-panel consent M3f7kq2x5v6n4p6rw --withdraw sms_marketing
     """
-    consents = call.unlocked(
-        rights.consent, member, call.now, give=tuple(give or ()), withdraw=tuple(withdraw or ()), object_to_marketing=object_, request=request
+    data = call.unlocked(
+        rights.consent, member, call.now, give=tuple(give or ()), withdraw=tuple(withdraw or ()),
+        object_to_marketing=object_to_marketing, withdraw_objection=withdraw_objection,
+        object_to_processing=object_to_processing, lift_processing_objection=lift_processing_objection, request=request,
     )
-    rows = [{"consent": name, "given": value} for name, value in consents.items()]
-    call.emit({"member_id": member, "consents": consents}, lambda: render.table(stdout, rows, ["consent", "given"]))
+    call.emit(data, lambda: render.consents(stdout, data))
 
 
 @command(app, "restrict")
@@ -93,7 +110,7 @@ def restrict(
     member: MemberArg,
     reason: Annotated[
         str | None,
-        typer.Option("--reason", help="Art. 18(1) ground: accuracy-contested, unlawful-processing, legal-claims, objection-pending."),
+        choice("--reason", RESTRICTION_GROUNDS, "The ground of Art. 18(1) that applies."),
     ] = None,
     lift: Annotated[bool, typer.Option("--lift", help="Lift the restriction.")] = False,
     request: RequestOpt = None,

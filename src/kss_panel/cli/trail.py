@@ -11,6 +11,7 @@ from .. import render
 from ..audit import Head
 from ..errors import InvalidInput
 from ..services import trail
+from ..words import plural
 from .app import GROUPS, Call, command
 from .output import out, stdout
 
@@ -32,7 +33,7 @@ def audit_log(
 
 
 def _fields_summary(fields: list[str]) -> str:
-    return ", ".join(fields) if len(fields) <= 3 else f"{len(fields)} fields"
+    return ", ".join(fields) if len(fields) <= 3 else plural(len(fields), "field")
 
 
 @command(group, "verify")
@@ -49,7 +50,7 @@ def audit_verify(
     except ValueError:
         raise InvalidInput("invalid audit head", [("--head", "must be a token printed by 'kss-panel audit head'")]) from None
     last = call.unlocked(trail.audit_verify, expected)
-    call.emit({"entries": last.seq, "head": last.token()}, lambda: out(f"audit trail verified: {last.seq} entries, head {last.token()}"))
+    call.emit({"entries": last.seq, "head": last.token()}, lambda: out(f"audit trail verified: {plural(last.seq, 'entry', 'entries')}, head {last.token()}"))
 
 
 @command(group, "head")

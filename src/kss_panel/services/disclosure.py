@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import Refused
-from ..model import local_date, one_of
-from ..policy import PurposeGrant, Recipient
+from ..model import local_date, objection_against, one_of
+from ..policy import Purpose, PurposeGrant, Recipient
 from ..record import flatten
 from ..writers import FORMATS, RowWriter
 from .session import Session
@@ -41,21 +41,24 @@ def disclose(
 ) -> dict[str, Any]:
     """Disclose to a recipient for a purpose, as the disclosure policy allows.
 
-    Only admitted members who are not restricted, have not objected and hold
-    the consent the purpose requires; only the recipient's fields, written to
+    Only admitted members who are not restricted, have no objection that
+    covers the purpose (Art. 21: direct marketing, or processing based on
+    legitimate interests) and hold the consent the purpose requires; only the
+    recipient's fields, written to
     ``out`` (a new 0600 file). Each disclosed member gets a disclosure-log
     entry. Without ``out`` this is a dry run: counts only, nothing logged.
     """
     session.require_officer("disclose personal data")
     one_of(format_, FORMATS, "format", "format")
     policy, grant = allowed(session, recipient, purpose)
+    grounds = session.policies.register.purposes[purpose]
     result: dict[str, Any] = {"recipient": recipient, "purpose": purpose, "fields": list(policy.fields), "dry_run": out is None}
     with session.store.write():
         if out is None:
-            return {**result, **_disclose_rows(session, policy, grant, None)}
+            return {**result, **_disclose_rows(session, policy, grant, grounds, None)}
         with RowWriter(out, ["member_id", *policy.fields], format_) as writer:
             log = _Log(session, {"recipient": recipient, "purpose": purpose, "fields": list(policy.fields), "disclosed_on": local_date(now).isoformat()})
-            counts = _disclose_rows(session, policy, grant, writer, log)
+            counts = _disclose_rows(session, policy, grant, grounds, writer, log)
             log.flush()
         session.audit(now, "export-disclosure", None, list(policy.fields), {"recipient": recipient, "purpose": purpose, "members": counts["disclosed"]})
     return {**result, **counts, "file": str(out), "format": format_}
@@ -79,7 +82,9 @@ class _Log:
         self.pending = []
 
 
-def _disclose_rows(session: Session, policy: Recipient, grant: PurposeGrant, writer: RowWriter | None, log: _Log | None = None) -> dict[str, int]:
+def _disclose_rows(
+    session: Session, policy: Recipient, grant: PurposeGrant, purpose: Purpose, writer: RowWriter | None, log: _Log | None = None
+) -> dict[str, int]:
     consent_needed = None if grant.consent == "none" else grant.consent
     sections = sorted({path.partition(".")[0] for path in policy.fields} | ({"consents"} if consent_needed else set()))
     counts = {"members": 0, "disclosed": 0, "restricted": 0, "objected": 0, "no_consent": 0}
@@ -88,7 +93,7 @@ def _disclose_rows(session: Session, policy: Recipient, grant: PurposeGrant, wri
         if row["restricted_at"]:
             counts["restricted"] += 1
             continue
-        if row["objected_at"]:
+        if objection_against(row, purpose):
             counts["objected"] += 1
             continue
         record = session.record(session.member_row(row["member_id"]), sections)

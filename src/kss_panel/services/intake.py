@@ -21,10 +21,12 @@ from ..model import local_date
 from ..policy import Policies
 from ..readers import RecordSource, open_input
 from ..record import RecordSchema, flatten, normalise_lookup
+from ..words import plural
 from .members import enrol_audit_detail, new_member, rectify
 from .session import Session
 
 IMPORT_BATCH = 1000
+SHOWN_PROBLEMS = 1000  # problems kept in memory for the error or the result; --report takes any number
 Report = Callable[[int, str, str], None]
 Progress = Callable[[int, int | None], None]
 Row = tuple[int, Any, list[tuple[str, str]]]
@@ -38,21 +40,23 @@ def import_file(
     updates: bool = False,
     skip_invalid: bool = False,
     report: Path | None = None,
-    on_problem: Report | None = None,
     progress: Progress | None = None,
-) -> dict[str, int]:
+) -> dict[str, Any]:
     """Import applications (or, with ``updates``, self-service changes) from a CSV, JSON or JSONL file.
 
     Invalid rows go to ``report`` (a new 0600 file, created once the register
-    is unlocked and the role checked) or else to ``on_problem``; ``progress``
-    hears (bytes read, file size) as the rows go by.
+    is unlocked and the role checked); without one, the first SHOWN_PROBLEMS
+    of them are the problems of the error, or of the result (``problems``) when
+    ``skip_invalid`` imported the others. ``progress`` hears (bytes read, file
+    size) as the rows go by.
     """
     session.require_officer("rectify personal data" if updates else "enrol members")
+    shown = _Shown()
     with ExitStack() as stack:
         handle = stack.enter_context(open_input(file))
         extra = ("member_id",) if updates else ("applied_at",)
         prescan(handle, session.policies, extra)
-        note = on_problem or (lambda line, path, problem: None)
+        note: Report = shown
         if report is not None:
             report_file = stack.enter_context(files.open_new(report))
             note = _report_line(report_file)
@@ -61,11 +65,30 @@ def import_file(
             rows = _watched(rows, handle, progress)
         run = import_updates if updates else import_applications
         try:
-            return run(session, rows, now, report=note, skip_invalid=skip_invalid)
+            counts = run(session, rows, now, report=note, skip_invalid=skip_invalid)
         except InvalidInput as exc:
-            if report is not None:
-                exc.hints = (*exc.hints, f"the invalid rows are listed in {report}")
+            exc.problems = [*shown.problems, *exc.problems]
+            exc.hints = (*exc.hints, *shown.hints, *((f"the invalid rows are listed in {report}",) if report is not None else ()))
             raise
+    return {**counts, "problems": shown.problems, "problems_not_shown": shown.more}
+
+
+class _Shown:
+    """The problems of invalid rows for the error or the result: the first SHOWN_PROBLEMS, and how many more."""
+
+    def __init__(self) -> None:
+        self.problems: list[tuple[str, str]] = []
+        self.more = 0
+
+    def __call__(self, line: int, path: str, problem: str) -> None:
+        if len(self.problems) < SHOWN_PROBLEMS:
+            self.problems.append((f"line {line}: {path}", problem))
+        else:
+            self.more += 1
+
+    @property
+    def hints(self) -> tuple[str, ...]:
+        return (f"{plural(self.more, 'more problem')} not shown: --report FILE lists them all",) if self.more else ()
 
 
 def prescan(handle: IO[bytes], policies: Policies, extra: tuple[str, ...]) -> None:
@@ -122,7 +145,8 @@ class _Counts(dict[str, int]):
         if self["rows"] == 0:
             raise InvalidInput("the file holds no records", [("(file)", "no rows after the header")])
         if self["invalid"] and not skip_invalid:
-            raise InvalidInput(f"{self['invalid']} of {self['rows']} {what} are invalid: {outcome}")
+            verb = "is" if self["invalid"] == 1 else "are"
+            raise InvalidInput(f"{self['invalid']} of {plural(self['rows'], what)} {verb} invalid: {outcome}")
 
 
 def import_applications(session: Session, rows: Iterable[Row], now: datetime, *, report: Report, skip_invalid: bool = False) -> dict[str, int]:
@@ -141,7 +165,7 @@ def import_applications(session: Session, rows: Iterable[Row], now: datetime, *,
             if not problems:
                 lookups = session.vault.lookups(record)
                 problems = [
-                    (kind, "is already in the register or earlier in the file")
+                    (session.schema.lookup_paths[kind], "is already in the register or earlier in the file")
                     for kind, digest in sorted(lookups.items())
                     if (kind, digest) in pending or session.store.find(kind, digest)
                 ]
@@ -160,7 +184,7 @@ def import_applications(session: Session, rows: Iterable[Row], now: datetime, *,
                 _flush(session, batch)
                 pending.clear()  # now in the lookups table, where find() sees them
         _flush(session, batch)
-        counts.finish(skip_invalid, "records", "nothing was imported")
+        counts.finish(skip_invalid, "record", "nothing was imported")
         session.audit(now, "import", None, [], {"imported": counts["imported"], "invalid": counts["invalid"]})
     return dict(counts)
 
@@ -192,7 +216,7 @@ def import_updates(session: Session, rows: Iterable[Row], now: datetime, *, repo
                 except InvalidInput as exc:
                     problems = exc.problems
             counts.problem(line, problems, report)
-        counts.finish(skip_invalid, "updates", "nothing was changed")
+        counts.finish(skip_invalid, "update", "nothing was changed")
         session.audit(now, "import-updates", None, [], {k: v for k, v in counts.items() if k != "rows"})
     return dict(counts)
 
@@ -203,7 +227,7 @@ def _self_service(session: Session, patch: dict[str, Any], now: datetime) -> lis
         email = patch.get("contact", {}).get("email") if isinstance(patch.get("contact"), dict) else None
         if not isinstance(email, str):
             raise InvalidInput("no member named", [("member_id", "give member_id or contact.email")])
-        member_id = session.store.find("email", session.vault.digest("email", normalise_lookup("email", email)))
+        member_id = session.store.find("email", session.vault.digest("email", normalise_lookup("email", email, "contact.email")))
         if member_id is None:
             raise InvalidInput("unknown member", [("contact.email", "no member has this email")])
     row = session.store.member(str(member_id))

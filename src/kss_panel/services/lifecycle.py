@@ -38,6 +38,31 @@ def admit(session: Session, member_id: str, roster: Iterable[str], now: datetime
         return plain(session.member_row(member_id))
 
 
+def admit_all(session: Session, roster: Iterable[str], now: datetime) -> dict[str, list[str]]:
+    """Admit, in one transaction, every applicant whose customer number is in the roster.
+
+    Returns the ids admitted and the ids of the applicants left as they were
+    because their customer number is not in the roster. Each admission is
+    audited as ``admit`` does, and the run once more with its counts.
+    """
+    session.require_officer("admit members")
+    digests = _roster_digests(session, roster)
+    today = local_date(now).isoformat()
+    with session.store.write():
+        applicants = [row["member_id"] for row in session.store.iter_members("applicant")]
+        customers = session.store.member_ids_with("customer_number", digests)
+        admitted = [member_id for member_id in applicants if member_id in customers]
+        writer = session.audit_writer()
+        entries = []
+        for member_id in admitted:
+            session.store.update_member(member_id, {"status": "member", "admitted_at": today, "updated_at": today})
+            entries.append(writer.entry(now, "admit", member_id, ["customer_number"]))
+        session.store.append_audit(entries)
+        others = [member_id for member_id in applicants if member_id not in customers]
+        session.audit(now, "admit-all", None, ["customer_number"], {"admitted": len(admitted), "not_in_roster": len(others)})
+    return {"admitted": admitted, "not_in_roster": others}
+
+
 def reject(session: Session, member_id: str, reason: str, now: datetime) -> dict[str, Any]:
     """Reject an applicant for one of the policy's rejection reasons."""
     session.require_officer("reject applicants")

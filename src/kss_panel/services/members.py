@@ -7,7 +7,7 @@ from datetime import date, datetime
 from typing import Any
 
 from ..errors import InvalidInput, NotFound
-from ..model import STATUSES, SUPPRESSED_KINDS, local_date, one_of
+from ..model import OBJECTIONS, STATUSES, SUPPRESSED_KINDS, local_date, member_order, one_of
 from ..record import apply_patch, changed_fields, flatten, normalise_lookup
 from . import requests
 from .session import Session, plain
@@ -56,7 +56,7 @@ def enrol_many(session: Session, records: Iterable[Any], now: datetime) -> list[
         for data in records:
             record, applied_at = session.schema.validate(data, today=today)
             row, boxes, lookups = new_member(session, record, applied_at, today)
-            session.store.refuse_duplicates(lookups)
+            session.store.refuse_duplicates(lookups, session.schema.lookup_paths)
             session.store.insert_members([row], boxes, [(kind, digest, row["member_id"]) for kind, digest in lookups.items()])
             session.audit(now, "enrol", row["member_id"], sorted(flatten(record)), enrol_audit_detail(row) or None)
             enrolled.append(row["member_id"])
@@ -92,14 +92,24 @@ def find(session: Session, kind: str, value: str, now: datetime) -> dict[str, An
     return plain(row)
 
 
-def list_members(session: Session, now: datetime, *, status: str | None = None, names: bool = False) -> list[dict[str, Any]]:
-    """Members' ids, status and dates; names only when asked (and audited)."""
+def list_members(
+    session: Session, now: datetime, *, status: str | None = None, names: bool = False, restricted: bool = False, objected: bool = False
+) -> list[dict[str, Any]]:
+    """Members' ids, status and dates, by status then the day they applied; names only when asked (and audited).
+
+    ``restricted`` keeps the members whose processing is restricted (Art. 18),
+    ``objected`` those with an objection under Art. 21 (either kind).
+    """
     if status is not None:
         one_of(status, STATUSES, "status", "status")
     if names:
         session.require_officer("read members' names")
     with session.store.write() if names else session.store.read():
-        rows = session.store.members(status)
+        rows = [
+            row for row in session.store.iter_members(status)
+            if (not restricted or row["restricted_at"]) and (not objected or any(row[column] for column in OBJECTIONS.values()))
+        ]
+        rows.sort(key=member_order)
         if not names:
             return [plain(row) for row in rows]
         listed = []
@@ -133,7 +143,7 @@ def rectify(session: Session, row: dict[str, Any], patch: dict[str, Any], now: d
     if changed:
         member_id = row["member_id"]
         session.store.put_boxes(member_id, session.vault.reseal(row, after))
-        session.store.put_lookups(member_id, session.vault.lookups(after))
+        session.store.put_lookups(member_id, session.vault.lookups(after), session.schema.lookup_paths)
         session.store.update_member(member_id, {"updated_at": today.isoformat()})
         session.audit(now, "update", member_id, changed, detail)
     return changed

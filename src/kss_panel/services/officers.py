@@ -9,6 +9,7 @@ from typing import Any
 
 from .. import crypto, files, keyslots
 from ..errors import InvalidInput, NotFound
+from ..model import one_of
 from .session import Session
 
 
@@ -31,6 +32,7 @@ def add_officer(
     """
     session.require_officer("manage officers")
     keyslots.check_officer_name(name)
+    one_of(role, keyslots.ROLES, "role", "role")  # before anyone is asked for a passphrase
     key_text = None
     if key_file is not None and key_secret is None:
         key_text, key_secret = keyslots.new_key_file()

@@ -9,7 +9,10 @@ from typing import Any
 
 from .. import reports, writers
 from ..errors import InvalidInput, Param
-from ..model import ERASURE_REASONS, RESTRICTION_GROUNDS, SUPPRESSED_KINDS, local_date, one_of, require_unrestricted
+from ..model import (
+    ERASURE_REASONS, OBJECTION_ARTICLES, OBJECTIONS, RESTRICTION_GROUNDS, SUPPRESSED_KINDS, check_consent_change, local_date, objection_columns, one_of,
+    refuse_marketing_consent, require_unrestricted,
+)
 from ..record import changed_fields, flatten
 from ..retention import next_due
 from . import members, requests
@@ -57,33 +60,60 @@ def consent(
     give: tuple[str, ...] = (),
     withdraw: tuple[str, ...] = (),
     object_to_marketing: bool = False,
+    withdraw_objection: bool = False,
+    object_to_processing: bool = False,
+    lift_processing_objection: bool = False,
     request: int | None = None,
-) -> dict[str, bool]:
-    """Give or withdraw consents; an objection (Art. 21) withdraws every marketing consent."""
+) -> dict[str, Any]:
+    """Give or withdraw consents (Art. 7(3)), and record or lift the member's objections (Art. 21).
+
+    An objection to direct marketing (21(2)) withdraws every direct-marketing
+    consent and blocks giving one while it stands; the member may withdraw it.
+    An objection to processing based on legitimate interests (21(1)) keeps the
+    member out of those purposes until lifted. Returns the consents and the
+    days of both objections.
+    """
     session.require_officer("change consents")
     register = session.policies.register
-    unknown = [name for name in [*give, *withdraw] if name not in register.consents]
-    if unknown or not (give or withdraw or object_to_marketing):
-        raise InvalidInput("invalid consent change", [(Param("give/withdraw"), f"must name one of {', '.join(register.consents)}")])
-    marketing = [name for name, c in register.consents.items() if register.purposes[c.purpose].direct_marketing]
+    marketing = register.direct_marketing_consents()
+    objections = {
+        kind: change
+        for kind, change in (("direct-marketing", _change(object_to_marketing, withdraw_objection)),
+                             ("legitimate-interests", _change(object_to_processing, lift_processing_objection)))
+        if change
+    }
+    check_consent_change(register.consents, marketing, give, withdraw, objections)
     withdrawn = sorted({*withdraw, *(marketing if object_to_marketing else [])})
     with session.store.write():
         row = session.member_row(member_id)
+        refuse_marketing_consent(row, give, marketing, objections)
+        today = local_date(now)
+        plain_changes = objection_columns(row, objections, today)
         before = session.record(row)
         consents = {**before.get("consents", {}), **{name: True for name in give}, **{name: False for name in withdrawn}}
         after = {**before, "consents": consents}
         changed = changed_fields(before, after)
         if changed:
             session.store.put_boxes(member_id, session.vault.reseal(row, after))
-        today = local_date(now).isoformat()
-        plain_changes = {"updated_at": today} if changed else {}
-        if object_to_marketing and not row.get("objected_at"):
-            plain_changes["objected_at"] = today
+            plain_changes["updated_at"] = today.isoformat()
         session.store.update_member(member_id, plain_changes)
         if request is not None:
             requests.fulfil(session, request, member_id, "objection", now)
-        session.audit(now, "object" if object_to_marketing else "consent", member_id, changed, {"given": sorted(give), "withdrawn": withdrawn})
-    return consents
+        detail: dict[str, Any] = {"given": sorted(give), "withdrawn": withdrawn, **({"objections": objections} if objections else {})}
+        session.audit(now, _consent_action(objections), member_id, changed, detail)
+        row = session.member_row(member_id)
+    return {"member_id": member_id, "consents": consents, **{column: row[column] for column in OBJECTIONS.values()}}
+
+
+def _change(record: bool, lift: bool) -> str | None:
+    return "both" if record and lift else "object" if record else "lift" if lift else None
+
+
+def _consent_action(objections: dict[str, str]) -> str:
+    """The audit action: the objection made or lifted, else a consent change."""
+    names = {("direct-marketing", "object"): "object", ("legitimate-interests", "object"): "object-processing",
+             ("direct-marketing", "lift"): "object-withdraw", ("legitimate-interests", "lift"): "object-processing-lift"}
+    return next((names[item] for item in names if item in objections.items()), "consent")
 
 
 def restrict(session: Session, member_id: str, now: datetime, *, reason: str | None = None, request: int | None = None) -> dict[str, Any]:
@@ -164,6 +194,9 @@ def _access_document(
             "contact_person": register.controller.contact_person.model_dump(),
         },
         "member": plain(row),
+        "objections": [
+            {"objection": kind, "article": OBJECTION_ARTICLES[kind], "since": row[column]} for kind, column in OBJECTIONS.items() if row[column]
+        ],
         "data": [{"category": name, "title": register.categories[name].title.get(language), "value": value} for name, value in record.items()],
         "purposes": [{"purpose": name, "title": p.title.get(language), "legal_basis": p.legal_basis} for name, p in register.purposes.items()],
         "disclosures": [
