@@ -219,7 +219,10 @@ def test_a_json_lines_row_over_the_record_limit_is_a_row_problem(reg: Register) 
     result = reg.run("import", reg.file(huge + "\n" + json.dumps(person(3)) + "\n", ".jsonl"), "--skip-invalid", "--json")
     assert result.exit_code == 0, result.stderr
     assert "  line 1: (row): is longer than 1000000 characters" in result.stderr.splitlines()
-    assert json.loads(result.stdout)["data"] == {"rows": 2, "imported": 1, "invalid": 1, "flagged": 0}
+    assert json.loads(result.stdout)["data"] == {
+        "rows": 2, "imported": 1, "invalid": 1, "flagged": 0,
+        "problems": [{"path": "line 1: (row)", "problem": "is longer than 1000000 characters"}],
+    }
 
 
 @pytest.mark.parametrize("kind", ["csv", "json", "jsonl"])
