@@ -51,7 +51,7 @@ cat > "$DEMO/members/aino.json" <<'JSON'
                   "has_solar_panels": false, "has_electric_vehicle": true},
   "hobbies": ["sauna", "fishing", "mökkeily"],
   "attitudes": {"environment": 4, "price_sensitivity": 5},
-  "consents": {"email_marketing": true, "sms_marketing": false, "partner_disclosure": true}
+  "consents": {"email_marketing": true, "sms_marketing": false, "marketing_competitions": true, "partner_marketing": true}
 }
 JSON
 cat > "$DEMO/members/veikko.json" <<'JSON'
@@ -65,7 +65,7 @@ cat > "$DEMO/members/veikko.json" <<'JSON'
                   "has_solar_panels": true, "has_electric_vehicle": false},
   "hobbies": ["fishing", "hunting", "mökkeily"],
   "attitudes": {"environment": 3, "price_sensitivity": 4, "local_energy": 5},
-  "consents": {"email_marketing": false, "sms_marketing": true, "partner_disclosure": false}
+  "consents": {"email_marketing": false, "sms_marketing": true, "marketing_competitions": false}
 }
 JSON
 cat > "$DEMO/members/ulla.json" <<'JSON'
@@ -79,7 +79,7 @@ cat > "$DEMO/members/ulla.json" <<'JSON'
                   "has_solar_panels": false, "has_electric_vehicle": false},
   "hobbies": ["sailing", "choir", "sauna"],
   "attitudes": {"environment": 5, "price_sensitivity": 3, "digital_services": 4},
-  "consents": {"email_marketing": true, "sms_marketing": false, "partner_disclosure": false}
+  "consents": {"email_marketing": true, "sms_marketing": false, "marketing_competitions": false}
 }
 JSON
 cat > "$DEMO/members/juha.json" <<'JSON'
@@ -93,7 +93,7 @@ cat > "$DEMO/members/juha.json" <<'JSON'
                   "has_solar_panels": false, "has_electric_vehicle": true},
   "hobbies": ["ice hockey", "hiking"],
   "attitudes": {"environment": 3, "price_sensitivity": 5, "digital_services": 5},
-  "consents": {"email_marketing": true, "sms_marketing": true, "partner_disclosure": false}
+  "consents": {"email_marketing": true, "sms_marketing": true, "marketing_competitions": false}
 }
 JSON
 cat > "$DEMO/members/liisa.json" <<'JSON'
@@ -107,7 +107,7 @@ cat > "$DEMO/members/liisa.json" <<'JSON'
                   "has_solar_panels": false, "has_electric_vehicle": false},
   "hobbies": ["hiking", "berry picking", "sauna"],
   "attitudes": {"environment": 5, "price_sensitivity": 4, "local_energy": 4},
-  "consents": {"email_marketing": false, "sms_marketing": false, "partner_disclosure": false}
+  "consents": {"email_marketing": false, "sms_marketing": false, "marketing_competitions": false}
 }
 JSON
 cat > "$DEMO/members/eero.json" <<'JSON'
@@ -121,7 +121,7 @@ cat > "$DEMO/members/eero.json" <<'JSON'
                   "has_solar_panels": true, "has_electric_vehicle": true},
   "hobbies": ["cross-country skiing", "sauna", "mökkeily"],
   "attitudes": {"environment": 4, "price_sensitivity": 2, "local_energy": 5, "digital_services": 3},
-  "consents": {"email_marketing": true, "sms_marketing": false, "partner_disclosure": true}
+  "consents": {"email_marketing": true, "sms_marketing": false, "marketing_competitions": true, "partner_marketing": true}
 }
 JSON
 cat > "$DEMO/members/sanna.json" <<'JSON'
@@ -135,7 +135,7 @@ cat > "$DEMO/members/sanna.json" <<'JSON'
                   "has_solar_panels": false, "has_electric_vehicle": false},
   "hobbies": ["climbing", "board games"],
   "attitudes": {"environment": 5, "price_sensitivity": 5, "digital_services": 5},
-  "consents": {"email_marketing": false, "sms_marketing": false, "partner_disclosure": false}
+  "consents": {"email_marketing": false, "sms_marketing": false, "marketing_competitions": false}
 }
 JSON
 

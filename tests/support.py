@@ -43,6 +43,7 @@ from typer.testing import CliRunner, Result  # noqa: E402
 from kss_panel import crypto, keyslots  # noqa: E402
 from kss_panel.cli import app  # noqa: E402
 from kss_panel.policy import Policies  # noqa: E402
+from kss_panel.policy_files import load_policies  # noqa: E402
 from kss_panel.services import lifecycle, members, officers, requests, rights  # noqa: E402
 from kss_panel.services.session import Session, init_register, unlock  # noqa: E402
 
@@ -52,6 +53,16 @@ NOW = datetime(2025, 6, 15, 9, 30, tzinfo=UTC)
 PASSPHRASE = "correct horse battery staple"
 FAST_KDF = crypto.KdfParams(salt=b"s" * 16, memory_kib=64, iterations=1, lanes=1)
 CATEGORIES = ("customer_number", "contact", "demographics", "electricity", "hobbies", "attitudes", "consents")
+# Every consent of the shipped policy, in its order: a record shows them all, given or not.
+CONSENTS = tuple(load_policies(POLICIES_DIR).register.consents)
+
+
+def consents(*given: str) -> dict[str, bool]:
+    """A record's consents as `show` prints them: every consent of the shipped policy, those ``given`` true."""
+    unknown = set(given) - set(CONSENTS)
+    assert not unknown, f"not consents of the shipped policy: {sorted(unknown)}"
+    return {name: name in given for name in CONSENTS}
+
 
 # A valid record using every field of DESIGN §2 / policies/register.yaml.
 AINO: dict[str, Any] = {
@@ -75,7 +86,7 @@ AINO: dict[str, Any] = {
     },
     "hobbies": ["fishing", "sauna"],
     "attitudes": {"environment": 4, "price_sensitivity": 5, "local_energy": 3, "digital_services": 2},
-    "consents": {"email_marketing": True, "sms_marketing": False, "partner_disclosure": True},
+    "consents": consents("email_marketing", "marketing_competitions", "partner_marketing"),
 }
 
 VEIKKO: dict[str, Any] = {
@@ -92,7 +103,7 @@ VEIKKO: dict[str, Any] = {
     },
     "demographics": {"birth_year": 1960, "gender": "male", "household_size": 1, "dwelling_type": "apartment"},
     "hobbies": ["hiihto"],
-    "consents": {"email_marketing": False, "sms_marketing": True, "partner_disclosure": False},
+    "consents": consents("sms_marketing"),
 }
 
 # Every text field holds a distinctive value that must never leave its sealed box.
@@ -117,7 +128,7 @@ CANARY: dict[str, Any] = {
     },
     "hobbies": ["canaryhobby", "canarysecondhobby"],
     "attitudes": {"environment": 5, "price_sensitivity": 1},
-    "consents": {"email_marketing": False, "sms_marketing": True, "partner_disclosure": False},
+    "consents": consents("sms_marketing"),
 }
 CANARY_STRINGS = (
     "Canaryfirstname",
@@ -153,7 +164,7 @@ ILMA: dict[str, Any] = {
     "electricity": {"annual_consumption_kwh": 23456, "heating": "geothermal", "has_solar_panels": True, "has_electric_vehicle": False},
     "hobbies": ["sammalkeräily", "avantouinti"],
     "attitudes": {"environment": 2, "price_sensitivity": 3, "local_energy": 5, "digital_services": 1},
-    "consents": {"email_marketing": True, "sms_marketing": False, "partner_disclosure": True},
+    "consents": consents("email_marketing", "marketing_competitions", "partner_marketing"),
 }
 BROR: dict[str, Any] = {
     "customer_number": "82345678",
@@ -169,7 +180,7 @@ BROR: dict[str, Any] = {
     },
     "demographics": {"birth_year": 1955, "gender": "male", "household_size": 2, "dwelling_type": "terraced"},
     "hobbies": ["segelflygning"],
-    "consents": {"email_marketing": False, "sms_marketing": True, "partner_disclosure": False},
+    "consents": consents("sms_marketing"),
 }
 
 
@@ -207,7 +218,7 @@ def person(n: int, first: str = "Aino", last: str = "Mäkelä", *, given: Iterab
         contact__phone=f"+35840{2_000_000 + n}",
     )
     if given is not None:
-        data["consents"] = {name: name in given for name in AINO["consents"]}
+        data["consents"] = consents(*given)
     return record(data, **changes)
 
 

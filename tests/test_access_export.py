@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
-from kss_panel import reports
-from kss_panel.services import disclosure, lifecycle, rights
+from kss_panel import access_report, reports
+from kss_panel.services import access, disclosure, lifecycle
 from kss_panel.policy import Policies
-from support import BROR, ILMA, Register, found
+from support import BROR, ILMA, Register, consents, found
 
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)  # noon UTC: the same day in Helsinki
 TODAY = "2026-06-15"
@@ -28,6 +28,8 @@ TODAY = "2026-06-15"
 TOP_LEVEL_KEYS = {
     "schema", "schema_version", "generated_at", "language", "register", "controller", "member",
     "data", "purposes", "disclosures", "retention", "sources", "rights",
+    # added in the same schema version 1: nothing above changed, so a reader of the first version reads these too
+    "rejection", "recipients", "transfers", "automated_decisions",
 }
 
 # Every free-text value of ILMA and BROR, to find one in the other's export.
@@ -43,7 +45,7 @@ BROR_CANARIES = (
 ERIN: dict[str, Any] = {
     "customer_number": "93456789",
     "contact": {"first_name": "Erinwyn", "last_name": "Oakhollow", "email": "erin.oakhollow@example.fi", "language": "en"},
-    "consents": {"email_marketing": False, "sms_marketing": False, "partner_disclosure": False},
+    "consents": consents(),
 }
 
 HOSTILE_HOBBY = "<script>alert(1)</script>"
@@ -103,7 +105,7 @@ def test_json_export_schema_is_versioned_and_its_keys_are_pinned(reg: Register) 
     assert set(export) == TOP_LEVEL_KEYS
     assert export["generated_at"] == "2026-06-15T12:00:00+00:00"
     assert export["language"] == "fi"
-    assert export["register"] == "KSS Energian asiakaspaneelin jäsenrekisteri"
+    assert export["register"] == "KSS Energian Asiakaspaneelin jäsenrekisteri"
     for section in export["data"]:
         assert set(section) == {"category", "title", "value"}
 
@@ -115,21 +117,27 @@ def test_export_lists_purposes_with_legal_bases(reg: Register, policies: Policie
     assert purposes["marketing"] == "consent"
     assert purposes["communication"] == "legitimate-interests"
     titles = {p["purpose"]: p["title"] for p in export["purposes"]}
-    assert titles["market_research"] == "Markkinatutkimus"  # in the member's language (fi)
+    assert titles["market_research"] == "Markkinatutkimukset"  # in the member's language (fi)
+    interests = {p["purpose"]: p["legitimate_interest"] for p in export["purposes"]}
+    assert interests["marketing"] is None and interests["communication"].startswith("KSS Energian oikeutettu etu")
 
 
 def test_export_lists_sources_rights_and_controller_contact(reg: Register) -> None:
     export = reg.json("export", "access", reg.ids["bror"])  # a Swedish-speaking member
     assert export["language"] == "sv"
-    assert export["sources"] == ["Sökanden eller medlemmen själv"]
-    assert [r["article"] for r in export["rights"]] == ["15", "16", "17", "18", "21", "7(3)", "77"]
+    assert export["sources"] == [
+        "Alla uppgifter samlas in av den som ansöker om medlemskap i KSS Energias kundpanel eller senare av medlemmen själv.",
+        "Medlemmen förvaltar själv sina kontaktuppgifter via gemenskapens webbplats.",
+        "Att medlemsvillkoren uppfylls (kundförhållande hos KSS Energia) kontrolleras utifrån kundnumret i KSS Energias kunduppgifter.",
+    ]
+    assert [r["article"] for r in export["rights"]] == ["15", "16", "17", "18", "20", "21(1)", "21(2)", "7(3)", "77"]
     access_right = export["rights"][0]
     assert access_right["title"] == "Rätt till tillgång"
-    assert access_right["how"].startswith("Du kan begära en kopia")
+    assert access_right["how"].startswith("Du har rätt att ta del av")
     assert export["controller"] == {
         "name": "KSS Energia Oy",
-        "address": "Tommolansalmentie 3, 45100 Kouvola, Finland",
-        "contact_person": {"role": "Customer panel register officer", "email": "asiakaspaneeli@kssenergia.fi"},
+        "address": "Hovioikeudenkatu 3, 45100 Kouvola",
+        "contact_person": {"name": "Essi Peltola", "role": "Kontaktperson i registerärenden", "email": "essi.peltola@kssenergia.fi"},
     }
 
 
@@ -139,7 +147,7 @@ def test_export_states_the_retention_rule_that_applies_and_when_it_fires(reg: Re
     assert retention["rule"] == "applicant-not-admitted"
     assert retention["erased_on"] == "2026-09-13"  # applied 2026-06-15 + 90 days
     assert retention["held_by_restriction"] is False
-    assert "90 days" in retention["description"]
+    assert retention["description"] == "Hakija, jota ei ole hyväksytty jäseneksi 90 päivän kuluessa hakemuksesta, poistetaan."
 
     with_disclosure(reg)  # admits the member: now the inactivity rule applies
     retention = reg.json("export", "access", reg.ids["ilma"])["retention"]
@@ -166,7 +174,7 @@ def test_export_lists_the_disclosure_log(reg: Register, policies: Policies) -> N
 
 def test_export_without_disclosures_says_so_in_the_report(reg: Register) -> None:
     html, _ = html_report(reg, "ilma")
-    assert reports.REPORT_TEXT["fi"]["no_disclosures"] in html
+    assert access_report.ACCESS_TEXT["fi"]["no_disclosures"] in html
 
 
 # --- lookups ------------------------------------------------------------------------------------------------
@@ -313,10 +321,10 @@ def test_html_escapes_markup_in_every_field(make_register: Callable[..., Registe
 
 def test_access_html_escapes_when_rendered_directly(reg: Register, policies: Policies) -> None:
     with reg.session() as session:
-        export = rights.access_export(session, reg.ids["ilma"], NOW)["document"]
+        export = access.access_export(session, reg.ids["ilma"], NOW)["document"]
     export["data"].append({"category": "hobbies", "title": "<i>t</i>", "value": [HOSTILE_HOBBY]})
     export["sources"] = [HOSTILE_STREET]
-    html = reports.access_html(export, policies)
+    html = reports.html(access_report.report(export, policies))
     assert "<script" not in html.lower() and "<img" not in html.lower() and "<i>" not in html
     assert "&lt;script&gt;" in html
 
@@ -325,15 +333,15 @@ def test_access_html_escapes_when_rendered_directly(reg: Register, policies: Pol
 def test_report_is_in_the_members_language(make_register: Callable[..., Register], policies: Policies, language: str) -> None:
     data = {**ERIN, "contact": {**ERIN["contact"], "language": language}}
     html, out = html_report(make_register({"erin": data}, NOW), "erin")
-    words = reports.REPORT_TEXT[language]
+    words = access_report.ACCESS_TEXT[language]
     assert f'<html lang="{language}">' in html
     for key in ("title", "data", "rights", "sources", "no_disclosures", "erased_on"):
         assert words[key] in html, key
     for other in {"fi", "sv", "en"} - {language}:
-        assert reports.REPORT_TEXT[other]["title"] not in html
-        assert reports.REPORT_TEXT[other]["rights"] not in html
+        assert access_report.ACCESS_TEXT[other]["title"] not in html
+        assert access_report.ACCESS_TEXT[other]["rights"] not in html
     register_name = policies.register.register_info.name.get(language)
-    assert register_name in html
+    assert register_name.replace("'", "&#39;") in html  # autoescaped
     [json_file] = out.glob("*.json")
     assert json.loads(json_file.read_text(encoding="utf-8"))["language"] == language
 
@@ -342,9 +350,9 @@ def test_report_shows_disclosures_and_retention(reg: Register, policies: Policie
     with_disclosure(reg)
     html, _ = html_report(reg, "ilma")
     assert policies.disclosure.recipients["direct-marketing"].name in html
-    assert "2028-06-15" in html  # the day the inactivity rule fires
-    assert reports.REPORT_TEXT["fi"]["no_disclosures"] not in html
-    assert "asiakaspaneeli@kssenergia.fi" in html
+    assert "Tietosi poistetaan viimeistään 15.6.2028." in html  # the day the inactivity rule fires
+    assert access_report.ACCESS_TEXT["fi"]["no_disclosures"] not in html
+    assert "Essi Peltola, essi.peltola@kssenergia.fi" in html
 
 
 def test_out_that_cannot_be_written_changes_nothing(reg: Register) -> None:

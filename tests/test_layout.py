@@ -22,7 +22,8 @@ LAYERS = {
     "render": 2,
     **{name: 1 for name in (
         "vault", "keyslots", "audit", "policy", "policy_checks", "policy_files", "retention", "model", "record", "storage",
-        "migrations", "files", "readers", "writers", "reports", "config",
+        "migrations", "files", "readers", "writers", "reports", "config", "labels", "documents", "access_document", "access_report",
+        "notice",
     )},
     "crypto": 0,
     "errors": 0,

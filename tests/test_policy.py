@@ -138,8 +138,8 @@ CASES = [
     (
         "undefined-field",
         "disclosure.yaml",
-        "      - contact.language\n\n  direct-marketing:",
-        "      - contact.language\n      - contact.shoe_size\n\n  direct-marketing:",
+        "      - contact.language\n\n  # §7: a company doing direct marketing",
+        "      - contact.language\n      - contact.shoe_size\n\n  # §7: a company doing direct marketing",
         "contact.shoe_size",
         "recipients.panel-mailer.fields.4: undefined field 'contact.shoe_size' (expected a field path of register.yaml, like contact.email)",
     ),
@@ -158,16 +158,17 @@ CASES = [
         "marketing: {consent: fax_marketing}",
         "fax_marketing",
         "recipients.sms-gateway.purposes.marketing.consent: undefined consent 'fax_marketing'"
-        " (expected 'none' or one of email_marketing, sms_marketing, partner_disclosure)",
+        " (expected 'none' or one of email_marketing, sms_marketing, marketing_competitions, group_communication, group_market_research,"
+        " group_marketing, group_competitions, partner_communication, partner_market_research, partner_marketing, partner_competitions)",
     ),
     (
         "undefined-purpose",
         "disclosure.yaml",
-        "competitions: {consent: email_marketing}",
-        "lottery: {consent: email_marketing}",
+        "competitions: {consent: marketing_competitions}",
+        "lottery: {consent: marketing_competitions}",
         "lottery:",
         "recipients.direct-marketing.purposes.lottery: undefined purpose 'lottery'"
-        " (expected one of communication, market_research, marketing, competitions)",
+        " (expected one of membership, communication, market_research, marketing, competitions)",
     ),
     (
         "outside-eu-eea-without-safeguard",
@@ -188,8 +189,8 @@ CASES = [
     (
         "invalid-yaml",
         "retention.yaml",
-        "description: A rejected applicant",
-        "description: note: A rejected applicant",
+        "en: A rejected applicant is erased",
+        "en: note: A rejected applicant is erased",
         "note: A rejected applicant",
         "not valid YAML: mapping values are not allowed in this context",
     ),
@@ -427,7 +428,7 @@ def test_changing_a_policy_changes_the_hash(policy_dir: Path, reg: Register) -> 
     changed = json.loads(result.stdout)["data"]["hash"]
     assert changed != original
 
-    edit(policy_dir / "register.yaml", "  - outside-target-group\n", "  - outside-target-group\n  - withdrawn\n")
+    edit(policy_dir / "register.yaml", "  outside-target-group:", "  withdrawn: {fi: Hakemus peruttu., sv: Ansökan återtagen., en: The application was withdrawn.}\n  outside-target-group:")
     changed_again = load_policies(policy_dir).hash
     assert changed_again not in (original, changed)
 

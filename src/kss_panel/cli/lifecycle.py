@@ -12,7 +12,7 @@ from .. import readers
 from ..errors import InvalidInput
 from ..model import local_date
 from ..retention import describe
-from ..services import lifecycle
+from ..services import lifecycle, records
 from .app import GROUPS, Call, app, command
 from .members import MemberArg
 from .output import out
@@ -100,37 +100,43 @@ def purge(
 ) -> None:
     """Apply the retention rules: a dry run by default, --apply erases the due members.
 
-    Runs with a purger key file, which cannot read personal data. Idempotent:
-    a second run finds nothing due. Prints member ids, never names.
+    Then erases the records kept beside members' data (closed requests, the
+    disclosure log, suppression digests) past their retention periods. Runs
+    with a purger key file, which cannot read personal data. Idempotent: a
+    second run finds nothing due. Prints member ids, never names.
 
     Example: kss-panel purge --apply --quiet --key-file /etc/kss-panel/cron.key
     """
     day = parse_date(as_of, "--as-of") if as_of is not None else None
     if day is not None and apply:
         raise InvalidInput("--as-of is for planning", [("--as-of", "is allowed only in dry runs, not with --apply")])
-    if apply:
-        plan = call.unlocked(lifecycle.purge, call.now)
-    else:
-        plan = call.unlocked(lifecycle.plan_purge, day or local_date(call.now))
+    plan, kept = call.unlocked(records.purge, call.now, apply=apply, as_of=day)
     rules = call.policies.retention.rules
     data = {
         "as_of": plan.as_of.isoformat(),
         "applied": apply,
         "total": plan.total,
         "rules": [{"name": rule.name, "count": len(plan.due[rule.name]), "member_ids": plan.due[rule.name]} for rule in rules],
+        "records": kept.due,
     }
 
     def human() -> None:
-        if quiet and plan.total == 0:
+        if quiet and plan.total == 0 and kept.total == 0:
             return
         counts = ", ".join(f"{r['name']} {r['count']}" for r in data["rules"] if r["count"])
+        record_counts = ", ".join(f"{kind.replace('_', ' ')} {n}" for kind, n in kept.due.items() if n)
         if apply:
             out(f"purged {plan.total} members" + (f" ({counts})" if counts else ""))
+            if kept.total:
+                out(f"erased {kept.total} records past their retention period ({record_counts})")
             return
         out(f"dry run for {plan.as_of}: {plan.total} members due" + (f" ({counts})" if counts else ""))
         for rule in rules:
             out(f"{rule.name}: {len(plan.due[rule.name])} ({rule.status}, {rule.clock} + {describe(rule.period)})")
             for member_id in plan.due[rule.name]:
                 typer.echo(f"  {member_id}")
+        periods = call.policies.retention.records
+        out("records past their retention period: " + ", ".join(
+            f"{kind.replace('_', ' ')} {n} ({describe(getattr(periods, kind).period)})" for kind, n in kept.due.items()))
 
     call.emit(data, human)
