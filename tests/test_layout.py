@@ -23,7 +23,7 @@ LAYERS = {
     **{name: 1 for name in (
         "vault", "keyslots", "audit", "policy", "policy_checks", "policy_files", "retention", "model", "record", "storage",
         "migrations", "files", "readers", "writers", "reports", "config", "labels", "documents", "access_document", "access_report",
-        "notice",
+        "notice", "notice_text",
     )},
     "crypto": 0,
     "errors": 0,

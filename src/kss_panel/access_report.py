@@ -27,13 +27,13 @@ ACCESS_TEXT: dict[str, dict[str, str]] = {
         "recipients": "Vastaanottajat, joille tietojasi luovutetaan", "recipient": "Vastaanottaja", "role": "Rooli",
         "fields": "Tiedot", "country": "Maa", "recipients_intro": "Nykyisen jäsenyytesi ja suostumustesi perusteella tietojasi saavat tai säilyttävät:",
         "no_recipients": "Tietojasi ei luovuteta kenellekään.", "not_member": "Tietojasi luovutetaan vasta, kun sinut on hyväksytty jäseneksi.",
-        "held_recipients": "Käsittelyn rajoituksen aikana tietojasi ei luovuteta.", "hosting_purposes": "tietojen säilytys kaikkia tarkoituksia varten",
+        "held_recipients": "Käsittelyn rajoituksen aikana tietojasi ei luovuteta.", "rejected_none": "Hylätyn hakijan tietoja ei luovuteta.", "objected_none": "Koska olet kieltänyt suoramarkkinoinnin, tietojasi ei luovuteta.", "hosting_purposes": "tietojen säilytys kaikkia tarkoituksia varten",
         "all_fields": "kaikki tietosi", "with_consent": "suostumuksellasi", "transfers": "Siirrot EU:n ja ETA:n ulkopuolelle",
         "no_transfers": "Tietojasi ei siirretä EU:n tai ETA:n ulkopuolelle.", "safeguard": "suojatoimi",
         "disclosures": "Tähän mennessä tehdyt luovutukset", "date": "Päivä", "no_disclosures": "Tietojasi ei ole luovutettu.",
         "retention": "Säilytysaika", "erased_on": "Tietosi poistetaan viimeistään", "held": "poisto odottaa käsittelyn rajoituksen ajan",
         "no_retention": "Mikään säilytyssääntö ei tällä hetkellä koske tietojasi.", "sources": "Tietolähteet",
-        "automated": "Automaattinen päätöksenteko", "rights": "Oikeutesi", "article": "artikla", "contact": "Yhteystiedot",
+        "automated": "Automaattinen päätöksenteko", "rights": "Oikeutesi", "article": "{n} artikla", "contact": "Yhteystiedot",
         "footer": "Vastaus tarkastuspyyntöön EU:n yleisen tietosuoja-asetuksen 15 artiklan mukaisesti.",
     },
     "sv": {
@@ -47,13 +47,13 @@ ACCESS_TEXT: dict[str, dict[str, str]] = {
         "recipients": "Mottagare som dina uppgifter lämnas ut till", "recipient": "Mottagare", "role": "Roll",
         "fields": "Uppgifter", "country": "Land", "recipients_intro": "Utifrån ditt nuvarande medlemskap och dina samtycken får eller förvarar följande dina uppgifter:",
         "no_recipients": "Dina uppgifter lämnas inte ut till någon.", "not_member": "Dina uppgifter lämnas ut först när du har antagits som medlem.",
-        "held_recipients": "Under begränsningen av behandlingen lämnas dina uppgifter inte ut.", "hosting_purposes": "förvaring av uppgifterna för alla ändamål",
+        "held_recipients": "Under begränsningen av behandlingen lämnas dina uppgifter inte ut.", "rejected_none": "En avslagen sökandes uppgifter lämnas inte ut.", "objected_none": "Eftersom du har invänt mot direktmarknadsföring lämnas dina uppgifter inte ut.", "hosting_purposes": "förvaring av uppgifterna för alla ändamål",
         "all_fields": "alla dina uppgifter", "with_consent": "med ditt samtycke", "transfers": "Överföringar utanför EU och EES",
         "no_transfers": "Dina uppgifter överförs inte utanför EU eller EES.", "safeguard": "skyddsåtgärd",
         "disclosures": "Utlämnanden hittills", "date": "Datum", "no_disclosures": "Dina uppgifter har inte lämnats ut.",
         "retention": "Lagringstid", "erased_on": "Dina uppgifter raderas senast", "held": "raderingen väntar så länge behandlingen är begränsad",
         "no_retention": "Ingen lagringsregel gäller dina uppgifter just nu.", "sources": "Uppgiftskällor",
-        "automated": "Automatiserat beslutsfattande", "rights": "Dina rättigheter", "article": "artikel", "contact": "Kontaktuppgifter",
+        "automated": "Automatiserat beslutsfattande", "rights": "Dina rättigheter", "article": "artikel {n}", "contact": "Kontaktuppgifter",
         "footer": "Svar på begäran om tillgång enligt artikel 15 i EU:s allmänna dataskyddsförordning.",
     },
     "en": {
@@ -67,13 +67,13 @@ ACCESS_TEXT: dict[str, dict[str, str]] = {
         "recipients": "Recipients your data is disclosed to", "recipient": "Recipient", "role": "Role",
         "fields": "Data", "country": "Country", "recipients_intro": "Under your current membership and consents, these receive or hold your data:",
         "no_recipients": "Your data is not disclosed to anyone.", "not_member": "Your data is disclosed only once you have been admitted as a member.",
-        "held_recipients": "While processing is restricted, your data is not disclosed.", "hosting_purposes": "storing the data for every purpose",
+        "held_recipients": "While processing is restricted, your data is not disclosed.", "rejected_none": "A rejected applicant's data is not disclosed.", "objected_none": "As you objected to direct marketing, your data is not disclosed.", "hosting_purposes": "storing the data for every purpose",
         "all_fields": "all your data", "with_consent": "with your consent", "transfers": "Transfers outside the EU and the EEA",
         "no_transfers": "Your data is not transferred outside the EU or the EEA.", "safeguard": "safeguard",
         "disclosures": "Disclosures made so far", "date": "Date", "no_disclosures": "Your data has not been disclosed.",
         "retention": "Retention", "erased_on": "Your data will be erased on or before", "held": "the erasure waits while processing is restricted",
         "no_retention": "No retention rule applies to your data at the moment.", "sources": "Sources of the data",
-        "automated": "Automated decision-making", "rights": "Your rights", "article": "Art.", "contact": "Contact details",
+        "automated": "Automated decision-making", "rights": "Your rights", "article": "Art. {n}", "contact": "Contact details",
         "footer": "Answer to an access request under Article 15 of the EU General Data Protection Regulation.",
     },
 }
@@ -111,7 +111,7 @@ def report(export: dict[str, Any], policies: Policies) -> Document:
             _retention(export, t),
             section(t["sources"], ul(export["sources"])),
             section(t["automated"], p(export["automated_decisions"])),
-            section(t["rights"], dl((f"{r['title']} ({t['article']} {r['article']})", r["how"]) for r in export["rights"])),
+            section(t["rights"], dl((f"{r['title']} ({t['article'].format(n=r['article'])})", r["how"]) for r in export["rights"])),
             _contact(export, t),
         ),
         footer=t["footer"],
@@ -150,11 +150,12 @@ def _data(export: dict[str, Any], t: dict[str, str], words: Vocabulary) -> Secti
 def _purposes(export: dict[str, Any], t: dict[str, str]) -> Section:
     language = export["language"]
     rows = [
-        (item["title"], labels.legal_basis(item["legal_basis"], language),
-         " ".join(filter(None, [item.get("description"), f"{t['interest']}: {item['legitimate_interest']}" if item.get("legitimate_interest") else None])))
+        (item["title"],
+         " ".join(filter(None, [item.get("description"), f"{t['interest']}: {item['legitimate_interest']}" if item.get("legitimate_interest") else None])),
+         labels.legal_basis(item["legal_basis"], language))
         for item in export["purposes"]
     ]
-    return section(t["purposes"], table((t["purpose"], t["basis"], t["description"]), rows))
+    return section(t["purposes"], table((t["purpose"], t["description"], t["basis"]), rows))
 
 
 def _recipients(export: dict[str, Any], t: dict[str, str], words: Vocabulary) -> Section:
@@ -168,13 +169,21 @@ def _recipients(export: dict[str, Any], t: dict[str, str], words: Vocabulary) ->
             fields = ", ".join(words.field(path) for path in r["fields"])
         rows.append((words.recipient(r["recipient"]), labels.word(labels.ROLES, r["role"], language), purposes, fields,
                      labels.word(labels.COUNTRIES, r["country"], language)))
-    exported = any(r["access"] == "export" for r in found)
-    status_note = None if exported or export["member"]["status"] == "member" else p(t["not_member"])
     held = note(t["held_recipients"]) if any(r["held_by_restriction"] for r in found) else None
     return section(
-        t["recipients"], p(t["recipients_intro"]) if rows else p(t["no_recipients"]), status_note, held,
+        t["recipients"], p(t["recipients_intro"]) if rows else p(t["no_recipients"]), _why_not(export, t), held,
         table((t["recipient"], t["role"], t["purpose"], t["fields"], t["country"]), rows) if rows else None,
     )
+
+
+def _why_not(export: dict[str, Any], t: dict[str, str]) -> Block | None:
+    """Why no one receives a file of this member's data, when no one does."""
+    if any(r["access"] == "export" for r in export["recipients"]):
+        return None
+    member = export["member"]
+    if member["status"] != "member":
+        return p(t["not_member"] if member["status"] == "applicant" else t["rejected_none"])
+    return p(t["objected_none"]) if member.get("objected_at") else None
 
 
 def _transfers(export: dict[str, Any], t: dict[str, str], words: Vocabulary) -> Section:

@@ -100,6 +100,13 @@ COUNTRIES: Words = {
     "NZ": {"fi": "Uusi-Seelanti", "sv": "Nya Zeeland", "en": "New Zealand"}, "US": {"fi": "Yhdysvallat", "sv": "USA", "en": "the United States"},
     "UY": {"fi": "Uruguay", "sv": "Uruguay", "en": "Uruguay"},
 }
+RECORD_KINDS: Words = {
+    "closed_requests": {"fi": "Rekisteröityjen pyynnöt (suljetut)", "sv": "De registrerades begäranden (avslutade)", "en": "Data subjects' requests (closed)"},
+    "disclosure_log": {"fi": "Luovutusloki", "sv": "Logg över utlämnanden", "en": "Disclosure log"},
+    "suppressions": {"fi": "Suoramarkkinointikiellot (tiivisteet)", "sv": "Invändningar mot direktmarknadsföring (hashvärden)",
+                     "en": "Objections to direct marketing (hashes)"},
+    "audit_trail": {"fi": "Tapahtumaloki", "sv": "Händelselogg", "en": "Audit trail"},
+}
 MONTHS_EN = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December")
 PERIOD_UNITS = {  # (one, many) of days and months
     "fi": {"days": ("päivä", "päivää"), "months": ("kuukausi", "kuukautta")},

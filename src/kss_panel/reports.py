@@ -27,11 +27,20 @@ MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|{}])")
 MARKDOWN_LINE_START = re.compile(r"^([#+\-=>]|\d+[.)])")
 
 
+class MarkdownText(str):
+    """Text escaped already, as a whole line (``line`` filter): ``markdown_escape`` lets it through."""
+
+
 def markdown_escape(value: Any) -> str:
-    """A value as literal Markdown text: no emphasis, link, HTML or table cell break can come of it."""
-    text = " ".join(str(value).split())
-    text = MARKDOWN_SPECIAL.sub(r"\\\1", text)
-    return MARKDOWN_LINE_START.sub(r"\\\1", text)
+    """A value as literal Markdown text inside a line: no emphasis, link, HTML or table cell break comes of it."""
+    if isinstance(value, MarkdownText):
+        return value
+    return MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(str(value).split()))
+
+
+def markdown_line(value: Any) -> MarkdownText:
+    """A value that starts a line: escaped, and not taken for a heading, list item or quote either."""
+    return MarkdownText(MARKDOWN_LINE_START.sub(r"\\\1", markdown_escape(value)))
 
 
 _markdown = Environment(
@@ -42,6 +51,7 @@ _markdown = Environment(
     lstrip_blocks=True,
     keep_trailing_newline=True,
 )
+_markdown.filters["line"] = markdown_line
 
 
 def html(document: Document) -> str:

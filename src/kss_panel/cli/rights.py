@@ -25,7 +25,7 @@ def export_access(
     customer_number: CustomerNumberOpt = None,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Write the JSON document and the HTML report here (0600).")] = None,
     request: RequestOpt = None,
-    lang: Annotated[str | None, typer.Option("--lang", help="fi, sv or en instead of the member's own language.", show_default=False)] = None,
+    language: Annotated[str | None, typer.Option("--lang", help="fi, sv or en instead of the member's own language.", show_default=False)] = None,
 ) -> None:
     """The Article 15 answer: a member's data, purposes, recipients, transfers, retention and rights.
 
@@ -38,7 +38,7 @@ def export_access(
     if (member is None) == (not lookups) or len(lookups) > 1:
         raise InvalidInput("name one member", [("MEMBER|--email|--phone|--customer-number", "give exactly one")])
     lookup = next(iter(lookups.items()), None)
-    result = call.unlocked(access.access_export, member, call.now, lookup=lookup, out=out_dir, request=request, language=lang)
+    result = call.unlocked(access.access_export, member, call.now, lookup=lookup, out=out_dir, request=request, language=language)
     export, files = result["document"], result["files"]
     if out_dir is None:
         call.emit(export, lambda: typer.echo(json.dumps(export, ensure_ascii=False, indent=2)))
