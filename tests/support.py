@@ -396,6 +396,10 @@ class Builder:
             lifecycle.record_activity(self.session, [(2, self.ids[name], activity)], noon(activity))
         return self.ids[name]
 
+    def activity(self, name: Any, day: date) -> None:
+        """Member ``name`` answered a survey on ``day`` (the clock of the inactivity rule)."""
+        lifecycle.record_activity(self.session, [(2, self.ids[name], day)], noon(day))
+
     def rejected(self, name: Any, applied: date, rejected: date) -> str:
         self.applicant(name, applied)
         lifecycle.reject(self.session, self.ids[name], "not-a-customer", noon(rejected))

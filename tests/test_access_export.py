@@ -8,7 +8,9 @@ called with the same ``now``.
 
 from __future__ import annotations
 
+import html as html_module
 import json
+import re
 import stat
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -18,6 +20,9 @@ from typing import Any
 import pytest
 
 from kss_panel import access_report, reports
+from kss_panel.model import RESTRICTION_GROUNDS, STATUSES
+from kss_panel.policy import LANGUAGES, LEGAL_BASES, field_specs
+from kss_panel.record import flatten
 from kss_panel.services import access, disclosure, lifecycle
 from kss_panel.policy import Policies
 from support import BROR, ILMA, Register, consents, found
@@ -68,8 +73,8 @@ def with_disclosure(reg: Register) -> None:
 
 
 def html_report(reg: Register, name: str) -> tuple[str, Path]:
-    """`export access` of member ``name`` into reg.dir/exports, which must succeed: the HTML report and the directory."""
-    out = reg.dir / "exports"
+    """`export access` of member ``name`` into a new directory beside the register, which must succeed: the HTML report and the directory."""
+    out = reg.path("", "exports")
     result = reg.run("export", "access", reg.ids[name], "--out", str(out))
     assert result.exit_code == 0, result.stderr
     [html_file] = out.glob("*.html")
@@ -368,3 +373,151 @@ def test_out_that_cannot_be_written_changes_nothing(reg: Register) -> None:
     [listed] = reg.requests()
     assert (listed["status"], listed["outcome"]) == ("open", None)
     assert reg.audit() == before
+
+
+# --- Art. 15(1)(c), 15(2), the rejection, --lang, words not codes ------------------------------------------------
+
+
+def recipients(export: dict[str, Any]) -> dict[str, list[tuple[str, str | None]]]:
+    """Recipient -> [(purpose, consent needed)] of an access document; a hosting recipient has no purposes."""
+    return {r["recipient"]: [(p["purpose"], p["consent"]) for p in r["purposes"]] for r in export["recipients"]}
+
+
+def test_recipients_follow_the_status_and_the_consents(reg: Register) -> None:
+    # Applicants: their data sits on the hosting subcontractor's server, and nothing is disclosed.
+    export = reg.json("export", "access", reg.ids["ilma"])
+    assert recipients(export) == {"hosting": []}
+    [hosting] = export["recipients"]
+    assert hosting["fields"] == sorted(flatten(ILMA))  # every field Ilma has
+    assert (hosting["access"], hosting["role"], hosting["country"], hosting["in_eu_eea"]) == ("hosting", "processor", "FI", True)
+
+    with_disclosure(reg)  # both admitted
+    assert recipients(reg.json("export", "access", reg.ids["ilma"])) == {
+        "panel-mailer": [("communication", None), ("market_research", None)],
+        "direct-marketing": [("marketing", "email_marketing"), ("competitions", "marketing_competitions")],
+        "hosting": [],
+        "partners": [("marketing", "partner_marketing")],  # her one consent to partners, and nothing of the group
+    }
+    bror = reg.json("export", "access", reg.ids["bror"])
+    assert recipients(bror) == {
+        "panel-mailer": [("communication", None), ("market_research", None)], "sms-gateway": [("marketing", "sms_marketing")], "hosting": [],
+    }
+    assert bror["transfers"] == {
+        "statement": "Personuppgifter lämnas inte regelbundet ut utanför Europeiska unionen eller Europeiska ekonomiska samarbetsområdet.",
+        "outside_eu_eea": [],
+    }
+    assert all(r["held_by_restriction"] is False for r in bror["recipients"])
+
+
+def test_a_restriction_holds_every_disclosure_and_an_objection_ends_them(reg: Register) -> None:
+    with_disclosure(reg)
+    assert reg.run("restrict", reg.ids["ilma"], "--reason", "legal-claims").exit_code == 0
+    export = reg.json("export", "access", reg.ids["ilma"])
+    assert {r["recipient"]: r["held_by_restriction"] for r in export["recipients"]} == {
+        "panel-mailer": True, "direct-marketing": True, "hosting": False, "partners": True,
+    }
+    html, _ = html_report(reg, "ilma")
+    assert access_report.ACCESS_TEXT["fi"]["held_recipients"] in html
+    assert "Käsittelyä rajoitettu" in html and "tietoja tarvitaan oikeudellisen vaateen vuoksi" in html
+
+    assert reg.run("consent", reg.ids["bror"], "--object").exit_code == 0
+    assert recipients(reg.json("export", "access", reg.ids["bror"])) == {"hosting": []}
+    html, _ = html_report(reg, "bror")
+    assert "Eftersom du har invänt mot direktmarknadsföring lämnas dina uppgifter inte ut." in html
+
+
+def test_a_transfer_outside_the_eea_is_stated_with_its_safeguard(reg: Register) -> None:
+    reg.custom_policies("""
+  survey-cloud:
+    name: Example Survey Cloud Inc.
+    category: {fi: Kyselypalvelu, sv: Enkättjänst, en: Survey service}
+    role: processor
+    country: US
+    safeguard: standard-contractual-clauses
+    purposes:
+      market_research: {consent: none}
+    fields:
+      - contact.first_name
+      - contact.email
+""")
+    with_disclosure(reg)
+    export = reg.json("export", "access", reg.ids["ilma"])
+    assert export["transfers"]["outside_eu_eea"] == [{"recipient": "survey-cloud", "country": "US", "safeguard": "standard-contractual-clauses"}]
+    html, _ = html_report(reg, "ilma")
+    assert "Example Survey Cloud Inc. (Kyselypalvelu): Yhdysvallat (suojatoimi: komission vakiosopimuslausekkeet)" in html
+
+
+def test_a_rejected_applicant_is_told_the_reason(reg: Register) -> None:
+    assert reg.run("reject", reg.ids["bror"], "--reason", "outside-target-group").exit_code == 0
+    assert reg.member(reg.ids["bror"])["rejection_reason"] == "outside-target-group"
+    export = reg.json("export", "access", reg.ids["bror"])
+    assert export["member"]["rejection_reason"] == "outside-target-group"
+    assert export["rejection"] == {"reason": "outside-target-group", "text": "Sökanden hör inte till panelens målgrupp."}
+    assert reg.json("export", "access", reg.ids["ilma"])["rejection"] is None
+    html, _ = html_report(reg, "bror")
+    assert "<dt>Skäl till avslag</dt><dd>Sökanden hör inte till panelens målgrupp.</dd>" in html
+
+
+def test_the_answer_states_automated_decisions_and_portability(reg: Register, policies: Policies) -> None:
+    export = reg.json("export", "access", reg.ids["ilma"])
+    assert export["automated_decisions"] == policies.register.register_info.automated_decisions.fi
+    assert [r["title"] for r in export["rights"] if r["article"] == "20"] == ["Oikeus siirtää tiedot järjestelmästä toiseen"]
+
+
+def test_lang_overrides_the_members_language(reg: Register) -> None:
+    export = reg.json("export", "access", reg.ids["ilma"], "--lang", "sv")  # Ilma's own language is Finnish
+    assert export["language"] == "sv"
+    assert export["register"] == "KSS Energias kundpanels medlemsregister"
+    assert {section["category"]: section["value"] for section in export["data"]}["contact"]["language"] == "fi"
+    out = reg.dir / "exports"
+    assert reg.run("export", "access", reg.ids["ilma"], "--lang", "en", "--out", str(out)).exit_code == 0
+    [html_file] = out.glob("*.html")
+    page = html_file.read_text(encoding="utf-8")
+    assert '<html lang="en">' in page and access_report.ACCESS_TEXT["en"]["title"] in page
+    assert "<dt>Language</dt><dd>Finnish</dd>" in page
+
+
+def test_an_unknown_lang_is_invalid_input_and_nothing_is_audited(reg: Register) -> None:
+    before = reg.audit()
+    result = reg.run("export", "access", reg.ids["ilma"], "--lang", "de")
+    assert result.exit_code == 5, result.stderr
+    assert result.stderr.splitlines() == ["kss-panel: error: invalid language", "  --lang: must be one of fi, sv, en"]
+    assert result.stdout == "" and reg.audit() == before
+
+
+def visible(page: str) -> str:
+    """The text a reader of an HTML page sees: no style sheet, no tags, entities resolved."""
+    page = re.sub(r"<style.*?</style>", " ", page, flags=re.S)
+    return html_module.unescape(re.sub(r"<[^>]+>", " ", page))
+
+
+def policy_codes(policies: Policies) -> set[str]:
+    """Every key and code of the policies and the tool that a report could show instead of its words.
+
+    Two-letter language codes are left out ("en" is a Swedish word, "fi" ends every .fi address);
+    the language is checked as a word instead.
+    """
+    register, recipients = policies.register, policies.disclosure.recipients
+    codes = {*register.purposes, *register.consents, *register.categories, *register.rejection_reasons}
+    for path, spec in field_specs(register).items():
+        codes |= {path, *path.split("."), *(spec.values or {})}
+    codes |= {*recipients, *(r.role for r in recipients.values()), *(r.country for r in recipients.values())}
+    codes |= {rule.name for rule in policies.retention.rules} | {rule.clock for rule in policies.retention.rules}
+    codes |= {*STATUSES, *RESTRICTION_GROUNDS, *LEGAL_BASES, "hosting", "export", "standard-contractual-clauses"}
+    return codes - set(LANGUAGES)
+
+
+@pytest.mark.parametrize("name", ["ilma", "bror"])  # a Finnish and a Swedish member
+def test_no_policy_key_or_raw_code_appears_in_a_finnish_or_swedish_report(reg: Register, policies: Policies, name: str) -> None:
+    with_disclosure(reg)  # admitted, and Ilma's data disclosed for marketing
+    assert reg.run("restrict", reg.ids["ilma"], "--reason", "legal-claims").exit_code == 0
+    assert reg.run("consent", reg.ids["bror"], "--object").exit_code == 0
+    page, _ = html_report(reg, name)
+    text = visible(page)
+    tokens = set(re.findall(r"[\w-]+", text))
+    assert tokens & policy_codes(policies) == set()
+    assert not re.search(r"\b20[0-9]{2}-[0-9]{2}-[0-9]{2}\b", text)  # no ISO date: days as the language writes them
+    language = {"ilma": "suomi", "bror": "svenska"}[name]
+    assert f"<dd>{language}</dd>" in page
+    assert "15.6.2026 klo 15.00" in text if name == "ilma" else "15.6.2026 kl. 15.00" in text  # noon UTC is 15.00 in Finland
+    assert len(tokens) > 300  # the report is not empty of words either

@@ -486,3 +486,19 @@ def test_no_disclosure_is_logged_when_the_export_fails(panel: Register) -> None:
     result = panel.run("export", "disclosure", "panel-mailer", "--purpose", "communication", "--out", str(out))
     assert result.exit_code == 5, (result.stdout, result.stderr)
     assert panel.tables() == before
+
+
+def test_the_access_export_names_exactly_the_recipients_that_export_disclosure_serves(panel: Register) -> None:
+    """Art. 15(1)(c): "will be disclosed to" is what `export disclosure` really does, member by member."""
+    assert panel.run("consent", panel.ids["bertta"], "--give", "group_market_research").exit_code == 0
+    served: dict[str, set[tuple[str, str]]] = {name: set() for name in PEOPLE}
+    for recipient, spec in SHIPPED.items():
+        for purpose in spec.get("purposes", {}):
+            for name in disclosed_names(panel, recipient, purpose):
+                served[name].add((recipient, purpose))
+    for name in PEOPLE:
+        export = panel.json("export", "access", panel.ids[name])
+        promised = {(r["recipient"], p["purpose"]) for r in export["recipients"] if not r["held_by_restriction"] for p in r["purposes"]}
+        assert promised == served[name], name
+    assert ("group-companies", "market_research") in served["bertta"]
+    assert served["elsa"] == served["cecilia"] == served["dora"] == set()  # an applicant, a restricted and an objecting member

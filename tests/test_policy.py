@@ -449,3 +449,172 @@ def test_loaded_policies_match_the_files(policy_dir: Path) -> None:
         ("conditions-not-met", "member", "ineligible_at", None, "0 days"),
         ("inactive-member", "member", "last_activity_at", "admitted_at", "24 months"),
     ]
+
+
+# --- every field accounted for -------------------------------------------------------------------------------
+
+DIGITAL = """      digital_services:
+        type: score
+        label: {fi: Digitaalisten palvelujen käyttö (1–5), sv: Användning av digitala tjänster (1–5), en: Use of digital services (1–5)}
+        purposes: [market_research]
+"""
+LABEL = "        label: {fi: Poliittinen kanta, sv: Politisk hållning, en: Political views}\n"
+
+
+def add_field(directory: Path, field: str) -> Path:
+    """A copy of the shipped register.yaml with ``field`` (YAML lines) added to the attitudes category."""
+    path = directory / "register.yaml"
+    edit(path, DIGITAL, DIGITAL + field)
+    return path
+
+
+def one_problem(directory: Path) -> str:
+    result = run(directory, "policy", "check")
+    assert_policy_failure(result, directory)
+    [line] = problem_lines(result)
+    return line
+
+
+@pytest.mark.parametrize(("field", "needle", "problem"), [
+    (
+        "      shoe_size:\n        type: integer\n" + LABEL.replace("Poliittinen kanta", "Kengän koko"),
+        "shoe_size:",
+        "categories.attitudes.fields.shoe_size: field 'attitudes.shoe_size' serves no purpose:"
+        " list its purposes (GDPR Art. 5(1)(b)-(c): no data without a purpose)",
+    ),
+    (
+        "      political_views:\n        type: text\n" + LABEL + "        purposes: [market_research]\n",
+        "political_views:",
+        "categories.attitudes.fields.political_views: field 'attitudes.political_views' looks like a special category of personal data"
+        " (GDPR Art. 9(1)): mark it with 'special_category' and its Art. 9(2) ground in 'special_category_ground', or remove it",
+    ),
+    (
+        "      political_views:\n        type: text\n" + LABEL + "        purposes: [market_research]\n        special_category: political-opinions\n",
+        "special_category: political-opinions",
+        "categories.attitudes.fields.political_views.special_category: field 'attitudes.political_views' is a special category"
+        " (political-opinions) with no Art. 9(2) ground: processing it is prohibited (GDPR Art. 9(1)); name the ground in 'special_category_ground'",
+    ),
+    (
+        "      political_views:\n        type: text\n" + LABEL + "        purposes: [market_research]\n        special_category: political-opinions\n"
+        "        special_category_ground: explicit-consent\n",
+        "purposes: [market_research]\n        special_category:",
+        "categories.attitudes.fields.political_views.purposes: field 'attitudes.political_views' rests on explicit consent (Art. 9(2)(a)),"
+        " but purpose 'market_research' is not based on consent",
+    ),
+    (
+        "      shoe_size:\n        type: integer\n        purposes: [market_research]\n",
+        "shoe_size:",
+        "categories.attitudes.fields.shoe_size: field 'attitudes.shoe_size' has no label: notices and reports name it in fi, sv and en",
+    ),
+    (
+        "      shoe_size:\n        type: integer\n" + LABEL + "        purposes: [market_research, sales]\n",
+        "purposes: [market_research, sales]",
+        "categories.attitudes.fields.shoe_size.purposes.1: undefined purpose 'sales'"
+        " (expected one of membership, communication, market_research, marketing, competitions)",
+    ),
+], ids=["no-purpose", "political-views-unmarked", "special-category-without-ground", "explicit-consent-without-consent", "no-label",
+        "undefined-purpose"])
+def test_a_field_not_accounted_for_is_an_invalid_policy(policy_dir: Path, field: str, needle: str, problem: str) -> None:
+    path = add_field(policy_dir, field)
+    line = one_problem(policy_dir)
+    found = [n for n, text in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if needle.split("\n")[0] in text]
+    assert line == f"  {path}:{found[-1]}: {problem}"
+
+
+def test_political_views_with_no_purpose_fails_twice(policy_dir: Path) -> None:
+    path = add_field(policy_dir, "      political_views:\n        type: text\n" + LABEL)
+    result = run(policy_dir, "policy", "check")
+    assert_policy_failure(result, policy_dir)
+    at = f"  {path}:{line_of(path, 'political_views:')}: categories.attitudes.fields.political_views: field 'attitudes.political_views' "
+    assert [line[: len(at)] for line in problem_lines(result)] == [at, at]
+    assert "serves no purpose" in problem_lines(result)[0] and "special category" in problem_lines(result)[1]
+
+
+def test_a_special_category_with_its_ground_and_explicit_consent_passes(policy_dir: Path) -> None:
+    add_field(policy_dir, "      political_views:\n        type: text\n" + LABEL + "        purposes: [marketing]\n"
+                          "        special_category: political-opinions\n        special_category_ground: explicit-consent\n")
+    result = run(policy_dir, "policy", "check")
+    assert result.exit_code == 0, result.stderr
+    notice = run(policy_dir, "notice", "--lang", "en")
+    assert "Special categories of personal data (Article 9 of the GDPR): Political views: political opinions (ground: explicit-consent)" in notice.stdout
+
+
+def test_a_recipient_may_receive_a_field_only_for_a_purpose_it_serves(policy_dir: Path) -> None:
+    path = policy_dir / "disclosure.yaml"
+    edit(path, "      - contact.language\n\n  # §7: a company doing direct marketing",
+         "      - contact.language\n      - demographics.birth_year\n\n  # §7: a company doing direct marketing")
+    line = one_problem(policy_dir)
+    assert line == (
+        f"  {path}:{line_of(path, 'demographics.birth_year')}: recipients.panel-mailer.fields.4: panel-mailer receives"
+        " 'demographics.birth_year' for purpose 'communication', which the field does not serve (it serves: market_research, marketing)"
+    )
+
+
+def test_a_purpose_without_a_legal_basis_is_an_invalid_policy(policy_dir: Path) -> None:
+    path = policy_dir / "register.yaml"
+    edit(path, "    legal_basis: contract\n", "")
+    assert one_problem(policy_dir) == (
+        f"  {path}:{line_of(path, '  membership:')}: purposes.membership.legal_basis: required key is missing: every purpose needs"
+        " its legal basis (GDPR Art. 6(1): consent, contract, legal-obligation, vital-interests, public-task, legitimate-interests)"
+    )
+
+
+def test_legitimate_interests_must_be_stated(policy_dir: Path) -> None:
+    path = policy_dir / "register.yaml"
+    text = path.read_text(encoding="utf-8")
+    start = text.index("    legitimate_interest:\n      fi: KSS Energian oikeutettu etu pitää")
+    end = text.index("  market_research:\n")
+    path.write_text(text[:start] + text[end:], encoding="utf-8")
+    assert one_problem(policy_dir) == (
+        f"  {path}:{line_of(path, '  communication:')}: purposes.communication: a purpose based on legitimate interests states the interest"
+        " in 'legitimate_interest' (GDPR Art. 13(1)(d)); no other purpose has one"
+    )
+
+
+def test_a_purpose_based_on_consent_needs_a_consent(policy_dir: Path) -> None:
+    path = policy_dir / "register.yaml"
+    edit(path, "\n# One consent, one purpose", "  newsletter:\n    title: {fi: Uutiskirje, sv: Nyhetsbrev, en: Newsletter}\n"
+                                              "    legal_basis: consent\n\n# One consent, one purpose")
+    newsletter = path.read_text(encoding="utf-8").splitlines().index("  newsletter:") + 1
+    assert one_problem(policy_dir) == (
+        f"  {path}:{newsletter + 2}: purposes.newsletter.legal_basis: purpose 'newsletter' is based on consent, but no consent is for it:"
+        " it lacks its legal basis"
+    )
+
+
+def test_a_consent_nobody_uses_is_an_invalid_policy(policy_dir: Path) -> None:
+    path = policy_dir / "register.yaml"
+    edit(path, "  email_marketing:\n    purpose: marketing\n", "  partner_disclosure:\n    purpose: marketing\n"
+         "    title: {fi: Luovutus yhteistyökumppaneille, sv: Utlämnande till partner, en: Disclosure to partners}\n"
+         "  email_marketing:\n    purpose: marketing\n")
+    assert one_problem(policy_dir) == (
+        f"  {path}:{line_of(path, 'partner_disclosure:')}: consents.partner_disclosure: consent 'partner_disclosure' is used by no purpose"
+        " or recipient: list it under purposes.<name>.consents or as a recipient's consent in disclosure.yaml, or remove it"
+    )
+
+
+def test_one_consent_serves_one_purpose(policy_dir: Path) -> None:
+    path = policy_dir / "disclosure.yaml"
+    edit(path, "competitions: {consent: marketing_competitions}", "competitions: {consent: email_marketing}")
+    assert one_problem(policy_dir) == (
+        f"  {path}:{line_of(path, 'competitions: {consent: email_marketing}')}: recipients.direct-marketing.purposes.competitions.consent:"
+        " consent 'email_marketing' is for purpose 'marketing', not 'competitions': one consent, one purpose"
+    )
+
+
+@pytest.mark.parametrize(("old", "new", "needle", "problem"), [
+    ("    access: hosting\n", "    access: hosting\n    fields: [contact.email]\n", "  hosting:",
+     "recipients.hosting: a hosting recipient holds every field for every purpose: it takes no 'purposes' or 'fields'"),
+    ("    access: hosting\n", "", "  hosting:", "recipients.hosting: a recipient of exports needs 'purposes' and 'fields'"),
+])
+def test_hosting_and_export_recipients_have_their_own_shape(policy_dir: Path, old: str, new: str, needle: str, problem: str) -> None:
+    path = policy_dir / "disclosure.yaml"
+    edit(path, old, new)
+    assert one_problem(policy_dir) == f"  {path}:{line_of(path, needle)}: {problem}"
+
+
+def test_an_enumeration_needs_its_labels(policy_dir: Path) -> None:
+    path = policy_dir / "register.yaml"
+    edit(path, "          farm: {fi: maatila, sv: lantgård, en: farm}", "          farm: maatila")
+    line = one_problem(policy_dir)
+    assert line.startswith(f"  {path}:{line_of(path, 'farm: maatila')}: categories.demographics.fields.dwelling_type.values.farm: "), line

@@ -32,7 +32,8 @@ def member(console: Console, data: dict[str, Any], policies: Policies) -> None:
     header = Table.grid(padding=(0, 2))
     header.add_column(style="bold")
     header.add_column()
-    for column in ("member_id", "status", "applied_at", "admitted_at", "rejected_at", "last_activity_at", "updated_at", "ineligible_at"):
+    for column in ("member_id", "status", "applied_at", "admitted_at", "rejected_at", "rejection_reason", "last_activity_at", "updated_at",
+                   "ineligible_at"):
         if data.get(column) is not None:
             header.add_row(_label(column), _cell(data[column]))
     if data.get("restricted_at"):
