@@ -526,7 +526,7 @@ class Register:
             self.keys[slot].write_text(text)
             os.chmod(self.keys[slot], 0o600)
         self.ids = dict(template.ids)
-        self.records = copy.deepcopy(template.records)
+        self.records = dict(template.records)  # the records enrolled: read them, never change them
         self.facts = template.facts
         self.policies = policies
         self.policies_dir = POLICIES_DIR
