@@ -217,6 +217,11 @@ kss purge --key-file "$DEMO/cron.key"
 later=$(.venv/bin/python -c 'import datetime; print(datetime.date.today() + datetime.timedelta(days=100))')
 kss purge --key-file "$DEMO/cron.key" --as-of "$later"
 
+step "Publish the privacy notice and the record of processing activities (from the policies alone; no register needed)"
+kss notice --lang fi --format html --out "$DEMO/tietosuojaseloste.html" 2>&1
+kss notice --lang sv --format html --out "$DEMO/dataskyddsbeskrivning.html" 2>&1
+kss notice --record --lang fi --format html --out "$DEMO/seloste-kasittelytoimista.html" 2>&1
+
 step "The audit trail: who did what, to which fields; never values"
 kss audit log
 

@@ -52,6 +52,12 @@ def edit(path: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new), encoding="utf-8")
 
 
+def cut(path: Path, start: str, end: str) -> None:
+    """Remove the text of ``path`` from ``start`` up to (not including) ``end``."""
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text[: text.index(start)] + text[text.index(end):], encoding="utf-8")
+
+
 def line_of(path: Path, needle: str) -> int:
     """1-based number of the only line of ``path`` that contains ``needle``."""
     found = [n for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if needle in line]
@@ -187,6 +193,51 @@ CASES = [
         "rules.1.action: required key is missing",
     ),
     (
+        "field-for-a-purpose-it-does-not-serve",
+        "disclosure.yaml",
+        "      - contact.language\n\n  # §7: a company doing direct marketing",
+        "      - contact.language\n      - demographics.birth_year\n\n  # §7: a company doing direct marketing",
+        "demographics.birth_year",
+        "recipients.panel-mailer.fields.4: panel-mailer receives 'demographics.birth_year' for purpose 'communication',"
+        " which the field does not serve (it serves: market_research, marketing)",
+    ),
+    (
+        "purpose-without-legal-basis",
+        "register.yaml",
+        "    legal_basis: contract\n",
+        "",
+        "  membership:",
+        "purposes.membership.legal_basis: required key is missing: every purpose needs its legal basis"
+        " (GDPR Art. 6(1): consent, contract, legal-obligation, vital-interests, public-task, legitimate-interests)",
+    ),
+    (
+        "purpose-on-consent-without-a-consent",
+        "register.yaml",
+        "\n# One consent, one purpose",
+        "  newsletter:\n    title: {fi: Uutiskirje, sv: Nyhetsbrev, en: Newsletter}\n    legal_basis: consent  # newsletter\n\n# One consent, one purpose",
+        "consent  # newsletter",
+        "purposes.newsletter.legal_basis: purpose 'newsletter' is based on consent, but no consent is for it: it lacks its legal basis",
+    ),
+    (
+        "consent-nobody-uses",
+        "register.yaml",
+        "  email_marketing:\n    purpose: marketing\n",
+        "  partner_disclosure:\n    purpose: marketing\n    title: {fi: Luovutus kumppaneille, sv: Utlämnande till partner, en: Disclosure to partners}\n"
+        "  email_marketing:\n    purpose: marketing\n",
+        "partner_disclosure:",
+        "consents.partner_disclosure: consent 'partner_disclosure' is used by no purpose or recipient: list it under"
+        " purposes.<name>.consents or as a recipient's consent in disclosure.yaml, or remove it",
+    ),
+    (
+        "one-consent-one-purpose",
+        "disclosure.yaml",
+        "competitions: {consent: marketing_competitions}",
+        "competitions: {consent: email_marketing}",
+        "competitions: {consent: email_marketing}",
+        "recipients.direct-marketing.purposes.competitions.consent: consent 'email_marketing' is for purpose 'marketing',"
+        " not 'competitions': one consent, one purpose",
+    ),
+    (
         "invalid-yaml",
         "retention.yaml",
         "en: A rejected applicant is erased",
@@ -208,10 +259,7 @@ def test_policy_check_names_file_and_line(policy_dir: Path, filename: str, old: 
 
 def test_a_status_without_retention_rule_is_an_error(policy_dir: Path) -> None:
     path = policy_dir / "retention.yaml"
-    text = path.read_text(encoding="utf-8")
-    start = text.index("  - name: rejected-applicant")
-    end = text.index("  - name: conditions-not-met")
-    path.write_text(text[:start] + text[end:], encoding="utf-8")
+    cut(path, "  - name: rejected-applicant", "  - name: conditions-not-met")
     result = run(policy_dir, "policy", "check")
     assert_policy_failure(result, policy_dir)
     assert problem_lines(result) == [f"  {path}:{line_of(path, 'rules:')}: rules: data stored for status 'rejected' has no retention rule"]
@@ -539,66 +587,12 @@ def test_a_special_category_with_its_ground_and_explicit_consent_passes(policy_d
     assert "Special categories of personal data (Article 9 of the GDPR): Political views: political opinions (ground: explicit-consent)" in notice.stdout
 
 
-def test_a_recipient_may_receive_a_field_only_for_a_purpose_it_serves(policy_dir: Path) -> None:
-    path = policy_dir / "disclosure.yaml"
-    edit(path, "      - contact.language\n\n  # §7: a company doing direct marketing",
-         "      - contact.language\n      - demographics.birth_year\n\n  # §7: a company doing direct marketing")
-    line = one_problem(policy_dir)
-    assert line == (
-        f"  {path}:{line_of(path, 'demographics.birth_year')}: recipients.panel-mailer.fields.4: panel-mailer receives"
-        " 'demographics.birth_year' for purpose 'communication', which the field does not serve (it serves: market_research, marketing)"
-    )
-
-
-def test_a_purpose_without_a_legal_basis_is_an_invalid_policy(policy_dir: Path) -> None:
-    path = policy_dir / "register.yaml"
-    edit(path, "    legal_basis: contract\n", "")
-    assert one_problem(policy_dir) == (
-        f"  {path}:{line_of(path, '  membership:')}: purposes.membership.legal_basis: required key is missing: every purpose needs"
-        " its legal basis (GDPR Art. 6(1): consent, contract, legal-obligation, vital-interests, public-task, legitimate-interests)"
-    )
-
-
 def test_legitimate_interests_must_be_stated(policy_dir: Path) -> None:
     path = policy_dir / "register.yaml"
-    text = path.read_text(encoding="utf-8")
-    start = text.index("    legitimate_interest:\n      fi: KSS Energian oikeutettu etu pitää")
-    end = text.index("  market_research:\n")
-    path.write_text(text[:start] + text[end:], encoding="utf-8")
+    cut(path, "    legitimate_interest:\n      fi: KSS Energian oikeutettu etu pitää", "  market_research:\n")
     assert one_problem(policy_dir) == (
         f"  {path}:{line_of(path, '  communication:')}: purposes.communication: a purpose based on legitimate interests states the interest"
         " in 'legitimate_interest' (GDPR Art. 13(1)(d)); no other purpose has one"
-    )
-
-
-def test_a_purpose_based_on_consent_needs_a_consent(policy_dir: Path) -> None:
-    path = policy_dir / "register.yaml"
-    edit(path, "\n# One consent, one purpose", "  newsletter:\n    title: {fi: Uutiskirje, sv: Nyhetsbrev, en: Newsletter}\n"
-                                              "    legal_basis: consent\n\n# One consent, one purpose")
-    newsletter = path.read_text(encoding="utf-8").splitlines().index("  newsletter:") + 1
-    assert one_problem(policy_dir) == (
-        f"  {path}:{newsletter + 2}: purposes.newsletter.legal_basis: purpose 'newsletter' is based on consent, but no consent is for it:"
-        " it lacks its legal basis"
-    )
-
-
-def test_a_consent_nobody_uses_is_an_invalid_policy(policy_dir: Path) -> None:
-    path = policy_dir / "register.yaml"
-    edit(path, "  email_marketing:\n    purpose: marketing\n", "  partner_disclosure:\n    purpose: marketing\n"
-         "    title: {fi: Luovutus yhteistyökumppaneille, sv: Utlämnande till partner, en: Disclosure to partners}\n"
-         "  email_marketing:\n    purpose: marketing\n")
-    assert one_problem(policy_dir) == (
-        f"  {path}:{line_of(path, 'partner_disclosure:')}: consents.partner_disclosure: consent 'partner_disclosure' is used by no purpose"
-        " or recipient: list it under purposes.<name>.consents or as a recipient's consent in disclosure.yaml, or remove it"
-    )
-
-
-def test_one_consent_serves_one_purpose(policy_dir: Path) -> None:
-    path = policy_dir / "disclosure.yaml"
-    edit(path, "competitions: {consent: marketing_competitions}", "competitions: {consent: email_marketing}")
-    assert one_problem(policy_dir) == (
-        f"  {path}:{line_of(path, 'competitions: {consent: email_marketing}')}: recipients.direct-marketing.purposes.competitions.consent:"
-        " consent 'email_marketing' is for purpose 'marketing', not 'competitions': one consent, one purpose"
     )
 
 
