@@ -115,7 +115,7 @@ def _contents(policies: Policies, t: dict[str, str], words: Vocabulary) -> Block
     rows = []
     for name, category in register.categories.items():
         if category.kind == "consents":
-            fields = [consent.title.get(words.language) for consent in register.consents.values()]
+            fields = [t["consent_fields"]]
             purposes = {consent.purpose for consent in register.consents.values()}
         else:
             paths = [path for path in specs if path == name or path.startswith(f"{name}.")]
