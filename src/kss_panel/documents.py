@@ -3,14 +3,14 @@
 The access report, the privacy notice and the record of processing
 activities are built as a ``Document`` whose every string is already in the
 reader's language; ``reports`` renders one as a printable HTML page or as
-Markdown, escaping every string for the format. Building and rendering are
-apart, so what a document says is tested without its markup.
+Markdown, escaping every string for the format: what a document says is
+decided in one place, how it looks in another.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 
@@ -42,18 +42,7 @@ class Document:
     meta: tuple[tuple[str, str], ...] = ()
     sections: tuple[Section, ...] = ()
     footer: str = ""
-    kind: str = field(default="document")
-
-    def text(self) -> str:
-        """Every string of the document, one per line: what a reader reads, without markup."""
-        lines = [self.title, self.subtitle, *(f"{label}: {value}" for label, value in self.meta)]
-        for section in self.sections:
-            lines.append(section.heading)
-            for block in section.blocks:
-                lines += [block.text, *block.items, *block.head, *(" ".join(row) for row in block.rows)]
-                lines += [f"{term}: {value}" for term, value in block.pairs]
-        lines.append(self.footer)
-        return "\n".join(line for line in lines if line)
+    kind: str = "document"
 
 
 def p(text: str) -> Block:

@@ -10,7 +10,6 @@ import typer
 
 from .. import readers
 from ..errors import InvalidInput
-from ..model import local_date
 from ..retention import describe
 from ..services import lifecycle, records
 from .app import GROUPS, Call, app, command
