@@ -521,3 +521,14 @@ def test_no_policy_key_or_raw_code_appears_in_a_finnish_or_swedish_report(reg: R
     assert f"<dd>{language}</dd>" in page
     assert "15.6.2026 klo 15.00" in text if name == "ilma" else "15.6.2026 kl. 15.00" in text  # noon UTC is 15.00 in Finland
     assert len(tokens) > 300  # the report is not empty of words either
+
+
+def test_an_applicant_flagged_by_an_earlier_objection_is_told_of_the_flag(reg: Register) -> None:
+    assert reg.run("consent", reg.ids["bror"], "--object").exit_code == 0
+    assert reg.run("erase", reg.ids["bror"], "--reason", "request", "--suppress").exit_code == 0
+    reg.ids["bror again"] = reg.enrol(BROR)
+    assert reg.json("export", "access", reg.ids["bror again"])["member"]["suppression_match"] == 1
+    html, _ = html_report(reg, "bror again")
+    assert ("<dt>Anteckning</dt><dd>Din ansökan är märkt eftersom din e-postadress eller ditt telefonnummer motsvarar"
+            " en tidigare invändning mot direktmarknadsföring.</dd>") in html
+    assert "Anteckning" not in html_report(reg, "ilma")[0] and "Merkintä" not in html_report(reg, "ilma")[0]
