@@ -108,7 +108,7 @@ def synthetic_members(count: int, offset: int = 0) -> list[dict[str, Any]]:
             "hobbies": rng.sample(HOBBIES, rng.randint(0, 4)),
             "attitudes": {"environment": rng.randint(1, 5), "price_sensitivity": rng.randint(1, 5)},
             "consents": {"email_marketing": rng.random() < 0.6, "sms_marketing": rng.random() < 0.3,
-                         "partner_disclosure": rng.random() < 0.2},
+                         "partner_marketing": rng.random() < 0.2},
         })
     return records
 

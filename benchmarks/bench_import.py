@@ -65,7 +65,7 @@ HEADER = [
     "contact.postal_code", "contact.city", "contact.language", "demographics.birth_year", "demographics.gender",
     "demographics.household_size", "demographics.dwelling_type", "electricity.annual_consumption_kwh", "electricity.heating",
     "electricity.has_solar_panels", "electricity.has_electric_vehicle", "hobbies", "attitudes.environment",
-    "attitudes.price_sensitivity", "consents.email_marketing", "consents.sms_marketing", "consents.partner_disclosure", "applied_at",
+    "attitudes.price_sensitivity", "consents.email_marketing", "consents.sms_marketing", "consents.partner_marketing", "applied_at",
 ]
 HOBBIES = ["sauna", "kalastus", "retkeily", "mökkeily", "marjastus", "hiihto", "jääkiekko", "kuoro", "purjehdus", "metsästys",
            "puutarhanhoito", "lautapelit", "pesäpallo", "neulonta"]

@@ -63,7 +63,7 @@ def application(i: int, applied_at: date) -> dict[str, Any]:
         "electricity": {"annual_consumption_kwh": 5000 + i % 20000, "heating": "heat_pump", "has_solar_panels": i % 2 == 0, "has_electric_vehicle": i % 3 == 0},
         "hobbies": ["sauna", "fishing"][: 1 + i % 2],
         "attitudes": {"environment": 1 + i % 5, "price_sensitivity": 1 + (i // 5) % 5},
-        "consents": {"email_marketing": i % 2 == 0, "sms_marketing": False, "partner_disclosure": False},
+        "consents": {"email_marketing": i % 2 == 0, "sms_marketing": False, "partner_marketing": False},
         "applied_at": applied_at.isoformat(),
     }
 

@@ -48,7 +48,7 @@ cat > "$DEMO/members/aino.json" <<'JSON'
                   "has_solar_panels": false, "has_electric_vehicle": true},
   "hobbies": ["sauna", "fishing", "mökkeily"],
   "attitudes": {"environment": 4, "price_sensitivity": 5},
-  "consents": {"email_marketing": true, "sms_marketing": false, "partner_disclosure": true}
+  "consents": {"email_marketing": true, "sms_marketing": false, "marketing_competitions": true, "partner_marketing": true}
 }
 JSON
 cat > "$DEMO/members/veikko.json" <<'JSON'
@@ -62,7 +62,7 @@ cat > "$DEMO/members/veikko.json" <<'JSON'
                   "has_solar_panels": true, "has_electric_vehicle": false},
   "hobbies": ["fishing", "hunting", "mökkeily"],
   "attitudes": {"environment": 3, "price_sensitivity": 4, "local_energy": 5},
-  "consents": {"email_marketing": false, "sms_marketing": true, "partner_disclosure": false}
+  "consents": {"email_marketing": false, "sms_marketing": true, "marketing_competitions": false}
 }
 JSON
 cat > "$DEMO/members/ulla.json" <<'JSON'
@@ -76,7 +76,7 @@ cat > "$DEMO/members/ulla.json" <<'JSON'
                   "has_solar_panels": false, "has_electric_vehicle": false},
   "hobbies": ["sailing", "choir", "sauna"],
   "attitudes": {"environment": 5, "price_sensitivity": 3, "digital_services": 4},
-  "consents": {"email_marketing": true, "sms_marketing": false, "partner_disclosure": false}
+  "consents": {"email_marketing": true, "sms_marketing": false, "marketing_competitions": false}
 }
 JSON
 cat > "$DEMO/members/juha.json" <<'JSON'
@@ -90,7 +90,7 @@ cat > "$DEMO/members/juha.json" <<'JSON'
                   "has_solar_panels": false, "has_electric_vehicle": true},
   "hobbies": ["ice hockey", "hiking"],
   "attitudes": {"environment": 3, "price_sensitivity": 5, "digital_services": 5},
-  "consents": {"email_marketing": true, "sms_marketing": true, "partner_disclosure": false}
+  "consents": {"email_marketing": true, "sms_marketing": true, "marketing_competitions": false}
 }
 JSON
 cat > "$DEMO/members/liisa.json" <<'JSON'
@@ -104,7 +104,7 @@ cat > "$DEMO/members/liisa.json" <<'JSON'
                   "has_solar_panels": false, "has_electric_vehicle": false},
   "hobbies": ["hiking", "berry picking", "sauna"],
   "attitudes": {"environment": 5, "price_sensitivity": 4, "local_energy": 4},
-  "consents": {"email_marketing": false, "sms_marketing": false, "partner_disclosure": false}
+  "consents": {"email_marketing": false, "sms_marketing": false, "marketing_competitions": false}
 }
 JSON
 cat > "$DEMO/members/eero.json" <<'JSON'
@@ -118,7 +118,7 @@ cat > "$DEMO/members/eero.json" <<'JSON'
                   "has_solar_panels": true, "has_electric_vehicle": true},
   "hobbies": ["cross-country skiing", "sauna", "mökkeily"],
   "attitudes": {"environment": 4, "price_sensitivity": 2, "local_energy": 5, "digital_services": 3},
-  "consents": {"email_marketing": true, "sms_marketing": false, "partner_disclosure": true}
+  "consents": {"email_marketing": true, "sms_marketing": false, "marketing_competitions": true, "partner_marketing": true}
 }
 JSON
 cat > "$DEMO/members/sanna.json" <<'JSON'
@@ -132,7 +132,7 @@ cat > "$DEMO/members/sanna.json" <<'JSON'
                   "has_solar_panels": false, "has_electric_vehicle": false},
   "hobbies": ["climbing", "board games"],
   "attitudes": {"environment": 5, "price_sensitivity": 5, "digital_services": 5},
-  "consents": {"email_marketing": false, "sms_marketing": false, "partner_disclosure": false}
+  "consents": {"email_marketing": false, "sms_marketing": false, "marketing_competitions": false}
 }
 JSON
 
@@ -213,6 +213,11 @@ step "The nightly purge with the purger key file: a dry run today, then a plan 1
 kss purge --key-file "$DEMO/cron.key"
 later=$(.venv/bin/python -c 'import datetime; print(datetime.date.today() + datetime.timedelta(days=100))')
 kss purge --key-file "$DEMO/cron.key" --as-of "$later"
+
+step "Publish the privacy notice and the record of processing activities (from the policies alone; no register needed)"
+kss notice --lang fi --format html --out "$DEMO/tietosuojaseloste.html" 2>&1
+kss notice --lang sv --format html --out "$DEMO/dataskyddsbeskrivning.html" 2>&1
+kss notice --record --lang fi --format html --out "$DEMO/seloste-kasittelytoimista.html" 2>&1
 
 step "The audit trail: who did what, to which fields; never values"
 kss audit log

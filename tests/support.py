@@ -57,6 +57,16 @@ FAST_KDF = crypto.KdfParams(salt=b"s" * 16, memory_kib=64, iterations=1, lanes=1
 # The shipped blast-radius guards, as retention.yaml states them.
 GUARDS = "guards:\n  purge:\n    max_percent: 5\n    always_allowed: 3\n  eligibility:\n    max_percent: 5\n    always_allowed: 3\n"
 CATEGORIES = ("customer_number", "contact", "demographics", "electricity", "hobbies", "attitudes", "consents")
+# Every consent of the shipped policy, in its order: a record shows them all, given or not.
+CONSENTS = tuple(load_policies(POLICIES_DIR).register.consents)
+
+
+def consents(*given: str) -> dict[str, bool]:
+    """A record's consents as `show` prints them: every consent of the shipped policy, those ``given`` true."""
+    unknown = set(given) - set(CONSENTS)
+    assert not unknown, f"not consents of the shipped policy: {sorted(unknown)}"
+    return {name: name in given for name in CONSENTS}
+
 
 # A valid record using every field of DESIGN §2 / policies/register.yaml.
 AINO: dict[str, Any] = {
@@ -80,7 +90,7 @@ AINO: dict[str, Any] = {
     },
     "hobbies": ["fishing", "sauna"],
     "attitudes": {"environment": 4, "price_sensitivity": 5, "local_energy": 3, "digital_services": 2},
-    "consents": {"email_marketing": True, "sms_marketing": False, "partner_disclosure": True},
+    "consents": consents("email_marketing", "marketing_competitions", "partner_marketing"),
 }
 
 VEIKKO: dict[str, Any] = {
@@ -97,7 +107,7 @@ VEIKKO: dict[str, Any] = {
     },
     "demographics": {"birth_year": 1960, "gender": "male", "household_size": 1, "dwelling_type": "apartment"},
     "hobbies": ["hiihto"],
-    "consents": {"email_marketing": False, "sms_marketing": True, "partner_disclosure": False},
+    "consents": consents("sms_marketing"),
 }
 
 # Every text field holds a distinctive value that must never leave its sealed box.
@@ -122,7 +132,7 @@ CANARY: dict[str, Any] = {
     },
     "hobbies": ["canaryhobby", "canarysecondhobby"],
     "attitudes": {"environment": 5, "price_sensitivity": 1},
-    "consents": {"email_marketing": False, "sms_marketing": True, "partner_disclosure": False},
+    "consents": consents("sms_marketing"),
 }
 CANARY_STRINGS = (
     "Canaryfirstname",
@@ -158,7 +168,7 @@ ILMA: dict[str, Any] = {
     "electricity": {"annual_consumption_kwh": 23456, "heating": "geothermal", "has_solar_panels": True, "has_electric_vehicle": False},
     "hobbies": ["sammalkeräily", "avantouinti"],
     "attitudes": {"environment": 2, "price_sensitivity": 3, "local_energy": 5, "digital_services": 1},
-    "consents": {"email_marketing": True, "sms_marketing": False, "partner_disclosure": True},
+    "consents": consents("email_marketing", "marketing_competitions", "partner_marketing"),
 }
 BROR: dict[str, Any] = {
     "customer_number": "82345678",
@@ -174,7 +184,7 @@ BROR: dict[str, Any] = {
     },
     "demographics": {"birth_year": 1955, "gender": "male", "household_size": 2, "dwelling_type": "terraced"},
     "hobbies": ["segelflygning"],
-    "consents": {"email_marketing": False, "sms_marketing": True, "partner_disclosure": False},
+    "consents": consents("sms_marketing"),
 }
 
 
@@ -212,7 +222,7 @@ def person(n: int, first: str = "Aino", last: str = "Mäkelä", *, given: Iterab
         contact__phone=f"+35840{2_000_000 + n}",
     )
     if given is not None:
-        data["consents"] = {name: name in given for name in AINO["consents"]}
+        data["consents"] = consents(*given)
     return record(data, **changes)
 
 
@@ -400,6 +410,10 @@ class Builder:
         if activity is not None:
             lifecycle.record_activity(self.session, [(2, self.ids[name], activity)], noon(activity))
         return self.ids[name]
+
+    def activity(self, name: Any, day: date) -> None:
+        """Member ``name`` answered a survey on ``day`` (the clock of the inactivity rule)."""
+        lifecycle.record_activity(self.session, [(2, self.ids[name], day)], noon(day))
 
     def rejected(self, name: Any, applied: date, rejected: date) -> str:
         self.applicant(name, applied)

@@ -16,14 +16,17 @@ import pytest
 
 from kss_panel.services import lifecycle
 from kss_panel.policy import Policies
-from support import Builder, Register, assert_failure, person
+from support import CONSENTS, Builder, Register, assert_failure, person
+from support import consents as given
 
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)  # noon UTC: the same day in Helsinki
 TODAY = "2026-06-15"
 FAR_FUTURE = date(2100, 1, 1)
 GROUNDS = ("accuracy-contested", "unlawful-processing", "legal-claims", "objection-pending")
-ALL_GIVEN = {"email_marketing": True, "sms_marketing": True, "partner_disclosure": True}
-NONE_GIVEN = {"email_marketing": False, "sms_marketing": False, "partner_disclosure": False}
+ALL_GIVEN = given(*CONSENTS)
+NONE_GIVEN = given()
+# The consents whose purpose is direct marketing (marketing and competitions), of KSS Energia, the group and partners.
+MARKETING = ["email_marketing", "group_competitions", "group_marketing", "marketing_competitions", "partner_competitions", "partner_marketing", "sms_marketing"]
 
 
 def last(reg: Register, action: str) -> dict[str, Any]:
@@ -120,18 +123,20 @@ def test_consent_of_an_unknown_member_is_not_found(reg: Register) -> None:
 def test_direct_marketing_consents_of_the_shipped_policy(policies: Policies) -> None:
     register = policies.register
     marketing = {name for name, c in register.consents.items() if register.purposes[c.purpose].direct_marketing}
-    assert marketing == {"email_marketing", "sms_marketing", "partner_disclosure"}
+    assert marketing == set(MARKETING)
 
 
 def test_object_withdraws_every_marketing_consent_and_sets_objected_at(reg: Register) -> None:
+    others = given(*(name for name in CONSENTS if name not in MARKETING))  # communication and market research: not direct marketing
+    assert others != NONE_GIVEN
     data = reg.json("consent", reg.ids["yes"], "--object")
-    assert data["consents"] == NONE_GIVEN
+    assert data["consents"] == others
     shown = reg.json("show", reg.ids["yes"])
-    assert shown["consents"] == NONE_GIVEN
+    assert shown["consents"] == others
     assert shown["objected_at"] == TODAY
     entry = last(reg, "object")
     assert entry["member_id"] == reg.ids["yes"]
-    assert entry["detail"]["withdrawn"] == ["email_marketing", "partner_disclosure", "sms_marketing"]
+    assert entry["detail"]["withdrawn"] == MARKETING
     assert reg.json("show", reg.ids["no"])["objected_at"] is None
 
 

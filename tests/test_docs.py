@@ -136,3 +136,16 @@ def test_the_readme_names_every_error_type() -> None:
     for _, kind in EXIT_CODES.values():
         assert f"`{kind}`" in envelope, kind
     assert "`internal`" in envelope
+
+
+def test_every_policy_key_is_in_the_policy_reference() -> None:
+    """docs/policies.md names every key the policy files may hold."""
+    from pydantic import BaseModel
+
+    from kss_panel import policy
+
+    text = (README.parent / "docs" / "policies.md").read_text(encoding="utf-8")
+    models = [value for value in vars(policy).values() if isinstance(value, type) and issubclass(value, BaseModel) and value is not BaseModel]
+    keys = {info.alias or name for model in models for name, info in model.model_fields.items()}
+    missing = sorted(key for key in keys if not re.search(rf"[`.{{]{re.escape(key)}(`|\.|\[|<| |:)", text))
+    assert missing == []

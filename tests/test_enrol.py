@@ -15,7 +15,7 @@ from kss_panel.services import members
 from kss_panel.services.session import Session
 from kss_panel.errors import InvalidInput
 from kss_panel.record import flatten
-from support import AINO, CATEGORIES, NOW, POLICIES_DIR, VEIKKO, Register, assert_clean_failure, record
+from support import AINO, CATEGORIES, NOW, POLICIES_DIR, VEIKKO, Register, assert_clean_failure, consents, record
 
 MEMBER_ID = re.compile(r"^M[a-z2-7]{16}$")
 
@@ -70,7 +70,7 @@ def test_enrol_minimal_record_defaults_consents_to_false(reg: Register) -> None:
     }
     shown = reg.json("show", reg.enrol(minimal))
     assert shown["contact"] == minimal["contact"]
-    assert shown["consents"] == {"email_marketing": False, "sms_marketing": False, "partner_disclosure": False}
+    assert shown["consents"] == consents()
     assert "demographics" not in shown and "hobbies" not in shown
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from support import CATEGORIES, VEIKKO, Register, assert_rejected, problem_lines, record
+from support import CATEGORIES, VEIKKO, Register, assert_rejected, consents, problem_lines, record
 from support import AINO as SUPPORT_AINO
 
 AINO = record(SUPPORT_AINO, attitudes={"environment": 4, "price_sensitivity": 5})
@@ -82,9 +82,9 @@ def test_rows_by_member_id_or_email_are_applied_each_with_its_own_audit_entry(pa
         VEIKKO,
         contact__phone="+358509998887",
         electricity={"has_solar_panels": True},
-        consents={"email_marketing": False, "sms_marketing": False, "partner_disclosure": False},
+        consents=consents(),
     )
-    assert shown_record(panel, "eero") == {**EERO, "consents": {"email_marketing": False, "sms_marketing": False, "partner_disclosure": False}}
+    assert shown_record(panel, "eero") == {**EERO, "consents": consents()}
 
     entries = panel.audit_log()[audit_before:]
     assert self_service_entries(entries) == {

@@ -136,8 +136,10 @@ def test_reject_for_a_listed_reason(reg: Register) -> None:
     assert result.stdout == f"rejected {member_id} (not-a-customer)\n"
     row = reg.member(member_id)
     assert row is not None
-    assert (row["status"], row["rejected_at"], row["admitted_at"]) == ("rejected", TODAY, None)
+    assert (row["status"], row["rejected_at"], row["admitted_at"], row["rejection_reason"]) == ("rejected", TODAY, None, "not-a-customer")
     assert entries(reg)[-1] == ("reject", member_id, {"reason": "not-a-customer"})
+    assert reg.json("show", member_id)["rejection_reason"] == "not-a-customer"
+    assert "rejection reason  not-a-customer" in reg.run("show", member_id).stdout
 
 
 def test_reject_for_a_reason_not_in_the_policy(reg: Register, policies: Policies) -> None:

@@ -168,6 +168,10 @@ CASES: dict[str, tuple[Ok, Fails]] = {
     ),
     "init": (INIT, Fails(INIT.args, no_register, unlock=None, env={"KSS_PANEL_PASSPHRASE": "short"}, code=5, problems=True)),
     "list": (Ok(lambda r: ("list",), data=list), Fails(lambda r: ("list", "--status", "vip"), code=5, problems=True)),
+    "notice": (
+        Ok(lambda r: ("notice", "--record", "--lang", "sv"), unlock=None, expect={"document": "record", "language": "sv"}),
+        Fails(lambda r: ("notice", "--lang", "de"), unlock=None, code=5, problems=True),
+    ),
     "officer add": (
         Ok(lambda r: ("officer", "add", "cron", "--role", "purger", "--key-file", r.dir / "cron.key"), unlock="--unlock-key-file"),
         Fails(lambda r: ("officer", "add", "desk", "--key-file", r.dir / "desk2.key"), unlock="--unlock-key-file", code=5, problems=True),

@@ -128,12 +128,29 @@ def _objections_and_request_subjects(db: sqlite_utils.Database) -> None:
     requests.create_index(["subject", "subject_digest"])
 
 
+def _rejection_reason(db: sqlite_utils.Database) -> None:
+    """Keep a rejected applicant's reason beside the status (the access export states it, Art. 15).
+
+    Registers made before this step held the reason only in the audit entry of the
+    rejection: copy it from the latest such entry of each rejected applicant.
+    """
+    db.table("members").add_column("rejection_reason", str)
+    db.execute(
+        """UPDATE members SET rejection_reason = (
+               SELECT json_extract(audit.detail, '$.reason') FROM audit
+               WHERE audit.member_id = members.member_id AND audit.action = 'reject'
+               ORDER BY audit.seq DESC LIMIT 1)
+           WHERE status = 'rejected'"""
+    )
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0001_create_register", _create_register),
     ("0002_lifecycle_and_erasure_ledger", _lifecycle),
     ("0003_data_subject_rights", _data_subject_rights),
     # Folded into 0004_format_2 (branch keys) when the branches merge.
     ("0004_objections_and_request_subjects", _objections_and_request_subjects),
+    ("0004_rejection_reason", _rejection_reason),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -16,8 +16,19 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 
 
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]*$", max_length=64)]
-Text = Annotated[str, StringConstraints(min_length=1, max_length=500)]
+Text = Annotated[str, StringConstraints(min_length=1, max_length=1000)]
+Email = Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$", max_length=254)]
 LANGUAGES = ("fi", "sv", "en")
+LEGAL_BASES = ("consent", "contract", "legal-obligation", "vital-interests", "public-task", "legitimate-interests")
+# GDPR Art. 9(1): the special categories of personal data, and the Art. 9(2) grounds that lift its ban.
+SPECIAL_CATEGORIES = (
+    "racial-or-ethnic-origin", "political-opinions", "religious-or-philosophical-beliefs", "trade-union-membership",
+    "genetic-data", "biometric-data", "health", "sex-life-or-sexual-orientation",
+)
+ART9_GROUNDS = (
+    "explicit-consent", "employment-and-social-protection", "vital-interests", "not-for-profit-body", "made-public",
+    "legal-claims", "substantial-public-interest", "health-or-social-care", "public-health", "archiving-research-statistics",
+)
 
 
 class Strict(BaseModel):
@@ -42,10 +53,13 @@ FieldType = Literal[
 class FieldSpec(Strict):
     type: FieldType
     label: Localised | None = None
+    purposes: list[Slug] = []
+    special_category: Literal[SPECIAL_CATEGORIES] | None = None  # type: ignore[valid-type]
+    special_category_ground: Literal[ART9_GROUNDS] | None = None  # type: ignore[valid-type]
     required: bool = False
     lookup: Literal["email", "phone", "customer_number"] | None = None
     max_length: Annotated[int, Field(ge=1, le=1000)] | None = None
-    values: list[Slug] | None = None
+    values: dict[Slug, Localised] | None = None
     min: int | None = None
     max: int | None = None
     min_age: Annotated[int, Field(ge=0, le=150)] | None = None
@@ -80,24 +94,50 @@ class Category(Strict):
 
 
 class ContactPerson(Strict):
-    role: Text
-    email: Text
+    name: Text
+    role: Localised
+    email: Email
+
+
+class DataProtectionOfficer(Strict):
+    name: Text
+    email: Email
 
 
 class Controller(Strict):
     name: Text
     address: Text
     contact_person: ContactPerson
+    data_protection_officer: DataProtectionOfficer | None = None
 
 
 class RegisterInfo(Strict):
+    """What the register description says of the register as a whole (its sections 3, 4 and 8) and
+    what GDPR Art. 13(2)(e)-(f) and 30(1)(c) add."""
+
     name: Localised
+    purpose_statement: Localised
+    membership_conditions: Localised
+    data_subjects: list[Localised]
+    provision: Localised
+    automated_decisions: Localised
 
 
 class Purpose(Strict):
     title: Localised
-    legal_basis: Literal["consent", "contract", "legal-obligation", "legitimate-interests"]
+    description: Localised | None = None
+    legal_basis: Literal[LEGAL_BASES]  # type: ignore[valid-type]
+    legitimate_interest: Localised | None = None
+    consents: list[Slug] = []
     direct_marketing: bool = False
+
+    @model_validator(mode="after")
+    def _interest_stated(self) -> Purpose:
+        if (self.legal_basis == "legitimate-interests") != (self.legitimate_interest is not None):
+            raise ValueError(
+                "a purpose based on legitimate interests states the interest in 'legitimate_interest' (GDPR Art. 13(1)(d)); no other purpose has one"
+            )
+        return self
 
 
 class Right(Strict):
@@ -111,6 +151,11 @@ class Consent(Strict):
     title: Localised
 
 
+class Security(Strict):
+    statement: list[Localised]
+    measures: list[Localised]
+
+
 class RegisterPolicy(Strict):
     version: Literal[1]
     register_info: RegisterInfo = Field(alias="register")
@@ -119,8 +164,8 @@ class RegisterPolicy(Strict):
     consents: dict[Slug, Consent]
     categories: dict[Slug, Category]
     sources: list[Localised]
-    security: list[Text]
-    rejection_reasons: list[Slug]
+    security: Security
+    rejection_reasons: dict[Slug, Localised]
     rights: list[Right]
 
     def direct_marketing_consents(self) -> list[str]:
@@ -147,7 +192,7 @@ class Period(Strict):
 
 class RetentionRule(Strict):
     name: Slug
-    description: Text
+    description: Localised
     status: Literal["applicant", "member", "rejected"]
     clock: Literal["applied_at", "admitted_at", "rejected_at", "last_activity_at", "ineligible_at", "updated_at"]
     fallback_clock: Literal["applied_at", "admitted_at", "rejected_at", "last_activity_at", "ineligible_at", "updated_at"] | None = None
@@ -172,9 +217,24 @@ class Guards(Strict):
     purge: Guard = Guard()
 
 
+class RecordRetention(Strict):
+    period: Period
+    description: Localised
+
+
+class RecordRetentions(Strict):
+    """How long the register keeps what it records beside its members' data."""
+
+    closed_requests: RecordRetention
+    disclosure_log: RecordRetention
+    suppressions: RecordRetention
+    audit_trail: RecordRetention
+
+
 class RetentionPolicy(Strict):
     version: Literal[1]
     rules: list[RetentionRule]
+    records: RecordRetentions
     # A restriction (Art. 18) means the data must be kept: purges hold, always.
     restricted: Literal["hold"] = "hold"
     guards: Guards = Guards()
@@ -195,12 +255,25 @@ class PurposeGrant(Strict):
 
 
 class Recipient(Strict):
-    name: Text
+    """Who receives personal data: a file for a purpose (``export``), or the register itself on its servers (``hosting``)."""
+
+    name: Text | None = None
+    category: Localised
+    example: bool = False
     role: Literal["processor", "sub-processor", "controller", "joint-controller"]
     country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
     safeguard: Safeguard | None = None
-    purposes: dict[Slug, PurposeGrant]
-    fields: list[Annotated[str, StringConstraints(pattern=r"^[a-z0-9_.]{1,80}$")]]
+    access: Literal["export", "hosting"] = "export"
+    purposes: dict[Slug, PurposeGrant] = {}
+    fields: list[Annotated[str, StringConstraints(pattern=r"^[a-z0-9_.]{1,80}$")]] = []
+
+    @model_validator(mode="after")
+    def _shape(self) -> Recipient:
+        if self.access == "hosting" and (self.purposes or self.fields):
+            raise ValueError("a hosting recipient holds every field for every purpose: it takes no 'purposes' or 'fields'")
+        if self.access == "export" and not (self.purposes and self.fields):
+            raise ValueError("a recipient of exports needs 'purposes' and 'fields'")
+        return self
 
     @property
     def in_eu_eea(self) -> bool:
@@ -209,6 +282,8 @@ class Recipient(Strict):
 
 class DisclosurePolicy(Strict):
     version: Literal[1]
+    statement: Localised
+    transfers: Localised
     recipients: dict[Slug, Recipient]
 
 
@@ -225,6 +300,16 @@ class Policies:
     def field_paths(self) -> list[str]:
         """Every stored field as a dotted path, the unit audit entries name."""
         return field_paths(self.register)
+
+
+def field_specs(register: RegisterPolicy) -> dict[str, FieldSpec]:
+    """The spec of every declared field by dotted path (consents, which the consents map declares, apart)."""
+    specs: dict[str, FieldSpec] = {}
+    for name, category in register.categories.items():
+        specs.update({f"{name}.{field}": spec for field, spec in (category.fields or {}).items()})
+        if category.field or category.item:
+            specs[name] = category.field or category.item  # type: ignore[assignment]
+    return specs
 
 
 def field_paths(register: RegisterPolicy) -> list[str]:
@@ -264,6 +349,8 @@ def describe(model: type[BaseModel], loc: tuple[Any, ...], kind: str, msg: str) 
     if kind == "extra_forbidden":
         allowed = allowed_keys(model, loc[:-1])
         msg = "unknown key" + (f" (expected one of: {', '.join(allowed)})" if allowed else "")
+    elif kind == "missing" and loc[-1:] == ("legal_basis",):
+        msg = f"required key is missing: every purpose needs its legal basis (GDPR Art. 6(1): {', '.join(LEGAL_BASES)})"
     elif kind == "missing":
         msg = "required key is missing"
     return f"{path}: {msg}"

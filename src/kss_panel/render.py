@@ -51,7 +51,8 @@ def member(console: Console, data: dict[str, Any], policies: Policies) -> None:
     header = Table.grid(padding=(0, 2))
     header.add_column(style="bold")
     header.add_column()
-    for column in ("member_id", "status", "applied_at", "admitted_at", "rejected_at", "last_activity_at", "updated_at", "ineligible_at"):
+    for column in ("member_id", "status", "applied_at", "admitted_at", "rejected_at", "rejection_reason", "last_activity_at", "updated_at",
+                   "ineligible_at"):
         if data.get(column) is not None:
             header.add_row(_label(column), _cell(data[column]))
     if data.get("restricted_at"):
@@ -164,7 +165,8 @@ def policies(console: Console, policies: Policies) -> None:
     register = policies.register
     console.print(Text(f"{register.register_info.name.en} — policy hash {policies.hash}", style="bold"))
     console.print(Text(f"controller: {register.controller.name}, {register.controller.address}"))
-    console.print(Text(f"contact: {register.controller.contact_person.role} <{register.controller.contact_person.email}>"))
+    person = register.controller.contact_person
+    console.print(Text(f"contact: {person.name}, {person.role.en} <{person.email}>"))
     table(
         console,
         [{"purpose": k, "legal_basis": v.legal_basis, "title": v.title.en} for k, v in register.purposes.items()],
@@ -189,9 +191,17 @@ def policies(console: Console, policies: Policies) -> None:
     )
     table(
         console,
+        [{"record": name.replace("_", " "), "period": describe(kept.period)} for name, kept in policies.retention.records],
+        ["record", "period"],
+        title="records kept beside members' data",
+    )
+    table(
+        console,
         [
-            {"recipient": k, "name": r.name, "role": r.role, "country": r.country, "safeguard": r.safeguard,
-             "purposes": ", ".join(f"{p} ({g.consent})" for p, g in r.purposes.items()), "fields": len(r.fields)}
+            {"recipient": k + (" (example)" if r.example else ""), "name": r.name or r.category.en, "role": r.role,
+             "country": r.country, "safeguard": r.safeguard,
+             "purposes": ", ".join(f"{p} ({g.consent})" for p, g in r.purposes.items()) or "all (hosting)",
+             "fields": len(r.fields) if r.access == "export" else "all"}
             for k, r in policies.disclosure.recipients.items()
         ],
         ["recipient", "name", "role", "country", "safeguard", "purposes", "fields"],

@@ -23,6 +23,18 @@ def period_end(period: Period, start: date) -> date:
     return add_months(start, period.months)
 
 
+def latest_start(period: Period, as_of: date) -> date:
+    """The last day a period may start on and have ended by ``as_of``: everything that started on it
+    or before is due. (Month ends clamp, so 2024-02-29 + 24 months is due on 2026-02-28 too.)"""
+    if period.days is not None:
+        return as_of - timedelta(days=period.days)
+    assert period.months is not None
+    start = add_months(as_of, -period.months)
+    while period_end(period, start + timedelta(days=1)) <= as_of:
+        start += timedelta(days=1)
+    return start
+
+
 def describe(period: Period) -> str:
     return f"{period.days} days" if period.days is not None else f"{period.months} months"
 

@@ -26,8 +26,11 @@ DEFAULT_BUSY_TIMEOUT = 30.0
 MEMBER_COLUMNS = (
     "member_id", "status", "applied_at", "admitted_at", "rejected_at", "last_activity_at", "updated_at",
     "ineligible_at", "restricted_at", "restriction_reason", "objected_at", "processing_objected_at", "suppression_match",
+    "rejection_reason",
 )
 AUDIT_COLUMNS = ("seq", "at", "actor", "action", "member_id", "fields", "policy_hash", "detail", "mac")
+# The records kept beside members' data that retention prunes: (table, the date column its period counts from).
+RECORD_TABLES = {"closed_requests": ("requests", "closed_on"), "disclosure_log": ("disclosures", "disclosed_on"), "suppressions": ("suppressions", "since")}
 
 
 def _connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
@@ -342,6 +345,19 @@ class Store:
 
     def update_request(self, request_id: int, changes: dict[str, Any]) -> None:
         self._update("requests", "id", request_id, changes)
+
+    def old_records(self, kind: str, cutoff: str, *, hold_restricted: bool, delete: bool = False) -> int:
+        """How many records of ``kind`` are dated on or before ``cutoff`` (a day); with ``delete``, delete them.
+
+        With ``hold_restricted``, the records of a member whose processing is restricted are kept.
+        """
+        table, column = RECORD_TABLES[kind]
+        where = f"{column} IS NOT NULL AND {column} <= ?"
+        if hold_restricted and table != "suppressions":
+            where += " AND member_id NOT IN (SELECT member_id FROM members WHERE restricted_at IS NOT NULL)"
+        if delete:
+            return self.conn.execute(f"DELETE FROM {table} WHERE {where}", (cutoff,)).rowcount
+        return int(self.conn.execute(f"SELECT count(*) FROM {table} WHERE {where}", (cutoff,)).fetchone()[0])
 
     # --- audit ----------------------------------------------------------------------------------------------
 

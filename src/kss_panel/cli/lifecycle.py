@@ -10,10 +10,9 @@ import typer
 
 from .. import readers
 from ..errors import InvalidInput
-from ..model import local_date
-from ..policy import RetentionRule
+from ..policy import RetentionPolicy
 from ..retention import describe
-from ..services import lifecycle
+from ..services import lifecycle, records
 from ..words import plural
 from .app import GROUPS, Call, app, command
 from .members import MemberArg
@@ -159,8 +158,10 @@ def purge(
 ) -> None:
     """Apply the retention rules: a dry run by default, --apply erases the due members.
 
-    Runs with a purger key file, which cannot read personal data. Idempotent:
-    a second run finds nothing due. Prints member ids, never names. Restricted
+    Then erases the records kept beside members' data (closed requests, the
+    disclosure log, suppression digests) past their retention periods. Runs
+    with a purger key file, which cannot read personal data. Idempotent: a
+    second run finds nothing due. Prints member ids, never names. Restricted
     members are held. A run that would erase more than the retention policy
     allows at once is refused (exit 9) unless --expect N names the count.
 
@@ -171,10 +172,7 @@ def purge(
         raise InvalidInput("--as-of is for planning", [("--as-of", "is allowed only in dry runs, not with --apply")])
     if expect is not None and not apply:
         raise InvalidInput("--expect confirms a purge", [("--expect", "needs --apply: a dry run changes nothing")])
-    if apply:
-        plan = call.unlocked(lifecycle.purge, call.now, expect=expect)
-    else:
-        plan = call.unlocked(lifecycle.plan_purge, day or local_date(call.now))
+    plan, kept = call.unlocked(records.purge, call.now, apply=apply, as_of=day, expect=expect)
     rules = call.policies.retention.rules
     data = {
         "as_of": plan.as_of.isoformat(),
@@ -187,22 +185,29 @@ def purge(
              "held": len(plan.held[rule.name]), "held_ids": plan.held[rule.name]}
             for rule in rules
         ],
+        "records": kept.due,
     }
-    call.emit(data, lambda: show_purge(data, rules, quiet=quiet))
+    call.emit(data, lambda: show_purge(data, call.policies.retention, quiet=quiet))
 
 
-def show_purge(data: dict[str, Any], rules: list[RetentionRule], *, quiet: bool) -> None:
-    if quiet and data["total"] == 0:
+def show_purge(data: dict[str, Any], retention: RetentionPolicy, *, quiet: bool) -> None:
+    records_due = sum(data["records"].values())
+    if quiet and data["total"] == 0 and records_due == 0:
         return
     counts = ", ".join(f"{r['name']} {r['count']}" for r in data["rules"] if r["count"])
     held = f"; {data['held']} held by a restriction (Art. 18)" if data["held"] else ""
+    kinds = ", ".join(f"{kind.replace('_', ' ')} {n}" for kind, n in data["records"].items() if n)
     if data["applied"]:
         out(f"purged {plural(data['total'], 'member')}" + (f" ({counts})" if counts else "") + held)
+        if records_due:
+            out(f"erased {plural(records_due, 'record')} past their retention period ({kinds})")
         return
     out(f"dry run for {data['as_of']}: {plural(data['total'], 'member')} due" + (f" ({counts})" if counts else "") + held)
-    for rule, found in zip(rules, data["rules"], strict=True):
+    for rule, found in zip(retention.rules, data["rules"], strict=True):
         out(f"{rule.name}: {found['count']} ({rule.status}, {rule.clock} + {describe(rule.period)})" + (f", {found['held']} held" if found["held"] else ""))
         for member_id in found["member_ids"]:
             typer.echo(f"  {member_id}")
         for member_id in found["held_ids"]:
             typer.echo(f"  {member_id} (held: restricted)")
+    out("records past their retention period: " + ", ".join(
+        f"{kind.replace('_', ' ')} {n} ({describe(getattr(retention.records, kind).period)})" for kind, n in data["records"].items()))

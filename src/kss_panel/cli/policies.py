@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .. import render
 from .app import GROUPS, Call, command
-from .output import out, stdout
+from .output import err, out, stdout
 
 group = GROUPS["policy"]
 
@@ -13,12 +13,23 @@ group = GROUPS["policy"]
 def policy_check(call: Call) -> None:
     """Validate every policy file strictly; exit 6 listing each problem with file and line.
 
+    Also warns of recipients marked as examples, which must be replaced
+    before the policies are used.
+
     Example: kss-panel --policies policies policy check
     """
     policies = call.policies
     directory = call.state.config.policies
-    data = {"directory": str(directory), "hash": policies.hash, "files": sorted(policies.documents)}
-    call.emit(data, lambda: out(f"policies in {directory} are valid (hash {policies.hash})"))
+    examples = [key for key, recipient in policies.disclosure.recipients.items() if recipient.example]
+    data = {"directory": str(directory), "hash": policies.hash, "files": sorted(policies.documents), "examples": examples}
+
+    def human() -> None:
+        out(f"policies in {directory} are valid (hash {policies.hash})")
+        if examples:
+            err(f"kss-panel: warning: recipients marked as examples: {', '.join(examples)}")
+            err("kss-panel: hint: replace them with the parties of signed processor agreements and named companies before use")
+
+    call.emit(data, human)
 
 
 @command(group, "show", unlocks=False)

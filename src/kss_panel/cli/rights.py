@@ -11,7 +11,7 @@ import typer
 from .. import render
 from ..errors import InvalidInput
 from ..model import ERASURE_REASONS, RESTRICTION_GROUNDS
-from ..services import rights
+from ..services import access, rights
 from ..words import plural
 from .app import GROUPS, Call, app, choice, command
 from .members import CustomerNumberOpt, EmailOpt, MemberArg, PhoneOpt, RequestOpt, one_lookup
@@ -27,11 +27,12 @@ def export_access(
     customer_number: CustomerNumberOpt = None,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Write the JSON document and the HTML report here (0600).")] = None,
     request: RequestOpt = None,
+    language: Annotated[str | None, typer.Option("--lang", help="fi, sv or en instead of the member's own language.", show_default=False)] = None,
 ) -> None:
-    """The Article 15 answer: all of a member's data, purposes, disclosures, retention and rights.
+    """The Article 15 answer: a member's data, purposes, recipients, transfers, retention and rights.
 
     Writes a versioned JSON document and a printable HTML report in the member's
-    language with --out DIR; --json prints the document in the JSON envelope.
+    language (or --lang) with --out DIR; --json prints the document in the JSON envelope.
 
     Example: kss-panel export access --email aino@example.fi --out exports/ --request 12
     """
@@ -39,7 +40,7 @@ def export_access(
     if (member is None) == (not lookups) or len(lookups) > 1:
         raise InvalidInput("name one member", [("MEMBER|--email|--phone|--customer-number", "give exactly one")])
     lookup = next(iter(lookups.items()), None)
-    result = call.unlocked(rights.access_export, member, call.now, lookup=lookup, out=out_dir, request=request)
+    result = call.unlocked(access.access_export, member, call.now, lookup=lookup, out=out_dir, request=request, language=language)
     export, files = result["document"], result["files"]
     if out_dir is None:
         call.emit(export, lambda: typer.echo(json.dumps(export, ensure_ascii=False, indent=2)))

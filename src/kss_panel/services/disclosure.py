@@ -22,6 +22,9 @@ def allowed(session: Session, recipient: str, purpose: str) -> tuple[Recipient, 
     if policy is None:
         raise Refused(f"the disclosure policy names no recipient {recipient!r}",
                       hints=(f"recipients: {', '.join(session.policies.disclosure.recipients)}",))
+    if policy.access == "hosting":
+        raise Refused(f"{recipient} hosts the register's data on its servers: it receives no disclosure files",
+                      hints=(f"recipients of exports: {', '.join(k for k, r in session.policies.disclosure.recipients.items() if r.access == 'export')}",))
     grant = policy.purposes.get(purpose)
     if grant is None:
         raise Refused(f"{recipient} may not receive data for purpose {purpose!r}", hints=(f"allowed purposes: {', '.join(policy.purposes)}",))

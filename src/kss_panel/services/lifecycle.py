@@ -71,7 +71,7 @@ def reject(session: Session, member_id: str, reason: str, now: datetime) -> dict
         row = session.member_row(member_id)
         require_status(row, "applicant", "reject")
         today = local_date(now).isoformat()
-        session.store.update_member(member_id, {"status": "rejected", "rejected_at": today, "updated_at": today})
+        session.store.update_member(member_id, {"status": "rejected", "rejected_at": today, "updated_at": today, "rejection_reason": reason})
         session.audit(now, "reject", member_id, detail={"reason": reason})
         return plain(session.member_row(member_id))
 

@@ -1,25 +1,18 @@
-"""Data-subject rights: access (Art. 15), erasure (Art. 17), restriction (Art. 18), consent and objection (Art. 7, 21)."""
+"""Data-subject rights: erasure (Art. 17), restriction (Art. 18), consent and objection (Art. 7, 21); access is in ``access``."""
 
 from __future__ import annotations
 
-import json
-from datetime import UTC, datetime
-from pathlib import Path
+from datetime import datetime
 from typing import Any
 
-from .. import reports, writers
 from ..errors import InvalidInput, Param
 from ..model import (
-    ERASURE_REASONS, OBJECTION_ARTICLES, OBJECTIONS, RESTRICTION_GROUNDS, SUPPRESSED_KINDS, check_consent_change, local_date, objection_columns, one_of,
+    ERASURE_REASONS, OBJECTIONS, RESTRICTION_GROUNDS, SUPPRESSED_KINDS, check_consent_change, local_date, objection_columns, one_of,
     refuse_marketing_consent, require_unrestricted,
 )
-from ..record import changed_fields, flatten
-from ..retention import next_due
-from . import members, requests
+from ..record import changed_fields
+from . import requests
 from .session import Session, plain
-
-ACCESS_EXPORT_SCHEMA = "kss-panel/access-export"
-ACCESS_EXPORT_VERSION = 1
 
 
 def erase(
@@ -133,89 +126,3 @@ def restrict(session: Session, member_id: str, now: datetime, *, reason: str | N
             requests.fulfil(session, request, member_id, "restriction", now)
         session.audit(now, "restrict" if reason else "restrict-lift", member_id, [], {"reason": reason} if reason else {})
         return plain(session.member_row(member_id))
-
-
-def access_export(
-    session: Session,
-    member_id: str | None,
-    now: datetime,
-    *,
-    lookup: tuple[str, str] | None = None,
-    out: Path | None = None,
-    request: int | None = None,
-) -> dict[str, Any]:
-    """The Art. 15 answer: every stored datum and what the register does with it.
-
-    The member is named by id or found by ``lookup`` (kind, value). With
-    ``out`` the JSON document and the printable HTML report are written there
-    inside the transaction, so an export that cannot be delivered is neither
-    audited nor closes the request. Returns the document and the files written.
-    """
-    session.require_officer("export personal data")
-    if member_id is None:
-        assert lookup is not None
-        member_id = members.find(session, *lookup, now)["member_id"]
-    with session.store.write():
-        row = session.member_row(member_id)
-        record = session.record(row)
-        export = _access_document(session, row, record, session.store.disclosures_of(member_id), now)
-        if request is not None:
-            requests.fulfil(session, request, member_id, "access", now)
-        session.audit(now, "export-access", member_id, sorted(flatten(record)))
-        written = {} if out is None else _deliver(session, out, export)
-    return {"document": export, "files": written}
-
-
-def _deliver(session: Session, out: Path, export: dict[str, Any]) -> dict[str, str]:
-    stamp = export["generated_at"].replace("-", "").replace(":", "").replace("+0000", "Z")
-    name = f"access-{export['member']['member_id']}-{stamp}"
-    return writers.write_documents(out, {
-        "json": (f"{name}.json", json.dumps(export, ensure_ascii=False, indent=2) + "\n"),
-        "html": (f"{name}.html", reports.access_html(export, session.policies)),
-    })
-
-
-def _access_document(
-    session: Session, row: dict[str, Any], record: dict[str, Any], disclosures: list[dict[str, Any]], now: datetime
-) -> dict[str, Any]:
-    register = session.policies.register
-    language = record.get("contact", {}).get("language", "fi")
-    due = next_due(session.policies.retention, row)
-    recipients = session.policies.disclosure.recipients
-    return {
-        "schema": ACCESS_EXPORT_SCHEMA,
-        "schema_version": ACCESS_EXPORT_VERSION,
-        "generated_at": now.astimezone(UTC).isoformat(timespec="seconds"),
-        "language": language,
-        "register": register.register_info.name.get(language),
-        "controller": {
-            "name": register.controller.name,
-            "address": register.controller.address,
-            "contact_person": register.controller.contact_person.model_dump(),
-        },
-        "member": plain(row),
-        "objections": [
-            {"objection": kind, "article": OBJECTION_ARTICLES[kind], "since": row[column]} for kind, column in OBJECTIONS.items() if row[column]
-        ],
-        "data": [{"category": name, "title": register.categories[name].title.get(language), "value": value} for name, value in record.items()],
-        "purposes": [{"purpose": name, "title": p.title.get(language), "legal_basis": p.legal_basis} for name, p in register.purposes.items()],
-        "disclosures": [
-            {
-                "recipient": d["recipient"],
-                "recipient_name": recipients[d["recipient"]].name if d["recipient"] in recipients else None,
-                "country": recipients[d["recipient"]].country if d["recipient"] in recipients else None,
-                "purpose": d["purpose"],
-                "fields": d["fields"],
-                "date": d["disclosed_on"],
-            }
-            for d in disclosures
-        ],
-        "retention": (
-            {"rule": due[0].name, "description": due[0].description, "erased_on": due[1].isoformat(),
-             "held_by_restriction": bool(row.get("restricted_at")) and session.policies.retention.restricted == "hold"}
-            if due
-            else None
-        ),
-        "sources": [source.get(language) for source in register.sources],
-        "rights": [{"article": r.article, "title": r.title.get(language), "how": r.how.get(language)} for r in register.rights],
-    }
