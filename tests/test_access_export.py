@@ -420,7 +420,13 @@ def test_a_restriction_holds_every_disclosure_and_an_objection_ends_them(reg: Re
     assert access_report.ACCESS_TEXT["fi"]["held_recipients"] in html
     assert "Käsittelyä rajoitettu" in html and "tietoja tarvitaan oikeudellisen vaateen vuoksi" in html
 
+    # An objection to direct marketing (Art. 21(2)) ends the marketing disclosures only; one to processing
+    # on legitimate interests (21(1)) ends panel communication and market research too.
     assert reg.run("consent", reg.ids["bror"], "--object").exit_code == 0
+    assert recipients(reg.json("export", "access", reg.ids["bror"])) == {
+        "hosting": [], "panel-mailer": [("communication", None), ("market_research", None)],
+    }
+    assert reg.run("consent", reg.ids["bror"], "--object-processing").exit_code == 0
     assert recipients(reg.json("export", "access", reg.ids["bror"])) == {"hosting": []}
     html, _ = html_report(reg, "bror")
     assert "Eftersom du har invänt mot direktmarknadsföring lämnas dina uppgifter inte ut." in html

@@ -23,7 +23,7 @@ from kss_panel.cli import app
 from kss_panel.keyslots import ROLES
 from kss_panel.model import ERASURE_REASONS, EXTENSION_REASONS, REQUEST_OUTCOMES, REQUEST_TYPES, RESTRICTION_GROUNDS, STATUSES
 from kss_panel.writers import FORMATS
-from support import PASSPHRASE, Clock, Register, assert_failure, invoke
+from support import CONSENTS, PASSPHRASE, Clock, Register, assert_failure, invoke
 
 KSS = str(Path(sys.executable).parent / "kss-panel")
 HEADER = "customer_number,contact.first_name,contact.last_name,contact.email,contact.language\n"
@@ -40,7 +40,7 @@ CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("officer add", "--role"): ROLES,
     ("export disclosure", "--format"): FORMATS,
     ("reject", "--reason"): ("not-a-customer", "incomplete-application", "duplicate-application", "outside-target-group"),
-    ("consent", "--give"): ("email_marketing", "sms_marketing", "partner_disclosure"),
+    ("consent", "--give"): CONSENTS,
     ("export disclosure", "--purpose"): ("communication", "market_research", "marketing", "competitions"),
 }
 
@@ -112,7 +112,9 @@ def test_every_option_that_lists_its_choices_is_known_here() -> None:
 def test_policy_values_in_help_come_from_the_policies_given(reg: Register) -> None:
     directory = reg.custom_policies("")
     register = directory / "register.yaml"
-    register.write_text(register.read_text(encoding="utf-8").replace("  - outside-target-group\n", "  - outside-target-group\n  - relocated\n"))
+    text = register.read_text(encoding="utf-8")
+    line = next(line for line in text.splitlines(keepends=True) if line.startswith("  outside-target-group:"))
+    register.write_text(text.replace(line, line + "  relocated: {fi: Muuttanut pois., sv: Flyttat bort., en: Moved away.}\n"))
     assert "relocated" not in help_text("reject")
     assert "relocated" in help_text("reject", policies=directory)
     assert "the rejection_reasons of register.yaml" in help_text("reject", policies=reg.dir / "no-such-directory")

@@ -22,7 +22,7 @@ LAYERS = {
     "render": 2,
     **{name: 1 for name in (
         "vault", "keyslots", "audit", "policy", "policy_checks", "policy_files", "retention", "model", "record", "storage",
-        "migrations", "files", "readers", "json_input", "writers", "reports", "config", "words", "labels", "documents",
+        "migrations", "database", "files", "readers", "json_input", "writers", "reports", "config", "words", "labels", "documents",
         "access_document", "access_report", "notice", "notice_text",
     )},
     "crypto": 0,

@@ -60,10 +60,10 @@ def test_the_fixture_was_made_before_migration_0004(old: Path) -> None:
 
 
 def test_0004_keeps_each_rejection_reason_beside_the_status(old: Path) -> None:
-    assert [name for name, _ in MIGRATIONS][3] == "0004_rejection_reason"
+    assert "0004_rejection_reason" in [name for name, _ in MIGRATIONS]
     run(old, "list")  # opening the register migrates it
     found = columns(old / "register.db")
-    assert found["migrations"][-1] == "0004_rejection_reason" and found["user_version"] == (SCHEMA_VERSION,)
+    assert "0004_rejection_reason" in found["migrations"] and found["user_version"] == (SCHEMA_VERSION,)
     assert found["reasons"] == tuple(sorted([
         (IDS["aino"], "rejected", "not-a-customer"), (IDS["veikko"], "rejected", "outside-target-group"), (IDS["ulla"], "applicant", None),
     ]))

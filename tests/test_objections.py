@@ -17,12 +17,12 @@ from typing import Any
 
 import pytest
 
-from support import Builder, Register, assert_failure, person
+from support import CONSENTS, Builder, Register, assert_failure, consents, person
 
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
 TODAY = "2026-06-15"
-ALL = ("email_marketing", "sms_marketing", "partner_disclosure")
-NONE_GIVEN = {name: False for name in ALL}
+ALL = ("email_marketing", "sms_marketing", "marketing_competitions")  # KSS Energia's own direct-marketing consents
+NONE_GIVEN = {name: False for name in CONSENTS}
 
 
 def admit_everyone(b: Builder) -> None:
@@ -136,7 +136,7 @@ def test_objecting_again_keeps_the_day_of_the_first_objection(panel: Register, c
 
 def test_an_objection_to_processing_stops_legitimate_interest_purposes_only(panel: Register) -> None:
     data = panel.json("consent", panel.ids["plain"], "--object-processing")
-    assert (data["consents"], data["objected_at"], data["processing_objected_at"]) == ({name: True for name in ALL}, None, TODAY)
+    assert (data["consents"], data["objected_at"], data["processing_objected_at"]) == (consents(*ALL), None, TODAY)
     entry = panel.audit()[-1]
     assert (entry["action"], entry["fields"], entry["detail"]) == (
         "object-processing", [], {"given": [], "withdrawn": [], "objections": {"legitimate-interests": "object"}})

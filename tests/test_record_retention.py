@@ -111,15 +111,6 @@ def test_as_of_plans_the_records_of_another_day(reg: Register) -> None:
     assert reg.json("purge", "--as-of", "2026-05-31", key="cron")["records"] == DUE
 
 
-def test_restricted_ignore_erases_a_restricted_members_records_too(reg: Register) -> None:
-    reg.custom_policies("", "retention.yaml")
-    path = reg.policies_dir / "retention.yaml"
-    path.write_text(path.read_text(encoding="utf-8").replace("restricted: hold", "restricted: ignore"), encoding="utf-8")
-    data = reg.json("purge", key="cron")
-    assert data["records"] == {"closed_requests": 2, "disclosure_log": 3, "suppressions": 2}
-    assert data["total"] == 0
-
-
 def test_the_periods_are_declared_for_every_record_kind(reg: Register) -> None:
     shown = json.loads(reg.cli("policy", "show", "--json").stdout)["data"]["retention"]["records"]
     assert {kind: record["period"] for kind, record in shown.items()} == {

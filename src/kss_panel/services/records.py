@@ -14,8 +14,8 @@ from datetime import date, datetime
 
 from ..model import local_date
 from ..retention import latest_start
+from . import lifecycle
 from .lifecycle import PurgePlan, plan_purge
-from .lifecycle import purge as purge_members
 from .session import Session
 
 PRUNED = ("closed_requests", "disclosure_log", "suppressions")
@@ -42,7 +42,7 @@ def purge(
     ``expect`` confirms a member purge over the blast-radius guard (see ``lifecycle.purge``).
     """
     if apply:
-        return purge_members(session, now, expect=expect), prune_records(session, now)
+        return lifecycle.purge(session, now, expect=expect), prune_records(session, now)
     day = as_of or local_date(now)
     return plan_purge(session, day), plan_records(session, day)
 

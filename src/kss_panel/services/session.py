@@ -20,7 +20,8 @@ from ..keyslots import Credentials, Keyring
 from ..model import local_date
 from ..policy import Policies
 from ..record import RecordSchema
-from ..storage import DEFAULT_BUSY_TIMEOUT, MEMBER_COLUMNS, Store, sqlite_errors
+from ..database import sqlite_errors
+from ..storage import DEFAULT_BUSY_TIMEOUT, MEMBER_COLUMNS, Store
 from ..vault import Vault
 
 

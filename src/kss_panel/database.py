@@ -1,0 +1,65 @@
+"""The SQLite connection under the register: its pragmas, and SQLite's errors as the project's."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from . import files
+from .errors import Busy, IntegrityError
+
+
+def connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None)
+    # secure_delete overwrites deleted cells and freed pages with zeros; the
+    # rollback journal (not WAL) is deleted at each commit; temp tables stay in
+    # memory so no temporary file ever holds register content.
+    conn.execute("PRAGMA secure_delete = ON")
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA temp_store = MEMORY")
+    conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+    conn.execute("PRAGMA journal_mode = DELETE")
+    return conn
+
+
+# SQLite's primary result codes (the low byte of an extended code) that are the machine's state, not a bug:
+# code -> (what could not be done, the cause in files.CAUSES).
+SQLITE_REFUSALS = {
+    3: ("use", "permission"),  # SQLITE_PERM
+    8: ("write", "read-only-file"),  # SQLITE_READONLY: no write permission, or a read-only file system
+    10: ("read or write", "io"),  # SQLITE_IOERR
+    13: ("write", "full"),  # SQLITE_FULL
+    14: ("open", "permission"),  # SQLITE_CANTOPEN: the file, or its directory for the journal
+    23: ("use", "permission"),  # SQLITE_AUTH
+}
+SQLITE_BUSY_CODES = (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED
+SQLITE_READONLY_DIRECTORY = 8 | (6 << 8)  # the journal cannot be created beside the register
+
+
+@contextmanager
+def sqlite_errors(path: Path, what: str = "the register") -> Iterator[None]:
+    """SQLite's own errors as the project's: busy past the timeout, a refusal of the system
+    (a full disk, permission denied, a read-only file system, an I/O error) naming ``what``
+    is at ``path``, or a corrupt file."""
+    try:
+        yield
+    except sqlite3.IntegrityError:
+        raise
+    except sqlite3.DatabaseError as exc:
+        exc_code = getattr(exc, "sqlite_errorcode", None) or 0
+        code = exc_code & 0xFF
+        if code in SQLITE_BUSY_CODES or "database is locked" in str(exc):
+            raise Busy(
+                "the register is busy: another command held it past the busy timeout",
+                hints=("try again, or raise KSS_PANEL_BUSY_TIMEOUT",),
+            ) from None
+        if exc_code == SQLITE_READONLY_DIRECTORY:
+            raise files.refusal(f"write {what}", path, "directory") from None
+        if code in SQLITE_REFUSALS:
+            action, cause = SQLITE_REFUSALS[code]
+            raise files.refusal(f"{action} {what}", path, cause) from None
+        if isinstance(exc, sqlite3.OperationalError):
+            raise  # a statement of ours that SQLite refused: a bug, reported as an internal error
+        raise IntegrityError("the register file is corrupt or not a kss-panel register") from None
