@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from kss_panel.services.session import Session
-from kss_panel.policy import Policies, load_policies
+from kss_panel.policy import Policies
+from kss_panel.policy_files import load_policies
 from support import AINO, NOW, PINNED, POLICIES_DIR, VEIKKO, Clock, Register, Template, build_template, clear_kss_environment
 
 

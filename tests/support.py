@@ -32,7 +32,8 @@ from kss_panel import crypto, keyslots
 from kss_panel.services import members, officers
 from kss_panel.services.session import Session, init_register, unlock
 from kss_panel.cli import app
-from kss_panel.policy import Policies, load_policies
+from kss_panel.policy import Policies
+from kss_panel.policy_files import load_policies
 
 ROOT = Path(__file__).resolve().parents[1]
 POLICIES_DIR = ROOT / "policies"

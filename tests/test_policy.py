@@ -17,7 +17,8 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from kss_panel.cli import app
-from kss_panel.policy import Policies, load_policies
+from kss_panel.policy import Policies
+from kss_panel.policy_files import load_policies
 from kss_panel.retention import describe
 from support import PASSPHRASE, Register
 from support import POLICIES_DIR as SHIPPED

@@ -29,7 +29,8 @@ from kss_panel import keyslots
 from kss_panel.services.session import Session, init_register, unlock
 from kss_panel.cli import app
 from kss_panel.errors import Busy
-from kss_panel.policy import Period, Policies, RetentionPolicy, load_policies
+from kss_panel.policy import Period, Policies, RetentionPolicy
+from kss_panel.policy_files import load_policies
 from kss_panel.retention import due_members, period_end
 from support import FAST_KDF, PASSPHRASE, PINNED, assert_failure, query, table_rows
 from support import POLICIES_DIR as SHIPPED

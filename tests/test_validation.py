@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 from kss_panel.services import members
 from kss_panel import model
 from kss_panel.errors import InvalidInput
-from kss_panel.policy import FieldSpec, Policies, load_policies
+from kss_panel.policy import FieldSpec, Policies
+from kss_panel.policy_files import load_policies
 from support import AINO, NOW, POLICIES_DIR, Register, assert_clean_failure, record
 
 POLICIES = load_policies(POLICIES_DIR)
