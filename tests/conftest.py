@@ -1,20 +1,25 @@
-"""Shared fixtures: fast registers, a CLI runner bound to one register, a pinned clock.
+"""Shared fixtures: registers copied from templates, a pinned clock, a clean environment.
 
 The helpers they use (and that test files import) are in support.py. Template
-registers are built once per session through the services and copied per test.
+registers are built once per test session (per xdist worker) through the
+services, and every test gets a copy of one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from kss_panel.services.session import Session
 from kss_panel.policy import Policies
 from kss_panel.policy_files import load_policies
-from support import AINO, NOW, PINNED, POLICIES_DIR, VEIKKO, Clock, Register, Template, build_template, clear_kss_environment
+from kss_panel.services.session import Session
+from support import AINO, NOW, PINNED, POLICIES_DIR, VEIKKO, Clock, Register, Templates, clear_kss_environment
+
+POPULATED = {"aino": AINO, "veikko": VEIKKO}
 
 
 @pytest.fixture(autouse=True)
@@ -26,12 +31,11 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TTY_COMPATIBLE", raising=False)
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def clock(request: pytest.FixtureRequest) -> Iterator[Clock]:
-    """Runs every command of the test at the test module's ``NOW`` (support.NOW if it has
-    none): the CLI takes the clock as its context object. A test moves it by setting
-    ``clock.now``. A module that never reads the wall clock asks for it with
-    ``pytestmark = pytest.mark.usefixtures("clock")``."""
+    """Every command of every test runs at the test module's ``NOW`` (support.NOW if it has none),
+    never at the wall clock: the CLI takes the clock as its context object. A test that moves
+    the clock asks for it by name and sets ``clock.now``."""
     pinned = Clock(getattr(request.module, "NOW", NOW))
     PINNED.append(pinned)
     yield pinned
@@ -44,25 +48,35 @@ def policies() -> Policies:
 
 
 @pytest.fixture(scope="session")
-def empty_template(tmp_path_factory: pytest.TempPathFactory, policies: Policies) -> Template:
-    return build_template(tmp_path_factory.mktemp("empty-template"), policies, {})
+def templates(tmp_path_factory: pytest.TempPathFactory, policies: Policies) -> Templates:
+    return Templates(tmp_path_factory.mktemp("templates"), policies)
 
 
-@pytest.fixture(scope="session")
-def populated_template(tmp_path_factory: pytest.TempPathFactory, policies: Policies) -> Template:
-    return build_template(tmp_path_factory.mktemp("populated-template"), policies, {"aino": AINO, "veikko": VEIKKO})
+MakeRegister = Callable[..., Register]
 
 
 @pytest.fixture
-def reg(tmp_path: Path, empty_template: Template, policies: Policies) -> Register:
+def make_register(tmp_path: Path, templates: Templates, policies: Policies) -> MakeRegister:
+    """``make_register(records, now=NOW, *, directory=tmp_path, populate=None, purger=False, key_text=None)``:
+    a register in ``directory`` copied from the template of that population (see support.build_template),
+    built the first time any test asks for it."""
+
+    def make(records: Mapping[Any, Mapping[str, Any]], now: datetime = NOW, *, directory: Path | None = None, **options: Any) -> Register:
+        return Register(directory or tmp_path, templates.get(records, now, **options), policies)
+
+    return make
+
+
+@pytest.fixture
+def reg(make_register: MakeRegister) -> Register:
     """An empty register: officers 'aino' (passphrase) and 'desk' (key file), no members."""
-    return Register(tmp_path, empty_template, policies)
+    return make_register({})
 
 
 @pytest.fixture
-def populated(tmp_path: Path, populated_template: Template, policies: Policies) -> Register:
+def populated(make_register: MakeRegister) -> Register:
     """A register with members 'aino' (AINO) and 'veikko' (VEIKKO), enrolled at NOW."""
-    return Register(tmp_path, populated_template, policies)
+    return make_register(POPULATED)
 
 
 @pytest.fixture

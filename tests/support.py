@@ -1,4 +1,5 @@
-"""What the test files share: constants, sample records, a register bound to a CLI runner, assertions.
+"""What the test files share: sample records and the builders of people, template registers,
+a register bound to the command line, and assertions.
 
 A plain module: the fixtures are in conftest.py. pytest's default import mode
 ("prepend", which pyproject.toml keeps) puts tests/ on sys.path when it loads
@@ -6,34 +7,44 @@ tests/conftest.py (tests/ has no __init__.py), so a test file, and conftest.py,
 say ``from support import ...``.
 
 Registers are built through the services with Argon2id at tiny, fixed
-parameters (FAST_KDF), so unlocking with a passphrase is instant; most CLI tests
-unlock with the officer-role key-file slot "desk", which costs an HKDF, not Argon2.
+parameters (FAST_KDF), once per population and test session (see Templates),
+and every test gets a copy of the file. Most commands unlock with the
+officer-role key-file slot "desk", which costs an HKDF, not Argon2.
 """
 
 from __future__ import annotations
 
 import copy
+import csv
 import hashlib
+import io
 import json
 import os
+import re
 import shutil
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import sys
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, AnyStr
 
-import pytest
-from typer.testing import CliRunner, Result
+# The CLI's rich consoles are made when it is imported and keep a COLUMNS found in the environment then
+# (an xdist worker starts with COLUMNS=80). Without it they read COLUMNS on every print, so the
+# per-test environment (conftest.py: wide, plain output) decides, wherever pytest was started.
+os.environ.pop("COLUMNS", None)
 
-from kss_panel import crypto, keyslots
-from kss_panel.services import members, officers
-from kss_panel.services.session import Session, init_register, unlock
-from kss_panel.cli import app
-from kss_panel.policy import Policies
-from kss_panel.policy_files import load_policies
+import pytest  # noqa: E402
+import typer  # noqa: E402
+from typer.testing import CliRunner, Result  # noqa: E402
+
+from kss_panel import crypto, keyslots  # noqa: E402
+from kss_panel.cli import app  # noqa: E402
+from kss_panel.policy import Policies  # noqa: E402
+from kss_panel.services import lifecycle, members, officers, requests, rights  # noqa: E402
+from kss_panel.services.session import Session, init_register, unlock  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 POLICIES_DIR = ROOT / "policies"
@@ -162,6 +173,9 @@ BROR: dict[str, Any] = {
 }
 
 
+# --- people -------------------------------------------------------------------------------------------------
+
+
 def record(base: Mapping[str, Any] = AINO, **changes: Any) -> dict[str, Any]:
     """A deep copy of ``base``; ``changes`` maps 'contact__email' style paths to values."""
     out = copy.deepcopy(dict(base))
@@ -174,7 +188,66 @@ def record(base: Mapping[str, Any] = AINO, **changes: Any) -> dict[str, Any]:
     return out
 
 
-# --- the environment and the policies ---------------------------------------------------------------------
+def customer(n: int) -> str:
+    """The customer number of person(n): a roster that lists it says person n is a KSS Energia customer."""
+    return f"{30_000_000 + n}"
+
+
+def person(n: int, first: str = "Aino", last: str = "Mäkelä", *, given: Iterable[str] | None = None, **changes: Any) -> dict[str, Any]:
+    """A valid application: AINO's record as person ``n``, named ``first last``, with lookups of its own
+    (customer number customer(n), email <first>.<n>@example.fi, phone +35840 2000000+n), so that
+    people of different ``n`` are never duplicates. ``given`` names the consents given (AINO's
+    when None); ``changes`` as in record()."""
+    data = record(
+        AINO,
+        customer_number=customer(n),
+        contact__first_name=first,
+        contact__last_name=last,
+        contact__email=f"{first.lower()}.{n}@example.fi",
+        contact__phone=f"+35840{2_000_000 + n}",
+    )
+    if given is not None:
+        data["consents"] = {name: name in given for name in AINO["consents"]}
+    return record(data, **changes)
+
+
+def letters(n: int) -> str:
+    """Letters only (names hold no digits), distinct for every n >= 0: a, b, ..., z, aa, ab, ..."""
+    out = ""
+    n += 1
+    while n:
+        n, rest = divmod(n - 1, 26)
+        out = chr(ord("a") + rest) + out
+    return out
+
+
+def canary_person(n: int) -> dict[str, Any]:
+    """person(n) with every free-text value a distinctive canary (and markup in a hobby)."""
+    t = letters(n)
+    return person(
+        n, f"Canary{t}first", f"Canary{t}last",
+        contact__email=f"canary.{t}@example.fi",
+        contact__street_address=f"Canary{t}street 7",
+        contact__city=f"Canary{t}city",
+        hobbies=[f"canary{t}hobby", f"<b>canary{t}markup</b>"],
+    )
+
+
+def canaries(data: Mapping[str, Any], *, national: bool = True) -> list[str]:
+    """Every free-text value of a record, its customer number and its phone (also in national form),
+    then each long word of a longer value: output may cut a value short (a table cell) or escape
+    its markup. Enumerations and five-digit postal codes are left out: two letters or five digits
+    turn up by chance in any binary file."""
+    contact = data["contact"]
+    texts = [contact[k] for k in ("first_name", "last_name", "email", "street_address", "city") if k in contact]
+    texts += [data["customer_number"], *data.get("hobbies", [])]
+    if "phone" in contact:
+        texts += [contact["phone"], *(["0" + contact["phone"][4:]] if national else [])]
+    words = [word for text in texts for word in re.split(r"[\s<>/]+", text) if len(word) >= 8 and word != text]
+    return texts + [word for word in dict.fromkeys(words) if word not in texts]
+
+
+# --- the environment, the clock and the command line -----------------------------------------------------------
 
 
 def clear_kss_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -195,16 +268,141 @@ class Clock:
 PINNED: list[Clock] = []
 
 
-# --- registers ----------------------------------------------------------------------------------------------
+def current_time() -> datetime:
+    """The running test's instant (support.NOW outside a test)."""
+    return PINNED[-1].now if PINNED else NOW
+
+
+class Runner(CliRunner):
+    """typer's CliRunner, building the click command from the Typer app once, not on every call.
+
+    Building it costs more than most commands do; the command is the very one
+    ``kss-panel`` runs. The rest is typer.testing.CliRunner.invoke as it is.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.command = typer.main.get_command(app)
+
+    def invoke(  # type: ignore[override]
+        self,
+        args: Sequence[str],
+        input: str | bytes | None = None,
+        env: Mapping[str, str | None] | None = None,
+        **extra: Any,
+    ) -> Result:
+        exit_code, exception, exc_info, return_value = 0, None, None, None
+        with self.isolation(input=input, env=env) as streams:
+            try:
+                return_value = self.command.main(args=list(args), prog_name="kss-panel", **extra)
+            except SystemExit as exc:
+                exc_info = sys.exc_info()
+                exit_code = 0 if exc.code is None else exc.code  # type: ignore[assignment]
+                if exit_code != 0:
+                    exception = exc
+                if not isinstance(exit_code, int):
+                    sys.stdout.write(f"{exit_code}\n")
+                    exit_code = 1
+            except Exception as exc:
+                exception, exit_code, exc_info = exc, 1, sys.exc_info()
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                stdout, stderr, output = (stream.getvalue() for stream in streams)
+        return Result(
+            runner=self,
+            stdout_bytes=stdout,
+            stderr_bytes=stderr,
+            output_bytes=output,
+            return_value=return_value,
+            exit_code=exit_code,
+            exception=exception,
+            exc_info=exc_info,  # type: ignore[arg-type]
+        )
+
+
+RUNNER = Runner()
+
+
+def invoke(*argv: str | Path, input: str | bytes | None = None, env: Mapping[str, str] | None = None) -> Result:
+    """Run ``kss-panel ARGV`` in-process at the running test's pinned instant, with only ``env`` added."""
+    return RUNNER.invoke([str(arg) for arg in argv], input=input, env=dict(env or {}), obj=PINNED[-1] if PINNED else None)
+
+
+# --- template registers ---------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Template:
-    """A register file, the text of the 'desk' officer's key file, and member name -> member_id."""
+    """A register file built once, and what a copy of it knows: the text of each key-file slot's key
+    file by slot name, member ids and records by member name, and the ``facts`` the population
+    function returned (such as the day each member falls due)."""
 
     db: Path
-    desk_key: str
+    keys: dict[str, str]
     ids: dict[Any, str]
+    records: dict[Any, dict[str, Any]]
+    facts: Any = None
+
+
+def noon(day: date | str) -> datetime:
+    """Noon UTC on ``day`` (a date or YYYY-MM-DD): the same calendar day in Europe/Helsinki."""
+    day = date.fromisoformat(day) if isinstance(day, str) else day
+    return datetime(day.year, day.month, day.day, 12, 0, tzinfo=UTC)
+
+
+class Builder:
+    """Populates a template through the services, each step at its own instant (``now`` unless given).
+
+    ``make(n)`` is the record of the n-th member enrolled without one of its own.
+    """
+
+    def __init__(self, session: Session, now: datetime, make: Callable[[int], dict[str, Any]] = canary_person) -> None:
+        self.session = session
+        self.now = now
+        self.make = make
+        self.ids: dict[Any, str] = {}
+        self.records: dict[Any, dict[str, Any]] = {}
+
+    def enrol(self, name: Any, data: Mapping[str, Any] | None = None, at: datetime | None = None) -> str:
+        data = dict(data) if data is not None else self.make(len(self.ids) + 1)
+        self.ids[name] = members.enrol(self.session, data, at or self.now)["member_id"]
+        self.records[name] = data
+        return self.ids[name]
+
+    def applicant(self, name: Any, applied: date, data: Mapping[str, Any] | None = None) -> str:
+        data = dict(data) if data is not None else self.make(len(self.ids) + 1)
+        return self.enrol(name, {**data, "applied_at": applied.isoformat()}, noon(applied))
+
+    def admit(self, *names: Any, at: datetime | None = None) -> None:
+        for name in names:
+            lifecycle.admit(self.session, self.ids[name], [self.records[name]["customer_number"]], at or self.now)
+
+    def member(self, name: Any, applied: date, admitted: date, activity: date | None = None) -> str:
+        self.applicant(name, applied)
+        self.admit(name, at=noon(admitted))
+        if activity is not None:
+            lifecycle.record_activity(self.session, [(2, self.ids[name], activity)], noon(activity))
+        return self.ids[name]
+
+    def rejected(self, name: Any, applied: date, rejected: date) -> str:
+        self.applicant(name, applied)
+        lifecycle.reject(self.session, self.ids[name], "not-a-customer", noon(rejected))
+        return self.ids[name]
+
+    def restrict(self, name: Any, reason: str = "accuracy-contested", at: datetime | None = None) -> None:
+        rights.restrict(self.session, self.ids[name], at or self.now, reason=reason)
+
+    def object(self, name: Any) -> None:
+        rights.consent(self.session, self.ids[name], self.now, object_to_marketing=True)
+
+    def eligibility(self, at: datetime, *, excluding: Iterable[Any] = ()) -> None:
+        """An eligibility check against a roster of everyone enrolled here but ``excluding``."""
+        roster = [data["customer_number"] for name, data in self.records.items() if name not in set(excluding)]
+        lifecycle.eligibility(self.session, roster, at)
+
+
+Populate = Callable[[Builder], Any]
 
 
 def build_template(
@@ -213,16 +411,57 @@ def build_template(
     records: Mapping[Any, Mapping[str, Any]],
     now: datetime = NOW,
     *,
+    populate: Populate | None = None,
+    purger: bool = False,
     key_text: str | None = None,
 ) -> Template:
-    """``directory``/register.db: officers 'aino' (PASSPHRASE) and 'desk' (key file), ``records`` enrolled at ``now``."""
+    """``directory``/register.db, made at ``now``: officers 'aino' (PASSPHRASE) and 'desk' (key file
+    ``key_text``, a new one if None), with ``purger`` a purger key-file slot 'cron' too; ``records``
+    enrolled at ``now``; then ``populate(builder)``, whose result is the template's facts."""
     directory.mkdir(parents=True, exist_ok=True)
     db = directory / "register.db"
-    key_text = key_text or crypto.new_key_file_text()
+    keys = {"desk": key_text or crypto.new_key_file_text()}
+    if purger:
+        keys["cron"] = crypto.new_key_file_text()
     with init_register(db, policies, "aino", PASSPHRASE, FAST_KDF, now, unlock_seconds=0.0) as session:
-        officers.add_officer(session, "desk", "officer", now, key_secret=crypto.parse_key_file(key_text))
-        ids = {name: members.enrol(session, data, now)["member_id"] for name, data in records.items()}
-    return Template(db, key_text, ids)
+        for slot, text in keys.items():
+            officers.add_officer(session, slot, "purger" if slot == "cron" else "officer", now, key_secret=crypto.parse_key_file(text))
+        builder = Builder(session, now)
+        for name, data in records.items():
+            builder.enrol(name, data)
+        facts = populate(builder) if populate is not None else None
+    return Template(db, keys, builder.ids, builder.records, facts)
+
+
+class Templates:
+    """Template registers, each built on first use and kept for the test session (one set per
+    xdist worker, in that worker's temporary directory): a population is built once per run."""
+
+    def __init__(self, directory: Path, policies: Policies) -> None:
+        self.directory = directory
+        self.policies = policies
+        self.built: dict[str, Template] = {}
+
+    def get(
+        self,
+        records: Mapping[Any, Mapping[str, Any]],
+        now: datetime = NOW,
+        *,
+        populate: Populate | None = None,
+        purger: bool = False,
+        key_text: str | None = None,
+    ) -> Template:
+        key = json.dumps(
+            [records, now.isoformat(), populate and f"{populate.__module__}.{populate.__qualname__}", purger, key_text],
+            sort_keys=True, ensure_ascii=False,
+        )
+        if key not in self.built:
+            directory = self.directory / f"template-{len(self.built)}"
+            self.built[key] = build_template(directory, self.policies, records, now, populate=populate, purger=purger, key_text=key_text)
+        return self.built[key]
+
+
+# --- a register for one test -------------------------------------------------------------------------------------
 
 
 def tamper_connection(path: Path) -> sqlite3.Connection:
@@ -253,56 +492,57 @@ def table_rows(db: Path) -> dict[str, list[tuple[Any, ...]]]:
 
 
 class Register:
-    """One register file for one test, with a CLI runner bound to it.
+    """One register file for one test, a copy of a template, run through the command line.
 
-    Made from a template: a copy of its file, or (when the template was built in
-    ``directory``) the file itself. ``ids`` maps member names to member ids.
+    ``ids`` and ``records`` map member names to member ids and to the records
+    enrolled; ``keys`` maps each key-file slot ('desk', and 'cron' when the
+    template has a purger) to its key file beside the register.
     """
 
     def __init__(self, directory: Path, template: Template, policies: Policies) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
         self.dir = directory
         self.db = directory / "register.db"
-        if template.db != self.db:
-            shutil.copy(template.db, self.db)
+        shutil.copy(template.db, self.db)
         os.chmod(self.db, 0o600)
-        self.key_file = directory / "desk.key"
-        self.key_file.write_text(template.desk_key)
-        os.chmod(self.key_file, 0o600)
+        self.keys: dict[str, Path] = {}
+        for slot, text in template.keys.items():
+            self.keys[slot] = directory / f"{slot}.key"
+            self.keys[slot].write_text(text)
+            os.chmod(self.keys[slot], 0o600)
         self.ids = dict(template.ids)
+        self.records = dict(template.records)  # the records enrolled: read them, never change them
+        self.facts = template.facts
         self.policies = policies
         self.policies_dir = POLICIES_DIR
-        self.runner = CliRunner()
+        self.files = 0
 
-    @classmethod
-    def create(
-        cls,
-        directory: Path,
-        policies: Policies,
-        records: Mapping[Any, Mapping[str, Any]],
-        now: datetime = NOW,
-        *,
-        key_text: str | None = None,
-    ) -> Any:
-        """A new register in ``directory`` with ``records`` enrolled at ``now`` (see build_template)."""
-        return cls(directory, build_template(directory, policies, records, now, key_text=key_text), policies)
+    @property
+    def key_file(self) -> Path:
+        """The key file of the officer-role slot 'desk'."""
+        return self.keys["desk"]
+
+    @property
+    def names(self) -> dict[str, Any]:
+        """Member id -> member name."""
+        return {member_id: name for name, member_id in self.ids.items()}
 
     # --- the command line ---------------------------------------------------------------------------------
 
-    def cli(self, *args: str, input: str | bytes | None = None, env: Mapping[str, str] | None = None) -> Result:
+    def cli(self, *args: str | Path, input: str | bytes | None = None, env: Mapping[str, str] | None = None) -> Result:
         """Run kss-panel on this register with no credentials added."""
-        argv = ["--db", str(self.db), "--policies", str(self.policies_dir), *args]
-        return self.runner.invoke(app, argv, input=input, env=dict(env or {}), obj=PINNED[-1] if PINNED else None)
+        return invoke("--db", self.db, "--policies", self.policies_dir, *args, input=input, env=env)
 
-    def run(self, *args: str, input: str | bytes | None = None, env: Mapping[str, str] | None = None) -> Result:
-        """Run a command unlocked with the 'desk' officer's key file."""
-        return self.cli(*args, "--key-file", str(self.key_file), input=input, env=env)
+    def run(self, *args: str | Path, input: str | bytes | None = None, env: Mapping[str, str] | None = None, key: str = "desk") -> Result:
+        """Run a command unlocked with the key file of slot ``key``."""
+        return self.cli(*args, "--key-file", self.keys[key], input=input, env=env)
 
     def run_as_aino(self, *args: str, input: str | bytes | None = None, passphrase: str = PASSPHRASE) -> Result:
         return self.cli(*args, "--officer", "aino", input=input, env={"KSS_PANEL_PASSPHRASE": passphrase})
 
-    def json(self, *args: str, input: str | bytes | None = None) -> Any:
-        """Run a command with --json (desk key file), expect success, return ``data``."""
-        result = self.run(*args, "--json", input=input)
+    def json(self, *args: str | Path, input: str | bytes | None = None, key: str = "desk") -> Any:
+        """Run a command with --json, expect success, return ``data``."""
+        result = self.run(*args, "--json", input=input, key=key)
         assert result.exit_code == 0, (result.stdout, result.stderr)
         document = json.loads(result.stdout)
         assert document["ok"] is True
@@ -312,6 +552,32 @@ class Register:
         result = self.run("enrol", "--file", "-", input=json.dumps(data))
         assert result.exit_code == 0, result.stderr
         return result.stdout.strip()
+
+    def admit(self, *names: Any) -> None:
+        """`admit` each member named, against a roster of their customer numbers."""
+        roster = self.roster(*(self.records[name]["customer_number"] for name in names))
+        for name in names:
+            result = self.run("admit", self.ids[name], "--customers", roster)
+            assert result.exit_code == 0, result.stderr
+
+    def erase(self, name: Any, reason: str = "request") -> None:
+        result = self.run("erase", self.ids[name], "--reason", reason)
+        assert result.exit_code == 0, result.stderr
+
+    def backup(self, name: str = "backup.db") -> Path:
+        path = self.dir / name
+        result = self.run("backup", path)
+        assert result.exit_code == 0, result.stderr
+        return path
+
+    def disclose(self, recipient: str, purpose: str, *more: str, out: str | None = None) -> tuple[Result, Path]:
+        """`export disclosure RECIPIENT --purpose PURPOSE` into ``out`` (a new file beside the register when None)."""
+        path = self.dir / out if out is not None else self.path(".csv", "disclosure")
+        return self.run("export", "disclosure", recipient, "--purpose", purpose, "--out", path, *more), path
+
+    def shown(self) -> list[dict[str, Any]]:
+        """`show --json` of every member `list` lists."""
+        return [self.json("show", row["member_id"]) for row in self.json("list")]
 
     @contextmanager
     def restored(self) -> Iterator[None]:
@@ -324,13 +590,63 @@ class Register:
             if self.db.read_bytes() != saved:
                 self.db.write_bytes(saved)
 
+    # --- files beside the register ------------------------------------------------------------------------
+
+    def path(self, suffix: str = ".csv", stem: str = "input") -> Path:
+        """A new file name beside the register."""
+        self.files += 1
+        return self.dir / f"{stem}-{self.files}{suffix}"
+
+    def file(self, content: str | bytes, suffix: str = ".csv") -> Path:
+        """A new input file beside the register holding ``content`` (text as UTF-8)."""
+        path = self.path(suffix)
+        path.write_bytes(content.encode("utf-8") if isinstance(content, str) else content)
+        return path
+
+    def csv(self, rows: Iterable[Mapping[str, str]], header: Sequence[str], *, delimiter: str = ",", encoding: str = "utf-8") -> Path:
+        """A new CSV file of ``rows`` under ``header`` (a column a row lacks is an empty cell)."""
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, delimiter=delimiter, lineterminator="\n")
+        writer.writerow(header)
+        for row in rows:
+            writer.writerow([row.get(column, "") for column in header])
+        return self.file(buffer.getvalue().encode(encoding))
+
+    def roster(self, *customers: int | str, name: str = "roster.csv", text: str | None = None) -> Path:
+        """A customer roster beside the register: the customer numbers given (customer(n) for an int n), or ``text``."""
+        numbers = [customer(c) if isinstance(c, int) else c for c in customers]
+        path = self.dir / name
+        path.write_text(text if text is not None else "customer_number\n" + "".join(f"{n}\n" for n in numbers), encoding="utf-8")
+        return path
+
+    def custom_policies(self, extra: str, filename: str = "disclosure.yaml") -> Path:
+        """From now on the command line reads a copy of the shipped policies with ``extra`` appended to ``filename``."""
+        directory = self.dir / "policies"
+        shutil.copytree(POLICIES_DIR, directory)
+        with open(directory / filename, "a", encoding="utf-8") as handle:
+            handle.write(extra)
+        self.policies_dir = directory
+        return directory
+
     # --- services -----------------------------------------------------------------------------------------
 
-    def session(self, policies: Policies | None = None) -> Session:
-        secret = crypto.parse_key_file(self.key_file.read_text())
-        return unlock(self.db, policies or self.policies, keyslots.Credentials(key_secret=secret))
+    def session(self, policies: Policies | None = None, *, key: str = "desk", busy_timeout: float | None = None) -> Session:
+        """The register unlocked through the services with slot ``key``'s key file."""
+        secret = crypto.parse_key_file(self.keys[key].read_text())
+        options = {} if busy_timeout is None else {"busy_timeout": busy_timeout}
+        return unlock(self.db, policies or self.policies, keyslots.Credentials(key_secret=secret), **options)
 
-    # --- raw file -----------------------------------------------------------------------------------------
+    def open_request(self, kind: str, name: Any, received: date | str | None = None, now: datetime | None = None) -> dict[str, Any]:
+        """A data-subject request opened through the service (set-up, not under test)."""
+        received = date.fromisoformat(received) if isinstance(received, str) else received
+        with self.session() as session:
+            return requests.open_request(session, kind, self.ids[name], now or current_time(), received=received)
+
+    def requests(self, now: datetime | None = None) -> list[dict[str, Any]]:
+        with self.session() as session:
+            return requests.list_requests(session, now or current_time())
+
+    # --- the raw file -------------------------------------------------------------------------------------
 
     def sql(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Run SQL on the file directly, as an attacker with write access would."""
@@ -343,22 +659,64 @@ class Register:
         return hashlib.sha256(self.db.read_bytes()).hexdigest()
 
     def raw_files(self) -> dict[Path, bytes]:
-        """The register file and any journal or WAL beside it."""
-        files = [self.db, *self.dir.glob(self.db.name + "-journal"), *self.dir.glob(self.db.name + "-wal")]
-        return {path: path.read_bytes() for path in files if path.exists()}
+        """The register file and every file beside it named after it (journal, WAL, the erasure ledger)."""
+        return {path: path.read_bytes() for path in sorted(self.dir.glob(self.db.name + "*")) if path.is_file()}
+
+    def raw(self) -> bytes:
+        """The register file and everything beside it named after it, as one blob to search."""
+        return b"".join(self.raw_files().values())
 
     def tables(self) -> dict[str, list[tuple[Any, ...]]]:
         """Every table's rows, to show nothing was written."""
         return table_rows(self.db)
 
+    def member(self, member_id: str) -> dict[str, Any] | None:
+        """A member's row of plain columns, None when there is none."""
+        conn = sqlite3.connect(self.db)
+        conn.row_factory = sqlite3.Row
+        try:
+            row = conn.execute("SELECT * FROM members WHERE member_id = ?", (member_id,)).fetchone()
+            return dict(row) if row else None
+        finally:
+            conn.close()
+
+    def status(self, member_id: str) -> str:
+        row = self.member(member_id)
+        assert row is not None
+        return str(row["status"])
+
+    def member_ids(self) -> set[str]:
+        return {row[0] for row in self.sql("SELECT member_id FROM members")}
+
+    def boxes(self, member_id: str) -> list[bytes]:
+        """A member's sealed sections."""
+        return [row[0] for row in self.sql("SELECT box FROM sections WHERE member_id = ?", (member_id,))]
+
+    def sealed(self, member_id: str) -> list[bytes]:
+        """What a forensic tool could carve of a member: sealed boxes, the wrapped data key, lookup hashes."""
+        boxes = self.boxes(member_id)
+        dek = [row[0] for row in self.sql("SELECT wrapped_dek FROM members WHERE member_id = ?", (member_id,))]
+        digests = [row[0].encode() for row in self.sql("SELECT digest FROM lookups WHERE member_id = ?", (member_id,))]
+        assert boxes and dek and digests, member_id
+        return [*boxes, *dek, *digests]
+
+    def erasures(self) -> dict[str, tuple[str, str, str | None]]:
+        """Member id -> (erased_at, reason, rule) of the erasures table."""
+        return {m: (e, r, rule) for m, e, r, rule in self.sql("SELECT member_id, erased_at, reason, rule FROM erasures")}
+
+    def audit(self, *columns: str) -> list[dict[str, Any]]:
+        """The audit trail as stored, oldest first: action, member_id, fields and detail of every
+        entry, and the other ``columns`` named (seq, actor, policy_hash)."""
+        names = ["action", "member_id", "fields", "detail", *columns]
+        rows = self.sql(f"SELECT {', '.join(names)} FROM audit ORDER BY seq")
+        entries = [dict(zip(names, row, strict=True)) for row in rows]
+        for entry in entries:
+            entry["fields"], entry["detail"] = json.loads(entry["fields"]), json.loads(entry["detail"])
+        return entries
+
     def audit_log(self) -> list[dict[str, Any]]:
         """The audit trail as `audit log --json` shows it, oldest first."""
         return self.json("audit", "log")
-
-    def audit(self) -> list[dict[str, Any]]:
-        """The audit trail as stored: action, member_id, fields and detail of every entry, oldest first."""
-        rows = self.sql("SELECT action, member_id, fields, detail FROM audit ORDER BY seq")
-        return [{"action": a, "member_id": m, "fields": json.loads(f), "detail": json.loads(d)} for a, m, f, d in rows]
 
     @property
     def ledger(self) -> Path:
@@ -371,9 +729,15 @@ def problem_lines(text: str) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip().startswith("line ")]
 
 
-def found(haystack: AnyStr, needles: Iterable[AnyStr]) -> list[AnyStr]:
-    """The needles (canaries, ciphertexts) that occur in ``haystack``, in their order."""
-    return [needle for needle in needles if needle in haystack]
+def found(haystack: AnyStr, needles: Iterable[str | bytes]) -> list[Any]:
+    """The needles (canaries, ciphertexts) that occur in ``haystack``, in their order; a text
+    needle is looked for in bytes as UTF-8."""
+    def same_kind(needle: str | bytes) -> Any:
+        if isinstance(haystack, bytes) and isinstance(needle, str):
+            return needle.encode("utf-8")
+        return needle
+
+    return [needle for needle in needles if same_kind(needle) in haystack]
 
 
 # --- assertions ---------------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import stat
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,13 +18,12 @@ from typing import Any
 import pytest
 
 from kss_panel import reports
-from kss_panel.services import disclosure, lifecycle, requests, rights
+from kss_panel.services import disclosure, lifecycle, rights
 from kss_panel.policy import Policies
 from support import BROR, ILMA, Register, found
 
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)  # noon UTC: the same day in Helsinki
 TODAY = "2026-06-15"
-pytestmark = pytest.mark.usefixtures("clock")
 
 TOP_LEVEL_KEYS = {
     "schema", "schema_version", "generated_at", "language", "register", "controller", "member",
@@ -51,9 +51,9 @@ HOSTILE_STREET = '"><img src=x onerror=alert(1)>'
 
 
 @pytest.fixture
-def reg(tmp_path: Path, policies: Policies) -> Register:
+def reg(make_register: Callable[..., Register]) -> Register:
     """Ilma (fi, consents to email marketing) and Bror (sv, does not), both applicants."""
-    return Register.create(tmp_path, policies, {"ilma": ILMA, "bror": BROR}, NOW)
+    return make_register({"ilma": ILMA, "bror": BROR}, NOW)
 
 
 def with_disclosure(reg: Register) -> None:
@@ -288,13 +288,13 @@ def test_out_into_an_existing_directory_keeps_other_files(reg: Register) -> None
 # --- the HTML report ----------------------------------------------------------------------------------------
 
 
-def test_html_escapes_markup_in_every_field(tmp_path: Path, policies: Policies) -> None:
+def test_html_escapes_markup_in_every_field(make_register: Callable[..., Register]) -> None:
     hostile = {
         **ERIN,
         "contact": {**ERIN["contact"], "street_address": HOSTILE_STREET, "city": "<b>Town</b>"},
         "hobbies": [HOSTILE_HOBBY, "fishing"],
     }
-    html, out = html_report(Register.create(tmp_path, policies, {"erin": hostile}, NOW), "erin")
+    html, out = html_report(make_register({"erin": hostile}, NOW), "erin")
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "&lt;img src=x onerror=alert(1)&gt;" in html
     assert "&lt;b&gt;Town&lt;/b&gt;" in html
@@ -322,9 +322,9 @@ def test_access_html_escapes_when_rendered_directly(reg: Register, policies: Pol
 
 
 @pytest.mark.parametrize("language", ["fi", "sv", "en"])
-def test_report_is_in_the_members_language(tmp_path: Path, policies: Policies, language: str) -> None:
+def test_report_is_in_the_members_language(make_register: Callable[..., Register], policies: Policies, language: str) -> None:
     data = {**ERIN, "contact": {**ERIN["contact"], "language": language}}
-    html, out = html_report(Register.create(tmp_path, policies, {"erin": data}, NOW), "erin")
+    html, out = html_report(make_register({"erin": data}, NOW), "erin")
     words = reports.REPORT_TEXT[language]
     assert f'<html lang="{language}">' in html
     for key in ("title", "data", "rights", "sources", "no_disclosures", "erased_on"):
@@ -349,8 +349,7 @@ def test_report_shows_disclosures_and_retention(reg: Register, policies: Policie
 
 def test_out_that_cannot_be_written_changes_nothing(reg: Register) -> None:
     """A failed export must not be recorded as made, nor close the request as fulfilled."""
-    with reg.session() as session:
-        request = requests.open_request(session, "access", reg.ids["ilma"], NOW)["id"]
+    request = reg.open_request("access", "ilma")["id"]
     not_a_directory = reg.dir / "report.html"
     not_a_directory.write_text("an earlier file")
     before = reg.audit()
@@ -358,7 +357,6 @@ def test_out_that_cannot_be_written_changes_nothing(reg: Register) -> None:
     assert result.exit_code == 5, (result.stdout, result.stderr)
     assert result.stdout == ""
     assert not_a_directory.read_text() == "an earlier file"
-    with reg.session() as session:
-        [listed] = requests.list_requests(session, NOW)
+    [listed] = reg.requests()
     assert (listed["status"], listed["outcome"]) == ("open", None)
     assert reg.audit() == before

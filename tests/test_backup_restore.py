@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import json
 import stat
+from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -20,75 +19,28 @@ from kss_panel import crypto
 from kss_panel.services import members, trail
 from kss_panel import keyslots
 from kss_panel.services.session import unlock
-from kss_panel.policy import Policies
-from support import Register, assert_failure, found, query
+from support import Register, assert_failure, canaries, found, person, query
 
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)  # noon UTC: the same day in Helsinki
 TODAY = "2026-06-15"
-pytestmark = pytest.mark.usefixtures("clock")
-
-
-def person(n: int, first: str, last: str, street: str) -> dict[str, Any]:
-    return {
-        "customer_number": f"{71234560 + n}",
-        "contact": {
-            "first_name": first,
-            "last_name": last,
-            "email": f"{first.lower()}.{last.lower()}@example.fi",
-            "phone": f"+35840{7770000 + n}",
-            "street_address": street,
-            "language": "fi",
-        },
-        "hobbies": [f"{first.lower()}harrastus"],
-        "consents": {"email_marketing": True, "sms_marketing": False, "partner_disclosure": False},
-    }
 
 
 MEMBERS = {
-    "ilma": person(1, "Ilmatarvika", "Kanervistöläinen", "Kanarialinnuntie 17 B"),
-    "bror": person(2, "Brorgunnar", "Zetterqvistsson", "Fyrmästargränd 9"),
-    "otso": person(3, "Otsomielikki", "Karhunkierros", "Pesäpuunpolku 44"),
+    "ilma": person(1, "Ilmatarvika", "Kanervistöläinen", contact__street_address="Kanarialinnuntie 17 B", hobbies=["ilmatarvikaharrastus"]),
+    "bror": person(2, "Brorgunnar", "Zetterqvistsson", contact__street_address="Fyrmästargränd 9", hobbies=["brorgunnarharrastus"]),
+    "otso": person(3, "Otsomielikki", "Karhunkierros", contact__street_address="Pesäpuunpolku 44", hobbies=["otsomielikkiharrastus"]),
 }
 
 
-def canaries(data: dict[str, Any]) -> list[bytes]:
-    """UTF-8 bytes of every text value, plus the customer number and phone."""
-    contact = data["contact"]
-    texts = [contact["first_name"], contact["last_name"], contact["email"], contact["street_address"], contact["phone"]]
-    texts += [data["customer_number"], *data["hobbies"]]
-    return [text.encode("utf-8") for text in texts]
-
-
-class Reg(Register):
-    """A register, and what these tests do to it often."""
-
-    def boxes(self, member_id: str) -> list[bytes]:
-        return [row[0] for row in self.sql("SELECT box FROM sections WHERE member_id = ?", (member_id,))]
-
-    def raw(self) -> bytes:
-        """The register file and any journal or WAL beside it."""
-        return b"".join(self.raw_files().values())
-
-    def erase(self, name: str) -> None:
-        result = self.run("erase", self.ids[name], "--reason", "request")
-        assert result.exit_code == 0, result.stderr
-
-    def backup(self, name: str = "backup.db") -> Path:
-        path = self.dir / name
-        result = self.run("backup", str(path))
-        assert result.exit_code == 0, result.stderr
-        return path
-
-
 @pytest.fixture
-def reg(tmp_path: Path, policies: Policies) -> Reg:
-    return Reg.create(tmp_path, policies, {"ilma": MEMBERS["ilma"], "bror": MEMBERS["bror"]}, NOW)
+def reg(make_register: Callable[..., Register]) -> Register:
+    return make_register({"ilma": MEMBERS["ilma"], "bror": MEMBERS["bror"]}, NOW)
 
 
 # --- backup -------------------------------------------------------------------------------------------------
 
 
-def test_backup_is_a_0600_still_encrypted_copy(reg: Reg) -> None:
+def test_backup_is_a_0600_still_encrypted_copy(reg: Register) -> None:
     path = reg.dir / "backup.db"
     data = reg.json("backup", str(path))
     assert data["backup"] == str(path)
@@ -101,14 +53,14 @@ def test_backup_is_a_0600_still_encrypted_copy(reg: Reg) -> None:
     assert query(path, "SELECT count(*) FROM members") == [(2,)]
 
 
-def test_backup_human_output(reg: Reg) -> None:
+def test_backup_human_output(reg: Register) -> None:
     path = reg.dir / "backup.db"
     result = reg.run("backup", str(path))
     assert result.exit_code == 0, result.stderr
     assert result.stdout == f"backed up to {path}\n"
 
 
-def test_backup_refuses_to_overwrite_a_file(reg: Reg) -> None:
+def test_backup_refuses_to_overwrite_a_file(reg: Register) -> None:
     path = reg.dir / "existing.db"
     path.write_bytes(b"keep me")
     before = reg.tables()
@@ -117,14 +69,14 @@ def test_backup_refuses_to_overwrite_a_file(reg: Reg) -> None:
     assert reg.tables() == before  # not even the audit entry
 
 
-def test_backup_refuses_to_overwrite_an_earlier_backup(reg: Reg) -> None:
+def test_backup_refuses_to_overwrite_an_earlier_backup(reg: Register) -> None:
     path = reg.backup()
     content = path.read_bytes()
     assert_failure(reg.run("backup", str(path)), 5)
     assert path.read_bytes() == content
 
 
-def test_backup_opens_with_the_same_credentials(reg: Reg) -> None:
+def test_backup_opens_with_the_same_credentials(reg: Register) -> None:
     path = reg.backup()
     secret = crypto.parse_key_file(reg.key_file.read_text())
     with unlock(path, reg.policies, keyslots.Credentials(key_secret=secret)) as session:
@@ -135,7 +87,7 @@ def test_backup_opens_with_the_same_credentials(reg: Reg) -> None:
 # --- restore ------------------------------------------------------------------------------------------------
 
 
-def test_restoring_a_pre_erasure_backup_does_not_bring_erased_members_back(reg: Reg) -> None:
+def test_restoring_a_pre_erasure_backup_does_not_bring_erased_members_back(reg: Register) -> None:
     ilma, bror = reg.ids["ilma"], reg.ids["bror"]
     ilma_boxes, bror_boxes = reg.boxes(ilma), reg.boxes(bror)
     backup = reg.backup()
@@ -158,7 +110,7 @@ def test_restoring_a_pre_erasure_backup_does_not_bring_erased_members_back(reg: 
     assert reg.sql("SELECT member_id, reason, rule FROM erasures") == [(ilma, "request", "restore")]
 
 
-def test_restored_register_has_a_restore_entry_and_a_verified_audit_trail(reg: Reg) -> None:
+def test_restored_register_has_a_restore_entry_and_a_verified_audit_trail(reg: Register) -> None:
     backup = reg.backup()
     reg.erase("ilma")
     result = reg.run("restore", str(backup), "--yes")
@@ -173,9 +125,8 @@ def test_restored_register_has_a_restore_entry_and_a_verified_audit_trail(reg: R
     assert result.stdout.strip().endswith(verified["head"])
 
 
-def test_every_erased_member_stays_erased(tmp_path: Path, policies: Policies) -> None:
+def test_every_erased_member_stays_erased(reg: Register) -> None:
     """Erased before the backup, after it, and enrolled and erased after it: none comes back."""
-    reg = Reg.create(tmp_path, policies, {"ilma": MEMBERS["ilma"], "bror": MEMBERS["bror"]}, NOW)
     reg.erase("ilma")  # before the backup
     backup = reg.backup()
     reg.erase("bror")  # after it
@@ -193,7 +144,7 @@ def test_every_erased_member_stays_erased(tmp_path: Path, policies: Policies) ->
     assert reg.run("audit", "verify").exit_code == 0
 
 
-def test_restore_brings_back_members_not_erased(reg: Reg) -> None:
+def test_restore_brings_back_members_not_erased(reg: Register) -> None:
     backup = reg.backup()
     assert reg.run("update", reg.ids["bror"], "--set", "contact.city=Kotka").exit_code == 0
     assert reg.run("restore", str(backup), "--yes").exit_code == 0
@@ -202,7 +153,7 @@ def test_restore_brings_back_members_not_erased(reg: Reg) -> None:
     assert reg.json("show", reg.ids["ilma"])["contact"] == MEMBERS["ilma"]["contact"]
 
 
-def test_restore_without_yes_is_invalid_and_changes_nothing(reg: Reg) -> None:
+def test_restore_without_yes_is_invalid_and_changes_nothing(reg: Register) -> None:
     backup = reg.backup()
     reg.erase("ilma")
     before = reg.tables()
@@ -210,15 +161,15 @@ def test_restore_without_yes_is_invalid_and_changes_nothing(reg: Reg) -> None:
     assert reg.tables() == before
 
 
-def test_restore_from_a_missing_backup_is_not_found(reg: Reg) -> None:
+def test_restore_from_a_missing_backup_is_not_found(reg: Register) -> None:
     before = reg.tables()
     assert_failure(reg.run("restore", str(reg.dir / "nope.db"), "--yes"), 4)
     assert reg.tables() == before
 
 
-def test_restore_from_a_backup_of_another_register_is_invalid(tmp_path: Path, policies: Policies, reg: Reg) -> None:
+def test_restore_from_a_backup_of_another_register_is_invalid(make_register: Callable[..., Register], reg: Register) -> None:
     # The other register opens with the very same key file, so only the register id tells them apart.
-    other = Reg.create(tmp_path / "other", policies, {"otso": MEMBERS["otso"]}, NOW, key_text=reg.key_file.read_text())
+    other = make_register({"otso": MEMBERS["otso"]}, NOW, directory=reg.dir / "other", key_text=reg.key_file.read_text())
     foreign = other.backup()
     before = reg.tables()
     assert_failure(reg.run("restore", str(foreign), "--yes"), 5)
@@ -227,7 +178,7 @@ def test_restore_from_a_backup_of_another_register_is_invalid(tmp_path: Path, po
     assert sorted(p.name for p in reg.dir.iterdir() if p.name.startswith("register.db")) == ["register.db"]
 
 
-def test_restore_after_the_register_file_was_lost_reapplies_the_ledger(reg: Reg) -> None:
+def test_restore_after_the_register_file_was_lost_reapplies_the_ledger(reg: Register) -> None:
     ilma = reg.ids["ilma"]
     backup = reg.backup()
     reg.erase("ilma")
@@ -244,7 +195,7 @@ def test_restore_after_the_register_file_was_lost_reapplies_the_ledger(reg: Reg)
     assert reg.run("audit", "verify").exit_code == 0
 
 
-def test_restore_leaves_no_stray_files_and_keeps_the_ledger(reg: Reg) -> None:
+def test_restore_leaves_no_stray_files_and_keeps_the_ledger(reg: Register) -> None:
     ilma = reg.ids["ilma"]
     backup = reg.backup()
     reg.erase("ilma")
@@ -254,7 +205,7 @@ def test_restore_leaves_no_stray_files_and_keeps_the_ledger(reg: Reg) -> None:
     assert ilma in reg.ledger.read_text(encoding="ascii")
 
 
-def test_restore_twice_is_idempotent(reg: Reg) -> None:
+def test_restore_twice_is_idempotent(reg: Register) -> None:
     backup = reg.backup()
     reg.erase("ilma")
     assert reg.run("restore", str(backup), "--yes").exit_code == 0
@@ -266,7 +217,7 @@ def test_restore_twice_is_idempotent(reg: Reg) -> None:
     assert reg.run("audit", "verify").exit_code == 0
 
 
-def test_restore_writes_reapplied_erasures_to_the_ledger_beside_the_register(reg: Reg) -> None:
+def test_restore_writes_reapplied_erasures_to_the_ledger_beside_the_register(reg: Register) -> None:
     """With the ledger file lost, the current register's own table names the erasure;
     restore must write it to `<db>.erasures` again, or losing the register next
     would bring the member back from the same backup."""
@@ -284,7 +235,7 @@ def test_restore_writes_reapplied_erasures_to_the_ledger_beside_the_register(reg
     assert found(reg.raw(), canaries(MEMBERS["ilma"])) == []
 
 
-def test_restore_from_a_file_that_is_not_a_register_changes_nothing(reg: Reg) -> None:
+def test_restore_from_a_file_that_is_not_a_register_changes_nothing(reg: Register) -> None:
     junk = reg.dir / "junk.db"
     junk.write_bytes(b"SQLite format 3\x00" + b"\x00" * 200)
     before = reg.tables()

@@ -8,118 +8,85 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Callable
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from kss_panel.services import lifecycle
 from kss_panel.policy import Policies
-from support import Register, assert_failure
+from support import Builder, Register, assert_failure, person
 
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)  # noon UTC: the same day in Helsinki
 TODAY = "2026-06-15"
-pytestmark = pytest.mark.usefixtures("clock")
 FAR_FUTURE = date(2100, 1, 1)
 GROUNDS = ("accuracy-contested", "unlawful-processing", "legal-claims", "objection-pending")
 ALL_GIVEN = {"email_marketing": True, "sms_marketing": True, "partner_disclosure": True}
 NONE_GIVEN = {"email_marketing": False, "sms_marketing": False, "partner_disclosure": False}
 
 
-def person(n: int, consents: dict[str, bool]) -> dict[str, Any]:
-    return {
-        "customer_number": customer(n),
-        "contact": {
-            "first_name": "Aino",
-            "last_name": "Mäkelä",
-            "email": f"aino.{n}@example.fi",
-            "phone": f"+35840{2000000 + n}",
-            "postal_code": "45100",
-            "city": "Kouvola",
-            "language": "fi",
-        },
-        "demographics": {"birth_year": 1978},
-        "electricity": {"heating": "heat_pump"},
-        "hobbies": ["sauna"],
-        "consents": consents,
-    }
+def last(reg: Register, action: str) -> dict[str, Any]:
+    """The latest audit entry of this action."""
+    return [entry for entry in reg.audit() if entry["action"] == action][-1]
 
 
-def customer(n: int) -> str:
-    return f"{30000000 + n}"
+def mailing(reg: Register) -> set[str]:
+    """Member ids in a fresh `export disclosure direct-marketing --purpose marketing` CSV."""
+    result, out = reg.disclose("direct-marketing", "marketing")
+    assert result.exit_code == 0, result.stderr
+    with open(out, encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    return {row["member_id"] for row in rows}
 
 
-class Reg(Register):
-    """A register, and what these tests do to it often."""
+def consents(reg: Register, name: str) -> dict[str, bool]:
+    return dict(reg.json("show", reg.ids[name])["consents"])
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.exports = 0
 
-    def last(self, action: str) -> dict[str, Any]:
-        """The latest audit entry of this action."""
-        return [entry for entry in self.audit() if entry["action"] == action][-1]
+def admit_the_panel(b: Builder) -> None:
+    """Everyone but the applicant admitted (as `admit --customers` does, tested below)."""
+    b.admit("c1", "c2", "c3", "c4", "c5", "refuser")
 
-    def admit(self, *names: str) -> None:
-        roster = self.dir / "roster.csv"
-        roster.write_text("customer_number\n" + "".join(customer(n) + "\n" for n in range(1, 10)), encoding="utf-8")
-        for name in names:
-            result = self.run("admit", self.ids[name], "--customers", str(roster))
-            assert result.exit_code == 0, result.stderr
 
-    def disclosed(self) -> set[str]:
-        """Member ids in a fresh `export disclosure direct-marketing --purpose marketing` CSV."""
-        self.exports += 1
-        out = self.dir / f"mailing-{self.exports}.csv"
-        result = self.run("export", "disclosure", "direct-marketing", "--purpose", "marketing", "--out", str(out))
-        assert result.exit_code == 0, result.stderr
-        with open(out, encoding="utf-8", newline="") as handle:
-            rows = list(csv.DictReader(handle))
-        return {row["member_id"] for row in rows}
-
-    def consents(self, name: str) -> dict[str, bool]:
-        return dict(self.json("show", self.ids[name])["consents"])
+PANEL = {
+    **{f"c{n}": person(n, given=ALL_GIVEN) for n in range(1, 6)},
+    "refuser": person(6, given=set(ALL_GIVEN) - {"email_marketing"}),
+    "applicant": person(7, given=ALL_GIVEN),
+}
 
 
 @pytest.fixture
-def reg(tmp_path: Path, policies: Policies) -> Reg:
+def reg(make_register: Callable[..., Register]) -> Register:
     """'yes' gave every consent, 'no' none; both applicants."""
-    return Reg.create(tmp_path, policies, {"yes": person(1, ALL_GIVEN), "no": person(2, NONE_GIVEN)}, NOW)
+    return make_register({"yes": person(1, given=ALL_GIVEN), "no": person(2, given=())}, NOW)
 
 
 @pytest.fixture
-def panel(tmp_path: Path, policies: Policies) -> Reg:
+def panel(make_register: Callable[..., Register]) -> Register:
     """Five admitted members who all consent to email marketing, one who does not, one applicant who does."""
-    members = {f"c{n}": person(n, ALL_GIVEN) for n in range(1, 6)}
-    members["refuser"] = person(6, {**ALL_GIVEN, "email_marketing": False})
-    members["applicant"] = person(7, ALL_GIVEN)
-    reg = Reg.create(tmp_path, policies, members, NOW)
-    with reg.session() as session:  # as `admit --customers` does (tested below), without a process per member
-        for n, name in enumerate(["c1", "c2", "c3", "c4", "c5", "refuser"], start=1):
-            lifecycle.admit(session, reg.ids[name], [customer(n)], NOW)
-    return reg
+    return make_register(PANEL, NOW, populate=admit_the_panel)
 
 
 # --- consent ------------------------------------------------------------------------------------------------
 
 
-def test_give_and_withdraw_change_the_consents(reg: Reg) -> None:
+def test_give_and_withdraw_change_the_consents(reg: Register) -> None:
     data = reg.json("consent", reg.ids["no"], "--give", "email_marketing", "--give", "sms_marketing")
     assert data == {"member_id": reg.ids["no"], "consents": {**NONE_GIVEN, "email_marketing": True, "sms_marketing": True}}
-    assert reg.consents("no") == {**NONE_GIVEN, "email_marketing": True, "sms_marketing": True}
+    assert consents(reg, "no") == {**NONE_GIVEN, "email_marketing": True, "sms_marketing": True}
 
     reg.json("consent", reg.ids["no"], "--withdraw", "sms_marketing")
-    assert reg.consents("no") == {**NONE_GIVEN, "email_marketing": True}
-    assert reg.consents("yes") == ALL_GIVEN  # only the named member
+    assert consents(reg, "no") == {**NONE_GIVEN, "email_marketing": True}
+    assert consents(reg, "yes") == ALL_GIVEN  # only the named member
 
-    entry = reg.last("consent")
+    entry = last(reg, "consent")
     assert entry["member_id"] == reg.ids["no"]
     assert entry["fields"] == ["consents.sms_marketing"]
     assert entry["detail"] == {"given": [], "withdrawn": ["sms_marketing"]}
 
 
-def test_withdrawing_does_not_set_objected_at(reg: Reg) -> None:
+def test_withdrawing_does_not_set_objected_at(reg: Register) -> None:
     reg.json("consent", reg.ids["yes"], "--withdraw", "email_marketing")
     shown = reg.json("show", reg.ids["yes"])
     assert shown["objected_at"] is None
@@ -135,13 +102,13 @@ def test_withdrawing_does_not_set_objected_at(reg: Reg) -> None:
         (),
     ],
 )
-def test_unknown_consent_or_no_change_is_invalid(reg: Reg, args: tuple[str, ...]) -> None:
+def test_unknown_consent_or_no_change_is_invalid(reg: Register, args: tuple[str, ...]) -> None:
     before = reg.tables()
     assert_failure(reg.run("consent", reg.ids["no"], *args), 5)
     assert reg.tables() == before
 
 
-def test_consent_of_an_unknown_member_is_not_found(reg: Reg) -> None:
+def test_consent_of_an_unknown_member_is_not_found(reg: Register) -> None:
     before = reg.tables()
     assert_failure(reg.run("consent", "Mnosuchmember00000", "--give", "email_marketing"), 4)
     assert reg.tables() == before
@@ -153,19 +120,19 @@ def test_direct_marketing_consents_of_the_shipped_policy(policies: Policies) -> 
     assert marketing == {"email_marketing", "sms_marketing", "partner_disclosure"}
 
 
-def test_object_withdraws_every_marketing_consent_and_sets_objected_at(reg: Reg) -> None:
+def test_object_withdraws_every_marketing_consent_and_sets_objected_at(reg: Register) -> None:
     data = reg.json("consent", reg.ids["yes"], "--object")
     assert data["consents"] == NONE_GIVEN
     shown = reg.json("show", reg.ids["yes"])
     assert shown["consents"] == NONE_GIVEN
     assert shown["objected_at"] == TODAY
-    entry = reg.last("object")
+    entry = last(reg, "object")
     assert entry["member_id"] == reg.ids["yes"]
     assert entry["detail"]["withdrawn"] == ["email_marketing", "partner_disclosure", "sms_marketing"]
     assert reg.json("show", reg.ids["no"])["objected_at"] is None
 
 
-def test_object_without_any_consent_still_records_the_objection(reg: Reg) -> None:
+def test_object_without_any_consent_still_records_the_objection(reg: Register) -> None:
     reg.json("consent", reg.ids["no"], "--object")
     shown = reg.json("show", reg.ids["no"])
     assert shown["objected_at"] == TODAY
@@ -175,31 +142,31 @@ def test_object_without_any_consent_still_records_the_objection(reg: Reg) -> Non
 # --- consent and objection in disclosures -------------------------------------------------------------------
 
 
-def test_only_consenting_admitted_members_are_disclosed(panel: Reg) -> None:
-    assert panel.disclosed() == {panel.ids[f"c{n}"] for n in range(1, 6)}  # not the refuser, not the applicant
+def test_only_consenting_admitted_members_are_disclosed(panel: Register) -> None:
+    assert mailing(panel) == {panel.ids[f"c{n}"] for n in range(1, 6)}  # not the refuser, not the applicant
 
 
-def test_members_admitted_with_the_roster_are_disclosed(reg: Reg) -> None:
-    assert reg.disclosed() == set()  # applicants are never disclosed
+def test_members_admitted_with_the_roster_are_disclosed(reg: Register) -> None:
+    assert mailing(reg) == set()  # applicants are never disclosed
     reg.admit("yes", "no")
     shown = reg.json("show", reg.ids["yes"])
     assert (shown["status"], shown["admitted_at"]) == ("member", TODAY)
-    assert reg.disclosed() == {reg.ids["yes"]}
+    assert mailing(reg) == {reg.ids["yes"]}
     reg.json("consent", reg.ids["no"], "--give", "email_marketing")
     reg.json("consent", reg.ids["yes"], "--object")
-    assert reg.disclosed() == {reg.ids["no"]}
+    assert mailing(reg) == {reg.ids["no"]}
 
 
-def test_withdrawn_consent_takes_effect_in_disclosures(panel: Reg) -> None:
+def test_withdrawn_consent_takes_effect_in_disclosures(panel: Register) -> None:
     panel.json("consent", panel.ids["c1"], "--withdraw", "email_marketing")
-    disclosed = panel.disclosed()
+    disclosed = mailing(panel)
     assert panel.ids["c1"] not in disclosed
     assert panel.ids["c2"] in disclosed
     panel.json("consent", panel.ids["c1"], "--give", "email_marketing")
-    assert panel.ids["c1"] in panel.disclosed()
+    assert panel.ids["c1"] in mailing(panel)
 
 
-def test_excluded_members_never_appear_in_the_disclosure_output(panel: Reg) -> None:
+def test_excluded_members_never_appear_in_the_disclosure_output(panel: Register) -> None:
     panel.json("consent", panel.ids["c1"], "--withdraw", "email_marketing")
     panel.json("restrict", panel.ids["c2"], "--reason", "accuracy-contested")
     panel.json("consent", panel.ids["c3"], "--object")
@@ -218,68 +185,68 @@ def test_excluded_members_never_appear_in_the_disclosure_output(panel: Reg) -> N
     assert logged == disclosed
 
 
-def test_an_objector_who_gives_consent_again_is_still_not_disclosed(panel: Reg) -> None:
+def test_an_objector_who_gives_consent_again_is_still_not_disclosed(panel: Register) -> None:
     panel.json("consent", panel.ids["c1"], "--object")
     panel.json("consent", panel.ids["c1"], "--give", "email_marketing")
-    assert panel.consents("c1")["email_marketing"] is True
-    assert panel.ids["c1"] not in panel.disclosed()
+    assert consents(panel, "c1")["email_marketing"] is True
+    assert panel.ids["c1"] not in mailing(panel)
 
 
 # --- restriction --------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("ground", GROUNDS)
-def test_restrict_on_each_ground_shows_in_show_json(reg: Reg, ground: str) -> None:
+def test_restrict_on_each_ground_shows_in_show_json(reg: Register, ground: str) -> None:
     data = reg.json("restrict", reg.ids["yes"], "--reason", ground)
     assert (data["restricted_at"], data["restriction_reason"]) == (TODAY, ground)
     shown = reg.json("show", reg.ids["yes"])
     assert (shown["restricted_at"], shown["restriction_reason"]) == (TODAY, ground)
     assert reg.json("show", reg.ids["no"])["restricted_at"] is None
-    entry = reg.last("restrict")
+    entry = last(reg, "restrict")
     assert (entry["member_id"], entry["fields"], entry["detail"]) == (reg.ids["yes"], [], {"reason": ground})
 
 
 @pytest.mark.parametrize("ground", ["because", "accuracy", "objection", "ACCURACY-CONTESTED", ""])
-def test_restrict_outside_the_art_18_grounds_is_invalid(reg: Reg, ground: str) -> None:
+def test_restrict_outside_the_art_18_grounds_is_invalid(reg: Register, ground: str) -> None:
     before = reg.tables()
     assert_failure(reg.run("restrict", reg.ids["yes"], "--reason", ground), 5)
     assert reg.tables() == before
 
 
 @pytest.mark.parametrize("args", [(), ("--reason", "legal-claims", "--lift")])
-def test_restrict_needs_exactly_one_of_reason_and_lift(reg: Reg, args: tuple[str, ...]) -> None:
+def test_restrict_needs_exactly_one_of_reason_and_lift(reg: Register, args: tuple[str, ...]) -> None:
     before = reg.tables()
     assert_failure(reg.run("restrict", reg.ids["yes"], *args), 5)
     assert reg.tables() == before
 
 
-def test_lifting_when_not_restricted_is_invalid(reg: Reg) -> None:
+def test_lifting_when_not_restricted_is_invalid(reg: Register) -> None:
     before = reg.tables()
     assert_failure(reg.run("restrict", reg.ids["yes"], "--lift"), 5)
     assert reg.tables() == before
 
 
-def test_restrict_an_unknown_member_is_not_found(reg: Reg) -> None:
+def test_restrict_an_unknown_member_is_not_found(reg: Register) -> None:
     assert_failure(reg.run("restrict", "Mnosuchmember00000", "--reason", "legal-claims"), 4)
 
 
-def test_lift_clears_the_restriction(reg: Reg) -> None:
+def test_lift_clears_the_restriction(reg: Register) -> None:
     reg.json("restrict", reg.ids["yes"], "--reason", "unlawful-processing")
     data = reg.json("restrict", reg.ids["yes"], "--lift")
     assert (data["restricted_at"], data["restriction_reason"]) == (None, None)
     shown = reg.json("show", reg.ids["yes"])
     assert (shown["restricted_at"], shown["restriction_reason"]) == (None, None)
-    assert reg.last("restrict-lift")["member_id"] == reg.ids["yes"]
+    assert last(reg, "restrict-lift")["member_id"] == reg.ids["yes"]
 
 
-def test_restricted_member_is_not_disclosed_until_lifted(panel: Reg) -> None:
+def test_restricted_member_is_not_disclosed_until_lifted(panel: Register) -> None:
     panel.json("restrict", panel.ids["c1"], "--reason", "accuracy-contested")
-    assert panel.ids["c1"] not in panel.disclosed()
+    assert panel.ids["c1"] not in mailing(panel)
     panel.json("restrict", panel.ids["c1"], "--lift")
-    assert panel.ids["c1"] in panel.disclosed()
+    assert panel.ids["c1"] in mailing(panel)
 
 
-def test_restricted_member_is_held_by_purge(panel: Reg) -> None:
+def test_restricted_member_is_held_by_purge(panel: Register) -> None:
     panel.json("restrict", panel.ids["c1"], "--reason", "legal-claims")
     with panel.session() as session:
         plan = lifecycle.plan_purge(session, FAR_FUTURE)
@@ -294,7 +261,7 @@ def test_restricted_member_is_held_by_purge(panel: Reg) -> None:
     assert panel.ids["c1"] in plan.due["inactive-member"]
 
 
-def test_restricted_member_survives_purge_apply(panel: Reg) -> None:
+def test_restricted_member_survives_purge_apply(panel: Register) -> None:
     panel.json("restrict", panel.ids["c1"], "--reason", "legal-claims")
     later = datetime(2099, 6, 15, 12, 0, tzinfo=UTC)
     with panel.session() as session:
@@ -303,7 +270,7 @@ def test_restricted_member_survives_purge_apply(panel: Reg) -> None:
     assert panel.run("show", panel.ids["c2"]).exit_code == 4  # erased on schedule
 
 
-def test_access_export_says_retention_is_held_while_restricted(panel: Reg) -> None:
+def test_access_export_says_retention_is_held_while_restricted(panel: Register) -> None:
     panel.json("restrict", panel.ids["c1"], "--reason", "accuracy-contested")
     export = panel.json("export", "access", panel.ids["c1"])
     assert export["retention"]["held_by_restriction"] is True

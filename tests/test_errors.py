@@ -12,10 +12,9 @@ from pathlib import Path
 import pytest
 
 from kss_panel.services import members
-from kss_panel.cli import app
 from kss_panel.errors import NotFound
 from kss_panel.policy import Policies
-from support import AINO, NOW, PASSPHRASE, POLICIES_DIR, Register, assert_clean_failure
+from support import AINO, NOW, PASSPHRASE, POLICIES_DIR, Register, assert_clean_failure, invoke
 
 
 def random_bytes(path: Path) -> None:
@@ -122,7 +121,7 @@ def test_a_directory_is_not_a_register(reg: Register) -> None:
 
 def test_a_missing_policy_directory_is_exit_6(reg: Register) -> None:
     missing = reg.dir / "no-policies"
-    result = reg.runner.invoke(app, ["--db", str(reg.db), "--policies", str(missing), "list", "--key-file", str(reg.key_file)])
+    result = invoke("--db", reg.db, "--policies", missing, "list", "--key-file", reg.key_file)
     assert_clean_failure(result, 6)
     assert result.stderr.splitlines()[0] == f"kss-panel: error: invalid policy in {missing}"
     assert f"  {missing / 'register.yaml'}: policy file is missing" in result.stderr.splitlines()
@@ -134,7 +133,7 @@ def test_an_invalid_policy_is_exit_6_naming_file_and_line(reg: Register) -> None
     text = (broken / "register.yaml").read_text(encoding="utf-8")
     (broken / "register.yaml").write_text(text.replace("version: 1", "version: 1\nsurprise: true", 1), encoding="utf-8")
 
-    result = reg.runner.invoke(app, ["--db", str(reg.db), "--policies", str(broken), "list", "--key-file", str(reg.key_file)])
+    result = invoke("--db", reg.db, "--policies", broken, "list", "--key-file", reg.key_file)
     assert_clean_failure(result, 6)
     assert any(line.startswith(f"  {broken / 'register.yaml'}:") and "surprise" in line for line in result.stderr.splitlines())
 

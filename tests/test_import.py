@@ -9,8 +9,6 @@ caught by keyed hash.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 import re
@@ -25,8 +23,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kss_panel.policy import Policies
-from support import POLICIES_DIR, Register, Template, assert_no_traceback, assert_rejected, problem_lines
+from support import POLICIES_DIR, Register, assert_no_traceback, assert_rejected, letters, person, problem_lines
 
 HEADER = [
     "customer_number",
@@ -43,92 +40,30 @@ MINIMAL_HEADER = ["customer_number", "contact.first_name", "contact.last_name", 
 PROBLEM_LINE = re.compile(r"^line \d+: (?:column \d+|[A-Za-z0-9_.()]+): \S.*$")
 
 
-# --- a register per test --------------------------------------------------------------------------------------
-
-
-class Panel(Register):
-    """A fresh register with an officer-role key-file slot 'desk', driven through the CLI, and input files beside it."""
-
-    def __init__(self, directory: Path, template: Template, policies: Policies) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
-        super().__init__(directory, template, policies)
-        self._names = count(1)
-
-    def path(self, suffix: str = ".csv") -> Path:
-        return self.dir / f"input-{next(self._names)}{suffix}"
-
-    def write_csv(self, rows: list[dict[str, str]], header: list[str] = HEADER, *, delimiter: str = ",", encoding: str = "utf-8") -> Path:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, delimiter=delimiter, lineterminator="\n")
-        writer.writerow(header)
-        for row in rows:
-            writer.writerow([row.get(column, "") for column in header])
-        path = self.path()
-        path.write_bytes(buffer.getvalue().encode(encoding))
-        return path
-
-    def write_bytes(self, content: bytes, suffix: str = ".csv") -> Path:
-        path = self.path(suffix)
-        path.write_bytes(content)
-        return path
-
-    def shown(self) -> list[dict[str, Any]]:
-        return [self.json("show", row["member_id"]) for row in self.json("list")]
-
-
-@pytest.fixture
-def panel(tmp_path: Path, empty_template: Template, policies: Policies) -> Panel:
-    return Panel(tmp_path / "panel", empty_template, policies)
-
-
 # --- rows --------------------------------------------------------------------------------------------------
 
 
-def tag(n: int) -> str:
-    """Letters only (names must be letters), distinct for every n."""
-    letters = ""
-    n += 1
-    while n:
-        n, rest = divmod(n - 1, 26)
-        letters = chr(ord("a") + rest) + letters
-    return letters
+def as_cells(data: dict[str, Any]) -> dict[str, str]:
+    """A record as CSV cells: field paths as columns, lists joined by ';', booleans as true/false."""
+    out: dict[str, str] = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            out.update({f"{key}.{path}": cell for path, cell in as_cells(value).items()})
+        elif isinstance(value, list):
+            out[key] = ";".join(value)
+        else:
+            out[key] = str(value).lower() if isinstance(value, bool) else str(value)
+    return out
 
 
 def application(n: int, **cells: str) -> dict[str, str]:
-    """A valid application as CSV cells; ``n`` makes its lookups unique; ``cells`` override by column."""
-    row = {
-        "customer_number": f"{30_000_000 + n}",
-        "contact.first_name": "Aino",
-        "contact.last_name": "Mäkelä",
-        "contact.email": f"applicant.{tag(n)}@example.fi",
-        "contact.phone": f"+35840{2_000_000 + n}",
-        "contact.street_address": "Hovioikeudenkatu 3",
-        "contact.postal_code": "45100",
-        "contact.city": "Kouvola",
-        "contact.language": "fi",
-        "demographics.birth_year": "1978",
-        "demographics.gender": "female",
-        "demographics.household_size": "3",
-        "demographics.dwelling_type": "detached",
-        "electricity.annual_consumption_kwh": "18500",
-        "electricity.heating": "heat_pump",
-        "electricity.has_solar_panels": "false",
-        "electricity.has_electric_vehicle": "true",
-        "hobbies": "fishing;sauna",
-        "attitudes.environment": "4",
-        "attitudes.price_sensitivity": "5",
-        "consents.email_marketing": "true",
-        "consents.sms_marketing": "false",
-        "consents.partner_disclosure": "true",
-        "applied_at": "2025-05-01",
-    }
-    row.update({column.replace("__", "."): value for column, value in cells.items()})
-    return row
+    """person(n) as CSV cells, applied on 2025-05-01; ``cells`` override by column (contact__email for contact.email)."""
+    return {**as_cells(person(n)), "applied_at": "2025-05-01", **{column.replace("__", "."): value for column, value in cells.items()}}
 
 
 def canary_row(n: int, **cells: str) -> tuple[dict[str, str], list[str]]:
     """A row whose every personal text is a distinctive canary; returns (row, canaries)."""
-    t = tag(n)
+    t = letters(n)
     values = {
         "customer_number": f"{77_700_000 + n}",
         "contact.first_name": f"Canaryfirst{t}",
@@ -147,19 +82,19 @@ def canary_row(n: int, **cells: str) -> tuple[dict[str, str], list[str]]:
 # --- what a valid file gives ----------------------------------------------------------------------------------
 
 
-def test_csv_import_converts_booleans_integers_lists_and_applied_at(panel: Panel) -> None:
+def test_csv_import_converts_booleans_integers_lists_and_applied_at(reg: Register) -> None:
     rows = [
         application(1, hobbies="fishing; sauna ;mökkeily", electricity__has_solar_panels="true",
                     electricity__has_electric_vehicle="false", applied_at="2024-12-31"),
         application(2, contact__first_name="Veikko", demographics__birth_year="1960", demographics__household_size="1",
                     consents__email_marketing="false", applied_at=""),
     ]
-    result = panel.run("import", str(panel.write_csv(rows)))
+    result = reg.run("import", str(reg.csv(rows, HEADER)))
     assert result.exit_code == 0, result.stderr
     assert result.stdout == "2 applicants imported, 0 rows invalid\n"
     assert result.stderr == ""
 
-    shown = {member["contact"]["first_name"]: member for member in panel.shown()}
+    shown = {member["contact"]["first_name"]: member for member in reg.shown()}
     aino, veikko = shown["Aino"], shown["Veikko"]
     assert aino["status"] == veikko["status"] == "applicant"
     assert aino["hobbies"] == ["fishing", "sauna", "mökkeily"]
@@ -174,26 +109,26 @@ def test_csv_import_converts_booleans_integers_lists_and_applied_at(panel: Panel
     assert veikko["applied_at"] != "2024-12-31"  # an empty applied_at cell: the day of the import
 
 
-def test_each_imported_applicant_gets_an_enrol_entry_and_the_import_a_summary(panel: Panel) -> None:
-    audit_before = panel.count("audit")
-    result = panel.run("import", str(panel.write_csv([application(1), application(2), application(3)])), "--json")
+def test_each_imported_applicant_gets_an_enrol_entry_and_the_import_a_summary(reg: Register) -> None:
+    audit_before = reg.count("audit")
+    result = reg.run("import", str(reg.csv([application(1), application(2), application(3)], HEADER)), "--json")
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["data"] == {"rows": 3, "imported": 3, "invalid": 0, "flagged": 0}
-    entries = panel.json("audit", "log")[audit_before:]
+    entries = reg.json("audit", "log")[audit_before:]
     enrols = [e for e in entries if e["action"] == "enrol"]
     assert len(enrols) == 3 and len({e["member_id"] for e in enrols}) == 3
     assert all("contact.email" in e["fields"] and e["detail"].get("import") is True for e in enrols)
     assert entries[-1]["action"] == "import" and entries[-1]["detail"] == {"imported": 3, "invalid": 0}
-    assert panel.json("audit", "verify")["entries"] == panel.count("audit")
+    assert reg.json("audit", "verify")["entries"] == reg.count("audit")
 
 
-def test_csv_with_a_bom_and_semicolon_delimiter(panel: Panel) -> None:
+def test_csv_with_a_bom_and_semicolon_delimiter(reg: Register) -> None:
     rows = [application(1, contact__last_name="Hämäläinen", hobbies="mökkeily;pesäpallo"), application(2, contact__city="Närpes")]
-    path = panel.write_csv(rows, delimiter=";", encoding="utf-8-sig")
+    path = reg.csv(rows, HEADER, delimiter=";", encoding="utf-8-sig")
     assert path.read_bytes().startswith(b"\xef\xbb\xbfcustomer_number;contact.first_name;")
-    result = panel.run("import", str(path))
+    result = reg.run("import", str(path))
     assert result.exit_code == 0, result.stderr
-    shown = sorted(panel.shown(), key=lambda m: m["customer_number"])
+    shown = sorted(reg.shown(), key=lambda m: m["customer_number"])
     assert shown[0]["contact"]["last_name"] == "Hämäläinen"
     assert shown[0]["hobbies"] == ["mökkeily", "pesäpallo"]
     assert shown[1]["contact"]["city"] == "Närpes"
@@ -201,60 +136,60 @@ def test_csv_with_a_bom_and_semicolon_delimiter(panel: Panel) -> None:
 
 
 @pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"], ids=["LF", "CRLF", "CR (Excel 'CSV (Macintosh)')"])
-def test_csv_with_any_line_ending(panel: Panel, newline: str) -> None:
+def test_csv_with_any_line_ending(reg: Register, newline: str) -> None:
     lines = [",".join(MINIMAL_HEADER), "30000001,Aino,Mäkelä,aino@example.fi,fi", "30000002,Veikko,Virtanen,v@example.fi,sv"]
-    result = panel.run("import", str(panel.write_bytes((newline.join(lines) + newline).encode())))
+    result = reg.run("import", str(reg.file((newline.join(lines) + newline).encode())))
     assert result.exit_code == 0, result.stderr
-    assert sorted(m["contact"]["first_name"] for m in panel.shown()) == ["Aino", "Veikko"]
+    assert sorted(m["contact"]["first_name"] for m in reg.shown()) == ["Aino", "Veikko"]
 
 
-def test_list_fields_use_semicolons_inside_a_comma_delimited_cell(panel: Panel) -> None:
-    path = panel.write_bytes(("customer_number,contact.first_name,contact.last_name,contact.email,contact.language,hobbies\n"
+def test_list_fields_use_semicolons_inside_a_comma_delimited_cell(reg: Register) -> None:
+    path = reg.file(("customer_number,contact.first_name,contact.last_name,contact.email,contact.language,hobbies\n"
                               "12345678,Aino,Mäkelä,aino@example.fi,fi,kalastus;sauna;marjastus\n").encode())
-    result = panel.run("import", str(path))
+    result = reg.run("import", str(path))
     assert result.exit_code == 0, result.stderr
-    [member] = panel.shown()
+    [member] = reg.shown()
     assert member["hobbies"] == ["kalastus", "sauna", "marjastus"]
     assert member["consents"] == {"email_marketing": False, "sms_marketing": False, "partner_disclosure": False}
 
 
-def test_json_array_of_records(panel: Panel) -> None:
+def test_json_array_of_records(reg: Register) -> None:
     records = [
         {"customer_number": "12345678", "contact": {"first_name": "Aino", "last_name": "Mäkelä", "email": "aino@example.fi", "language": "fi"},
          "hobbies": ["sauna"], "applied_at": "2025-01-02"},
         {"customer_number": "12345679", "contact": {"first_name": "Veikko", "last_name": "Virtanen", "email": "v@example.fi", "language": "sv"},
          "electricity": {"has_solar_panels": True}},
     ]
-    path = panel.write_bytes(json.dumps(records, indent=2, ensure_ascii=False).encode(), ".json")
-    result = panel.run("import", str(path))
+    path = reg.file(json.dumps(records, indent=2, ensure_ascii=False).encode(), ".json")
+    result = reg.run("import", str(path))
     assert result.exit_code == 0, result.stderr
-    shown = {m["customer_number"]: m for m in panel.shown()}
+    shown = {m["customer_number"]: m for m in reg.shown()}
     assert shown["12345678"]["applied_at"] == "2025-01-02" and shown["12345678"]["hobbies"] == ["sauna"]
     assert shown["12345679"]["electricity"] == {"has_solar_panels": True}
 
 
-def test_json_lines(panel: Panel) -> None:
+def test_json_lines(reg: Register) -> None:
     lines = [
         {"customer_number": "12345678", "contact": {"first_name": "Aino", "last_name": "Mäkelä", "email": "aino@example.fi", "language": "fi"}},
         {"customer_number": "12345679", "contact": {"first_name": "Veikko", "last_name": "Virtanen", "email": "v@example.fi", "language": "sv"}},
     ]
-    path = panel.write_bytes(("\n".join(json.dumps(line, ensure_ascii=False) for line in lines) + "\n\n").encode(), ".jsonl")
-    result = panel.run("import", str(path))
+    path = reg.file(("\n".join(json.dumps(line, ensure_ascii=False) for line in lines) + "\n\n").encode(), ".jsonl")
+    result = reg.run("import", str(path))
     assert result.exit_code == 0, result.stderr
     assert result.stdout == "2 applicants imported, 0 rows invalid\n"
-    assert panel.count("members") == 2
+    assert reg.count("members") == 2
 
 
-def test_import_reads_standard_input(panel: Panel) -> None:
+def test_import_reads_standard_input(reg: Register) -> None:
     # A real process: standard input is a pipe, as in `generate | kss-panel import -`.
-    content = panel.write_csv([application(1), application(2)]).read_bytes()
-    argv = [str(Path(sys.executable).parent / "kss-panel"), "--db", str(panel.db), "--policies", str(POLICIES_DIR),
-            "import", "-", "--key-file", str(panel.key_file)]
+    content = reg.csv([application(1), application(2)], HEADER).read_bytes()
+    argv = [str(Path(sys.executable).parent / "kss-panel"), "--db", str(reg.db), "--policies", str(POLICIES_DIR),
+            "import", "-", "--key-file", str(reg.key_file)]
     env = {k: v for k, v in os.environ.items() if not k.startswith("KSS_PANEL_")}
     done = subprocess.run(argv, input=content, capture_output=True, env=env, timeout=60)
     assert done.returncode == 0, done.stderr.decode()
     assert done.stdout.decode() == "2 applicants imported, 0 rows invalid\n"
-    assert panel.count("members") == 2
+    assert reg.count("members") == 2
 
 
 # --- malformed files: exit 5, the line named, nothing written -----------------------------------------------
@@ -309,24 +244,24 @@ MALFORMED: dict[str, tuple[bytes, str]] = {
 
 
 @pytest.mark.parametrize("name", list(MALFORMED))
-def test_malformed_input_exits_5_naming_the_line_and_writes_nothing(panel: Panel, name: str) -> None:
+def test_malformed_input_exits_5_naming_the_line_and_writes_nothing(reg: Register, name: str) -> None:
     content, expected = MALFORMED[name]
-    path = panel.write_bytes(content, ".json" if content.lstrip().startswith((b"[", b"{")) else ".csv")
-    before = panel.tables()
-    result = panel.run("import", str(path))
-    assert_rejected(result, panel, before)
+    path = reg.file(content, ".json" if content.lstrip().startswith((b"[", b"{")) else ".csv")
+    before = reg.tables()
+    result = reg.run("import", str(path))
+    assert_rejected(result, reg, before)
     assert expected in result.stderr, result.stderr
     assert re.search(r"line \d+|holds no records", result.stderr)
     assert result.stdout == ""
 
 
-def test_a_header_of_data_values_is_refused_without_echoing_them(panel: Panel) -> None:
+def test_a_header_of_data_values_is_refused_without_echoing_them(reg: Register) -> None:
     # The officer forgot the header: the first row is personal data and must not be repeated back.
-    path = panel.write_bytes("12345678,Kanervo,Hiekkaranta,kanervo.hiekkaranta@example.fi,fi\n"
+    path = reg.file("12345678,Kanervo,Hiekkaranta,kanervo.hiekkaranta@example.fi,fi\n"
                              "12345679,Aino,Mäkelä,aino@example.fi,fi\n".encode())
-    before = panel.tables()
-    result = panel.run("import", str(path))
-    assert_rejected(result, panel, before)
+    before = reg.tables()
+    result = reg.run("import", str(path))
+    assert_rejected(result, reg, before)
     assert "kss-panel: error: the header is not a list of field paths" in result.stderr
     assert [line for line in problem_lines(result.stderr)] == [
         f"line 1: column {n}: is not a field path of the register (like contact.email)" for n in range(1, 6)
@@ -335,9 +270,9 @@ def test_a_header_of_data_values_is_refused_without_echoing_them(panel: Panel) -
         assert value not in result.output
 
 
-def test_a_wrong_header_in_a_json_envelope(panel: Panel) -> None:
-    path = panel.write_bytes(b"12345678,Kanervo,Hiekkaranta,k@example.fi,fi\n")
-    result = panel.run("import", str(path), "--json")
+def test_a_wrong_header_in_a_json_envelope(reg: Register) -> None:
+    path = reg.file(b"12345678,Kanervo,Hiekkaranta,k@example.fi,fi\n")
+    result = reg.run("import", str(path), "--json")
     assert result.exit_code == 5
     document = json.loads(result.stdout)
     assert document["ok"] is False and document["error"]["code"] == 5
@@ -345,17 +280,17 @@ def test_a_wrong_header_in_a_json_envelope(panel: Panel) -> None:
     assert "Kanervo" not in result.output
 
 
-def test_an_embedded_newline_is_reported_at_the_line_the_record_starts(panel: Panel) -> None:
+def test_an_embedded_newline_is_reported_at_the_line_the_record_starts(reg: Register) -> None:
     # The record starts on line 3 (where an editor shows it) and ends on line 4.
-    path = panel.write_bytes((HEADER_LINE + GOOD_LINE + '30000002,"Vei\nkko",Virtanen,v@example.fi,fi\n').encode())
-    result = panel.run("import", str(path))
+    path = reg.file((HEADER_LINE + GOOD_LINE + '30000002,"Vei\nkko",Virtanen,v@example.fi,fi\n').encode())
+    result = reg.run("import", str(path))
     assert result.exit_code == 5
     assert problem_lines(result.stderr) == ["line 3: contact.first_name: must not contain control characters"]
 
 
-def test_a_nul_byte_is_reported_by_line(panel: Panel) -> None:
-    path = panel.write_bytes((HEADER_LINE + GOOD_LINE + "30000002,Vei\x00kko,Virtanen,v@example.fi,fi\n").encode())
-    result = panel.run("import", str(path))
+def test_a_nul_byte_is_reported_by_line(reg: Register) -> None:
+    path = reg.file((HEADER_LINE + GOOD_LINE + "30000002,Vei\x00kko,Virtanen,v@example.fi,fi\n").encode())
+    result = reg.run("import", str(path))
     assert result.exit_code == 5
     assert problem_lines(result.stderr) == ["line 3: contact.first_name: must not contain control characters"]
 
@@ -370,55 +305,55 @@ def test_a_nul_byte_is_reported_by_line(panel: Panel) -> None:
          + b"30000003,Veikko,Virtanen,v\xff@example.fi,fi\n", 4),
     ],
 )
-def test_a_file_that_cannot_be_read_on_names_the_exact_line(panel: Panel, name: str, content: bytes, line: int) -> None:
-    path = panel.write_bytes(content)
-    result = panel.run("import", str(path))
+def test_a_file_that_cannot_be_read_on_names_the_exact_line(reg: Register, name: str, content: bytes, line: int) -> None:
+    path = reg.file(content)
+    result = reg.run("import", str(path))
     assert result.exit_code == 5, name
     lines = problem_lines(result.stderr)
     assert len(lines) == 1 and lines[0].startswith(f"line {line}: "), (name, result.stderr)
 
 
-def test_a_10_mb_field_is_refused_by_the_csv_field_limit(panel: Panel) -> None:
-    path = panel.write_bytes((HEADER_LINE + "30000002," + "V" * 10_000_000 + ",Virtanen,v@example.fi,fi\n").encode())
-    before = panel.tables()
-    result = panel.run("import", str(path))
-    assert_rejected(result, panel, before)
+def test_a_10_mb_field_is_refused_by_the_csv_field_limit(reg: Register) -> None:
+    path = reg.file((HEADER_LINE + "30000002," + "V" * 10_000_000 + ",Virtanen,v@example.fi,fi\n").encode())
+    before = reg.tables()
+    result = reg.run("import", str(path))
+    assert_rejected(result, reg, before)
     assert "a field is longer than 100000 characters" in result.stderr
     assert "VVVVVVVV" not in result.output
     assert len(result.output) < 2000
 
 
-def test_json_lines_with_a_broken_line_imports_the_rest_with_skip_invalid(panel: Panel) -> None:
+def test_json_lines_with_a_broken_line_imports_the_rest_with_skip_invalid(reg: Register) -> None:
     good = [
         {"customer_number": "30000001", "contact": {"first_name": "Aino", "last_name": "Mäkelä", "email": "a@example.fi", "language": "fi"}},
         {"customer_number": "30000003", "contact": {"first_name": "Eero", "last_name": "Nieminen", "email": "e@example.fi", "language": "fi"}},
     ]
     text = json.dumps(good[0]) + "\n" + '{"customer_number": "30000002", "contact": {"first_name": "Canarybroken"\n' + json.dumps(good[1]) + "\n"
-    path = panel.write_bytes(text.encode(), ".jsonl")
-    before = panel.tables()
-    result = panel.run("import", str(path))
-    assert_rejected(result, panel, before)
+    path = reg.file(text.encode(), ".jsonl")
+    before = reg.tables()
+    result = reg.run("import", str(path))
+    assert_rejected(result, reg, before)
     assert problem_lines(result.stderr) == ["line 2: (row): not valid JSON (Expecting ',' delimiter)"]
 
-    result = panel.run("import", str(path), "--skip-invalid")
+    result = reg.run("import", str(path), "--skip-invalid")
     assert result.exit_code == 0, result.stderr
     assert result.stdout == "2 applicants imported, 1 rows invalid\n"
     assert problem_lines(result.stderr) == ["line 2: (row): not valid JSON (Expecting ',' delimiter)"]
-    assert sorted(m["customer_number"] for m in panel.shown()) == ["30000001", "30000003"]
+    assert sorted(m["customer_number"] for m in reg.shown()) == ["30000001", "30000003"]
     assert "Canarybroken" not in result.output
 
 
-def test_json_array_with_a_non_object_element_and_skip_invalid(panel: Panel) -> None:
+def test_json_array_with_a_non_object_element_and_skip_invalid(reg: Register) -> None:
     good = {"customer_number": "30000001", "contact": {"first_name": "Aino", "last_name": "Mäkelä", "email": "a@example.fi", "language": "fi"}}
-    path = panel.write_bytes(("[\n" + json.dumps(good) + ',\n"Canarystring",\n42\n]\n').encode(), ".json")
-    result = panel.run("import", str(path), "--skip-invalid")
+    path = reg.file(("[\n" + json.dumps(good) + ',\n"Canarystring",\n42\n]\n').encode(), ".json")
+    result = reg.run("import", str(path), "--skip-invalid")
     assert result.exit_code == 0, result.stderr
     assert problem_lines(result.stderr) == ["line 3: (row): must be a JSON object", "line 4: (row): must be a JSON object"]
     assert "Canarystring" not in result.output
-    assert panel.count("members") == 1
+    assert reg.count("members") == 1
 
 
-def test_line_numbers_stay_right_in_a_json_array_larger_than_a_read_chunk(panel: Panel) -> None:
+def test_line_numbers_stay_right_in_a_json_array_larger_than_a_read_chunk(reg: Register) -> None:
     records = [
         {"customer_number": f"{50_000_000 + i}", "hobbies": ["x" * 30],
          "contact": {"first_name": "Aino", "last_name": "Mäkelä", "email": f"a{i}@example.fi", "language": "fi"}}
@@ -428,12 +363,12 @@ def test_line_numbers_stay_right_in_a_json_array_larger_than_a_read_chunk(panel:
     text = json.dumps(records, indent=2, ensure_ascii=False)  # about 400 kB, 18,000 lines
     start = [n for n, line in enumerate(text.split("\n"), start=1) if line == "  {"][1200]
     one_per_line = "[\n" + ",\n".join(json.dumps(r) if i != 1400 else "7" for i, r in enumerate(records[:1450])) + "\n]\n"
-    before = panel.tables()
-    result = panel.run("import", str(panel.write_bytes(text.encode(), ".json")))
-    assert_rejected(result, panel, before)
+    before = reg.tables()
+    result = reg.run("import", str(reg.file(text.encode(), ".json")))
+    assert_rejected(result, reg, before)
     assert problem_lines(result.stderr) == [f"line {start}: contact.language: input should be 'fi', 'sv' or 'en'"]
-    result = panel.run("import", str(panel.write_bytes(one_per_line.encode(), ".json")))
-    assert_rejected(result, panel, before)
+    result = reg.run("import", str(reg.file(one_per_line.encode(), ".json")))
+    assert_rejected(result, reg, before)
     assert problem_lines(result.stderr) == [
         f"line {1200 + 2}: contact.language: input should be 'fi', 'sv' or 'en'", f"line {1400 + 2}: (row): must be a JSON object",
     ]
@@ -442,7 +377,7 @@ def test_line_numbers_stay_right_in_a_json_array_larger_than_a_read_chunk(panel:
 # --- all or nothing, --skip-invalid, the report ----------------------------------------------------------------
 
 
-def mixed_file(panel: Panel) -> tuple[Path, dict[int, list[str]], dict[int, list[str]]]:
+def mixed_file(reg: Register) -> tuple[Path, dict[int, list[str]], dict[int, list[str]]]:
     """Rows on lines 2-6: valid, invalid, valid, invalid, invalid. Returns (path, canaries of valid rows, of invalid rows by line)."""
     valid_2, canaries_2 = canary_row(2)
     invalid_3, canaries_3 = canary_row(3, contact__postal_code="CanaryPostal", contact__language="Canarylanguage")
@@ -450,7 +385,7 @@ def mixed_file(panel: Panel) -> tuple[Path, dict[int, list[str]], dict[int, list
     invalid_5, canaries_5 = canary_row(5, contact__email="canary.invalid.address@@example.fi")
     invalid_6, canaries_6 = canary_row(6, demographics__household_size="Canarysize", electricity__has_solar_panels="Canaryboolean",
                                        applied_at="2999-01-01")
-    path = panel.write_csv([valid_2, invalid_3, valid_4, invalid_5, invalid_6])
+    path = reg.csv([valid_2, invalid_3, valid_4, invalid_5, invalid_6], HEADER)
     return path, {2: canaries_2, 4: canaries_4}, {3: canaries_3, 5: canaries_5, 6: canaries_6}
 
 
@@ -476,44 +411,44 @@ def leaked(text: str, canaries: list[str]) -> list[str]:
     return [canary for canary in canaries if canary.lower() in text.lower()]
 
 
-def test_one_invalid_row_means_nothing_is_imported_and_every_invalid_row_is_listed(panel: Panel) -> None:
-    path, valid, invalid = mixed_file(panel)
-    before = panel.tables()
-    result = panel.run("import", str(path))
-    assert_rejected(result, panel, before)
+def test_one_invalid_row_means_nothing_is_imported_and_every_invalid_row_is_listed(reg: Register) -> None:
+    path, valid, invalid = mixed_file(reg)
+    before = reg.tables()
+    result = reg.run("import", str(path))
+    assert_rejected(result, reg, before)
     assert "kss-panel: error: 3 of 5 records are invalid: nothing was imported" in result.stderr
     assert_expected_problems(problem_lines(result.stderr))
     everything = [c for group in (*valid.values(), *invalid.values()) for c in group]
     assert not leaked(result.output, everything)
-    assert panel.count("members") == 0
+    assert reg.count("members") == 0
 
 
-def test_skip_invalid_imports_exactly_the_valid_rows(panel: Panel) -> None:
-    path, valid, invalid = mixed_file(panel)
-    audit_before = panel.count("audit")
-    result = panel.run("import", str(path), "--skip-invalid")
+def test_skip_invalid_imports_exactly_the_valid_rows(reg: Register) -> None:
+    path, valid, invalid = mixed_file(reg)
+    audit_before = reg.count("audit")
+    result = reg.run("import", str(path), "--skip-invalid")
     assert result.exit_code == 0, result.stderr
     assert result.stdout == "2 applicants imported, 3 rows invalid\n"
     assert_expected_problems(problem_lines(result.stderr))
     everything = [c for group in (*valid.values(), *invalid.values()) for c in group]
     assert not leaked(result.output, everything)
 
-    entries = panel.json("audit", "log")[audit_before:]
+    entries = reg.json("audit", "log")[audit_before:]
     assert [e["action"] for e in entries] == ["enrol", "enrol", "import"]
     assert entries[-1]["detail"] == {"imported": 2, "invalid": 3}
-    listed = panel.json("list")
+    listed = reg.json("list")
     assert [row["status"] for row in listed] == ["applicant", "applicant"]
-    shown = json.dumps(panel.shown(), ensure_ascii=False)
+    shown = json.dumps(reg.shown(), ensure_ascii=False)
     for line, canaries in valid.items():
         assert not [c for c in canaries if c not in shown], line  # every value of a valid row came through
     for line, canaries in invalid.items():
         assert not leaked(shown, canaries[:8]), line  # no invalid row got in
 
 
-def test_report_file_holds_the_problems_and_is_0600(panel: Panel) -> None:
-    path, valid, invalid = mixed_file(panel)
-    report = panel.dir / "rejected-rows.txt"
-    result = panel.run("import", str(path), "--skip-invalid", "--report", str(report))
+def test_report_file_holds_the_problems_and_is_0600(reg: Register) -> None:
+    path, valid, invalid = mixed_file(reg)
+    report = reg.dir / "rejected-rows.txt"
+    result = reg.run("import", str(path), "--skip-invalid", "--report", str(report))
     assert result.exit_code == 0, result.stderr
     assert stat.S_IMODE(report.stat().st_mode) == 0o600
     text = report.read_text(encoding="utf-8")
@@ -524,26 +459,26 @@ def test_report_file_holds_the_problems_and_is_0600(panel: Panel) -> None:
     everything = [c for group in (*valid.values(), *invalid.values()) for c in group]
     assert not leaked(text, everything)
     assert not leaked(result.output, everything)
-    assert panel.count("members") == 2
+    assert reg.count("members") == 2
 
 
-def test_report_file_with_all_or_nothing(panel: Panel) -> None:
-    path, _, _ = mixed_file(panel)
-    report = panel.dir / "report.txt"
-    before = panel.tables()
-    result = panel.run("import", str(path), "--report", str(report))
-    assert_rejected(result, panel, before)
+def test_report_file_with_all_or_nothing(reg: Register) -> None:
+    path, _, _ = mixed_file(reg)
+    report = reg.dir / "report.txt"
+    before = reg.tables()
+    result = reg.run("import", str(path), "--report", str(report))
+    assert_rejected(result, reg, before)
     assert_expected_problems(report.read_text().splitlines())
     assert str(report) in result.stderr
 
 
-def test_report_file_is_never_overwritten(panel: Panel) -> None:
-    path, _, _ = mixed_file(panel)
-    report = panel.dir / "report.txt"
+def test_report_file_is_never_overwritten(reg: Register) -> None:
+    path, _, _ = mixed_file(reg)
+    report = reg.dir / "report.txt"
     report.write_text("an earlier report\n")
-    before = panel.tables()
-    result = panel.run("import", str(path), "--skip-invalid", "--report", str(report))
-    assert_rejected(result, panel, before)
+    before = reg.tables()
+    result = reg.run("import", str(path), "--skip-invalid", "--report", str(report))
+    assert_rejected(result, reg, before)
     assert "already exists" in result.stderr
     assert report.read_text() == "an earlier report\n"
 
@@ -562,7 +497,7 @@ def duplicates_reported(stderr: str) -> set[tuple[int, str]]:
     return found
 
 
-def test_duplicates_within_the_file_are_caught_by_keyed_hash(panel: Panel) -> None:
+def test_duplicates_within_the_file_are_caught_by_keyed_hash(reg: Register) -> None:
     rows = [
         application(1, contact__email="aino.makela@example.fi", contact__phone="040 1234567"),
         application(2, contact__email="Aino.Makela@EXAMPLE.fi"),  # the same email, written differently
@@ -570,52 +505,52 @@ def test_duplicates_within_the_file_are_caught_by_keyed_hash(panel: Panel) -> No
         application(4, customer_number="30000001"),  # the same customer number as line 2
         application(5),
     ]
-    path = panel.write_csv(rows)
-    before = panel.tables()
-    result = panel.run("import", str(path))
-    assert_rejected(result, panel, before)
+    path = reg.csv(rows, HEADER)
+    before = reg.tables()
+    result = reg.run("import", str(path))
+    assert_rejected(result, reg, before)
     assert duplicates_reported(result.stderr) == {(3, "email"), (4, "phone"), (5, "customer_number")}
     assert "aino.makela" not in result.output.lower() and "1234567" not in result.output
 
-    result = panel.run("import", str(path), "--skip-invalid")
+    result = reg.run("import", str(path), "--skip-invalid")
     assert result.exit_code == 0, result.stderr
     assert result.stdout == "2 applicants imported, 3 rows invalid\n"
-    assert sorted(m["customer_number"] for m in panel.shown()) == ["30000001", "30000005"]
+    assert sorted(m["customer_number"] for m in reg.shown()) == ["30000001", "30000005"]
 
 
-def test_duplicates_of_registered_members_are_caught(panel: Panel) -> None:
-    first = panel.write_csv([application(1, contact__email="aino@example.fi", contact__phone="+358401234567")])
-    assert panel.run("import", str(first)).exit_code == 0
-    again = panel.write_csv([
+def test_duplicates_of_registered_members_are_caught(reg: Register) -> None:
+    first = reg.csv([application(1, contact__email="aino@example.fi", contact__phone="+358401234567")], HEADER)
+    assert reg.run("import", str(first)).exit_code == 0
+    again = reg.csv([
         application(2, contact__email="AINO@example.fi"),
         application(3, contact__phone="0401234567"),
         application(4, customer_number=" 30000001 "),
         application(5),
-    ])
-    before = panel.tables()
-    result = panel.run("import", str(again))
-    assert_rejected(result, panel, before)
+    ], HEADER)
+    before = reg.tables()
+    result = reg.run("import", str(again))
+    assert_rejected(result, reg, before)
     assert duplicates_reported(result.stderr) == {(2, "email"), (3, "phone"), (4, "customer_number")}
 
 
-def test_duplicates_across_batches_are_caught(panel: Panel) -> None:
+def test_duplicates_across_batches_are_caught(reg: Register) -> None:
     # Rows go in in batches of 1,000: a duplicate of a row of an earlier batch is still found.
     rows = [application(n) for n in range(1, 1101)]
     rows.append(application(2000, contact__email=rows[5]["contact.email"]))
-    result = panel.run("import", str(panel.write_csv(rows)), "--skip-invalid")
+    result = reg.run("import", str(reg.csv(rows, HEADER)), "--skip-invalid")
     assert result.exit_code == 0, result.stderr
     assert result.stdout == "1100 applicants imported, 1 rows invalid\n"
     assert duplicates_reported(result.stderr) == {(1102, "email")}
-    assert panel.count("members") == 1100
+    assert reg.count("members") == 1100
 
 
-def test_a_customer_number_in_other_digits_is_no_way_around_duplicate_detection(panel: Panel) -> None:
+def test_a_customer_number_in_other_digits_is_no_way_around_duplicate_detection(reg: Register) -> None:
     # "２２２２２２２２" (fullwidth digits) is the customer number 22222222 or no customer number at all;
     # either way it must not become a second applicant next to the ASCII one.
     rows = [application(1, customer_number="22222222"), application(2, customer_number="２２２２２２２２")]
-    before = panel.tables()
-    result = panel.run("import", str(panel.write_csv(rows)))
-    assert_rejected(result, panel, before)
+    before = reg.tables()
+    result = reg.run("import", str(reg.csv(rows, HEADER)))
+    assert_rejected(result, reg, before)
     assert [line.split(":")[0] for line in problem_lines(result.stderr)] == ["line 3"]
 
 
@@ -648,22 +583,22 @@ HOSTILE = st.one_of(
     rows=st.lists(st.dictionaries(st.sampled_from(FUZZED_COLUMNS), HOSTILE, max_size=4), min_size=1, max_size=3),
     quoted=st.booleans(),
 )
-def test_hostile_cells_never_produce_a_traceback(panel: Panel, rows: list[dict[str, str]], quoted: bool) -> None:
+def test_hostile_cells_never_produce_a_traceback(reg: Register, rows: list[dict[str, str]], quoted: bool) -> None:
     cells = [application(next(FUZZ_NUMBERS), **{c.replace(".", "__"): v for c, v in row.items()}) for row in rows]
     if quoted:
-        path = panel.write_csv(cells)
+        path = reg.csv(cells, HEADER)
     else:  # written by hand, as a careless export would: no quoting at all
         text = ",".join(HEADER) + "\n" + "".join(",".join(row[c] for c in HEADER) + "\n" for row in cells)
-        path = panel.write_bytes(text.encode("utf-8"))
-    before = panel.tables()
-    result = panel.run("import", str(path), "--json")
+        path = reg.file(text.encode("utf-8"))
+    before = reg.tables()
+    result = reg.run("import", str(path), "--json")
     assert_no_traceback(result)
     assert result.exit_code in (0, 5), (result.exit_code, result.stdout, result.stderr)
     document = json.loads(result.stdout)
     if result.exit_code == 5:
         assert document["ok"] is False
-        assert panel.tables() == before
+        assert reg.tables() == before
     else:
         imported = document["data"]["imported"]
-        assert panel.count("members") == len(before["members"]) + imported
+        assert reg.count("members") == len(before["members"]) + imported
     assert all(re.match(r"^line \d+: \S", line) for line in problem_lines(result.stderr)), result.stderr

@@ -9,17 +9,15 @@ nothing by default; --skip-invalid applies the rest.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from kss_panel.policy import Policies
-from support import CATEGORIES, VEIKKO, Register, Template, assert_rejected, build_template, problem_lines, record
+from support import CATEGORIES, VEIKKO, Register, assert_rejected, problem_lines, record
 from support import AINO as SUPPORT_AINO
 
 AINO = record(SUPPORT_AINO, attitudes={"environment": 4, "price_sensitivity": 5})
@@ -34,41 +32,16 @@ UPDATE_HEADER = [
 ]
 
 
-class Panel(Register):
-    """A register with members aino, veikko and eero (enrolled at NOW) and a key-file slot 'desk'."""
-
-    def __init__(self, directory: Path, template: Template, policies: Policies) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
-        super().__init__(directory, template, policies)
-        self._files = 0
-
-    def record(self, name: str) -> dict[str, Any]:
-        shown = self.json("show", self.ids[name])
-        return {key: shown[key] for key in CATEGORIES if key in shown}
-
-    def write(self, content: str, suffix: str = ".csv") -> Path:
-        self._files += 1
-        path = self.dir / f"updates-{self._files}{suffix}"
-        path.write_text(content, encoding="utf-8")
-        return path
-
-    def write_csv(self, rows: list[dict[str, str]], header: list[str] = UPDATE_HEADER) -> Path:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(header)
-        for row in rows:
-            writer.writerow([row.get(column, "") for column in header])
-        return self.write(buffer.getvalue())
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory, policies: Policies) -> Template:
-    return build_template(tmp_path_factory.mktemp("updates-template"), policies, {"aino": AINO, "veikko": VEIKKO, "eero": EERO})
+def shown_record(reg: Register, name: str) -> dict[str, Any]:
+    """The record of member ``name`` as `show --json` gives it, without the plain columns."""
+    shown = reg.json("show", reg.ids[name])
+    return {key: shown[key] for key in CATEGORIES if key in shown}
 
 
 @pytest.fixture
-def panel(tmp_path: Path, template: Template, policies: Policies) -> Panel:
-    return Panel(tmp_path / "panel", template, policies)
+def panel(make_register: Callable[..., Register]) -> Register:
+    """Members aino, veikko and eero, enrolled at NOW."""
+    return make_register({"aino": AINO, "veikko": VEIKKO, "eero": EERO})
 
 
 def self_service_entries(entries: list[dict[str, Any]]) -> dict[str, list[str]]:
@@ -85,9 +58,9 @@ def self_service_entries(entries: list[dict[str, Any]]) -> dict[str, list[str]]:
 # --- applying changes ---------------------------------------------------------------------------------------
 
 
-def test_rows_by_member_id_or_email_are_applied_each_with_its_own_audit_entry(panel: Panel) -> None:
+def test_rows_by_member_id_or_email_are_applied_each_with_its_own_audit_entry(panel: Register) -> None:
     audit_before = len(panel.audit_log())
-    path = panel.write_csv([
+    path = panel.csv([
         # by member id: a move to another town
         {"member_id": panel.ids["aino"], "contact.city": "Kuusankoski", "contact.postal_code": "45700",
          "contact.street_address": "Kymenlaaksonkatu 1"},
@@ -96,22 +69,22 @@ def test_rows_by_member_id_or_email_are_applied_each_with_its_own_audit_entry(pa
          "electricity.has_solar_panels": "true", "consents.sms_marketing": "false"},
         # by member id, every value the same as now: nothing changes
         {"member_id": panel.ids["eero"], "contact.email": "eero@example.fi", "hobbies": "kuoro"},
-    ])
+    ], UPDATE_HEADER)
     result = panel.run("import", "--updates", str(path))
     assert result.exit_code == 0, result.stderr
     assert result.stdout == "2 members updated, 1 unchanged, 0 rows invalid\n"
     assert result.stderr == ""
 
-    assert panel.record("aino") == record(
+    assert shown_record(panel, "aino") == record(
         AINO, contact__city="Kuusankoski", contact__postal_code="45700", contact__street_address="Kymenlaaksonkatu 1"
     )
-    assert panel.record("veikko") == record(
+    assert shown_record(panel, "veikko") == record(
         VEIKKO,
         contact__phone="+358509998887",
         electricity={"has_solar_panels": True},
         consents={"email_marketing": False, "sms_marketing": False, "partner_disclosure": False},
     )
-    assert panel.record("eero") == {**EERO, "consents": {"email_marketing": False, "sms_marketing": False, "partner_disclosure": False}}
+    assert shown_record(panel, "eero") == {**EERO, "consents": {"email_marketing": False, "sms_marketing": False, "partner_disclosure": False}}
 
     entries = panel.audit_log()[audit_before:]
     assert self_service_entries(entries) == {
@@ -125,11 +98,11 @@ def test_rows_by_member_id_or_email_are_applied_each_with_its_own_audit_entry(pa
         assert value not in text  # the audit trail names fields, never values
 
 
-def test_rectified_lookups_follow_the_change(panel: Panel) -> None:
-    path = panel.write_csv([
+def test_rectified_lookups_follow_the_change(panel: Register) -> None:
+    path = panel.csv([
         {"member_id": panel.ids["veikko"], "contact.phone": "+358509998887"},
         {"member_id": panel.ids["aino"], "contact.email": "aino.makela@example.fi"},  # a member id row may change the email
-    ])
+    ], UPDATE_HEADER)
     result = panel.run("import", "--updates", str(path))
     assert result.exit_code == 0, result.stderr
     assert panel.json("find", "--phone", "050 999 8887")["member_id"] == panel.ids["veikko"]
@@ -138,42 +111,42 @@ def test_rectified_lookups_follow_the_change(panel: Panel) -> None:
     assert panel.run("find", "--email", "aino@example.fi").exit_code == 4
 
 
-def test_empty_cells_mean_no_change(panel: Panel) -> None:
+def test_empty_cells_mean_no_change(panel: Register) -> None:
     audit_before = len(panel.audit_log())
-    path = panel.write_csv([
+    path = panel.csv([
         {"member_id": panel.ids["aino"]},  # every cell empty
         {"member_id": panel.ids["veikko"], "contact.city": "Hamina"},  # one cell filled
-    ])
+    ], UPDATE_HEADER)
     result = panel.run("import", "--updates", str(path))
     assert result.exit_code == 0, result.stderr
     assert result.stdout == "1 members updated, 1 unchanged, 0 rows invalid\n"
-    assert panel.record("aino") == AINO  # phone, hobbies, consents ... all kept
-    assert panel.record("veikko") == record(VEIKKO, contact__city="Hamina")
+    assert shown_record(panel, "aino") == AINO  # phone, hobbies, consents ... all kept
+    assert shown_record(panel, "veikko") == record(VEIKKO, contact__city="Hamina")
     assert self_service_entries(panel.audit_log()[audit_before:]) == {panel.ids["veikko"]: ["contact.city"]}
 
 
-def test_list_and_boolean_cells_replace_the_value(panel: Panel) -> None:
-    path = panel.write_csv([{"member_id": panel.ids["aino"], "hobbies": "sauna;marjastus", "electricity.has_solar_panels": "yes",
-                             "demographics.household_size": "4"}])
+def test_list_and_boolean_cells_replace_the_value(panel: Register) -> None:
+    path = panel.csv([{"member_id": panel.ids["aino"], "hobbies": "sauna;marjastus", "electricity.has_solar_panels": "yes",
+                             "demographics.household_size": "4"}], UPDATE_HEADER)
     assert panel.run("import", "--updates", str(path)).exit_code == 0
-    record = panel.record("aino")
+    record = shown_record(panel, "aino")
     assert record["hobbies"] == ["sauna", "marjastus"]
     assert record["electricity"]["has_solar_panels"] is True
     assert record["demographics"]["household_size"] == 4
 
 
-def test_json_lines_updates(panel: Panel) -> None:
+def test_json_lines_updates(panel: Register) -> None:
     lines = [
         {"member_id": panel.ids["aino"], "contact": {"city": "Hamina", "postal_code": "49400"}},
         {"contact": {"email": "eero@example.fi", "street_address": "Keskikatu 2"}, "attitudes": {"environment": 5}},
     ]
-    path = panel.write("\n".join(json.dumps(line) for line in lines) + "\n", ".jsonl")
+    path = panel.file("\n".join(json.dumps(line) for line in lines) + "\n", ".jsonl")
     audit_before = len(panel.audit_log())
     result = panel.run("import", "--updates", str(path), "--json")
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["data"] == {"rows": 2, "updated": 2, "unchanged": 0, "invalid": 0}
-    assert panel.record("aino")["contact"]["city"] == "Hamina"
-    assert panel.record("eero")["contact"]["street_address"] == "Keskikatu 2"
+    assert shown_record(panel, "aino")["contact"]["city"] == "Hamina"
+    assert shown_record(panel, "eero")["contact"]["street_address"] == "Keskikatu 2"
     assert self_service_entries(panel.audit_log()[audit_before:]) == {
         panel.ids["aino"]: ["contact.city", "contact.postal_code"],
         panel.ids["eero"]: ["attitudes.environment", "contact.street_address"],
@@ -183,15 +156,15 @@ def test_json_lines_updates(panel: Panel) -> None:
 # --- unknown members and invalid rows ---------------------------------------------------------------------------
 
 
-def unknown_member_file(panel: Panel) -> Path:
-    return panel.write_csv([
+def unknown_member_file(panel: Register) -> Path:
+    return panel.csv([
         {"member_id": panel.ids["aino"], "contact.city": "Hamina"},  # line 2: fine
         {"member_id": "Mzzzzzzzzzzzzzzzz", "contact.city": "Canarycityone"},  # line 3: no such member
         {"contact.email": "canary.stranger@example.fi", "contact.city": "Canarycitytwo"},  # line 4: no member has this email
         {"member_id": panel.ids["veikko"], "contact.postal_code": "Canarypostal"},  # line 5: invalid value
         {"contact.city": "Canarycitythree"},  # line 6: names no member at all
         {"member_id": panel.ids["eero"], "contact.phone": "+358401234567"},  # line 7: aino's phone
-    ])
+    ], UPDATE_HEADER)
 
 
 EXPECTED = [
@@ -203,7 +176,7 @@ EXPECTED = [
 CANARIES = ("Canarycity", "canary.stranger", "Canarypostal", "Mzzzzzzzzzzzzzzzz", "Hamina", "1234567")
 
 
-def test_unknown_members_are_reported_by_line_and_nothing_changes(panel: Panel) -> None:
+def test_unknown_members_are_reported_by_line_and_nothing_changes(panel: Register) -> None:
     path = unknown_member_file(panel)
     before = panel.tables()
     result = panel.run("import", "--updates", str(path))
@@ -214,10 +187,10 @@ def test_unknown_members_are_reported_by_line_and_nothing_changes(panel: Panel) 
     assert "kss-panel: error: 5 of 6 updates are invalid: nothing was changed" in result.stderr
     for canary in CANARIES:
         assert canary.lower() not in result.output.lower(), canary
-    assert panel.record("aino") == AINO  # the valid row on line 2 was not applied either
+    assert shown_record(panel, "aino") == AINO  # the valid row on line 2 was not applied either
 
 
-def test_skip_invalid_applies_the_rest(panel: Panel) -> None:
+def test_skip_invalid_applies_the_rest(panel: Register) -> None:
     path = unknown_member_file(panel)
     audit_before = len(panel.audit_log())
     result = panel.run("import", "--updates", str(path), "--skip-invalid")
@@ -225,9 +198,9 @@ def test_skip_invalid_applies_the_rest(panel: Panel) -> None:
     assert result.stdout == "1 members updated, 0 unchanged, 5 rows invalid\n"
     assert problem_lines(result.stderr)[:4] == EXPECTED
     entries = panel.audit_log()[audit_before:]
-    assert panel.record("aino") == record(AINO, contact__city="Hamina")
-    assert panel.record("veikko") == VEIKKO
-    assert "phone" not in panel.record("eero")["contact"]  # the duplicate phone was not taken
+    assert shown_record(panel, "aino") == record(AINO, contact__city="Hamina")
+    assert shown_record(panel, "veikko") == VEIKKO
+    assert "phone" not in shown_record(panel, "eero")["contact"]  # the duplicate phone was not taken
     assert self_service_entries(entries) == {panel.ids["aino"]: ["contact.city"]}
     assert entries[-1]["action"] == "import-updates"
     assert entries[-1]["detail"] == {"updated": 1, "unchanged": 0, "invalid": 5}
@@ -235,60 +208,59 @@ def test_skip_invalid_applies_the_rest(panel: Panel) -> None:
         assert canary.lower() not in result.output.lower(), canary
 
 
-def test_an_unknown_member_is_not_guessed_from_other_fields(panel: Panel) -> None:
+def test_an_unknown_member_is_not_guessed_from_other_fields(panel: Register) -> None:
     # The email is unknown; the phone and customer number are aino's. The row must not be applied to her.
-    path = panel.write_csv(
-        [{"contact.email": "someone.else@example.fi", "contact.phone": "+358401234567", "contact.city": "Hamina"}]
-    )
+    path = panel.csv(
+        [{"contact.email": "someone.else@example.fi", "contact.phone": "+358401234567", "contact.city": "Hamina"}], UPDATE_HEADER)
     before = panel.tables()
     result = panel.run("import", "--updates", str(path))
     assert_rejected(result, panel, before)
     assert problem_lines(result.stderr) == ["line 2: contact.email: no member has this email"]
 
 
-def test_a_member_id_with_no_member_is_not_matched_by_email(panel: Panel) -> None:
-    path = panel.write_csv([{"member_id": "Mzzzzzzzzzzzzzzzz", "contact.email": "aino@example.fi", "contact.city": "Hamina"}])
+def test_a_member_id_with_no_member_is_not_matched_by_email(panel: Register) -> None:
+    path = panel.csv([{"member_id": "Mzzzzzzzzzzzzzzzz", "contact.email": "aino@example.fi", "contact.city": "Hamina"}], UPDATE_HEADER)
     before = panel.tables()
     result = panel.run("import", "--updates", str(path))
     assert_rejected(result, panel, before)
     assert problem_lines(result.stderr) == ["line 2: member_id: no such member"]
 
 
-def test_applied_at_cannot_be_changed_by_an_update(panel: Panel) -> None:
+def test_applied_at_cannot_be_changed_by_an_update(panel: Register) -> None:
     before = panel.tables()
-    csv_result = panel.run("import", "--updates", str(panel.write_csv([{"member_id": panel.ids["aino"]}], header=["member_id", "applied_at"])))
+    csv_result = panel.run("import", "--updates", str(panel.csv([{"member_id": panel.ids["aino"]}], ["member_id", "applied_at"])))
     assert_rejected(csv_result, panel, before)
     assert problem_lines(csv_result.stderr) == ["line 1: column 2: is not a field path of the register (like contact.email)"]
-    jsonl = panel.write(json.dumps({"member_id": panel.ids["aino"], "applied_at": "2020-01-01"}) + "\n", ".jsonl")
+    jsonl = panel.file(json.dumps({"member_id": panel.ids["aino"], "applied_at": "2020-01-01"}) + "\n", ".jsonl")
     json_result = panel.run("import", "--updates", str(jsonl))
     assert_rejected(json_result, panel, before)
     assert problem_lines(json_result.stderr) == ["line 1: applied_at: cannot be changed by an update"]
 
 
-def test_an_updates_file_with_only_a_header_holds_no_records(panel: Panel) -> None:
+def test_an_updates_file_with_only_a_header_holds_no_records(panel: Register) -> None:
     before = panel.tables()
-    result = panel.run("import", "--updates", str(panel.write_csv([])))
+    result = panel.run("import", "--updates", str(panel.csv([], UPDATE_HEADER)))
     assert_rejected(result, panel, before)
     assert "holds no records" in result.stderr
 
 
-def test_updates_file_with_an_unknown_column(panel: Panel) -> None:
+def test_updates_file_with_an_unknown_column(panel: Register) -> None:
     before = panel.tables()
-    path = panel.write(f"member_id,contact.nickname\n{panel.ids['aino']},Ainoliini\n")
+    path = panel.file(f"member_id,contact.nickname\n{panel.ids['aino']},Ainoliini\n")
     result = panel.run("import", "--updates", str(path))
     assert_rejected(result, panel, before)
     assert problem_lines(result.stderr) == ["line 1: column 2: is not a field path of the register (like contact.email)"]
     assert "Ainoliini" not in result.output
 
 
-def test_two_rows_for_one_member_apply_in_order(panel: Panel) -> None:
-    path = panel.write_csv([
+def test_two_rows_for_one_member_apply_in_order(panel: Register) -> None:
+    path = panel.csv([
         {"member_id": panel.ids["aino"], "contact.city": "Hamina"},
         {"contact.email": "aino@example.fi", "contact.city": "Kotka", "contact.postal_code": "48100"},
-    ])
+    ], UPDATE_HEADER)
     audit_before = len(panel.audit_log())
     result = panel.run("import", "--updates", str(path))
     assert result.exit_code == 0, result.stderr
-    assert panel.record("aino")["contact"] == {**AINO["contact"], "city": "Kotka", "postal_code": "48100"}
+    assert shown_record(panel, "aino")["contact"] == {**AINO["contact"], "city": "Kotka", "postal_code": "48100"}
     updates = [e for e in panel.audit_log()[audit_before:] if e["action"] == "update"]
     assert [e["fields"] for e in updates] == [["contact.city"], ["contact.city", "contact.postal_code"]]

@@ -7,20 +7,16 @@ import sqlite3
 import stat
 from pathlib import Path
 
-from typer.testing import CliRunner
+from typer.testing import Result
 
 from kss_panel import crypto
 from kss_panel.services.session import init_register
-from kss_panel.cli import app
 from kss_panel.policy import Policies
-from support import FAST_KDF, NOW, PASSPHRASE, POLICIES_DIR, Register, assert_clean_failure
-
-runner = CliRunner()
+from support import FAST_KDF, NOW, PASSPHRASE, POLICIES_DIR, Register, assert_clean_failure, invoke
 
 
-def init(db: Path, *args: str, env: dict[str, str] | None = None):
-    argv = ["--db", str(db), "--policies", str(POLICIES_DIR), "init", "--unlock-time", "0", *args]
-    return runner.invoke(app, argv, env=env or {})
+def init(db: Path, *args: str, env: dict[str, str] | None = None) -> Result:
+    return invoke("--db", db, "--policies", POLICIES_DIR, "init", "--unlock-time", "0", *args, env=env)
 
 
 def slot_rows(db: Path) -> list[dict[str, object]]:
@@ -62,10 +58,10 @@ def test_init_with_passphrase_from_environment(tmp_path: Path) -> None:
 
     # The passphrase opens the new slot; another one does not.
     base = ["--db", str(db), "--policies", str(POLICIES_DIR), "audit", "verify", "--officer", "aino"]
-    ok = runner.invoke(app, base, env={"KSS_PANEL_PASSPHRASE": PASSPHRASE})
+    ok = invoke(*base, env={"KSS_PANEL_PASSPHRASE": PASSPHRASE})
     assert ok.exit_code == 0, ok.stderr
     assert ok.stdout.startswith("audit trail verified: 1 entries, head 1-")
-    wrong = runner.invoke(app, base, env={"KSS_PANEL_PASSPHRASE": PASSPHRASE + "x"})
+    wrong = invoke(*base, env={"KSS_PANEL_PASSPHRASE": PASSPHRASE + "x"})
     assert_clean_failure(wrong, 3)
 
 
@@ -79,7 +75,7 @@ def test_init_with_passphrase_file_and_officer_from_environment(tmp_path: Path) 
     assert [slot["name"] for slot in slot_rows(db)] == ["ritva"]
     # The first line, without its newline, is the passphrase.
     argv = ["--db", str(db), "--policies", str(POLICIES_DIR), "audit", "head", "--officer", "ritva"]
-    opened = runner.invoke(app, argv, env={"KSS_PANEL_PASSPHRASE": PASSPHRASE})
+    opened = invoke(*argv, env={"KSS_PANEL_PASSPHRASE": PASSPHRASE})
     assert opened.exit_code == 0, opened.stderr
 
 

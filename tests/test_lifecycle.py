@@ -8,7 +8,7 @@ date written is known; services are called with the same ``now``.
 from __future__ import annotations
 
 import json
-import sqlite3
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -18,70 +18,27 @@ import pytest
 from kss_panel.services import lifecycle, members
 from kss_panel import model
 from kss_panel.policy import Policies
-from support import Register, assert_failure
+from support import Register, assert_failure, customer, person
 
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)  # noon UTC: the same day in Helsinki
 TODAY = "2026-06-15"
-pytestmark = pytest.mark.usefixtures("clock")
 
 
-def person(n: int) -> dict[str, Any]:
-    """A valid application whose customer number is ``customer(n)``."""
-    return {
-        "customer_number": customer(n),
-        "contact": {
-            "first_name": "Aino",
-            "last_name": "Mäkelä",
-            "email": f"aino.{n}@example.fi",
-            "phone": f"+35840{2000000 + n}",
-            "language": "fi",
-        },
-        "demographics": {"birth_year": 1978},
-        "hobbies": ["sauna"],
-    }
-
-
-def customer(n: int) -> str:
-    return f"{30000000 + n}"
-
-
-class Reg(Register):
-    """A register whose members are named by number (``ids[n]``), and what these tests read from it."""
-
-    def member(self, member_id: str) -> dict[str, Any] | None:
-        conn = sqlite3.connect(self.db)
-        conn.row_factory = sqlite3.Row
-        try:
-            row = conn.execute("SELECT * FROM members WHERE member_id = ?", (member_id,)).fetchone()
-            return dict(row) if row else None
-        finally:
-            conn.close()
-
-    def status(self, member_id: str) -> str:
-        row = self.member(member_id)
-        assert row is not None
-        return str(row["status"])
-
-    def entries(self) -> list[tuple[str, str | None, dict[str, Any]]]:
-        """The audit trail as (action, member_id, detail), oldest first."""
-        return [(a, m, json.loads(d)) for a, m, d in self.sql("SELECT action, member_id, detail FROM audit ORDER BY seq")]
-
-    def roster(self, *numbers: int, name: str = "roster.csv", text: str | None = None) -> Path:
-        path = self.dir / name
-        path.write_text(text if text is not None else "customer_number\n" + "".join(customer(n) + "\n" for n in numbers), encoding="utf-8")
-        return path
+def entries(reg: Register) -> list[tuple[str, str | None, dict[str, Any]]]:
+    """The audit trail as (action, member_id, detail), oldest first."""
+    return [(e["action"], e["member_id"], e["detail"]) for e in reg.audit()]
 
 
 @pytest.fixture
-def reg(tmp_path: Path, policies: Policies) -> Reg:
-    """Applicants 1-4, enrolled on 2026-06-01; officer 'desk' unlocks with a key file."""
-    return Reg.create(tmp_path, policies, {n: {**person(n), "applied_at": "2026-06-01"} for n in range(1, 5)}, NOW)
+def reg(make_register: Callable[..., Register]) -> Register:
+    """Applicants 1-4 (person(n)), enrolled on 2026-06-01; officer 'desk' unlocks with a key file."""
+    return make_register({n: {**person(n), "applied_at": "2026-06-01"} for n in range(1, 5)}, NOW)
 
 
 # --- admit ----------------------------------------------------------------------------------------------------
 
 
-def test_admit_an_applicant_in_the_roster(reg: Reg) -> None:
+def test_admit_an_applicant_in_the_roster(reg: Register) -> None:
     member_id = reg.ids[1]
     result = reg.run("admit", member_id, "--customers", str(reg.roster(1, 2)))
     assert result.exit_code == 0, result.stderr
@@ -89,11 +46,11 @@ def test_admit_an_applicant_in_the_roster(reg: Reg) -> None:
     row = reg.member(member_id)
     assert row is not None
     assert (row["status"], row["admitted_at"], row["updated_at"]) == ("member", TODAY, TODAY)
-    assert reg.entries()[-1] == ("admit", member_id, {})
+    assert entries(reg)[-1] == ("admit", member_id, {})
     assert reg.status(reg.ids[2]) == "applicant"  # only the named applicant
 
 
-def test_admit_json(reg: Reg) -> None:
+def test_admit_json(reg: Register) -> None:
     result = reg.run("admit", reg.ids[1], "--customers", str(reg.roster(1)), "--json")
     assert result.exit_code == 0, result.stderr
     document = json.loads(result.stdout)
@@ -103,7 +60,7 @@ def test_admit_json(reg: Reg) -> None:
     assert document["data"]["admitted_at"] == TODAY
 
 
-def test_admit_refused_when_the_customer_number_is_not_in_the_roster(reg: Reg) -> None:
+def test_admit_refused_when_the_customer_number_is_not_in_the_roster(reg: Register) -> None:
     member_id = reg.ids[1]
     before = reg.tables()
     result = reg.run("admit", member_id, "--customers", str(reg.roster(2, 3)))
@@ -112,14 +69,14 @@ def test_admit_refused_when_the_customer_number_is_not_in_the_roster(reg: Reg) -
     assert reg.tables() == before  # audit count unchanged, nothing else either
 
 
-def test_admit_with_an_empty_roster_is_refused(reg: Reg) -> None:
+def test_admit_with_an_empty_roster_is_refused(reg: Register) -> None:
     before = reg.tables()
     result = reg.run("admit", reg.ids[1], "--customers", str(reg.roster()))
     assert result.exit_code == 9, result.stderr
     assert reg.tables() == before
 
 
-def test_admit_a_non_applicant_is_invalid(reg: Reg) -> None:
+def test_admit_a_non_applicant_is_invalid(reg: Register) -> None:
     roster = reg.roster(1, 2)
     assert reg.run("admit", reg.ids[1], "--customers", str(roster)).exit_code == 0
     assert reg.run("reject", reg.ids[2], "--reason", "incomplete-application").exit_code == 0
@@ -133,12 +90,12 @@ def test_admit_a_non_applicant_is_invalid(reg: Reg) -> None:
     assert reg.tables() == before
 
 
-def test_admit_an_unknown_member_is_not_found(reg: Reg) -> None:
+def test_admit_an_unknown_member_is_not_found(reg: Register) -> None:
     result = reg.run("admit", "Mnosuchmember", "--customers", str(reg.roster(1)))
     assert_failure(result, 4, "no member 'Mnosuchmember'")
 
 
-def test_roster_with_semicolons_and_a_bom(reg: Reg) -> None:
+def test_roster_with_semicolons_and_a_bom(reg: Register) -> None:
     text = "\ufeffname;customer_number;segment\r\nX;" + customer(1) + ";home\r\nY; " + customer(3) + " ;farm\r\n"
     roster = reg.roster(text=text)
     assert roster.read_bytes().startswith(b"\xef\xbb\xbf")
@@ -148,7 +105,7 @@ def test_roster_with_semicolons_and_a_bom(reg: Reg) -> None:
     assert reg.run("admit", reg.ids[2], "--customers", str(roster)).exit_code == 9
 
 
-def test_roster_without_customer_number_column_is_invalid(reg: Reg) -> None:
+def test_roster_without_customer_number_column_is_invalid(reg: Register) -> None:
     roster = reg.roster(text="asiakasnumero\n" + customer(1) + "\n")
     before = reg.tables()
     result = reg.run("admit", reg.ids[1], "--customers", str(roster))
@@ -156,7 +113,7 @@ def test_roster_without_customer_number_column_is_invalid(reg: Reg) -> None:
     assert reg.tables() == before
 
 
-def test_roster_with_an_invalid_customer_number_names_the_line(reg: Reg) -> None:
+def test_roster_with_an_invalid_customer_number_names_the_line(reg: Register) -> None:
     roster = reg.roster(text=f"customer_number\n{customer(1)}\n12ab\n")
     result = reg.run("admit", reg.ids[1], "--customers", str(roster))
     assert_failure(result, 5, f"invalid roster {roster}", ["  line 3: customer_number: must be 6 to 10 digits"])
@@ -164,7 +121,7 @@ def test_roster_with_an_invalid_customer_number_names_the_line(reg: Reg) -> None
     assert reg.status(reg.ids[1]) == "applicant"
 
 
-def test_missing_roster_is_not_found(reg: Reg) -> None:
+def test_missing_roster_is_not_found(reg: Register) -> None:
     result = reg.run("admit", reg.ids[1], "--customers", str(reg.dir / "nope.csv"))
     assert result.exit_code == 4, result.stderr
 
@@ -172,7 +129,7 @@ def test_missing_roster_is_not_found(reg: Reg) -> None:
 # --- reject ---------------------------------------------------------------------------------------------------
 
 
-def test_reject_for_a_listed_reason(reg: Reg) -> None:
+def test_reject_for_a_listed_reason(reg: Register) -> None:
     member_id = reg.ids[1]
     result = reg.run("reject", member_id, "--reason", "not-a-customer")
     assert result.exit_code == 0, result.stderr
@@ -180,10 +137,10 @@ def test_reject_for_a_listed_reason(reg: Reg) -> None:
     row = reg.member(member_id)
     assert row is not None
     assert (row["status"], row["rejected_at"], row["admitted_at"]) == ("rejected", TODAY, None)
-    assert reg.entries()[-1] == ("reject", member_id, {"reason": "not-a-customer"})
+    assert entries(reg)[-1] == ("reject", member_id, {"reason": "not-a-customer"})
 
 
-def test_reject_for_a_reason_not_in_the_policy(reg: Reg, policies: Policies) -> None:
+def test_reject_for_a_reason_not_in_the_policy(reg: Register, policies: Policies) -> None:
     before = reg.tables()
     result = reg.run("reject", reg.ids[1], "--reason", "too-grumpy")
     reasons = ", ".join(policies.register.rejection_reasons)
@@ -192,7 +149,7 @@ def test_reject_for_a_reason_not_in_the_policy(reg: Reg, policies: Policies) -> 
     assert reg.tables() == before
 
 
-def test_reject_a_non_applicant_is_invalid(reg: Reg) -> None:
+def test_reject_a_non_applicant_is_invalid(reg: Register) -> None:
     assert reg.run("reject", reg.ids[1], "--reason", "not-a-customer").exit_code == 0
     before = reg.tables()
     result = reg.run("reject", reg.ids[1], "--reason", "not-a-customer")
@@ -203,14 +160,14 @@ def test_reject_a_non_applicant_is_invalid(reg: Reg) -> None:
 # --- eligibility ----------------------------------------------------------------------------------------------
 
 
-def _admit_all(reg: Reg) -> None:
+def _admit_all(reg: Register) -> None:
     roster = list(reg.ids)
     with reg.session() as session:
         for n in (1, 2, 3):
             lifecycle.admit(session, reg.ids[n], [customer(k) for k in roster], NOW)
 
 
-def test_eligibility_lists_members_missing_from_the_roster(reg: Reg) -> None:
+def test_eligibility_lists_members_missing_from_the_roster(reg: Register) -> None:
     _admit_all(reg)  # 1-3 are members, 4 stays an applicant
     result = reg.run("eligibility", "--customers", str(reg.roster(1, 3)))
     assert result.exit_code == 0, result.stderr
@@ -219,10 +176,10 @@ def test_eligibility_lists_members_missing_from_the_roster(reg: Reg) -> None:
     assert reg.member(reg.ids[1])["ineligible_at"] is None  # type: ignore[index]
     assert reg.member(reg.ids[4])["ineligible_at"] is None  # type: ignore[index]  # applicants are not checked
     assert reg.status(reg.ids[2]) == "member"
-    assert reg.entries()[-1] == ("eligibility-check", None, {"members": 3, "ineligible": 1})
+    assert entries(reg)[-1] == ("eligibility-check", None, {"members": 3, "ineligible": 1})
 
 
-def test_eligibility_json_and_first_date_kept(reg: Reg) -> None:
+def test_eligibility_json_and_first_date_kept(reg: Register) -> None:
     _admit_all(reg)
     result = reg.run("eligibility", "--customers", str(reg.roster(1)), "--json")
     assert result.exit_code == 0, result.stderr
@@ -238,7 +195,7 @@ def test_eligibility_json_and_first_date_kept(reg: Reg) -> None:
     assert reg.member(reg.ids[3])["ineligible_at"] == TODAY  # type: ignore[index]
 
 
-def test_eligibility_remove_erases_them(reg: Reg) -> None:
+def test_eligibility_remove_erases_them(reg: Register) -> None:
     _admit_all(reg)
     gone = reg.ids[2]
     result = reg.run("eligibility", "--customers", str(reg.roster(1, 3)), "--remove")
@@ -248,14 +205,14 @@ def test_eligibility_remove_erases_them(reg: Reg) -> None:
     assert reg.sql("SELECT count(*) FROM sections WHERE member_id = ?", (gone,)) == [(0,)]
     assert reg.sql("SELECT count(*) FROM lookups WHERE member_id = ?", (gone,)) == [(0,)]
     assert reg.sql("SELECT member_id, erased_at, reason, rule FROM erasures") == [(gone, TODAY, "conditions-not-met", None)]
-    assert ("erase", gone, {"reason": "conditions-not-met"}) in reg.entries()
+    assert ("erase", gone, {"reason": "conditions-not-met"}) in entries(reg)
     for n in (1, 3, 4):
         assert reg.member(reg.ids[n]) is not None
     with reg.session() as session:
         assert members.show(session, reg.ids[1], NOW)["contact"]["email"] == "aino.1@example.fi"
 
 
-def test_eligibility_with_everyone_in_the_roster(reg: Reg) -> None:
+def test_eligibility_with_everyone_in_the_roster(reg: Register) -> None:
     _admit_all(reg)
     result = reg.run("eligibility", "--customers", str(reg.roster(1, 2, 3)), "--remove")
     assert result.exit_code == 0, result.stderr
@@ -266,13 +223,13 @@ def test_eligibility_with_everyone_in_the_roster(reg: Reg) -> None:
 # --- activity import ------------------------------------------------------------------------------------------
 
 
-def activity_file(reg: Reg, rows: list[tuple[str, str]], name: str = "activity.csv") -> Path:
+def activity_file(reg: Register, rows: list[tuple[str, str]], name: str = "activity.csv") -> Path:
     path = reg.dir / name
     path.write_text("member_id,date\n" + "".join(f"{m},{d}\n" for m, d in rows), encoding="utf-8")
     return path
 
 
-def test_activity_import_keeps_the_latest_date(reg: Reg) -> None:
+def test_activity_import_keeps_the_latest_date(reg: Register) -> None:
     a, b = reg.ids[1], reg.ids[2]
     path = activity_file(reg, [(a, "2026-03-01"), (a, "2026-05-20"), (b, "2026-01-10"), (a, "2026-04-01")])
     result = reg.run("activity", "import", str(path))
@@ -280,7 +237,7 @@ def test_activity_import_keeps_the_latest_date(reg: Reg) -> None:
     assert result.stdout == "activity of 2 members read, 2 updated\n"
     assert reg.member(a)["last_activity_at"] == "2026-05-20"  # type: ignore[index]
     assert reg.member(b)["last_activity_at"] == "2026-01-10"  # type: ignore[index]
-    assert reg.entries()[-1] == ("activity-import", None, {"rows": 2, "changed": 2})
+    assert entries(reg)[-1] == ("activity-import", None, {"rows": 2, "changed": 2})
 
     # An older date never moves the clock back; a newer one moves it on.
     older = activity_file(reg, [(a, "2025-12-31"), (b, "2026-06-15")], "older.csv")
@@ -291,14 +248,14 @@ def test_activity_import_keeps_the_latest_date(reg: Reg) -> None:
     assert reg.member(b)["last_activity_at"] == TODAY  # type: ignore[index]
 
 
-def test_activity_import_with_semicolons_and_bom(reg: Reg) -> None:
+def test_activity_import_with_semicolons_and_bom(reg: Register) -> None:
     path = reg.dir / "activity.csv"
     path.write_text(f"\ufeffdate;member_id\r\n2026-02-02;{reg.ids[3]}\r\n", encoding="utf-8")
     assert reg.run("activity", "import", str(path)).exit_code == 0
     assert reg.member(reg.ids[3])["last_activity_at"] == "2026-02-02"  # type: ignore[index]
 
 
-def test_activity_import_unknown_member_writes_nothing(reg: Reg) -> None:
+def test_activity_import_unknown_member_writes_nothing(reg: Register) -> None:
     path = activity_file(reg, [(reg.ids[1], "2026-05-01"), ("Mnosuchmember", "2026-05-02"), (reg.ids[2], "2026-05-03")])
     before = reg.tables()
     result = reg.run("activity", "import", str(path))
@@ -306,7 +263,7 @@ def test_activity_import_unknown_member_writes_nothing(reg: Reg) -> None:
     assert reg.tables() == before
 
 
-def test_activity_import_future_date_writes_nothing(reg: Reg) -> None:
+def test_activity_import_future_date_writes_nothing(reg: Register) -> None:
     path = activity_file(reg, [(reg.ids[1], "2026-06-16"), (reg.ids[2], "2026-06-15")])
     before = reg.tables()
     result = reg.run("activity", "import", str(path))
@@ -314,7 +271,7 @@ def test_activity_import_future_date_writes_nothing(reg: Reg) -> None:
     assert reg.tables() == before
 
 
-def test_activity_import_malformed_date_names_the_line(reg: Reg) -> None:
+def test_activity_import_malformed_date_names_the_line(reg: Register) -> None:
     path = activity_file(reg, [(reg.ids[1], "2026-05-01"), (reg.ids[2], "15.5.2026")])
     before = reg.tables()
     result = reg.run("activity", "import", str(path))
@@ -322,13 +279,13 @@ def test_activity_import_malformed_date_names_the_line(reg: Reg) -> None:
     assert reg.tables() == before
 
 
-def test_activity_import_lists_every_problem(reg: Reg) -> None:
+def test_activity_import_lists_every_problem(reg: Register) -> None:
     path = activity_file(reg, [("Mnope", "2026-05-01"), (reg.ids[1], "2027-01-01"), (reg.ids[2], "2026-05-01")])
     result = reg.run("activity", "import", str(path))
     assert_failure(result, 5, "invalid activity file", ["  line 2: member_id: no such member", "  line 3: date: must not be in the future"])
 
 
-def test_record_activity_service_uses_the_register_day(reg: Reg) -> None:
+def test_record_activity_service_uses_the_register_day(reg: Register) -> None:
     # 22:30 UTC on 15 June is already 16 June in Helsinki: a date of 16 June is not in the future.
     late = datetime(2026, 6, 15, 22, 30, tzinfo=UTC)
     assert model.local_date(late) == date(2026, 6, 16)

@@ -10,26 +10,24 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner, Result
+from typer.testing import Result
 
-from kss_panel.cli import app
 from kss_panel.policy import Policies
 from kss_panel.policy_files import load_policies
 from kss_panel.retention import describe
-from support import PASSPHRASE, Register
+from support import PASSPHRASE, Register, invoke
 from support import POLICIES_DIR as SHIPPED
 
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
-pytestmark = pytest.mark.usefixtures("clock")
 AINO = {
     "customer_number": "12345678",
     "contact": {"first_name": "Aino", "last_name": "Mäkelä", "email": "aino@example.fi", "language": "fi"},
 }
-runner = CliRunner()
 
 
 @pytest.fixture
@@ -39,14 +37,13 @@ def policy_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def reg(tmp_path: Path, policies: Policies) -> Register:
+def reg(make_register: Callable[..., Register]) -> Register:
     """A register with one applicant (``ids["aino"]``), unlocked on the command line by an officer key file."""
-    return Register.create(tmp_path, policies, {"aino": AINO}, NOW)
+    return make_register({"aino": AINO}, NOW)
 
 
 def run(policies: Path, *args: str, db: Path | None = None, env: dict[str, str] | None = None) -> Result:
-    argv = ([] if db is None else ["--db", str(db)]) + ["--policies", str(policies), *args]
-    return runner.invoke(app, argv, env=env or {})
+    return invoke(*([] if db is None else ["--db", db]), "--policies", policies, *args, env=env)
 
 
 def edit(path: Path, old: str, new: str) -> None:

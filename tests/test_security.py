@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 
 from kss_panel import crypto
 from kss_panel.services import members
 from kss_panel import keyslots
-from kss_panel.services.session import init_register, unlock
+from kss_panel.services.session import unlock
 from kss_panel.errors import AuthError, IntegrityError
 from kss_panel.policy import Policies
 from support import (
@@ -19,11 +19,14 @@ from support import (
     CANARY_STRINGS,
     NOW,
     PASSPHRASE,
+    VEIKKO,
     Register,
     assert_clean_failure,
     record,
     tamper_connection,
 )
+
+POPULATED = {"aino": AINO, "veikko": VEIKKO}
 
 
 def leaked(blob: bytes | str) -> list[str]:
@@ -185,11 +188,11 @@ def test_a_wrapped_data_key_moved_to_another_member_fails(populated: Register) -
     assert_clean_failure(populated.run("list", "--names"), 7)
 
 
-def test_a_box_from_another_register_fails(tmp_path: Path, populated: Register, policies: Policies) -> None:
+def test_a_box_from_another_register_fails(make_register: Callable[..., Register], populated: Register) -> None:
     """Same member id and section in a second register: the register id in the context tells them apart."""
-    other = tmp_path / "other.db"
+    other = make_register({}, directory=populated.dir / "other")
     aino = populated.ids["aino"]
-    with init_register(other, policies, "aino", PASSPHRASE, crypto.KdfParams(salt=b"t" * 16, memory_kib=64, iterations=1, lanes=1), NOW) as session:
+    with other.session() as session:
         dek = crypto.random_key()
         forged = crypto.seal(dek, b'"12345678"', ("section", session.register_id, aino, "customer_number"))
         wrapped = crypto.seal(session.keys.data, dek, ("dek", session.register_id, aino))  # type: ignore[arg-type]
@@ -377,13 +380,9 @@ def test_a_missing_key_file_is_not_found(populated: Register) -> None:
 
 
 @pytest.fixture
-def cron(populated: Register) -> Path:
-    key = populated.dir / "cron.key"
-    result = populated.cli(
-        "officer", "add", "cron", "--role", "purger", "--key-file", str(key), "--unlock-key-file", str(populated.key_file)
-    )
-    assert result.exit_code == 0, result.stderr
-    return key
+def guarded(make_register: Callable[..., Register]) -> Register:
+    """The populated register with a purger key-file slot 'cron' too (its key file: ``keys["cron"]``)."""
+    return make_register(POPULATED, purger=True)
 
 
 @pytest.mark.parametrize(
@@ -399,48 +398,50 @@ def cron(populated: Register) -> Path:
     ],
     ids=["show", "list-names", "enrol", "update", "find", "officer-remove", "officer-add"],
 )
-def test_a_purger_may_not_touch_personal_data(populated: Register, cron: Path, args: tuple[str, ...], what: str) -> None:
-    argv = [a.format(aino=populated.ids["aino"], dir=populated.dir, cron=cron) for a in args]
+def test_a_purger_may_not_touch_personal_data(guarded: Register, args: tuple[str, ...], what: str) -> None:
+    cron = guarded.keys["cron"]
+    argv = [a.format(aino=guarded.ids["aino"], dir=guarded.dir, cron=cron) for a in args]
     if argv[:2] != ["officer", "add"]:
         argv += ["--key-file", str(cron)]
-    before = populated.tables()
-    result = populated.cli(*argv, input=json.dumps(AINO))
+    before = guarded.tables()
+    result = guarded.cli(*argv, input=json.dumps(AINO))
     assert_clean_failure(result, 3)
     assert result.stderr.splitlines() == [
         f"kss-panel: error: the purger slot 'cron' may not {what}",
         "kss-panel: hint: use an officer's passphrase or key file",
     ]
     assert result.stdout == ""
-    assert populated.tables() == before
-    assert not (populated.dir / "evil.key").exists()
+    assert guarded.tables() == before
+    assert not (guarded.dir / "evil.key").exists()
 
 
 @pytest.mark.parametrize("args", [("audit", "verify"), ("audit", "log"), ("audit", "head"), ("list",), ("list", "--status", "applicant")])
-def test_a_purger_may_audit_and_list(populated: Register, cron: Path, args: tuple[str, ...]) -> None:
-    result = populated.cli(*args, "--json", "--key-file", str(cron))
+def test_a_purger_may_audit_and_list(guarded: Register, args: tuple[str, ...]) -> None:
+    result = guarded.cli(*args, "--json", "--key-file", str(guarded.keys["cron"]))
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["ok"] is True
 
 
-def test_a_purger_slot_holds_no_data_or_lookup_key(populated: Register, cron: Path, policies: Policies) -> None:
+def test_a_purger_slot_holds_no_data_or_lookup_key(guarded: Register, policies: Policies) -> None:
+    cron = guarded.keys["cron"]
     credentials = keyslots.Credentials(key_secret=crypto.parse_key_file(cron.read_text()))
-    with unlock(populated.db, policies, credentials) as session:
+    with unlock(guarded.db, policies, credentials) as session:
         assert (session.actor, session.role) == ("cron", "purger")
         assert session.keys.data is None and session.keys.lookup is None
         assert session.keys.audit
         with pytest.raises(AuthError):
-            members.show(session, populated.ids["aino"], NOW)
+            members.show(session, guarded.ids["aino"], NOW)
     # Even given its key, the slot's payload names only the audit key.
-    [(kdf, wrapped)] = populated.sql("SELECT kdf, wrapped FROM slots WHERE name = 'cron'")
+    [(kdf, wrapped)] = guarded.sql("SELECT kdf, wrapped FROM slots WHERE name = 'cron'")
     kek = crypto.key_file_key(crypto.parse_key_file(cron.read_text()), crypto.b64decode(json.loads(kdf)["salt"]))
-    [(register_id,)] = populated.sql("SELECT value FROM meta WHERE key = 'register_id'")
+    [(register_id,)] = guarded.sql("SELECT value FROM meta WHERE key = 'register_id'")
     payload = json.loads(crypto.open_sealed(kek, wrapped, ("slot", register_id, "cron", "purger", "keyfile")))
     assert set(payload) == {"role", "audit"}
 
 
-def test_a_purger_promoted_in_the_file_gains_nothing(populated: Register, cron: Path) -> None:
-    populated.sql("UPDATE slots SET role = 'officer' WHERE name = 'cron'")
-    result = populated.cli("show", populated.ids["aino"], "--key-file", str(cron))
+def test_a_purger_promoted_in_the_file_gains_nothing(guarded: Register) -> None:
+    guarded.sql("UPDATE slots SET role = 'officer' WHERE name = 'cron'")
+    result = guarded.cli("show", guarded.ids["aino"], "--key-file", str(guarded.keys["cron"]))
     # The role is part of the slot's context: a relabelled slot no longer opens at all.
     assert_clean_failure(result, 3)
     assert result.stderr.splitlines() == ["kss-panel: error: the key file does not open any key slot of this register"]

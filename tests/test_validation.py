@@ -272,7 +272,7 @@ def test_an_invalid_patch_is_refused_naming_the_field(populated: Register, polic
         assert populated.tables() == before
 
 
-@SETTINGS
+@settings(SETTINGS, max_examples=20)  # five kinds of value, none of them an object
 @given(data=st.one_of(st.none(), st.integers(), st.text(max_size=10), st.lists(st.integers(), max_size=3), st.booleans()))
 def test_a_record_that_is_not_an_object_is_refused(reg: Register, policies: Policies, data: Any) -> None:
     with reg.restored():
@@ -391,8 +391,12 @@ def _is_iso_date(text: str) -> bool:
 
 CLI_CASES = CASES.filter(clock_free)
 CLI_PATCH_CASES = PATCH_CASES.filter(clock_free)
+# The services' tests above try every field; these show, on a few cases each, that the command line
+# reports what the services refuse.
+CLI_SETTINGS = settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+@CLI_SETTINGS
 @given(case=CLI_CASES)
 def test_enrol_cli_refuses_invalid_records_with_exit_5(reg: Register, case: Case) -> None:
     with reg.restored():
@@ -409,7 +413,7 @@ def test_enrol_cli_refuses_invalid_records_with_exit_5(reg: Register, case: Case
         assert reg.tables() == before
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@CLI_SETTINGS
 @given(case=CLI_CASES)
 def test_enrol_cli_json_error_lists_the_problems(reg: Register, case: Case) -> None:
     with reg.restored():
@@ -424,7 +428,7 @@ def test_enrol_cli_json_error_lists_the_problems(reg: Register, case: Case) -> N
         assert all(set(problem) == {"path", "problem"} for problem in error["problems"])
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@CLI_SETTINGS
 @given(case=CLI_PATCH_CASES)
 def test_update_cli_refuses_invalid_patches_with_exit_5(populated: Register, case: Case) -> None:
     with populated.restored():
