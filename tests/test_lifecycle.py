@@ -202,7 +202,6 @@ def test_eligibility_remove_erases_them(reg: Register) -> None:
     assert result.exit_code == 0, result.stderr
     assert result.stdout == f"1 members erased\n{gone}\n"
     assert reg.member(gone) is None
-    assert reg.sql("SELECT count(*) FROM sections WHERE member_id = ?", (gone,)) == [(0,)]
     assert reg.sql("SELECT count(*) FROM lookups WHERE member_id = ?", (gone,)) == [(0,)]
     assert reg.sql("SELECT member_id, erased_at, reason, rule FROM erasures") == [(gone, TODAY, "conditions-not-met", None)]
     assert ("erase", gone, {"reason": "conditions-not-met"}) in entries(reg)

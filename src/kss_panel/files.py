@@ -44,6 +44,29 @@ def reserve_new(path: Path) -> None:
     os.close(create_new(path))
 
 
+def wipe(path: Path) -> None:
+    """Overwrite a file of ours with zeros where it lies, then remove it (its blocks go back to the
+    file system holding nothing); no file, nothing to do."""
+    try:
+        fd = os.open(path, os.O_WRONLY)
+    except FileNotFoundError:
+        return
+    zero_descriptor(fd)
+    path.unlink(missing_ok=True)
+
+
+def zero_descriptor(fd: int) -> None:
+    """Zero an open file from start to end, sync it and close the descriptor."""
+    try:
+        size = os.fstat(fd).st_size
+        block = bytes(min(size, 1 << 20))
+        for offset in range(0, size, 1 << 20):
+            os.pwrite(fd, block[: min(len(block), size - offset)], offset)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def make_directory(path: Path) -> None:
     """A directory for exports (0700 when it is new)."""
     try:
@@ -55,6 +78,8 @@ def make_directory(path: Path) -> None:
 # --- the erasure ledger -----------------------------------------------------------------------------------
 # One line per erased member, "DAY MEMBER_ID REASON", beside the register: it
 # outlives a lost or restored register file, so a restore can erase them again.
+# A removed key slot gets a line "DAY slot:NAME removed", so a restore removes it again.
+SLOT_PREFIX = "slot:"
 
 
 def ledger_path(db_path: Path) -> Path:
@@ -72,9 +97,20 @@ def read_ledger(path: Path) -> dict[str, str]:
     found: dict[str, str] = {}
     for line in lines:
         parts = line.split()
-        if len(parts) == 3:
+        if len(parts) == 3 and not parts[1].startswith(SLOT_PREFIX):
             found[parts[1]] = parts[2]
     return found
+
+
+def removed_slots(path: Path) -> list[str]:
+    """The names of the key slots a ledger file says were removed, oldest first."""
+    try:
+        lines = path.read_text(encoding="ascii").splitlines()
+    except FileNotFoundError:
+        return []
+    except (OSError, UnicodeDecodeError):
+        raise IntegrityError(f"the erasure ledger {path} cannot be read") from None
+    return [parts[1][len(SLOT_PREFIX) :] for parts in map(str.split, lines) if len(parts) == 3 and parts[1].startswith(SLOT_PREFIX)]
 
 
 def append_ledger(path: Path, lines: list[str]) -> None:
@@ -88,3 +124,7 @@ def append_ledger(path: Path, lines: list[str]) -> None:
 
 def ledger_line(erased_at: str, member_id: str, reason: str) -> str:
     return f"{erased_at} {member_id} {reason}\n"
+
+
+def slot_removal_line(day: str, name: str) -> str:
+    return f"{day} {SLOT_PREFIX}{name} removed\n"

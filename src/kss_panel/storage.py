@@ -1,17 +1,22 @@
-"""The register file: one SQLite database, its transactions and its tables.
+"""The register file: one SQLite database, its transactions, and a write-ahead log wiped after every write.
 
 Plain columns hold only what purge and lookups need (opaque ids, status,
-dates, keyed hashes); everything personal is an encrypted box. Every write
-runs in ``BEGIN IMMEDIATE`` with a busy timeout, so cron and an officer can
-share the file; ``secure_delete`` zeroes deleted content in place. The schema
-is in ``migrations``; files beside the register are in ``files``.
+dates, keyed digests); everything personal is an encrypted box. The file is
+in WAL mode, so readers never wait for a writer; every write runs in
+``BEGIN IMMEDIATE`` with a busy timeout, so cron and an officer can share it.
+``secure_delete`` zeroes deleted content inside the file, and after every
+write the log is checkpointed into the file and overwritten with zeros in
+place, so no erased or replaced ciphertext stays in a side file or in disk
+blocks the file system frees later (docs/crypto.md §8). The schema is in
+``migrations``; the member and trail tables in ``storage_members`` and
+``storage_trail``; files beside the register in ``files``.
 """
 
 from __future__ import annotations
 
-import json
+import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -19,27 +24,33 @@ from typing import Any
 from . import files
 from .errors import Busy, IntegrityError, InvalidInput, NotFound
 from .migrations import SCHEMA_VERSION, migrate
+from .storage_members import MEMBER_COLUMNS, MemberTables, rows_of
+from .storage_trail import TrailTables
+
+__all__ = ["DEFAULT_BUSY_TIMEOUT", "FORMAT", "MEMBER_COLUMNS", "Store", "sqlite_errors"]
 
 FORMAT = "kss-panel register"
 DEFAULT_BUSY_TIMEOUT = 30.0
-MEMBER_COLUMNS = (
-    "member_id", "status", "applied_at", "admitted_at", "rejected_at", "last_activity_at", "updated_at",
-    "ineligible_at", "restricted_at", "restriction_reason", "objected_at", "suppression_match",
-)
-AUDIT_COLUMNS = ("seq", "at", "actor", "action", "member_id", "fields", "policy_hash", "detail", "mac")
+SCRUB_ATTEMPTS = 20
+ZEROS = bytes(1 << 20)
 
 
 def _connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
     conn = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None)
-    # secure_delete overwrites deleted cells and freed pages with zeros; the
-    # rollback journal (not WAL) is deleted at each commit; temp tables stay in
-    # memory so no temporary file ever holds register content.
+    # secure_delete overwrites deleted cells and freed pages with zeros; WAL lets
+    # readers go on beside a writer (the log is wiped after each write, see
+    # Store.scrub); temp tables stay in memory so no temporary file holds
+    # register content.
     conn.execute("PRAGMA secure_delete = ON")
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute("PRAGMA temp_store = MEMORY")
     conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-    conn.execute("PRAGMA journal_mode = DELETE")
     return conn
+
+
+def _write_ahead(conn: sqlite3.Connection) -> None:
+    """WAL mode (persistent in the file), set only once the file is known to be a register."""
+    conn.execute("PRAGMA journal_mode = WAL")
 
 
 @contextmanager
@@ -60,30 +71,42 @@ def sqlite_errors() -> Iterator[None]:
         raise IntegrityError("the register file is corrupt or not a kss-panel register") from None
 
 
-def _dicts(cursor: sqlite3.Cursor) -> Iterator[dict[str, Any]]:
-    names = [column[0] for column in cursor.description]
-    for row in cursor:
-        yield dict(zip(names, row, strict=True))
+def wal_path(db: Path) -> Path:
+    return db.with_name(db.name + "-wal")
 
 
-class Store:
-    """A register file. Open with ``Store.create`` or ``Store.open``."""
+class Store(MemberTables, TrailTables):
+    """A register file. Open with ``Store.create`` or ``Store.open``.
 
-    def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
+    ``on_commit`` (set by an unlocked session) runs inside every write
+    transaction just before COMMIT: it commits the rows' digests to the trail
+    and signs the trail's last entry. ``dirty_members`` and ``slots_dirty``
+    say what the transaction changed.
+    """
+
+    def __init__(self, path: Path, conn: sqlite3.Connection, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> None:
         self.path = path
         self.conn = conn
+        self.busy_timeout = busy_timeout
         self._ledger_lines: list[str] = []
         # The erasure ledger beside the file: it outlives a lost or restored register.
         self.ledger_path = files.ledger_path(path)
+        self.on_commit: Callable[[], None] | None = None
+        self.on_change: Callable[[str], None] | None = None
+        self.transaction = 0
+        self.dirty_members: set[str] = set()
+        self.slots_dirty = False
+        self._fieldset_ids: dict[str, int] = {}
 
     @classmethod
     def create(cls, path: Path, meta: dict[str, str], *, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> Store:
         # Never over an existing file; 0600 from the first byte, before SQLite writes.
         files.reserve_new(path)
-        store = cls(path, _connect(path, busy_timeout))
+        store = cls(path, _connect(path, busy_timeout), busy_timeout)
+        _write_ahead(store.conn)
         with store.write():
             migrate(store.conn)
-            store.conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", {"format": FORMAT, **meta}.items())
+            store.conn.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", {"format": FORMAT, **meta}.items())
         return store
 
     @classmethod
@@ -91,7 +114,7 @@ class Store:
         if not path.is_file():
             raise NotFound(f"no register at {path}", hints=("create one with: kss-panel init",))
         with sqlite_errors():
-            store = cls(path, _connect(path, busy_timeout))
+            store = cls(path, _connect(path, busy_timeout), busy_timeout)
             try:
                 tables = {row[0] for row in store.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
                 is_register = {"meta", "migrations"} <= tables and store.meta("format") == FORMAT
@@ -101,8 +124,13 @@ class Store:
             if not is_register or version < 1:
                 store.close()
                 raise IntegrityError(f"{path} is not a kss-panel register")
-        if version > SCHEMA_VERSION:
-            raise IntegrityError(f"{path} was written by a newer kss-panel (schema {version})")
+            if version > SCHEMA_VERSION:
+                store.close()
+                raise IntegrityError(f"{path} was written by a newer kss-panel (schema {version})")
+            _write_ahead(store.conn)
+        # A command killed between its commit and its wipe leaves a log with content: wipe it
+        # now if no one else is writing (a reader never waits for this).
+        store.scrub(wait=False)
         if version < SCHEMA_VERSION:
             with store.write():
                 migrate(store.conn)
@@ -115,7 +143,7 @@ class Store:
 
     @contextmanager
     def write(self) -> Iterator[Store]:
-        """One all-or-nothing write: BEGIN IMMEDIATE takes the write lock up front."""
+        """One all-or-nothing write: BEGIN IMMEDIATE takes the write lock up front; the log is wiped after."""
         with self._transaction("BEGIN IMMEDIATE", commit=True):
             yield self
 
@@ -129,26 +157,80 @@ class Store:
     def _transaction(self, begin: str, *, commit: bool) -> Iterator[None]:
         with sqlite_errors():
             self.conn.execute(begin)
+            self.transaction += 1
+            self.dirty_members, self.slots_dirty = set(), False
             try:
                 yield
+                if commit and self.on_commit is not None:
+                    self.on_commit()
             except BaseException:
                 self._ledger_lines.clear()
                 self.conn.execute("ROLLBACK")
+                if commit:
+                    self.scrub(wait=False)  # a rolled-back write may have spilled pages into the log
                 raise
             self.conn.execute("COMMIT" if commit else "ROLLBACK")
             self._flush_ledger()
+        if commit and not self.scrub():
+            raise Busy(
+                "the change was committed, but the write-ahead log could not be wiped: another command kept reading past the busy timeout",
+                hints=("the next command that writes wipes it; raise KSS_PANEL_BUSY_TIMEOUT if this recurs",),
+            )
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
         """Undo one step of a longer write (a bad row of an import) and go on."""
         self.conn.execute("SAVEPOINT step")
+        dirty = set(self.dirty_members)
         try:
             yield
         except BaseException:
             self.conn.execute("ROLLBACK TO step")
             self.conn.execute("RELEASE step")
+            self.dirty_members = dirty
             raise
         self.conn.execute("RELEASE step")
+
+    def scrub(self, *, wait: bool = True) -> bool:
+        """Checkpoint the write-ahead log into the file and overwrite it with zeros, in place.
+
+        The log holds every page a write changed, before and after: the
+        ciphertext of members since erased, and of records since replaced.
+        Truncating or deleting it would hand those blocks back to the file
+        system with their content, so it is zeroed where it lies. That is safe
+        only when every frame is in the database file, no reader is using the
+        log, and no writer is: RESTART waits for readers to leave the log, and
+        the empty write transaction keeps writers out while the zeros go down
+        (``data_version`` shows whether one slipped in between; then again).
+        Returns False if readers or writers held on past the busy timeout.
+        """
+        log = wal_path(self.path)
+        if not log.exists() or not _has_content(log):
+            return True
+        if not wait:
+            self.conn.execute("PRAGMA busy_timeout = 0")
+        try:
+            return self._scrub(log)
+        except sqlite3.OperationalError:
+            return False
+        finally:
+            if not wait:
+                self.conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+
+    def _scrub(self, log: Path) -> bool:
+        for _ in range(SCRUB_ATTEMPTS):
+            busy, _, _ = self.conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
+            if busy:
+                return False
+            version = self.conn.execute("PRAGMA data_version").fetchone()[0]
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                if self.conn.execute("PRAGMA data_version").fetchone()[0] == version:
+                    _zero(log)
+                    return True
+            finally:
+                self.conn.execute("ROLLBACK")
+        return False
 
     def _flush_ledger(self) -> None:
         # Written after COMMIT: a crash in between loses a line here, but the
@@ -167,154 +249,44 @@ class Store:
         ]
         self._flush_ledger()
 
+    def rows(self, statement: str, params: tuple[Any, ...] = ()) -> Iterator[dict[str, Any]]:
+        """The rows of a query of this package's own (never of input) as dicts."""
+        return rows_of(self.conn.execute(statement, params))
+
     # --- meta and slots -------------------------------------------------------------------------------------
 
     def meta(self, key: str) -> str | None:
         row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row[0] if row else None
 
+    def set_meta(self, key: str, value: str) -> None:
+        self.conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
     def add_slot(self, row: dict[str, Any]) -> None:
         try:
             self._insert("slots", row)
         except sqlite3.IntegrityError:
             raise InvalidInput(f"an officer named {row['name']!r} already exists", [("name", "already exists")]) from None
+        self.slots_dirty = True
 
     def slot(self, name: str) -> dict[str, Any] | None:
-        return next(_dicts(self.conn.execute("SELECT * FROM slots WHERE name = ?", (name,))), None)
+        return next(rows_of(self.conn.execute("SELECT * FROM slots WHERE name = ?", (name,))), None)
 
     def slots(self, kind: str | None = None) -> list[dict[str, Any]]:
         where, params = ("WHERE kind = ?", (kind,)) if kind is not None else ("", ())
-        return list(_dicts(self.conn.execute(f"SELECT * FROM slots {where} ORDER BY name", params)))
+        return list(rows_of(self.conn.execute(f"SELECT * FROM slots {where} ORDER BY name", params)))
 
-    def remove_slot(self, name: str) -> None:
+    def update_slot(self, name: str, changes: dict[str, Any]) -> None:
+        self._update("slots", "name", name, changes)
+        self.slots_dirty = True
+
+    def remove_slot(self, name: str, day: str) -> None:
         self.conn.execute("DELETE FROM slots WHERE name = ?", (name,))
+        self.slots_dirty = True
+        # The ledger remembers removals too, so a restore from an older backup removes the slot again.
+        self._ledger_lines.append(files.slot_removal_line(day, name))
 
-    # --- members --------------------------------------------------------------------------------------------
-
-    def insert_members(self, members: list[dict[str, Any]], boxes: list[tuple[str, str, bytes]], lookups: list[tuple[str, str, str]]) -> None:
-        """New members with their boxes and keyed hashes: plain executemany, no per-row overhead."""
-        self.conn.executemany(
-            "INSERT INTO members (member_id, status, applied_at, updated_at, wrapped_dek, suppression_match)"
-            " VALUES (:member_id, :status, :applied_at, :updated_at, :wrapped_dek, :suppression_match)",
-            members,
-        )
-        self.conn.executemany("INSERT INTO sections (member_id, section, box) VALUES (?, ?, ?)", boxes)
-        self.conn.executemany("INSERT INTO lookups (kind, digest, member_id) VALUES (?, ?, ?)", lookups)
-
-    def member(self, member_id: str) -> dict[str, Any] | None:
-        return next(_dicts(self.conn.execute("SELECT * FROM members WHERE member_id = ?", (member_id,))), None)
-
-    def members(self, status: str | None = None) -> list[dict[str, Any]]:
-        return list(self.iter_members(status))
-
-    def iter_members(self, status: str | None = None) -> Iterator[dict[str, Any]]:
-        """Members' plain columns, streamed: memory stays flat however large the register."""
-        where, params = ("WHERE status = ?", (status,)) if status is not None else ("", ())
-        yield from _dicts(self.conn.execute(f"SELECT {', '.join(MEMBER_COLUMNS)} FROM members {where} ORDER BY applied_at, member_id", params))
-
-    def update_member(self, member_id: str, changes: dict[str, Any]) -> None:
-        self._update("members", "member_id", member_id, changes)
-
-    def boxes(self, member_id: str) -> dict[str, bytes]:
-        rows = self.conn.execute("SELECT section, box FROM sections WHERE member_id = ?", (member_id,))
-        return {section: box for section, box in rows}
-
-    def put_boxes(self, member_id: str, boxes: dict[str, bytes]) -> None:
-        self.conn.execute("DELETE FROM sections WHERE member_id = ?", (member_id,))
-        self.conn.executemany("INSERT INTO sections (member_id, section, box) VALUES (?, ?, ?)", [(member_id, s, b) for s, b in boxes.items()])
-
-    def erase_member(self, member_id: str, erased_at: str, reason: str, rule: str | None = None) -> None:
-        """Delete every row of a member (its wrapped DEK with it) and note the id in the ledger."""
-        for table in ("sections", "lookups", "disclosures", "members"):
-            self.conn.execute(f"DELETE FROM {table} WHERE member_id = ?", (member_id,))
-        self.record_erasure(member_id, erased_at, reason, rule)
-
-    def record_erasure(self, member_id: str, erased_at: str, reason: str, rule: str | None = None) -> None:
-        self.conn.execute(
-            "INSERT OR REPLACE INTO erasures (member_id, erased_at, reason, rule) VALUES (?, ?, ?, ?)",
-            (member_id, erased_at, reason, rule),
-        )
-        self._ledger_lines.append(files.ledger_line(erased_at, member_id, reason))
-
-    def erased(self) -> list[dict[str, Any]]:
-        return list(_dicts(self.conn.execute("SELECT * FROM erasures ORDER BY erased_at, member_id")))
-
-    # --- lookups and suppressions ---------------------------------------------------------------------------
-
-    def put_lookups(self, member_id: str, lookups: dict[str, str]) -> None:
-        """Replace a member's keyed hashes; a hash held by another member is a duplicate."""
-        self.conn.execute("DELETE FROM lookups WHERE member_id = ?", (member_id,))
-        self.refuse_duplicates(lookups)
-        self.conn.executemany("INSERT INTO lookups (kind, digest, member_id) VALUES (?, ?, ?)", [(k, d, member_id) for k, d in lookups.items()])
-
-    def refuse_duplicates(self, lookups: dict[str, str]) -> None:
-        clashes = sorted(kind for kind, digest in lookups.items() if self.find(kind, digest))
-        if clashes:
-            raise InvalidInput("duplicate of a registered member", [(kind, "is already in the register") for kind in clashes])
-
-    def find(self, kind: str, digest: str) -> str | None:
-        row = self.conn.execute("SELECT member_id FROM lookups WHERE kind = ? AND digest = ?", (kind, digest)).fetchone()
-        return row[0] if row else None
-
-    def member_ids_with(self, kind: str, digests: set[str]) -> set[str]:
-        """Members whose keyed hash of ``kind`` is among ``digests``."""
-        rows = self.conn.execute("SELECT digest, member_id FROM lookups WHERE kind = ?", (kind,))
-        return {member_id for digest, member_id in rows if digest in digests}
-
-    def suppress(self, digests: dict[str, str], since: str) -> None:
-        self.conn.executemany("INSERT OR REPLACE INTO suppressions (kind, digest, since) VALUES (?, ?, ?)", [(k, d, since) for k, d in digests.items()])
-
-    def has_suppressions(self) -> bool:
-        return self.conn.execute("SELECT 1 FROM suppressions LIMIT 1").fetchone() is not None
-
-    def suppressed(self, digests: dict[str, str]) -> bool:
-        query = "SELECT 1 FROM suppressions WHERE kind = ? AND digest = ?"
-        return any(self.conn.execute(query, (k, d)).fetchone() for k, d in digests.items())
-
-    # --- disclosures and requests ---------------------------------------------------------------------------
-
-    def disclosures_of(self, member_id: str) -> list[dict[str, Any]]:
-        rows = _dicts(self.conn.execute("SELECT * FROM disclosures WHERE member_id = ? ORDER BY disclosed_on, id", (member_id,)))
-        return [{**row, "fields": json.loads(row["fields"])} for row in rows]
-
-    def log_disclosures(self, rows: list[dict[str, Any]]) -> None:
-        self.conn.executemany(
-            "INSERT INTO disclosures (member_id, recipient, purpose, fields, disclosed_on)"
-            " VALUES (:member_id, :recipient, :purpose, :fields, :disclosed_on)",
-            [{**row, "fields": json.dumps(row["fields"])} for row in rows],
-        )
-
-    def add_request(self, row: dict[str, Any]) -> int:
-        return int(self._insert("requests", row))
-
-    def request(self, request_id: int) -> dict[str, Any] | None:
-        return next(_dicts(self.conn.execute("SELECT * FROM requests WHERE id = ?", (request_id,))), None)
-
-    def requests(self) -> list[dict[str, Any]]:
-        return list(_dicts(self.conn.execute("SELECT * FROM requests ORDER BY id")))
-
-    def update_request(self, request_id: int, changes: dict[str, Any]) -> None:
-        self._update("requests", "id", request_id, changes)
-
-    # --- audit ----------------------------------------------------------------------------------------------
-
-    def append_audit(self, entries: list[dict[str, Any]]) -> None:
-        columns = ", ".join(AUDIT_COLUMNS)
-        self.conn.executemany(
-            f"INSERT INTO audit ({columns}) VALUES ({', '.join(':' + c for c in AUDIT_COLUMNS)})",
-            [{**row, "fields": json.dumps(row["fields"]), "detail": json.dumps(row["detail"], sort_keys=True)} for row in entries],
-        )
-
-    def last_audit(self) -> dict[str, Any] | None:
-        row = next(_dicts(self.conn.execute("SELECT * FROM audit ORDER BY seq DESC LIMIT 1")), None)
-        return _audit_row(row) if row else None
-
-    def audit_rows(self, member_id: str | None = None) -> Iterator[dict[str, Any]]:
-        where, params = ("WHERE member_id = ?", (member_id,)) if member_id is not None else ("", ())
-        for row in _dicts(self.conn.execute(f"SELECT * FROM audit {where} ORDER BY seq", params)):
-            yield _audit_row(row)
-
-    # --- plain SQL helpers (table and column names come from this module, never from input) -----------------
+    # --- plain SQL helpers (table and column names come from this package, never from input) ----------------
 
     def _insert(self, table: str, row: dict[str, Any]) -> int | None:
         columns = ", ".join(row)
@@ -339,8 +311,25 @@ class Store:
         destination.close()
 
 
-def _audit_row(row: dict[str, Any]) -> dict[str, Any]:
+def _has_content(log: Path) -> bool:
+    """A wiped log starts with zeros (its header too); anything else may hold pages."""
     try:
-        return {**row, "fields": json.loads(row["fields"]), "detail": json.loads(row["detail"])}
-    except (TypeError, ValueError):
-        raise IntegrityError(f"audit entry {row.get('seq')} is corrupt") from None
+        with log.open("rb") as handle:
+            return any(handle.read(32))
+    except OSError:
+        return False
+
+
+def _zero(log: Path) -> None:
+    # The header last, in a second sync: a crash half-way leaves a header that
+    # says "content here", so the next command wipes the log again.
+    fd = os.open(log, os.O_WRONLY)
+    try:
+        size = os.fstat(fd).st_size
+        for offset in range(32, size, len(ZEROS)):
+            os.pwrite(fd, ZEROS[: min(len(ZEROS), size - offset)], offset)
+        os.fsync(fd)
+        os.pwrite(fd, ZEROS[: min(32, size)], 0)
+        os.fsync(fd)
+    finally:
+        os.close(fd)

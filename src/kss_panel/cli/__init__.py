@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import backup, disclosure, lifecycle, members, officers, policies, requests, rights, trail  # noqa: F401  (each registers its commands)
+from . import backup, disclosure, keys, lifecycle, members, officers, policies, requests, rights, trail  # noqa: F401  (each registers its commands)
 from .app import app
 
 __all__ = ["app", "main"]

@@ -93,7 +93,7 @@ class Call:
         from ..services.session import unlock
 
         assert self.credentials is not None
-        return unlock(self.db, self.policies, self.credentials.resolve(), busy_timeout=self.state.config.busy_timeout)
+        return unlock(self.db, self.policies, self.credentials.resolve(), busy_timeout=self.state.config.busy_timeout, now=self.now)
 
     def unlocked(self, service: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Unlock, run one service with the session, close."""
@@ -186,6 +186,7 @@ def typer_app(help: str) -> typer.Typer:
 app = typer_app("Keep the KSS Energia customer panel's member register, encrypted, and carry out GDPR duties.")
 GROUPS = {
     "officer": typer_app("Manage named officers and machine key slots."),
+    "key": typer_app("Rotate the register's keys."),
     "audit": typer_app("Read and verify the tamper-evident audit trail."),
     "policy": typer_app("Check and show the policies (register, retention, disclosure)."),
     "export": typer_app("Export personal data: a member's access report, or a disclosure to a recipient."),

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from .. import files
+from ..audit import member_digest
 from ..errors import InvalidInput
 from ..model import local_date
 from ..readers import RecordSource, open_input
@@ -119,8 +120,8 @@ def import_applications(session: Session, rows: Iterable[Row], now: datetime, *,
     with session.store.write():
         writer = session.audit_writer()
         suppressions = session.store.has_suppressions()
-        batch: dict[str, list[Any]] = {"members": [], "boxes": [], "lookups": [], "audit": []}
-        pending: set[tuple[str, str]] = set()
+        batch: dict[str, list[Any]] = {"members": [], "lookups": [], "audit": []}
+        pending: set[tuple[str, bytes]] = set()
         for line, record, applied_at, problems in _validated(session.schema, rows, today):
             counts["rows"] += 1
             if not problems:
@@ -133,13 +134,13 @@ def import_applications(session: Session, rows: Iterable[Row], now: datetime, *,
             if problems:
                 counts.problem(line, problems, report)
                 continue
-            row, boxes, lookups = new_member(session, record, applied_at, today, check_suppressions=suppressions, lookups=lookups)
+            row, lookups = new_member(session, record, applied_at, today, check_suppressions=suppressions, lookups=lookups)
             counts["flagged"] += bool(row["suppression_match"])
             counts["imported"] += 1
             batch["members"].append(row)
-            batch["boxes"] += boxes
-            batch["lookups"] += [(kind, digest, row["member_id"]) for kind, digest in lookups.items()]
-            batch["audit"].append(writer.entry(now, "enrol", row["member_id"], sorted(flatten(record)), enrol_audit_detail(row, **{"import": True})))
+            batch["lookups"] += [(digest, row["member_id"]) for digest in lookups.values()]
+            detail = enrol_audit_detail(row, **{"import": True})
+            batch["audit"].append(writer.entry(now, "enrol", row["member_id"], sorted(flatten(record)), detail, member_digest(row)))
             pending.update(lookups.items())
             if len(batch["members"]) >= IMPORT_BATCH:
                 _flush(session, batch)
@@ -151,7 +152,7 @@ def import_applications(session: Session, rows: Iterable[Row], now: datetime, *,
 
 
 def _flush(session: Session, batch: dict[str, list[Any]]) -> None:
-    session.store.insert_members(batch["members"], batch["boxes"], batch["lookups"])
+    session.store.insert_members(batch["members"], batch["lookups"])
     session.store.append_audit(batch["audit"])
     for rows in batch.values():
         rows.clear()

@@ -119,9 +119,16 @@ class PurgePlan:
 
 
 def plan_purge(session: Session, as_of: date) -> PurgePlan:
-    """Which members each retention rule makes due on ``as_of`` (reads plain columns only)."""
+    """Which members each retention rule makes due on ``as_of`` (reads plain columns only).
+
+    Every member due is checked against the trail: a status or date changed by
+    hand must not make tonight's purge erase someone (exit 7 naming them).
+    """
     with session.store.read():
         due = due_members(session.policies.retention, session.store.iter_members(), as_of)
+        for rows in due.values():
+            for row in rows:
+                session.member_row(row["member_id"])
     return PurgePlan(as_of, {rule: [row["member_id"] for row in rows] for rule, rows in due.items()})
 
 
@@ -148,7 +155,7 @@ def purge(
         with session.store.write():
             for rule, member_id in todo[start : start + batch]:
                 # Re-check inside the transaction: an officer may have changed the member since the plan.
-                row = session.store.member(member_id)
+                row = session.find_row(member_id)
                 if row is not None and due_members(session.policies.retention, [row], plan.as_of)[rule]:
                     session.erase(member_id, "retention", now, rule)
                     if on_erased is not None:

@@ -31,7 +31,7 @@ def erase(
     one_of(reason, ERASURE_REASONS, "reason", "erasure reason")
     with session.store.write():
         row = session.member_row(member_id)
-        sections = sorted(session.store.boxes(member_id))
+        sections = sorted(session.record(row))
         summary = {"member_id": member_id, "sections": sections, "disclosures": len(session.store.disclosures_of(member_id))}
         if dry_run:
             return {**summary, "erased": False}
@@ -69,10 +69,8 @@ def consent(
         consents = {**before.get("consents", {}), **{name: True for name in give}, **{name: False for name in withdrawn}}
         after = {**before, "consents": consents}
         changed = changed_fields(before, after)
-        if changed:
-            session.store.put_boxes(member_id, session.vault.reseal(row, after))
         today = local_date(now).isoformat()
-        plain_changes = {"updated_at": today} if changed else {}
+        plain_changes = {"box": session.vault.reseal(row, after), "updated_at": today} if changed else {}
         if object_to_marketing and not row.get("objected_at"):
             plain_changes["objected_at"] = today
         session.store.update_member(member_id, plain_changes)
