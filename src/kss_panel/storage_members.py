@@ -92,6 +92,9 @@ class MemberTables:
             "DELETE FROM lookups WHERE digest = ? AND member_id = ?", [(d, member_id) for d in split_digests(row[0] if row else None)]
         )
         self.conn.execute("DELETE FROM disclosures WHERE member_id = ?", (member_id,))
+        if self.conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'sections'").fetchone():
+            # A register not yet upgraded from format 1 still keeps the records in per-category sections.
+            self.conn.execute("DELETE FROM sections WHERE member_id = ?", (member_id,))
         self.conn.execute("DELETE FROM members WHERE member_id = ?", (member_id,))
         self.dirty_members.discard(member_id)
         self.record_erasure(member_id, erased_at, reason, rule)
