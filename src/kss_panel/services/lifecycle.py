@@ -148,6 +148,7 @@ def purge(
     purger slot suffices. ``on_erased`` hears each member erased, inside the
     transaction that erases them.
     """
+    session.require_role(("officer", "purger"), "purge members")
     plan = plan or plan_purge(session, local_date(now))
     todo = [(rule, member_id) for rule, ids in plan.due.items() for member_id in ids]
     erased: dict[str, list[str]] = {rule: [] for rule in plan.due}

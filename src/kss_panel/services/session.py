@@ -79,6 +79,11 @@ class Session:
         if self.role != "officer" or self.keys.data is None or not self.keys.lookup:
             raise AuthError(f"the {self.role} slot {self.actor!r} may not {what}", hints=("use an officer's passphrase or key file",))
 
+    def require_role(self, roles: tuple[str, ...], what: str) -> None:
+        """Refuse a slot whose role may not do ``what`` (a backup machine may not purge, say)."""
+        if self.role not in roles:
+            raise AuthError(f"the {self.role} slot {self.actor!r} may not {what}", hints=("use an officer's passphrase or key file",))
+
     def rekey(self, slot: Unlocked) -> None:
         """Go on as ``slot`` (after an upgrade or rotation changed the keys or key pair)."""
         self.slot = slot
