@@ -22,7 +22,7 @@ LAYERS = {
     "render": 2,
     **{name: 1 for name in (
         "vault", "keyslots", "audit", "audit_verify", "policy", "policy_checks", "policy_files", "retention", "model", "record",
-        "storage", "storage_members", "storage_trail", "migrations", "files", "readers", "writers", "reports", "config",
+        "storage", "storage_members", "storage_staging", "storage_trail", "migrations", "files", "readers", "writers", "reports", "config",
     )},
     "crypto": 0,
     "crypto_pk": 0,

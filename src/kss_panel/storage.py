@@ -94,6 +94,7 @@ class Store(MemberTables, TrailTables):
         self.on_commit: Callable[[], None] | None = None
         self.on_change: Callable[[str], None] | None = None
         self.transaction = 0
+        self.trail_changes = 0
         self.dirty_members: set[str] = set()
         self.slots_dirty = False
         self._fieldset_ids: dict[str, int] = {}
@@ -159,6 +160,7 @@ class Store(MemberTables, TrailTables):
             self.conn.execute(begin)
             self.transaction += 1
             self.dirty_members, self.slots_dirty = set(), False
+            self.trail_changes, changes = 0, self.conn.total_changes
             try:
                 yield
                 if commit and self.on_commit is not None:
@@ -171,11 +173,24 @@ class Store(MemberTables, TrailTables):
                 raise
             self.conn.execute("COMMIT" if commit else "ROLLBACK")
             self._flush_ledger()
-        if commit and not self.scrub():
+        # A write that only appended to the trail (show, find: no record, key or slot) left no
+        # ciphertext in the log, so it need not wait for readers to leave it.
+        trail_only = self.conn.total_changes - changes == self.trail_changes
+        if commit and not trail_only and not self.scrub():
             raise Busy(
                 "the change was committed, but the write-ahead log could not be wiped: another command kept reading past the busy timeout",
                 hints=("the next command that writes wipes it; raise KSS_PANEL_BUSY_TIMEOUT if this recurs",),
             )
+
+    @contextmanager
+    def attached(self, path: Path, name: str) -> Iterator[None]:
+        """Another SQLite file of ours (an import's staging file) visible as ``name`` to the register's connection."""
+        with sqlite_errors():
+            self.conn.execute(f"ATTACH DATABASE ? AS {name}", (str(path),))
+        try:
+            yield
+        finally:
+            self.conn.execute(f"DETACH DATABASE {name}")
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:

@@ -24,8 +24,10 @@ TRAIL_COLUMNS = ("seq", "at", "actor", "action", "member_id", "fields", "policy"
 class TrailTables:
     """The audit entries; mixed into ``Store``."""
 
+    # Store provides these; ``trail_changes`` counts this transaction's rows of the trail's own tables.
     conn: sqlite3.Connection
     _fieldset_ids: dict[str, int]
+    trail_changes: int
 
     def append_audit(self, entries: list[dict[str, Any]]) -> None:
         rows = [{"mac": None, "hash": None, **entry} for entry in entries]
@@ -34,9 +36,11 @@ class TrailTables:
             " VALUES (:seq, :at, :actor, :action, :member_id, :fields, :policy, :detail, :state, :hash, :mac)",
             rows,
         )
+        self.trail_changes += len(rows)
 
     def sign_entry(self, seq: int, chain_hash: bytes, signature: bytes) -> None:
         self.conn.execute("UPDATE audit SET hash = ?, sig = ? WHERE seq = ?", (chain_hash, signature, seq))
+        self.trail_changes += 1
 
     def last_link(self) -> Link | None:
         row = self.conn.execute("SELECT seq, at, hash, mac FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
@@ -62,6 +66,8 @@ class TrailTables:
             return None
         if paths not in self._fieldset_ids:
             found = self.conn.execute("SELECT id FROM fieldsets WHERE paths = ?", (paths,)).fetchone()
+            if found is None:
+                self.trail_changes += 1
             self._fieldset_ids[paths] = found[0] if found else int(self.conn.execute("INSERT INTO fieldsets (paths) VALUES (?)", (paths,)).lastrowid or 0)
         return self._fieldset_ids[paths]
 
