@@ -106,6 +106,18 @@ def member_digest(row: dict[str, Any]) -> bytes:
     return sha256(b"kss-panel member\n" + _row_lines(row, ROW_EXCLUDED).encode())
 
 
+def member_digester(columns: list[str]) -> Callable[[tuple[Any, ...]], bytes]:
+    """``member_digest`` for rows given as tuples of ``columns`` (the columns sorted once, not per row)."""
+    order = [(name, columns.index(name)) for name in sorted(columns) if name not in ROW_EXCLUDED]
+
+    def digest(row: tuple[Any, ...]) -> bytes:
+        lines = [f"{name}={sha256(value).hex() if isinstance(value, bytes) else value}"
+                 for name, index in order if (value := row[index]) is not None]
+        return sha256(b"kss-panel member\n" + "\n".join(lines).encode())
+
+    return digest
+
+
 def slots_digest(rows: Iterable[dict[str, Any]]) -> bytes:
     """A digest of the whole slot table: every column of every row, in name order."""
     body = "\n\n".join(_row_lines(row) for row in sorted(rows, key=lambda row: str(row["name"])))

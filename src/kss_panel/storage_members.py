@@ -71,10 +71,6 @@ class MemberTables:
         where, params = ("WHERE status = ?", (status,)) if status is not None else ("", ())
         yield from rows_of(self.conn.execute(f"SELECT {', '.join(MEMBER_COLUMNS)} FROM members {where} ORDER BY applied_at, member_id", params))
 
-    def iter_member_rows(self) -> Iterator[dict[str, Any]]:
-        """Every member's whole stored row, in no particular order (for checking them against the trail)."""
-        return rows_of(self.conn.execute("SELECT * FROM members"))
-
     def update_member(self, member_id: str, changes: dict[str, Any]) -> None:
         if changes:
             if self.on_change is not None and member_id not in self.dirty_members:

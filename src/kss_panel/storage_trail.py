@@ -79,7 +79,8 @@ class TrailTables:
         trail = verify_chain(register_id, self.trail_rows(), self.fieldsets(), legacy_key=legacy_key, head=head)
         if trail.upgraded:
             check_slots(trail, self.slots())  # type: ignore[attr-defined]
-            check_members(trail, self.iter_member_rows())  # type: ignore[attr-defined]
+            cursor = self.conn.execute("SELECT * FROM members")
+            check_members(trail, [column[0] for column in cursor.description], cursor)
         return trail
 
     def trail_rows(self) -> Iterator[TrailRow]:
