@@ -217,18 +217,21 @@ kss purge --key-file "$DEMO/cron.key"
 later=$(.venv/bin/python -c 'import datetime; print(datetime.date.today() + datetime.timedelta(days=100))')
 kss purge --key-file "$DEMO/cron.key" --as-of "$later"
 
+step "Rotate the register's keys (every member re-keyed, the keys granted again to every slot)"
+kss key rotate
+
 step "The audit trail: who did what, to which fields; never values"
 kss audit log
 
-step "Verify the audit chain"
+step "Verify the audit trail: the chain, every command's signature, every row against it"
 kss audit verify
 
 step "The audit head, to keep outside the register file"
 kss audit head
 "$KSS" audit head </dev/null > "$DEMO/audit.head"
 
-step "Verify against that head with the purger's key file (as cron would)"
-kss audit verify --head "$(cat "$DEMO/audit.head")" --key-file "$DEMO/cron.key"
+step "Verify against that head with no key or passphrase at all (as an auditor, or cron, would)"
+env -u KSS_PANEL_OFFICER -u KSS_PANEL_PASSPHRASE "$KSS" audit verify --head "$(cat "$DEMO/audit.head")" </dev/null
 
 step "Done"
 echo "The demo register is $KSS_PANEL_DB. To explore it:"
