@@ -7,6 +7,8 @@ services, and every test gets a copy of one.
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -20,6 +22,18 @@ from kss_panel.services.session import Session
 from support import AINO, NOW, PINNED, POLICIES_DIR, VEIKKO, Clock, Register, Templates, clear_kss_environment
 
 POPULATED = {"aino": AINO, "veikko": VEIKKO}
+MEMORY = Path("/dev/shm")  # a tmpfs on Linux
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Temporary directories in memory where there is room: every command that writes to a register
+    ends with an fsync, which on a disk costs more than the command itself, and the tests need
+    no durability. --basetemp or PYTEST_DEBUG_TEMPROOT, when given, still decide; xdist workers
+    get their directories under the one chosen here."""
+    if config.option.basetemp or "PYTEST_DEBUG_TEMPROOT" in os.environ or not MEMORY.is_dir():
+        return
+    if os.access(MEMORY, os.W_OK | os.X_OK) and shutil.disk_usage(MEMORY).free > 512 * 2**20:
+        os.environ["PYTEST_DEBUG_TEMPROOT"] = str(MEMORY)
 
 
 @pytest.fixture(autouse=True)

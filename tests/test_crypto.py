@@ -35,7 +35,7 @@ from hypothesis import strategies as st
 from kss_panel import crypto
 from kss_panel.audit import Head
 from kss_panel.crypto_pk import SlotKeyPair, Verifiers, seal_to
-from kss_panel.errors import IntegrityError, InvalidInput
+from kss_panel.errors import IntegrityError
 
 VECTORS = Path(__file__).parent / "vectors"
 SEAL_KEYS = {"desc", "key", "nonce", "context", "plaintext", "box"}
