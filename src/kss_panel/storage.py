@@ -49,8 +49,14 @@ def _connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
 
 
 def _write_ahead(conn: sqlite3.Connection) -> None:
-    """WAL mode (persistent in the file), set only once the file is known to be a register."""
-    conn.execute("PRAGMA journal_mode = WAL")
+    """WAL mode (persistent in the file), set only once the file is known to be a register.
+
+    A register on a read-only file (an auditor's copy) is read as it is.
+    """
+    try:
+        conn.execute("PRAGMA journal_mode = WAL")
+    except sqlite3.OperationalError:
+        pass
 
 
 @contextmanager
@@ -226,7 +232,7 @@ class Store(MemberTables, TrailTables):
             self.conn.execute("PRAGMA busy_timeout = 0")
         try:
             return self._scrub(log)
-        except sqlite3.OperationalError:
+        except (sqlite3.OperationalError, OSError):
             return False
         finally:
             if not wait:
