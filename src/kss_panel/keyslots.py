@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -258,7 +258,3 @@ def read_key_file(text: str) -> bytes:
 def calibrate(seconds: float) -> crypto.KdfParams:
     """Argon2id parameters that make one unlock take about ``seconds`` here."""
     return crypto.calibrate_kdf(seconds)
-
-
-def with_keys(unlocked: Unlocked, keys: Keyring) -> Unlocked:
-    return replace(unlocked, keys=keys)
