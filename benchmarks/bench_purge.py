@@ -8,7 +8,7 @@ then, in the same run:
 2. apply: ``lifecycle.purge`` with a purger key (crypto-shred, delete, ledger
    and an audit entry per member, in batches);
 3. on a copy of the register made before the apply, a raw SQL delete of the
-   same M members' rows (sections, lookups, members) with
+   same M members' rows (lookups, members) with
    ``PRAGMA secure_delete=ON`` in one transaction: the floor the apply is
    compared with.
 
@@ -100,13 +100,13 @@ def raw_delete(db: Path, member_ids: list[str]) -> tuple[float, int]:
     conn = sqlite3.connect(db, isolation_level=None)
     try:
         conn.execute("PRAGMA secure_delete = ON")
-        conn.execute("PRAGMA journal_mode = DELETE")
         params = [(member_id,) for member_id in member_ids]
         started = time.perf_counter()
         conn.execute("BEGIN IMMEDIATE")
-        conn.executemany("DELETE FROM sections WHERE member_id = ?", params)
-        conn.executemany("DELETE FROM lookups WHERE member_id = ?", params)
-        conn.executemany("DELETE FROM members WHERE member_id = ?", params)
+        conn.execute("CREATE TEMP TABLE gone (member_id TEXT PRIMARY KEY)")
+        conn.executemany("INSERT INTO gone VALUES (?)", params)
+        conn.execute("DELETE FROM lookups WHERE member_id IN (SELECT member_id FROM gone)")
+        conn.execute("DELETE FROM members WHERE member_id IN (SELECT member_id FROM gone)")
         conn.execute("COMMIT")
         elapsed = time.perf_counter() - started
         left = conn.execute("SELECT count(*) FROM members").fetchone()[0]

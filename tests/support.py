@@ -47,6 +47,7 @@ from kss_panel.policy import Policies  # noqa: E402
 from kss_panel.policy_files import load_policies  # noqa: E402
 from kss_panel.services import lifecycle, members, officers, requests, rights  # noqa: E402
 from kss_panel.services.session import Session, init_register, unlock  # noqa: E402
+from kss_panel.storage import Store  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 KSS_PANEL = Path(sys.executable).parent / "kss-panel"  # the installed command, for tests that need a real process
@@ -518,7 +519,8 @@ def table_rows(db: Path) -> dict[str, list[tuple[Any, ...]]]:
     conn = sqlite3.connect(db)
     try:
         names = [row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
-        return {name: conn.execute(f'SELECT * FROM "{name}" ORDER BY rowid').fetchall() for name in names}
+        # Some tables have no rowid (WITHOUT ROWID): compare each table's rows in a fixed order.
+        return {name: sorted(conn.execute(f'SELECT * FROM "{name}"').fetchall(), key=repr) for name in names}
     finally:
         conn.close()
 
@@ -756,14 +758,14 @@ class Register:
         return {row[0] for row in self.sql("SELECT member_id FROM members")}
 
     def boxes(self, member_id: str) -> list[bytes]:
-        """A member's sealed sections."""
-        return [row[0] for row in self.sql("SELECT box FROM sections WHERE member_id = ?", (member_id,))]
+        """A member's sealed record (one box since format 2)."""
+        return [row[0] for row in self.sql("SELECT box FROM members WHERE member_id = ? AND box IS NOT NULL", (member_id,))]
 
     def sealed(self, member_id: str) -> list[bytes]:
-        """What a forensic tool could carve of a member: sealed boxes, the wrapped data key, lookup hashes."""
+        """What a forensic tool could carve of a member: the sealed box, the wrapped data key, lookup digests."""
         boxes = self.boxes(member_id)
         dek = [row[0] for row in self.sql("SELECT wrapped_dek FROM members WHERE member_id = ?", (member_id,))]
-        digests = [row[0].encode() for row in self.sql("SELECT digest FROM lookups WHERE member_id = ?", (member_id,))]
+        digests = [row[0] for row in self.sql("SELECT digest FROM lookups WHERE member_id = ?", (member_id,))]
         assert boxes and dek and digests, member_id
         return [*boxes, *dek, *digests]
 
@@ -773,13 +775,15 @@ class Register:
 
     def audit(self, *columns: str) -> list[dict[str, Any]]:
         """The audit trail as stored, oldest first: action, member_id, fields and detail of every
-        entry, and the other ``columns`` named (seq, actor, policy_hash)."""
+        entry, and the other ``columns`` named (seq, at, actor, policy_hash); without the entries
+        that only commit a changed row to the trail ("state", "slots", "rekey")."""
+        store = Store.open(self.db)
+        try:
+            rows = list(store.audit_rows())
+        finally:
+            store.close()
         names = ["action", "member_id", "fields", "detail", *columns]
-        rows = self.sql(f"SELECT {', '.join(names)} FROM audit ORDER BY seq")
-        entries = [dict(zip(names, row, strict=True)) for row in rows]
-        for entry in entries:
-            entry["fields"], entry["detail"] = json.loads(entry["fields"]), json.loads(entry["detail"])
-        return entries
+        return [{name: row[name] for name in names} for row in rows if row["action"] not in ("state", "slots", "rekey")]
 
     def audit_log(self) -> list[dict[str, Any]]:
         """The audit trail as `audit log --json` shows it, oldest first."""

@@ -243,3 +243,84 @@ def test_restore_from_a_file_that_is_not_a_register_changes_nothing(reg: Registe
     assert result.exit_code == 7, (result.stdout, result.stderr)
     assert reg.tables() == before
     assert not list(reg.dir.glob("register.db.restoring*"))
+
+
+# --- roles ------------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def machines(make_register: Callable[..., Register]) -> Register:
+    """The register with a purger slot 'cron' and a backup slot 'vault'."""
+    panel = make_register({"ilma": MEMBERS["ilma"], "bror": MEMBERS["bror"]}, NOW, purger=True)
+    key = panel.dir / "vault.key"
+    result = panel.cli("officer", "add", "vault", "--role", "backup", "--key-file", str(key), "--unlock-key-file", str(panel.key_file))
+    assert result.exit_code == 0, result.stderr
+    panel.keys["vault"] = key
+    return panel
+
+
+@pytest.mark.parametrize("slot", ["cron", "vault"])
+def test_a_machine_that_cannot_decrypt_takes_a_backup(machines: Register, slot: str) -> None:
+    path = machines.dir / f"{slot}.db"
+    result = machines.run("backup", str(path), key=slot)
+    assert result.exit_code == 0, result.stderr
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert found(path.read_bytes(), canaries(MEMBERS["ilma"])) == []
+    assert machines.audit("actor")[-1] == {"action": "backup", "member_id": None, "fields": [], "detail": {}, "actor": slot}
+    # It copied ciphertext only: the machine's own slot reads nothing, in the copy or in the register.
+    refused = machines.cli("--db", str(path), "show", machines.ids["ilma"], "--key-file", str(machines.keys[slot]))
+    assert refused.exit_code == 3
+    with unlock(path, machines.policies, keyslots.Credentials(key_secret=crypto.parse_key_file(machines.key_file.read_text()))) as session:
+        assert members.show(session, machines.ids["ilma"], NOW)["contact"] == MEMBERS["ilma"]["contact"]
+
+
+def test_a_backup_slot_may_do_nothing_but_back_up_and_read_the_trail(machines: Register) -> None:
+    for args in (("show", machines.ids["ilma"]), ("purge", "--apply"), ("erase", machines.ids["ilma"], "--reason", "request"),
+                 ("key", "rotate"), ("restore", str(machines.dir / "x.db"), "--yes")):
+        result = machines.run(*args, key="vault")
+        assert result.exit_code in (3, 4), (args, result.stderr)
+    assert machines.run("audit", "log", key="vault").exit_code == 0
+
+
+@pytest.mark.parametrize("slot", ["cron", "vault"])
+def test_restore_is_an_officers_act(machines: Register, slot: str) -> None:
+    backup = machines.backup()
+    machines.erase("ilma")
+    before, files = machines.tables(), sorted(p.name for p in machines.dir.iterdir())
+    result = machines.run("restore", str(backup), "--yes", key=slot)
+    assert_failure(result, 3)
+    role = "purger" if slot == "cron" else "backup"
+    assert result.stderr.splitlines()[0] == f"kss-panel: error: the {role} slot '{slot}' may not restore the register"
+    assert machines.tables() == before
+    assert sorted(p.name for p in machines.dir.iterdir()) == files  # no staging file left behind
+
+
+def test_restore_removes_again_every_slot_removed_since_and_rotates(machines: Register) -> None:
+    backup = machines.backup()
+    desk_keys_before = machines.keys["desk"].read_text()
+    assert machines.run_as_aino("officer", "remove", "desk").exit_code == 0
+    result = machines.run_as_aino("restore", str(backup), "--yes", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["data"]["slots_removed"] == ["desk"]
+    assert [s["name"] for s in json.loads(machines.run_as_aino("officer", "list", "--json").stdout)["data"]] == ["aino", "cron", "vault"]
+    assert machines.run("list").exit_code == 3  # desk's key file opens nothing
+    # The backup's keys, which desk knew, open nothing now: the restore rotated them.
+    with unlock(backup, machines.policies, keyslots.Credentials(key_secret=crypto.parse_key_file(desk_keys_before))) as old:
+        old_data = old.keys.data
+    assert old_data is not None
+    for member_id, wrapped in machines.sql("SELECT member_id, wrapped_dek FROM members"):
+        with pytest.raises(crypto.InvalidToken):
+            crypto.open_sealed(old_data, wrapped, ("dek", str(machines.sql("SELECT value FROM meta WHERE key = 'register_id'")[0][0]), member_id))
+    assert machines.cli("audit", "verify").exit_code == 0
+    assert machines.run("backup", str(machines.dir / "after.db"), key="cron").exit_code == 0
+
+
+def test_restore_of_a_lost_register_removes_slots_from_the_ledger(machines: Register) -> None:
+    backup = machines.backup()
+    assert machines.run_as_aino("officer", "remove", "desk").exit_code == 0
+    assert "slot:desk removed" in machines.ledger.read_text()
+    machines.db.unlink()
+    result = machines.run_as_aino("restore", str(backup), "--yes", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["data"]["slots_removed"] == ["desk"]
+    assert machines.run("list").exit_code == 3

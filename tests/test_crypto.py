@@ -1,11 +1,16 @@
-"""The crypto core: the test vectors in tests/vectors/, the sealed-box format, lookups, heads.
+"""The crypto core: the test vectors in tests/vectors/, the sealed-box format, grants, lookups, heads.
 
 Vector files (agreed format, written by tests/vectors/generate.py):
-  seal.json    [{"desc", "key", "nonce", "context": [str], "plaintext", "box"}]  (bytes as hex)
-  invalid.json [{"desc", "key", "context": [str], "box"}]
+  seal.json          [{"desc", "key", "nonce", "context": [str], "plaintext", "box"}]  (bytes as hex)
+  invalid.json       [{"desc", "key", "context": [str], "box"}]
+  legacy.json        format 1 boxes (frozen), in seal.json's shape: open_legacy opens them
+  grant.json         [{"desc", "private", "ephemeral", "nonce", "context", "payload", "grant"}]
+  grant-invalid.json [{"desc", "private", "context", "grant"}]
+  trail.json         [{"desc", "register_id", "fieldsets", "entries", "head" | "error"}]  (run in test_audit.py)
 Every *.json file there is loaded and every case run; none is skipped. Each
-valid case is also re-derived here straight from docs/crypto.md with AES-GCM,
-so the vectors pin the specification, not merely the implementation.
+valid box and grant is also re-derived here straight from docs/crypto.md with
+AES-GCM, X25519 and HKDF, so the vectors pin the specification, not merely the
+implementation.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from hypothesis import given, settings
@@ -27,21 +34,22 @@ from hypothesis import strategies as st
 
 from kss_panel import crypto
 from kss_panel.audit import Head
+from kss_panel.crypto_pk import SlotKeyPair, Verifiers, seal_to
 from kss_panel.errors import IntegrityError
 
 VECTORS = Path(__file__).parent / "vectors"
 SEAL_KEYS = {"desc", "key", "nonce", "context", "plaintext", "box"}
 INVALID_KEYS = {"desc", "key", "context", "box"}
 KEY = bytes(range(32))
-CONTEXT = ("section", "0f4c2a9e7d6b5a4938271605f4e3d2c1", "M3f7kq2x5v6n4p6rw", "contact")
+CONTEXT = ("record", "0f4c2a9e7d6b5a4938271605f4e3d2c1", "M3f7kq2x5v6n4p6rw")
 
 
 # --- the specification, written out independently -----------------------------------------------------------
 
 
-def spec_ad(parts: list[str] | tuple[str, ...]) -> bytes:
+def spec_ad(parts: list[str] | tuple[str, ...], version: int = 2) -> bytes:
     encoded = [part.encode("utf-8") for part in parts]
-    return b"kss-panel" + b"\x01" + b"".join(len(p).to_bytes(2, "big") + p for p in encoded)
+    return b"kss-panel" + bytes([version]) + b"".join(len(p).to_bytes(2, "big") + p for p in encoded)
 
 
 def spec_pad(plaintext: bytes) -> bytes:
@@ -49,8 +57,17 @@ def spec_pad(plaintext: bytes) -> bytes:
     return padded + b"\x00" * (-len(padded) % 32)
 
 
-def spec_seal(key: bytes, nonce: bytes, parts: list[str], plaintext: bytes) -> bytes:
-    return b"\x01" + nonce + AESGCM(key).encrypt(nonce, spec_pad(plaintext), spec_ad(parts))
+def spec_seal(key: bytes, nonce: bytes, parts: list[str], plaintext: bytes, version: int = 2) -> bytes:
+    return bytes([version]) + nonce + AESGCM(key).encrypt(nonce, spec_pad(plaintext), spec_ad(parts, version))
+
+
+def spec_grant(private: bytes, ephemeral: bytes, nonce: bytes, parts: list[str], payload: bytes) -> bytes:
+    recipient = X25519PrivateKey.from_private_bytes(private).public_key().public_bytes_raw()
+    eph = X25519PrivateKey.from_private_bytes(ephemeral)
+    eph_public = eph.public_key().public_bytes_raw()
+    shared = eph.exchange(X25519PublicKey.from_public_bytes(recipient))
+    wrap = HKDF(algorithm=hashes.SHA256(), length=32, salt=eph_public + recipient, info=b"kss-panel grant").derive(shared)
+    return eph_public + spec_seal(wrap, nonce, parts, payload)
 
 
 def spec_box_length(plaintext_length: int) -> int:
@@ -60,9 +77,14 @@ def spec_box_length(plaintext_length: int) -> int:
 # --- vectors ------------------------------------------------------------------------------------------------
 
 
-def load_vectors() -> list[Any]:
+BOX_FILES = ("seal.json", "invalid.json", "legacy.json")
+
+
+def load_vectors(names: tuple[str, ...] = BOX_FILES) -> list[Any]:
     params = []
     for path in sorted(VECTORS.glob("*.json")):
+        if path.name not in names:
+            continue
         cases = json.loads(path.read_text(encoding="utf-8"))
         assert isinstance(cases, list) and cases, f"{path.name}: must be a non-empty JSON list"
         for index, case in enumerate(cases):
@@ -70,9 +92,9 @@ def load_vectors() -> list[Any]:
     return params or [pytest.param(None, None, id="no-vector-files")]
 
 
-def test_the_agreed_vector_files_exist() -> None:
+def test_the_agreed_vector_files_exist_and_are_all_run() -> None:
     names = {path.name for path in VECTORS.glob("*.json")}
-    assert {"seal.json", "invalid.json"} <= names
+    assert names == {*BOX_FILES, "grant.json", "grant-invalid.json", "trail.json"}
 
 
 @pytest.mark.parametrize(("filename", "case"), load_vectors())
@@ -81,7 +103,13 @@ def test_vector(filename: str | None, case: dict[str, Any] | None) -> None:
     assert isinstance(case.get("desc"), str) and case["desc"], "every vector has a desc"
     assert isinstance(case["context"], list) and all(isinstance(part, str) for part in case["context"])
     key, box, context = bytes.fromhex(case["key"]), bytes.fromhex(case["box"]), tuple(case["context"])
-    if set(case) == SEAL_KEYS:
+    if filename == "legacy.json":
+        plaintext = bytes.fromhex(case["plaintext"])
+        assert crypto.open_legacy(key, box, context) == plaintext
+        assert spec_seal(key, bytes.fromhex(case["nonce"]), case["context"], plaintext, version=1) == box
+        with pytest.raises(crypto.InvalidToken):
+            crypto.open_sealed(key, box, context)  # a format 1 box opens only through the upgrade
+    elif set(case) == SEAL_KEYS:
         nonce, plaintext = bytes.fromhex(case["nonce"]), bytes.fromhex(case["plaintext"])
         assert crypto.open_sealed(key, box, context) == plaintext
         assert crypto.seal(key, plaintext, context, nonce=nonce) == box
@@ -94,13 +122,62 @@ def test_vector(filename: str | None, case: dict[str, Any] | None) -> None:
         pytest.fail(f"{filename}: case {case.get('desc')!r} has keys {sorted(case)}, not a seal or invalid vector")
 
 
+@pytest.mark.parametrize(("filename", "case"), load_vectors(("grant.json", "grant-invalid.json")))
+def test_grant_vector(filename: str, case: dict[str, Any]) -> None:
+    private, grant, context = bytes.fromhex(case["private"]), bytes.fromhex(case["grant"]), tuple(case["context"])
+    slot = SlotKeyPair(private, bytes(32))
+    if filename == "grant.json":
+        payload, ephemeral, nonce = bytes.fromhex(case["payload"]), bytes.fromhex(case["ephemeral"]), bytes.fromhex(case["nonce"])
+        assert slot.open_grant(grant, context) == payload
+        assert seal_to(slot.recipient, payload, context, ephemeral=ephemeral, nonce=nonce) == grant
+        assert spec_grant(private, ephemeral, nonce, case["context"], payload) == grant, "vector disagrees with docs/crypto.md"
+    else:
+        with pytest.raises(crypto.InvalidToken):
+            slot.open_grant(grant, context)
+
+
+# --- key pairs, grants, signatures ----------------------------------------------------------------------------
+
+
+def test_a_slot_key_pair_round_trips_and_matches_the_primitives() -> None:
+    pair = SlotKeyPair.generate()
+    assert SlotKeyPair.from_bytes(pair.to_bytes()) == pair and len(pair.to_bytes()) == 64
+    assert pair.recipient == X25519PrivateKey.from_private_bytes(pair.agreement).public_key().public_bytes_raw()
+    assert pair.verifier == Ed25519PrivateKey.from_private_bytes(pair.signing).public_key().public_bytes_raw()
+    with pytest.raises(crypto.InvalidToken):
+        SlotKeyPair.from_bytes(pair.to_bytes()[:63])
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.binary(max_size=120), st.lists(st.text(max_size=10), max_size=4))
+def test_a_grant_opens_for_its_slot_only(payload: bytes, context: list[str]) -> None:
+    mine, other = SlotKeyPair.generate(), SlotKeyPair.generate()
+    grant = seal_to(mine.recipient, payload, tuple(context))
+    assert mine.open_grant(grant, tuple(context)) == payload
+    with pytest.raises(crypto.InvalidToken):
+        other.open_grant(grant, tuple(context))
+    assert seal_to(mine.recipient, payload, tuple(context)) != grant  # a fresh ephemeral key every time
+
+
+def test_signatures_verify_only_for_their_key_and_message() -> None:
+    pair, other = SlotKeyPair.generate(), SlotKeyPair.generate()
+    signature = pair.signer().sign(b"head")
+    verifiers = Verifiers()
+    assert verifiers.verify(pair.verifier, signature, b"head")
+    assert not verifiers.verify(other.verifier, signature, b"head")
+    assert not verifiers.verify(pair.verifier, signature, b"heaD")
+    assert not verifiers.verify(pair.verifier, signature[:-1], b"head")
+    assert not verifiers.verify(bytes(31), signature, b"head")
+
+
 # --- sealed boxes -------------------------------------------------------------------------------------------
 
 
 def test_associated_data_layout() -> None:
-    assert crypto.associated_data() == b"kss-panel\x01"
-    assert crypto.associated_data("ab", "c") == b"kss-panel\x01\x00\x02ab\x00\x01c"
-    assert crypto.associated_data("ä") == b"kss-panel\x01\x00\x02\xc3\xa4"  # length in bytes
+    assert crypto.associated_data() == b"kss-panel\x02"
+    assert crypto.associated_data("ab", "c") == b"kss-panel\x02\x00\x02ab\x00\x01c"
+    assert crypto.associated_data("ä") == b"kss-panel\x02\x00\x02\xc3\xa4"  # length in bytes
+    assert crypto.associated_data("ab", version=1) == b"kss-panel\x01\x00\x02ab"
     assert crypto.associated_data("ab") == crypto.associated_data(b"ab")
 
 
@@ -133,7 +210,7 @@ def test_padding_hides_exact_length() -> None:
 def test_seal_opens_to_the_plaintext(plaintext: bytes, context: list[str]) -> None:
     box = crypto.seal(KEY, plaintext, tuple(context))
     assert len(box) == spec_box_length(len(plaintext))
-    assert box[0] == 1
+    assert box[0] == 2
     assert crypto.open_sealed(KEY, box, tuple(context)) == plaintext
 
 
@@ -157,15 +234,15 @@ def test_any_flipped_bit_fails_to_open(plaintext: bytes, data: st.DataObject) ->
     ("key", "context", "mangle"),
     [
         (bytes(32), CONTEXT, lambda box: box),
-        (KEY, CONTEXT[:3] + ("demographics",), lambda box: box),
+        (KEY, CONTEXT[:2] + ("M0000000000000000",), lambda box: box),
         (KEY, CONTEXT + ("",), lambda box: box),
         (KEY, CONTEXT, lambda box: box[:-1]),
         (KEY, CONTEXT, lambda box: box + b"\x00"),
         (KEY, CONTEXT, lambda box: b""),
         (KEY, CONTEXT, lambda box: box[:28]),
-        (KEY, CONTEXT, lambda box: b"\x02" + box[1:]),
+        (KEY, CONTEXT, lambda box: b"\x01" + box[1:]),
     ],
-    ids=["wrong-key", "other-section", "extra-part", "truncated", "extended", "empty", "too-short", "version"],
+    ids=["wrong-key", "other-member", "extra-part", "truncated", "extended", "empty", "too-short", "version"],
 )
 def test_every_failure_is_invalid_token(key: bytes, context: tuple[str, ...], mangle: Any) -> None:
     box = mangle(crypto.seal(KEY, b"Aino", CONTEXT))
@@ -177,7 +254,7 @@ def test_every_failure_is_invalid_token(key: bytes, context: tuple[str, ...], ma
 
 def test_bad_padding_is_invalid_token() -> None:
     nonce = bytes(12)
-    unpadded = b"\x01" + nonce + AESGCM(KEY).encrypt(nonce, b"no padding here", spec_ad(CONTEXT))
+    unpadded = b"\x02" + nonce + AESGCM(KEY).encrypt(nonce, b"no padding here", spec_ad(CONTEXT))
     with pytest.raises(crypto.InvalidToken):
         crypto.open_sealed(KEY, unpadded, CONTEXT)
 
@@ -185,33 +262,48 @@ def test_bad_padding_is_invalid_token() -> None:
 # --- lookup hashes ------------------------------------------------------------------------------------------
 
 
-def spec_digest(lookup_key: bytes, kind: str, value: str) -> str:
-    subkey = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"kss-panel lookup " + kind.encode()).derive(lookup_key)
-    return hmac.new(subkey, value.encode("utf-8"), hashlib.sha256).hexdigest()
+def spec_digest(lookup_keys: list[bytes], kind: str, value: str) -> bytes:
+    first = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"kss-panel lookup " + kind.encode()).derive(lookup_keys[0])
+    digest = hmac.new(first, value.encode("utf-8"), hashlib.sha256).digest()[:16]
+    for later in lookup_keys[1:]:
+        chain = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"kss-panel lookup chain").derive(later)
+        digest = hmac.new(chain, digest, hashlib.sha256).digest()[:16]
+    return digest
 
 
 def test_lookup_hasher_is_deterministic_and_follows_the_spec() -> None:
-    first, second = crypto.LookupHasher(KEY), crypto.LookupHasher(KEY)
+    first, second = crypto.LookupHasher([KEY]), crypto.LookupHasher([KEY])
     digest = first.digest("email", "aino@example.fi")
     assert digest == first.digest("email", "aino@example.fi") == second.digest("email", "aino@example.fi")
-    assert re.fullmatch(r"[0-9a-f]{64}", digest)
-    assert digest == spec_digest(KEY, "email", "aino@example.fi")
+    assert len(digest) == 16
+    assert digest == spec_digest([KEY], "email", "aino@example.fi")
+    # Format 1's digest was the whole HMAC in hex: its first 16 bytes are format 2's.
+    subkey = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"kss-panel lookup email").derive(KEY)
+    assert digest == bytes.fromhex(hmac.new(subkey, b"aino@example.fi", hashlib.sha256).hexdigest())[:16]
+
+
+def test_rotation_rehashes_a_stored_digest_to_what_the_longer_chain_computes() -> None:
+    old, new = crypto.LookupHasher([KEY]), crypto.LookupHasher([KEY, bytes(32)])
+    stored = old.digest("phone", "+358401234567")
+    assert crypto.rehash(crypto.chain_subkey(bytes(32)), stored) == new.digest("phone", "+358401234567")
+    assert new.digest("phone", "+358401234567") == spec_digest([KEY, bytes(32)], "phone", "+358401234567")
+    assert new.digest("phone", "+358401234567") != stored  # the old keys alone match nothing stored afterwards
 
 
 def test_lookup_hasher_separates_kinds_keys_and_values() -> None:
-    hasher = crypto.LookupHasher(KEY)
+    hasher = crypto.LookupHasher([KEY])
     value = "12345678"
     digests = {hasher.digest(kind, value) for kind in ("email", "phone", "customer_number")}
     assert len(digests) == 3
-    assert crypto.LookupHasher(bytes(32)).digest("customer_number", value) != hasher.digest("customer_number", value)
+    assert crypto.LookupHasher([bytes(32)]).digest("customer_number", value) != hasher.digest("customer_number", value)
     assert hasher.digest("customer_number", "12345679") != hasher.digest("customer_number", value)
-    assert value not in hasher.digest("customer_number", value)
+    assert value.encode() not in hasher.digest("customer_number", value)
 
 
 @settings(max_examples=100, deadline=None)
 @given(st.sampled_from(["email", "phone", "customer_number"]), st.text(max_size=30), st.text(max_size=30))
 def test_lookup_digests_differ_for_different_values(kind: str, a: str, b: str) -> None:
-    hasher = crypto.LookupHasher(KEY)
+    hasher = crypto.LookupHasher([KEY])
     assert (hasher.digest(kind, a) == hasher.digest(kind, b)) == (a == b)
 
 
@@ -263,7 +355,7 @@ def test_head_parse_accepts_only_what_it_prints(token: str) -> None:
     except ValueError:
         return
     assert re.fullmatch(r"[0-9]+-[0-9a-f]{64}", token.strip())
-    assert head.token() == f"{int(token.strip().split('-')[0])}-{head.mac}"
+    assert head.token() == f"{int(token.strip().split('-')[0])}-{head.hash}"
 
 
 # --- key derivation and key files ---------------------------------------------------------------------------

@@ -64,7 +64,7 @@ def test_erase_leaves_no_value_or_ciphertext_in_the_file_or_journal(reg: Registe
     assert hits(raw, ilma_secrets) == []
     # Bror is untouched: his ciphertext is still where the search finds it, and he still shows.
     assert len(hits(raw, bror_secrets)) == len(bror_secrets)
-    for table in ("members", "sections", "lookups", "disclosures"):
+    for table in ("members", "lookups", "disclosures"):
         assert reg.sql(f"SELECT count(*) FROM {table} WHERE member_id = ?", (ilma,)) == [(0,)]
     assert reg.sql("SELECT count(*) FROM disclosures WHERE member_id = ?", (bror,)) == [(1,)]
 
@@ -139,7 +139,8 @@ def test_erase_audit_entry_has_no_personal_value(reg: Register) -> None:
     entries = reg.audit()
     assert len(entries) == before + 1
     assert entries[-1] == {"action": "erase", "member_id": ilma, "fields": [], "detail": {"reason": "request"}}
-    assert hits({"audit": json.dumps(reg.sql("SELECT * FROM audit"), ensure_ascii=False).encode()}, canaries(ILMA)) == []
+    assert hits({"audit": repr(reg.sql("SELECT * FROM audit")).encode()}, canaries(ILMA)) == []
+    assert hits({"audit": json.dumps(reg.audit_log(), ensure_ascii=False).encode()}, canaries(ILMA)) == []
     # audit log --member still answers for the erased id (ids are not personal values), and verifies
     assert [e["action"] for e in reg.json("audit", "log", "--member", ilma)][-1] == "erase"
     assert reg.run("audit", "verify").exit_code == 0
@@ -225,7 +226,8 @@ def test_suppressed_person_who_applies_again_is_flagged(reg: Register, contact: 
 
 def test_suppression_keeps_hashes_only(reg: Register) -> None:
     assert reg.run("erase", reg.ids["ilma"], "--reason", "request", "--suppress").exit_code == 0
-    assert sorted(kind for kind, _digest, _since in reg.sql("SELECT kind, digest, since FROM suppressions")) == ["email", "phone"]
+    # Two keyed digests (email and phone), 16 bytes each: no kind, no value.
+    assert sorted(len(digest) for digest, _since in reg.sql("SELECT digest, since FROM suppressions")) == [16, 16]
     assert hits(reg.raw_files(), canaries(ILMA)) == []
     # the customer number is not kept: the same customer may apply again unflagged by it
     again = enrol(reg, {**reapplication(), "customer_number": "71234567"})

@@ -232,7 +232,6 @@ def test_eligibility_remove_erases_them(reg: Register) -> None:
     assert result.stdout.splitlines()[:2] == ["erased and recorded", "3 members admitted, 2 customer numbers in the roster:"]
     assert result.stdout.splitlines()[-2:] == ["  1 erased", f"{gone}  erased"]
     assert reg.member(gone) is None
-    assert reg.sql("SELECT count(*) FROM sections WHERE member_id = ?", (gone,)) == [(0,)]
     assert reg.sql("SELECT count(*) FROM lookups WHERE member_id = ?", (gone,)) == [(0,)]
     assert reg.sql("SELECT member_id, erased_at, reason, rule FROM erasures") == [(gone, TODAY, "conditions-not-met", None)]
     assert ("erase", gone, {"reason": "conditions-not-met"}) in entries(reg)

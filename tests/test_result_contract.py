@@ -167,6 +167,10 @@ CASES: dict[str, tuple[Ok, Fails]] = {
         Fails(lambda r: ("import", r.file("")), code=5, problems=True),
     ),
     "init": (INIT, Fails(INIT.args, no_register, unlock=None, env={"KSS_PANEL_PASSPHRASE": "short"}, code=5, problems=True)),
+    "key rotate": (
+        Ok(lambda r: ("key", "rotate"), expect={"members": 2, "slots": ["aino", "desk"]}),
+        Fails(lambda r: ("key", "rotate"), tamper_audit, code=7),
+    ),
     "list": (Ok(lambda r: ("list",), data=list), Fails(lambda r: ("list", "--status", "vip"), code=5, problems=True)),
     "notice": (
         Ok(lambda r: ("notice", "--record", "--lang", "sv"), unlock=None, expect={"document": "record", "language": "sv"}),
@@ -177,6 +181,11 @@ CASES: dict[str, tuple[Ok, Fails]] = {
         Fails(lambda r: ("officer", "add", "desk", "--key-file", r.dir / "desk2.key"), unlock="--unlock-key-file", code=5, problems=True),
     ),
     "officer list": (Ok(lambda r: ("officer", "list"), data=list), Fails(lambda r: ("officer", "list"), no_register, code=4)),
+    "officer passwd": (
+        Ok(lambda r: ("officer", "passwd", "--officer", "aino"), unlock=None,
+           env={"KSS_PANEL_PASSPHRASE": PASSPHRASE, "KSS_PANEL_NEW_PASSPHRASE": "a new passphrase for aino"}, expect={"officer": "aino"}),
+        Fails(lambda r: ("officer", "passwd"), code=3),
+    ),
     "officer remove": (Ok(lambda r: ("officer", "remove", "aino")), Fails(lambda r: ("officer", "remove", "nobody"), code=4)),
     "policy check": (
         Ok(lambda r: ("policy", "check"), unlock=None),
@@ -226,6 +235,9 @@ MORE_OK: list[tuple[str, Ok]] = [
     ("list", Ok(lambda r: ("list", "--status", "applicant"), data=list)),
     ("list", Ok(lambda r: ("list", "--names"), data=list)),
     ("audit log", Ok(lambda r: ("audit", "log", "--member", r.ids["veikko"]), data=list)),
+    ("audit verify", Ok(lambda r: ("audit", "verify"), unlock=None, expect={"entries": 4})),
+    ("audit head", Ok(lambda r: ("audit", "head"), unlock=None)),
+    ("officer remove", Ok(lambda r: ("officer", "remove", "aino", "--rotate"), expect={"removed": "aino", "rotated": True, "members": 2})),
     ("officer list", Ok(lambda r: ("officer", "list", "--officer", "aino"), unlock=None, env={"KSS_PANEL_PASSPHRASE": PASSPHRASE}, data=list)),
     ("admit", Ok(lambda r: ("admit", "--all", "--customers", roster(r)), expect={"not_in_roster": []})),
     ("list", Ok(lambda r: ("list", "--objected", "--restricted"), data=list)),

@@ -1,9 +1,13 @@
-"""The crypto core: one sealed-box format, key derivation, lookup hashes, MACs.
+"""The crypto core: one sealed-box format, key derivation, lookup digests, hashes.
 
 The format is specified in docs/crypto.md and pinned by tests/vectors/. There
 are no options: AES-256-GCM with a random 96-bit nonce, plaintext padded to a
 multiple of 32 bytes, and associated data that names what the box is for.
-Every failure to open a box raises ``InvalidToken``.
+Every failure to open a box raises ``InvalidToken``. The asymmetric part
+(slot key pairs, sealing to a recipient, signatures) is in ``crypto_pk``.
+
+Format 1 boxes are opened by ``open_legacy`` only, for the one-time upgrade
+of a version-1 register; nothing seals them any more.
 """
 
 from __future__ import annotations
@@ -13,9 +17,8 @@ import hashlib
 import hmac
 import os
 import secrets
-import struct
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidTag
@@ -24,10 +27,13 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+LEGACY_VERSION = 1
 KEY_BYTES = 32
 NONCE_BYTES = 12
+TAG_BYTES = 16
 PAD_BLOCK = 32
+DIGEST_BYTES = 16
 KEY_FILE_PREFIX = "kss-panel-key-v1:"
 
 # RFC 9106's second recommended option is the floor: 64 MiB, 3 passes, 4 lanes.
@@ -35,6 +41,8 @@ KEY_FILE_PREFIX = "kss-panel-key-v1:"
 ARGON2_MEMORY_KIB = 64 * 1024
 ARGON2_MIN_ITERATIONS = 3
 ARGON2_LANES = 4
+
+Context = Sequence[str | bytes]
 
 
 class InvalidToken(Exception):
@@ -49,16 +57,13 @@ def random_key() -> bytes:
     return secrets.token_bytes(KEY_BYTES)
 
 
-AD_PREFIX = b"kss-panel" + struct.pack(">B", FORMAT_VERSION)
-
-
-def associated_data(*context: str | bytes) -> bytes:
+def associated_data(*context: str | bytes, version: int = FORMAT_VERSION) -> bytes:
     """Bind a box to its purpose: format version, then length-prefixed parts.
 
     Length prefixes make the encoding injective, so ("ab", "c") and ("a", "bc")
     can never share associated data.
     """
-    out = [AD_PREFIX]
+    out = [b"kss-panel", bytes([version])]
     for part in context:
         raw = part.encode() if isinstance(part, str) else part
         out.append(len(raw).to_bytes(2, "big"))
@@ -79,35 +84,55 @@ def _unpad(data: bytes) -> bytes:
     return stripped[:-1]
 
 
-def seal(key: bytes, plaintext: bytes, context: tuple[str | bytes, ...], *, nonce: bytes | None = None) -> bytes:
-    """Encrypt ``plaintext`` for ``context``: version byte || nonce || GCM output.
+class Sealer:
+    """Seals and opens boxes under one key, reusing one AES context (a register's data key seals many DEKs)."""
 
-    ``nonce`` exists for the test vectors only; a random nonce per box is safe
-    because every key here seals far fewer than 2^32 boxes.
-    """
-    return _seal(AESGCM(key), plaintext, associated_data(*context), nonce)
+    def __init__(self, key: bytes) -> None:
+        try:
+            self._aead = AESGCM(key)
+        except (TypeError, ValueError):
+            raise InvalidToken("not a 256-bit key") from None
+        if len(key) != KEY_BYTES:
+            raise InvalidToken("not a 256-bit key")
+
+    def seal(self, plaintext: bytes, context: Context, *, nonce: bytes | None = None) -> bytes:
+        """``nonce`` exists for the test vectors only; a random nonce per box is safe
+        because no key here seals anywhere near 2^32 boxes."""
+        nonce = nonce if nonce is not None else os.urandom(NONCE_BYTES)
+        return bytes([FORMAT_VERSION]) + nonce + self._aead.encrypt(nonce, _pad(plaintext), associated_data(*context))
+
+    def open(self, box: bytes, context: Context) -> bytes:
+        return self._open(box, context, FORMAT_VERSION)
+
+    def open_legacy(self, box: bytes, context: Context) -> bytes:
+        """A format 1 box (version byte 0x01 and its associated data), for the upgrade only."""
+        return self._open(box, context, LEGACY_VERSION)
+
+    def _open(self, box: bytes, context: Context, version: int) -> bytes:
+        if len(box) < 1 + NONCE_BYTES + TAG_BYTES or box[0] != version:
+            raise InvalidToken("malformed box")
+        nonce, body = box[1 : 1 + NONCE_BYTES], box[1 + NONCE_BYTES :]
+        try:
+            padded = self._aead.decrypt(nonce, body, associated_data(*context, version=version))
+        except (InvalidTag, ValueError):
+            raise InvalidToken("box did not open") from None
+        return _unpad(padded)
 
 
-def seal_many(key: bytes, plaintexts: dict[str, bytes], context: tuple[str | bytes, ...]) -> dict[str, bytes]:
-    """Seal several boxes under one key (one AES context), each bound to ``context`` + its own name."""
-    aead = AESGCM(key)
-    return {name: _seal(aead, plaintext, associated_data(*context, name)) for name, plaintext in plaintexts.items()}
+def seal(key: bytes, plaintext: bytes, context: Context, *, nonce: bytes | None = None) -> bytes:
+    """Encrypt ``plaintext`` for ``context``: version byte || nonce || GCM output."""
+    return Sealer(key).seal(plaintext, context, nonce=nonce)
 
 
-def _seal(aead: AESGCM, plaintext: bytes, ad: bytes, nonce: bytes | None = None) -> bytes:
-    nonce = nonce if nonce is not None else os.urandom(NONCE_BYTES)
-    return bytes([FORMAT_VERSION]) + nonce + aead.encrypt(nonce, _pad(plaintext), ad)
+def open_sealed(key: bytes, box: bytes, context: Context) -> bytes:
+    return Sealer(key).open(box, context)
 
 
-def open_sealed(key: bytes, box: bytes, context: tuple[str | bytes, ...]) -> bytes:
-    if len(box) < 1 + NONCE_BYTES + 16 or box[0] != FORMAT_VERSION:
-        raise InvalidToken("malformed box")
-    nonce, body = box[1 : 1 + NONCE_BYTES], box[1 + NONCE_BYTES :]
-    try:
-        padded = AESGCM(key).decrypt(nonce, body, associated_data(*context))
-    except (InvalidTag, ValueError):
-        raise InvalidToken("box did not open") from None
-    return _unpad(padded)
+def open_legacy(key: bytes, box: bytes, context: Context) -> bytes:
+    return Sealer(key).open_legacy(box, context)
+
+
+# --- secrets that unlock a slot ----------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -142,6 +167,10 @@ class KdfParams:
         except (KeyError, TypeError, ValueError):
             raise InvalidToken("malformed key-derivation parameters") from None
 
+    def fresh(self) -> KdfParams:
+        """The same costs with a new salt (a changed passphrase gets a new salt)."""
+        return KdfParams(secrets.token_bytes(16), self.memory_kib, self.iterations, self.lanes)
+
 
 def passphrase_key(passphrase: str, params: KdfParams) -> bytes:
     kdf = Argon2id(
@@ -165,9 +194,13 @@ def calibrate_kdf(target_seconds: float, *, clock: Callable[[], float] = time.pe
     return KdfParams(salt=salt, iterations=iterations)
 
 
+def hkdf(ikm: bytes, info: bytes, salt: bytes | None = None) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=salt, info=info).derive(ikm)
+
+
 def key_file_key(secret: bytes, salt: bytes) -> bytes:
     """A key file holds 256 random bits already: HKDF, not Argon2, suffices."""
-    return HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=salt, info=b"kss-panel key-file slot").derive(secret)
+    return hkdf(secret, b"kss-panel key-file slot", salt)
 
 
 def new_key_file_text() -> str:
@@ -184,30 +217,58 @@ def parse_key_file(text: str) -> bytes:
     return secret
 
 
-class LookupHasher:
-    """Keyed hashes of normalised values, one HKDF subkey per kind of value."""
+# --- lookup digests ----------------------------------------------------------------------------------------
 
-    def __init__(self, lookup_key: bytes) -> None:
-        self._lookup_key = lookup_key
+
+class LookupHasher:
+    """Keyed digests of normalised values, chained through every lookup key the register has had.
+
+    The first key hashes the value under a per-kind subkey; each later key
+    (one per rotation) hashes the digest before it. Rotation re-hashes every
+    stored digest once with the new key, without knowing a single value, and a
+    digest made with the old keys alone matches nothing stored afterwards.
+    """
+
+    def __init__(self, lookup_keys: Sequence[bytes]) -> None:
+        assert lookup_keys, "a register has at least one lookup key"
+        self._first = lookup_keys[0]
+        self._later = [chain_subkey(key) for key in lookup_keys[1:]]
         self._subkeys: dict[str, bytes] = {}
 
     def _subkey(self, kind: str) -> bytes:
         if kind not in self._subkeys:
-            self._subkeys[kind] = HKDF(
-                algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None, info=b"kss-panel lookup " + kind.encode()
-            ).derive(self._lookup_key)
+            self._subkeys[kind] = hkdf(self._first, b"kss-panel lookup " + kind.encode())
         return self._subkeys[kind]
 
-    def digest(self, kind: str, normalised: str) -> str:
-        return hmac.new(self._subkey(kind), normalised.encode("utf-8"), hashlib.sha256).hexdigest()
+    def digest(self, kind: str, normalised: str) -> bytes:
+        digest = hmac.digest(self._subkey(kind), normalised.encode("utf-8"), "sha256")[:DIGEST_BYTES]
+        for subkey in self._later:
+            digest = rehash(subkey, digest)
+        return digest
+
+
+def chain_subkey(lookup_key: bytes) -> bytes:
+    """The key one rotation re-hashes stored digests with."""
+    return hkdf(lookup_key, b"kss-panel lookup chain")
+
+
+def rehash(subkey: bytes, digest: bytes) -> bytes:
+    return hmac.digest(subkey, digest, "sha256")[:DIGEST_BYTES]
+
+
+# --- hashes, MACs, identifiers, encodings ------------------------------------------------------------------
 
 
 def mac(key: bytes, data: bytes) -> bytes:
-    return hmac.new(key, data, hashlib.sha256).digest()
+    return hmac.digest(key, data, "sha256")
 
 
 def mac_equal(a: bytes, b: bytes) -> bool:
     return hmac.compare_digest(a, b)
+
+
+def sha256(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()
 
 
 def sha256_hex(data: bytes) -> str:

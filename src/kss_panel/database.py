@@ -1,7 +1,8 @@
-"""The SQLite connection under the register: its pragmas, and SQLite's errors as the project's."""
+"""The SQLite connection under the register: its pragmas, SQLite's errors as the project's, and the write-ahead log's wipe."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,15 +14,26 @@ from .errors import Busy, IntegrityError
 
 def connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
     conn = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None)
-    # secure_delete overwrites deleted cells and freed pages with zeros; the
-    # rollback journal (not WAL) is deleted at each commit; temp tables stay in
-    # memory so no temporary file ever holds register content.
+    # secure_delete overwrites deleted cells and freed pages with zeros; WAL lets
+    # readers go on beside a writer (the log is wiped after each write, see
+    # Store.scrub); temp tables stay in memory so no temporary file holds
+    # register content.
     conn.execute("PRAGMA secure_delete = ON")
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute("PRAGMA temp_store = MEMORY")
     conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-    conn.execute("PRAGMA journal_mode = DELETE")
     return conn
+
+
+def write_ahead(conn: sqlite3.Connection) -> None:
+    """WAL mode (persistent in the file), set only once the file is known to be a register.
+
+    A register on a read-only file (an auditor's copy) is read as it is.
+    """
+    try:
+        conn.execute("PRAGMA journal_mode = WAL")
+    except sqlite3.OperationalError:
+        pass
 
 
 # SQLite's primary result codes (the low byte of an extended code) that are the machine's state, not a bug:
@@ -63,3 +75,35 @@ def sqlite_errors(path: Path, what: str = "the register") -> Iterator[None]:
         if isinstance(exc, sqlite3.OperationalError):
             raise  # a statement of ours that SQLite refused: a bug, reported as an internal error
         raise IntegrityError("the register file is corrupt or not a kss-panel register") from None
+
+
+ZEROS = bytes(1 << 20)
+
+
+def wal_path(db: Path) -> Path:
+    return db.with_name(db.name + "-wal")
+
+
+def has_content(log: Path) -> bool:
+    """A wiped log starts with zeros (its header too); anything else may hold pages."""
+    try:
+        with log.open("rb") as handle:
+            return any(handle.read(32))
+    except OSError:
+        return False
+
+
+def zero(log: Path) -> None:
+    """Overwrite a write-ahead log with zeros where it lies (see ``Store.scrub``)."""
+    # The header last, in a second sync: a crash half-way leaves a header that
+    # says "content here", so the next command wipes the log again.
+    fd = os.open(log, os.O_WRONLY)
+    try:
+        size = os.fstat(fd).st_size
+        for offset in range(32, size, len(ZEROS)):
+            os.pwrite(fd, ZEROS[: min(len(ZEROS), size - offset)], offset)
+        os.fsync(fd)
+        os.pwrite(fd, ZEROS[: min(32, size)], 0)
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -45,6 +45,29 @@ def reserve_new(path: Path) -> None:
     os.close(create_new(path))
 
 
+def wipe(path: Path) -> None:
+    """Overwrite a file of ours with zeros where it lies, then remove it (its blocks go back to the
+    file system holding nothing); no file, nothing to do."""
+    try:
+        fd = os.open(path, os.O_WRONLY)
+    except FileNotFoundError:
+        return
+    zero_descriptor(fd)
+    path.unlink(missing_ok=True)
+
+
+def zero_descriptor(fd: int) -> None:
+    """Zero an open file from start to end, sync it and close the descriptor."""
+    try:
+        size = os.fstat(fd).st_size
+        block = bytes(min(size, 1 << 20))
+        for offset in range(0, size, 1 << 20):
+            os.pwrite(fd, block[: min(len(block), size - offset)], offset)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def make_directory(path: Path) -> None:
     """A directory for exports (0700 when it is new)."""
     try:
@@ -105,6 +128,8 @@ def os_refusal(exc: OSError, action: str, path: Path) -> StorageError:
 # there: a restore then erases someone whose erasure was decided and begun, never
 # brings back someone who was erased.
 ROLLED_BACK = "rolled-back"
+# A removed key slot gets a line "DAY slot:NAME removed", so a restore removes it again.
+SLOT_PREFIX = "slot:"
 
 
 def ledger_path(db_path: Path) -> Path:
@@ -122,11 +147,32 @@ def read_ledger(path: Path) -> dict[str, str]:
     found: dict[str, str] = {}
     for line in lines:
         parts = line.split()
-        if len(parts) == 3 and parts[2] == ROLLED_BACK:
+        if len(parts) != 3 or parts[1].startswith(SLOT_PREFIX):
+            continue
+        if parts[2] == ROLLED_BACK:
             found.pop(parts[1], None)
-        elif len(parts) == 3:
+        else:
             found[parts[1]] = parts[2]
     return found
+
+
+def removed_slots(path: Path) -> list[str]:
+    """The names of the key slots a ledger file says were removed, oldest first."""
+    try:
+        lines = path.read_text(encoding="ascii").splitlines()
+    except FileNotFoundError:
+        return []
+    except (OSError, UnicodeDecodeError):
+        raise IntegrityError(f"the erasure ledger {path} cannot be read") from None
+    removed: list[str] = []
+    for parts in map(str.split, lines):
+        if len(parts) == 3 and parts[1].startswith(SLOT_PREFIX):
+            name = parts[1][len(SLOT_PREFIX) :]
+            if parts[2] == ROLLED_BACK:
+                removed = [slot for slot in removed if slot != name]
+            elif name not in removed:
+                removed.append(name)
+    return removed
 
 
 def append_ledger(path: Path, lines: list[str]) -> None:
@@ -159,3 +205,7 @@ def retract_ledger(path: Path, lines: list[str]) -> None:
 
 def ledger_line(erased_at: str, member_id: str, reason: str) -> str:
     return f"{erased_at} {member_id} {reason}\n"
+
+
+def slot_removal_line(day: str, name: str) -> str:
+    return f"{day} {SLOT_PREFIX}{name} removed\n"

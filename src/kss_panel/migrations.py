@@ -2,15 +2,28 @@
 
 A register's schema version is how many of them it has (``PRAGMA
 user_version``). Never edit one that has shipped: add the next.
+
+``0004_format_2`` is format version 2 (docs/crypto.md). It needs no key: it
+converts what can be converted without one (lookup and suppression digests,
+the audit trail's entries, the tables' shape) and marks the register's keys
+as still version 1 (``meta.keys_version``); an officer's next unlock re-seals
+the records and gives every slot its key pairs (``services.upgrade``).
+Later tables of format 2 belong in ``_format_2_tables`` (a new register runs
+it too), conversions of version-1 content in ``_format_2``.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 import sqlite_utils
+
+from .errors import IntegrityError
+
+DIGEST_BYTES = 16
 
 
 def _create_register(db: sqlite_utils.Database) -> None:
@@ -109,19 +122,128 @@ def _data_subject_rights(db: sqlite_utils.Database) -> None:
     db["suppressions"].create({"kind": str, "digest": str, "since": str}, pk=("kind", "digest"))
 
 
+def _format_2(db: sqlite_utils.Database) -> None:
+    """Format version 2: one sealed box per member, binary digests, a compact signed trail."""
+    legacy = db.execute("SELECT count(*) FROM slots").fetchone()[0] > 0
+    _format_2_slots(db)
+    _format_2_members(db)
+    _format_2_digests(db)
+    _format_2_trail(db)
+    _format_2_tables(db)
+    if not legacy or db.execute("SELECT count(*) FROM sections").fetchone()[0] == 0:
+        db.execute("DROP TABLE sections")
+    # Slots of a register made by format 1 hold their keys in their format-1 box
+    # until an officer's unlock upgrades them; a new register starts at 2.
+    db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('keys_version', ?)", ("1" if legacy else "2",))
+
+
+def _format_2_slots(db: sqlite_utils.Database) -> None:
+    # recipient/verifier: the slot's public keys; secrets: its private keys sealed
+    # under its KEK; grant: the register keys sealed to its recipient; legacy: the
+    # format-1 box of a slot not yet upgraded.
+    db.execute(
+        "CREATE TABLE slots_2 (name TEXT PRIMARY KEY, role TEXT NOT NULL, kind TEXT NOT NULL, kdf TEXT,"
+        " created_at TEXT NOT NULL, recipient BLOB, verifier BLOB, secrets BLOB, grant BLOB, legacy BLOB)"
+    )
+    db.execute("INSERT INTO slots_2 (name, role, kind, kdf, created_at, legacy) SELECT name, role, kind, kdf, created_at, wrapped FROM slots")
+    db.execute("DROP TABLE slots")
+    db.execute("ALTER TABLE slots_2 RENAME TO slots")
+
+
+def _format_2_members(db: sqlite_utils.Database) -> None:
+    members = db.table("members")
+    members.add_column("box", bytes)
+    members.add_column("lookup_digests", bytes)
+    # Fewer indexes: a status filter scans the table, which it sorts anyway.
+    db.execute("DROP INDEX IF EXISTS idx_members_status")
+
+
+def _format_2_digests(db: sqlite_utils.Database) -> None:
+    """Lookup and suppression digests as 16 binary bytes; a format-1 digest's first 16 bytes are its format-2 digest."""
+    db.execute("CREATE TABLE lookups_2 (digest BLOB PRIMARY KEY, member_id TEXT NOT NULL) WITHOUT ROWID")
+    by_member: dict[str, list[bytes]] = {}
+    for digest, member_id in db.execute("SELECT digest, member_id FROM lookups ORDER BY member_id, kind"):
+        by_member.setdefault(member_id, []).append(_digest(digest))
+    db.conn.executemany("INSERT INTO lookups_2 (digest, member_id) VALUES (?, ?)", [(d, m) for m, ds in by_member.items() for d in ds])
+    db.conn.executemany("UPDATE members SET lookup_digests = ? WHERE member_id = ?", [(b"".join(ds), m) for m, ds in by_member.items()])
+    db.execute("DROP TABLE lookups")
+    db.execute("ALTER TABLE lookups_2 RENAME TO lookups")
+    db.execute("CREATE TABLE suppressions_2 (digest BLOB PRIMARY KEY, since TEXT NOT NULL) WITHOUT ROWID")
+    rows = [(_digest(digest), since) for digest, since in db.execute("SELECT digest, since FROM suppressions")]
+    db.conn.executemany("INSERT OR IGNORE INTO suppressions_2 (digest, since) VALUES (?, ?)", rows)
+    db.execute("DROP TABLE suppressions")
+    db.execute("ALTER TABLE suppressions_2 RENAME TO suppressions")
+
+
+def _digest(hex_digest: str) -> bytes:
+    try:
+        raw = bytes.fromhex(hex_digest)
+    except (TypeError, ValueError):
+        raise IntegrityError("a lookup digest of the version-1 register is corrupt") from None
+    return raw[:DIGEST_BYTES]
+
+
+def _format_2_trail(db: sqlite_utils.Database) -> None:
+    """The compact trail: times as integers, field lists interned, binary hashes; format-1 entries keep their MAC."""
+    db.execute("CREATE TABLE fieldsets (id INTEGER PRIMARY KEY, paths TEXT NOT NULL UNIQUE)")
+    db.execute(
+        "CREATE TABLE audit_2 (seq INTEGER PRIMARY KEY, at INTEGER NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,"
+        " member_id TEXT, fields INTEGER, policy BLOB NOT NULL, detail TEXT, state BLOB, hash BLOB, sig BLOB, mac BLOB)"
+    )
+    fieldsets: dict[str, int] = {}
+    rows = db.execute("SELECT seq, at, actor, action, member_id, fields, policy_hash, detail, mac FROM audit ORDER BY seq")
+    db.conn.executemany(
+        "INSERT INTO audit_2 (seq, at, actor, action, member_id, fields, policy, detail, mac) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (_legacy_entry(db, fieldsets, row) for row in rows.fetchall()),
+    )
+    db.execute("DROP TABLE audit")
+    db.execute("ALTER TABLE audit_2 RENAME TO audit")
+    # The last entry that commits to a member's row (or, with no member, to the slot table).
+    db.execute("CREATE INDEX audit_state ON audit (member_id, seq) WHERE state IS NOT NULL")
+
+
+def _legacy_entry(db: sqlite_utils.Database, fieldsets: dict[str, int], row: tuple) -> tuple:  # type: ignore[type-arg]
+    seq, at, actor, action, member_id, fields, policy_hash, detail, mac = row
+    try:
+        paths = ",".join(json.loads(fields))
+        value = json.loads(detail)
+        compact = json.dumps(value, sort_keys=True, ensure_ascii=True, separators=(",", ":")) if value else None
+        stamp = int(datetime.fromisoformat(at).timestamp())
+        converted = (seq, stamp, actor, action, member_id, fieldset(db, fieldsets, paths), bytes.fromhex(policy_hash), compact, bytes.fromhex(mac))
+    except (TypeError, ValueError):
+        raise IntegrityError(f"audit entry {seq} of the version-1 register is corrupt") from None
+    return converted
+
+
+def fieldset(db: sqlite_utils.Database, cache: dict[str, int], paths: str) -> int | None:
+    """The id of a list of field paths (comma-joined), added on first use; None for no fields."""
+    if not paths:
+        return None
+    if paths not in cache:
+        found = db.execute("SELECT id FROM fieldsets WHERE paths = ?", (paths,)).fetchone()
+        cache[paths] = found[0] if found else db.execute("INSERT INTO fieldsets (paths) VALUES (?)", (paths,)).lastrowid
+    return cache[paths]
+
+
+def _format_2_tables(db: sqlite_utils.Database) -> None:
+    """Tables and columns that format 2 adds. Other format-2 tables (surveys, receipts, breaches) go here."""
+    _objections_and_request_subjects(db)
+    _rejection_reason(db)
+
+
 def _objections_and_request_subjects(db: sqlite_utils.Database) -> None:
     """Two kinds of objection (Art. 21(1) beside 21(2)), and requests about people who are not members.
 
     ``objected_at`` keeps its meaning (the objection to direct marketing);
     ``processing_objected_at`` is the objection to processing based on
     legitimate interests. A request names a member, or a person by the keyed
-    hash of a lookup value, or by text; whoever it names, the value the
+    digest of a lookup value, or by text; whoever it names, the value the
     officer typed is sealed (``subject_box``), never kept in plain.
     """
     db.table("members").add_column("processing_objected_at", str)
     requests = db.table("requests")
     requests.add_column("subject", str)
-    requests.add_column("subject_digest", str)
+    requests.add_column("subject_digest", bytes)
     requests.add_column("subject_box", bytes)
     db.execute("UPDATE requests SET subject = 'member'")
     requests.transform(not_null={"member_id": False, "subject": True})
@@ -131,7 +253,7 @@ def _objections_and_request_subjects(db: sqlite_utils.Database) -> None:
 def _rejection_reason(db: sqlite_utils.Database) -> None:
     """Keep a rejected applicant's reason beside the status (the access export states it, Art. 15).
 
-    Registers made before this step held the reason only in the audit entry of the
+    Registers made before format 2 held the reason only in the audit entry of the
     rejection: copy it from the latest such entry of each rejected applicant.
     """
     db.table("members").add_column("rejection_reason", str)
@@ -148,9 +270,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0001_create_register", _create_register),
     ("0002_lifecycle_and_erasure_ledger", _lifecycle),
     ("0003_data_subject_rights", _data_subject_rights),
-    # Folded into 0004_format_2 (branch keys) when the branches merge.
-    ("0004_objections_and_request_subjects", _objections_and_request_subjects),
-    ("0004_rejection_reason", _rejection_reason),
+    ("0004_format_2", _format_2),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -1,67 +1,77 @@
-"""The register file: one SQLite database, its transactions and its tables.
+"""The register file: one SQLite database, its transactions, and a write-ahead log wiped after every write.
 
 Plain columns hold only what purge and lookups need (opaque ids, status,
-dates, keyed hashes); everything personal is an encrypted box. Every write
-runs in ``BEGIN IMMEDIATE`` with a busy timeout, so cron and an officer can
-share the file; ``secure_delete`` zeroes deleted content in place. The schema
-is in ``migrations``; files beside the register are in ``files``.
+dates, keyed digests); everything personal is an encrypted box. The file is
+in WAL mode, so readers never wait for a writer; every write runs in
+``BEGIN IMMEDIATE`` with a busy timeout, so cron and an officer can share it.
+``secure_delete`` zeroes deleted content inside the file, and after every
+write the log is checkpointed into the file and overwritten with zeros in
+place, so no erased or replaced ciphertext stays in a side file or in disk
+blocks the file system frees later (docs/crypto.md §8). The schema is in
+``migrations``; the member and trail tables in ``storage_members`` and
+``storage_trail``; files beside the register in ``files``.
 """
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from . import files
-from .database import connect, sqlite_errors
-from .errors import IntegrityError, InvalidInput, NotFound
+from .database import connect, has_content, sqlite_errors, wal_path, write_ahead, zero
+from .errors import Busy, IntegrityError, InvalidInput, NotFound
 from .migrations import SCHEMA_VERSION, migrate
+from .storage_members import MEMBER_COLUMNS, MemberTables, rows_of
+from .storage_trail import TrailTables
+
+__all__ = ["DEFAULT_BUSY_TIMEOUT", "FORMAT", "MEMBER_COLUMNS", "Store", "sqlite_errors"]
 
 FORMAT = "kss-panel register"
 DEFAULT_BUSY_TIMEOUT = 30.0
-MEMBER_COLUMNS = (
-    "member_id", "status", "applied_at", "admitted_at", "rejected_at", "last_activity_at", "updated_at",
-    "ineligible_at", "restricted_at", "restriction_reason", "objected_at", "processing_objected_at", "suppression_match",
-    "rejection_reason",
-)
-AUDIT_COLUMNS = ("seq", "at", "actor", "action", "member_id", "fields", "policy_hash", "detail", "mac")
-# The records kept beside members' data that retention prunes: (table, the date column its period counts from).
-RECORD_TABLES = {"closed_requests": ("requests", "closed_on"), "disclosure_log": ("disclosures", "disclosed_on"), "suppressions": ("suppressions", "since")}
+SCRUB_ATTEMPTS = 20
 
 
-def _dicts(cursor: sqlite3.Cursor) -> Iterator[dict[str, Any]]:
-    names = [column[0] for column in cursor.description]
-    for row in cursor:
-        yield dict(zip(names, row, strict=True))
+class Store(MemberTables, TrailTables):
+    """A register file. Open with ``Store.create`` or ``Store.open``.
 
-
-class Store:
-    """A register file. Open with ``Store.create`` or ``Store.open``."""
+    ``on_commit`` (set by an unlocked session) runs inside every write
+    transaction just before COMMIT: it commits the rows' digests to the trail
+    and signs the trail's last entry. ``dirty_members`` and ``slots_dirty``
+    say what the transaction changed.
+    """
 
     # Write transactions committed in this process, by register path: the command line compares
     # the count before and after a command, so it says "nothing was changed" only when it is true.
     commits: Counter[str] = Counter()
 
-    def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
+    def __init__(self, path: Path, conn: sqlite3.Connection, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> None:
         self.path = path
         self.conn = conn
+        self.busy_timeout = busy_timeout
         self._ledger_lines: list[str] = []
         # The erasure ledger beside the file: it outlives a lost or restored register.
         self.ledger_path = files.ledger_path(path)
+        self.on_commit: Callable[[], None] | None = None
+        self.on_change: Callable[[str], None] | None = None
+        self.transaction = 0
+        self.trail_changes = 0
+        self.dirty_members: set[str] = set()
+        self.slots_dirty = False
+        self._fieldset_ids: dict[str, int] = {}
 
     @classmethod
     def create(cls, path: Path, meta: dict[str, str], *, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> Store:
         # Never over an existing file; 0600 from the first byte, before SQLite writes.
         files.reserve_new(path)
-        store = cls(path, connect(path, busy_timeout))
+        store = cls(path, connect(path, busy_timeout), busy_timeout)
+        write_ahead(store.conn)
         with store.write():
             migrate(store.conn)
-            store.conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", {"format": FORMAT, **meta}.items())
+            store.conn.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", {"format": FORMAT, **meta}.items())
         return store
 
     @classmethod
@@ -69,7 +79,7 @@ class Store:
         if not path.is_file():
             raise NotFound(f"no register at {path}", hints=("create one with: kss-panel init",))
         with sqlite_errors(path):
-            store = cls(path, connect(path, busy_timeout))
+            store = cls(path, connect(path, busy_timeout), busy_timeout)
             try:
                 tables = {row[0] for row in store.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
                 is_register = {"meta", "migrations"} <= tables and store.meta("format") == FORMAT
@@ -79,8 +89,13 @@ class Store:
             if not is_register or version < 1:
                 store.close()
                 raise IntegrityError(f"{path} is not a kss-panel register")
-        if version > SCHEMA_VERSION:
-            raise IntegrityError(f"{path} was written by a newer kss-panel (schema {version})")
+            if version > SCHEMA_VERSION:
+                store.close()
+                raise IntegrityError(f"{path} was written by a newer kss-panel (schema {version})")
+            write_ahead(store.conn)
+        # A command killed between its commit and its wipe leaves a log with content: wipe it
+        # now if no one else is writing (a reader never waits for this).
+        store.scrub(wait=False)
         if version < SCHEMA_VERSION:
             with store.write():
                 migrate(store.conn)
@@ -93,7 +108,7 @@ class Store:
 
     @contextmanager
     def write(self) -> Iterator[Store]:
-        """One all-or-nothing write: BEGIN IMMEDIATE takes the write lock up front."""
+        """One all-or-nothing write: BEGIN IMMEDIATE takes the write lock up front; the log is wiped after."""
         with self._transaction("BEGIN IMMEDIATE", commit=True):
             yield self
 
@@ -107,28 +122,46 @@ class Store:
     def _transaction(self, begin: str, *, commit: bool) -> Iterator[None]:
         with sqlite_errors(self.path):
             self.conn.execute(begin)
+            self.transaction += 1
+            self.dirty_members, self.slots_dirty = set(), False
+            self.trail_changes, changes = 0, self.conn.total_changes
             try:
                 yield
+                if commit and self.on_commit is not None:
+                    self.on_commit()
                 if commit and self._ledger_lines:
                     # Before COMMIT: an erasure whose ledger line cannot be written must not happen.
                     files.append_ledger(self.ledger_path, self._ledger_lines)
             except BaseException:
                 self._ledger_lines.clear()
                 self._rollback()
+                if commit:
+                    self.scrub(wait=False)  # a rolled-back write may have spilled pages into the log
                 raise
-            if not commit:
-                self.conn.execute("ROLLBACK")
-                return
-            try:
-                self.conn.execute("COMMIT")
-            except BaseException:
-                self._rollback()  # a failed COMMIT may leave the transaction open; the journal undoes it
-                if self._ledger_lines:
-                    files.retract_ledger(self.ledger_path, self._ledger_lines)
-                self._ledger_lines.clear()
-                raise
+            self._finish(commit)
+        # A write that only appended to the trail (show, find: no record, key or slot) left no
+        # ciphertext in the log, so it need not wait for readers to leave it.
+        trail_only = self.conn.total_changes - changes == self.trail_changes
+        if commit and not trail_only and not self.scrub():
+            raise Busy(
+                "the change was committed, but the write-ahead log could not be wiped: another command kept reading past the busy timeout",
+                hints=("the next command that writes wipes it; raise KSS_PANEL_BUSY_TIMEOUT if this recurs",),
+            )
+
+    def _finish(self, commit: bool) -> None:
+        if not commit:
+            self.conn.execute("ROLLBACK")
+            return
+        try:
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self._rollback()  # a failed COMMIT may leave the transaction open; the log undoes it
+            if self._ledger_lines:
+                files.retract_ledger(self.ledger_path, self._ledger_lines)
             self._ledger_lines.clear()
-            Store.commits[str(self.path)] += 1
+            raise
+        self._ledger_lines.clear()
+        Store.commits[str(self.path)] += 1
 
     def _rollback(self) -> None:
         if self.conn.in_transaction:
@@ -138,16 +171,69 @@ class Store:
                 pass  # SQLite rolled back on its own (a full disk, an I/O error): nothing to undo
 
     @contextmanager
+    def attached(self, path: Path, name: str) -> Iterator[None]:
+        """Another SQLite file of ours (an import's staging file) visible as ``name`` to the register's connection."""
+        with sqlite_errors(path, "an import's staging file"):
+            self.conn.execute(f"ATTACH DATABASE ? AS {name}", (str(path),))
+        try:
+            yield
+        finally:
+            self.conn.execute(f"DETACH DATABASE {name}")
+
+    @contextmanager
     def savepoint(self) -> Iterator[None]:
         """Undo one step of a longer write (a bad row of an import) and go on."""
         self.conn.execute("SAVEPOINT step")
+        dirty = set(self.dirty_members)
         try:
             yield
         except BaseException:
             self.conn.execute("ROLLBACK TO step")
             self.conn.execute("RELEASE step")
+            self.dirty_members = dirty
             raise
         self.conn.execute("RELEASE step")
+
+    def scrub(self, *, wait: bool = True) -> bool:
+        """Checkpoint the write-ahead log into the file and overwrite it with zeros, in place.
+
+        The log holds every page a write changed, before and after: the
+        ciphertext of members since erased, and of records since replaced.
+        Truncating or deleting it would hand those blocks back to the file
+        system with their content, so it is zeroed where it lies. That is safe
+        only when every frame is in the database file, no reader is using the
+        log, and no writer is: RESTART waits for readers to leave the log, and
+        the empty write transaction keeps writers out while the zeros go down
+        (``data_version`` shows whether one slipped in between; then again).
+        Returns False if readers or writers held on past the busy timeout.
+        """
+        log = wal_path(self.path)
+        if not log.exists() or not has_content(log):
+            return True
+        if not wait:
+            self.conn.execute("PRAGMA busy_timeout = 0")
+        try:
+            return self._scrub(log)
+        except (sqlite3.OperationalError, OSError):
+            return False
+        finally:
+            if not wait:
+                self.conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+
+    def _scrub(self, log: Path) -> bool:
+        for _ in range(SCRUB_ATTEMPTS):
+            busy, _, _ = self.conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
+            if busy:
+                return False
+            version = self.conn.execute("PRAGMA data_version").fetchone()[0]
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                if self.conn.execute("PRAGMA data_version").fetchone()[0] == version:
+                    zero(log)
+                    return True
+            finally:
+                self.conn.execute("ROLLBACK")
+        return False
 
     def sync_ledger(self) -> None:
         """Append to the ledger file every erasure it lacks (e.g. after a restore)."""
@@ -160,171 +246,44 @@ class Store:
         if missing:
             files.append_ledger(self.ledger_path, missing)
 
+    def rows(self, statement: str, params: tuple[Any, ...] = ()) -> Iterator[dict[str, Any]]:
+        """The rows of a query of this package's own (never of input) as dicts."""
+        return rows_of(self.conn.execute(statement, params))
+
     # --- meta and slots -------------------------------------------------------------------------------------
 
     def meta(self, key: str) -> str | None:
         row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row[0] if row else None
 
+    def set_meta(self, key: str, value: str) -> None:
+        self.conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
     def add_slot(self, row: dict[str, Any]) -> None:
         try:
             self._insert("slots", row)
         except sqlite3.IntegrityError:
             raise InvalidInput(f"an officer named {row['name']!r} already exists", [("name", "already exists")]) from None
+        self.slots_dirty = True
 
     def slot(self, name: str) -> dict[str, Any] | None:
-        return next(_dicts(self.conn.execute("SELECT * FROM slots WHERE name = ?", (name,))), None)
+        return next(rows_of(self.conn.execute("SELECT * FROM slots WHERE name = ?", (name,))), None)
 
     def slots(self, kind: str | None = None) -> list[dict[str, Any]]:
         where, params = ("WHERE kind = ?", (kind,)) if kind is not None else ("", ())
-        return list(_dicts(self.conn.execute(f"SELECT * FROM slots {where} ORDER BY name", params)))
+        return list(rows_of(self.conn.execute(f"SELECT * FROM slots {where} ORDER BY name", params)))
 
-    def remove_slot(self, name: str) -> None:
+    def update_slot(self, name: str, changes: dict[str, Any]) -> None:
+        self._update("slots", "name", name, changes)
+        self.slots_dirty = True
+
+    def remove_slot(self, name: str, day: str) -> None:
         self.conn.execute("DELETE FROM slots WHERE name = ?", (name,))
+        self.slots_dirty = True
+        # The ledger remembers removals too, so a restore from an older backup removes the slot again.
+        self._ledger_lines.append(files.slot_removal_line(day, name))
 
-    # --- members --------------------------------------------------------------------------------------------
-
-    def insert_members(self, members: list[dict[str, Any]], boxes: list[tuple[str, str, bytes]], lookups: list[tuple[str, str, str]]) -> None:
-        """New members with their boxes and keyed hashes: plain executemany, no per-row overhead."""
-        self.conn.executemany(
-            "INSERT INTO members (member_id, status, applied_at, updated_at, wrapped_dek, suppression_match)"
-            " VALUES (:member_id, :status, :applied_at, :updated_at, :wrapped_dek, :suppression_match)",
-            members,
-        )
-        self.conn.executemany("INSERT INTO sections (member_id, section, box) VALUES (?, ?, ?)", boxes)
-        self.conn.executemany("INSERT INTO lookups (kind, digest, member_id) VALUES (?, ?, ?)", lookups)
-
-    def member(self, member_id: str) -> dict[str, Any] | None:
-        return next(_dicts(self.conn.execute("SELECT * FROM members WHERE member_id = ?", (member_id,))), None)
-
-    def members(self, status: str | None = None) -> list[dict[str, Any]]:
-        return list(self.iter_members(status))
-
-    def iter_members(self, status: str | None = None) -> Iterator[dict[str, Any]]:
-        """Members' plain columns, streamed: memory stays flat however large the register."""
-        where, params = ("WHERE status = ?", (status,)) if status is not None else ("", ())
-        yield from _dicts(self.conn.execute(f"SELECT {', '.join(MEMBER_COLUMNS)} FROM members {where} ORDER BY applied_at, member_id", params))
-
-    def update_member(self, member_id: str, changes: dict[str, Any]) -> None:
-        self._update("members", "member_id", member_id, changes)
-
-    def boxes(self, member_id: str) -> dict[str, bytes]:
-        rows = self.conn.execute("SELECT section, box FROM sections WHERE member_id = ?", (member_id,))
-        return {section: box for section, box in rows}
-
-    def put_boxes(self, member_id: str, boxes: dict[str, bytes]) -> None:
-        self.conn.execute("DELETE FROM sections WHERE member_id = ?", (member_id,))
-        self.conn.executemany("INSERT INTO sections (member_id, section, box) VALUES (?, ?, ?)", [(member_id, s, b) for s, b in boxes.items()])
-
-    def erase_member(self, member_id: str, erased_at: str, reason: str, rule: str | None = None) -> None:
-        """Delete every row of a member (its wrapped DEK with it) and note the id in the ledger."""
-        for table in ("sections", "lookups", "disclosures", "members"):
-            self.conn.execute(f"DELETE FROM {table} WHERE member_id = ?", (member_id,))
-        self.record_erasure(member_id, erased_at, reason, rule)
-
-    def record_erasure(self, member_id: str, erased_at: str, reason: str, rule: str | None = None) -> None:
-        self.conn.execute(
-            "INSERT OR REPLACE INTO erasures (member_id, erased_at, reason, rule) VALUES (?, ?, ?, ?)",
-            (member_id, erased_at, reason, rule),
-        )
-        self._ledger_lines.append(files.ledger_line(erased_at, member_id, reason))
-
-    def erased(self) -> list[dict[str, Any]]:
-        return list(_dicts(self.conn.execute("SELECT * FROM erasures ORDER BY erased_at, member_id")))
-
-    # --- lookups and suppressions ---------------------------------------------------------------------------
-
-    def put_lookups(self, member_id: str, lookups: dict[str, str], paths: dict[str, str]) -> None:
-        """Replace a member's keyed hashes; a hash held by another member is a duplicate."""
-        self.conn.execute("DELETE FROM lookups WHERE member_id = ?", (member_id,))
-        self.refuse_duplicates(lookups, paths)
-        self.conn.executemany("INSERT INTO lookups (kind, digest, member_id) VALUES (?, ?, ?)", [(k, d, member_id) for k, d in lookups.items()])
-
-    def refuse_duplicates(self, lookups: dict[str, str], paths: dict[str, str]) -> None:
-        """Refuse keyed hashes another member holds, naming each by its field path (``paths``: kind -> path)."""
-        clashes = sorted(paths.get(kind, kind) for kind, digest in lookups.items() if self.find(kind, digest))
-        if clashes:
-            raise InvalidInput("duplicate of a registered member", [(path, "is already in the register") for path in clashes])
-
-    def find(self, kind: str, digest: str) -> str | None:
-        row = self.conn.execute("SELECT member_id FROM lookups WHERE kind = ? AND digest = ?", (kind, digest)).fetchone()
-        return row[0] if row else None
-
-    def member_ids_with(self, kind: str, digests: set[str]) -> set[str]:
-        """Members whose keyed hash of ``kind`` is among ``digests``."""
-        rows = self.conn.execute("SELECT digest, member_id FROM lookups WHERE kind = ?", (kind,))
-        return {member_id for digest, member_id in rows if digest in digests}
-
-    def suppress(self, digests: dict[str, str], since: str) -> None:
-        self.conn.executemany("INSERT OR REPLACE INTO suppressions (kind, digest, since) VALUES (?, ?, ?)", [(k, d, since) for k, d in digests.items()])
-
-    def has_suppressions(self) -> bool:
-        return self.conn.execute("SELECT 1 FROM suppressions LIMIT 1").fetchone() is not None
-
-    def suppressed(self, digests: dict[str, str]) -> bool:
-        query = "SELECT 1 FROM suppressions WHERE kind = ? AND digest = ?"
-        return any(self.conn.execute(query, (k, d)).fetchone() for k, d in digests.items())
-
-    # --- disclosures and requests ---------------------------------------------------------------------------
-
-    def disclosures_of(self, member_id: str) -> list[dict[str, Any]]:
-        rows = _dicts(self.conn.execute("SELECT * FROM disclosures WHERE member_id = ? ORDER BY disclosed_on, id", (member_id,)))
-        return [{**row, "fields": json.loads(row["fields"])} for row in rows]
-
-    def log_disclosures(self, rows: list[dict[str, Any]]) -> None:
-        self.conn.executemany(
-            "INSERT INTO disclosures (member_id, recipient, purpose, fields, disclosed_on)"
-            " VALUES (:member_id, :recipient, :purpose, :fields, :disclosed_on)",
-            [{**row, "fields": json.dumps(row["fields"])} for row in rows],
-        )
-
-    def add_request(self, row: dict[str, Any]) -> int:
-        return int(self._insert("requests", row))
-
-    def request(self, request_id: int) -> dict[str, Any] | None:
-        return next(_dicts(self.conn.execute("SELECT * FROM requests WHERE id = ?", (request_id,))), None)
-
-    def requests(self) -> list[dict[str, Any]]:
-        return list(_dicts(self.conn.execute("SELECT * FROM requests ORDER BY id")))
-
-    def is_erased(self, member_id: str) -> bool:
-        return self.conn.execute("SELECT 1 FROM erasures WHERE member_id = ?", (member_id,)).fetchone() is not None
-
-    def update_request(self, request_id: int, changes: dict[str, Any]) -> None:
-        self._update("requests", "id", request_id, changes)
-
-    def old_records(self, kind: str, cutoff: str, *, hold_restricted: bool, delete: bool = False) -> int:
-        """How many records of ``kind`` are dated on or before ``cutoff`` (a day); with ``delete``, delete them.
-
-        With ``hold_restricted``, the records of a member whose processing is restricted are kept.
-        """
-        table, column = RECORD_TABLES[kind]
-        where = f"{column} IS NOT NULL AND {column} <= ?"
-        if hold_restricted and table != "suppressions":
-            where += " AND member_id NOT IN (SELECT member_id FROM members WHERE restricted_at IS NOT NULL)"
-        if delete:
-            return self.conn.execute(f"DELETE FROM {table} WHERE {where}", (cutoff,)).rowcount
-        return int(self.conn.execute(f"SELECT count(*) FROM {table} WHERE {where}", (cutoff,)).fetchone()[0])
-
-    # --- audit ----------------------------------------------------------------------------------------------
-
-    def append_audit(self, entries: list[dict[str, Any]]) -> None:
-        columns = ", ".join(AUDIT_COLUMNS)
-        self.conn.executemany(
-            f"INSERT INTO audit ({columns}) VALUES ({', '.join(':' + c for c in AUDIT_COLUMNS)})",
-            [{**row, "fields": json.dumps(row["fields"]), "detail": json.dumps(row["detail"], sort_keys=True)} for row in entries],
-        )
-
-    def last_audit(self) -> dict[str, Any] | None:
-        row = next(_dicts(self.conn.execute("SELECT * FROM audit ORDER BY seq DESC LIMIT 1")), None)
-        return _audit_row(row) if row else None
-
-    def audit_rows(self, member_id: str | None = None) -> Iterator[dict[str, Any]]:
-        where, params = ("WHERE member_id = ?", (member_id,)) if member_id is not None else ("", ())
-        for row in _dicts(self.conn.execute(f"SELECT * FROM audit {where} ORDER BY seq", params)):
-            yield _audit_row(row)
-
-    # --- plain SQL helpers (table and column names come from this module, never from input) -----------------
+    # --- plain SQL helpers (table and column names come from this package, never from input) ----------------
 
     def _insert(self, table: str, row: dict[str, Any]) -> int | None:
         columns = ", ".join(row)
@@ -340,17 +299,10 @@ class Store:
         """An online, consistent copy (SQLite's backup API) into ``target``, a new 0600 file reserved by the caller."""
         destination = sqlite3.connect(target)
         try:
-            with sqlite_errors(target, "the copy"):
+            with sqlite_errors(target, "the backup"):
                 self.conn.backup(destination)
         except BaseException:
             destination.close()
             target.unlink(missing_ok=True)
             raise
         destination.close()
-
-
-def _audit_row(row: dict[str, Any]) -> dict[str, Any]:
-    try:
-        return {**row, "fields": json.loads(row["fields"]), "detail": json.loads(row["detail"])}
-    except (TypeError, ValueError):
-        raise IntegrityError(f"audit entry {row.get('seq')} is corrupt") from None

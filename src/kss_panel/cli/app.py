@@ -113,7 +113,7 @@ class Call:
         from ..services.session import unlock
 
         assert self.credentials is not None
-        return unlock(self.db, self.policies, self.credentials.resolve(), busy_timeout=self.state.config.busy_timeout)
+        return unlock(self.db, self.policies, self.credentials.resolve(), busy_timeout=self.state.config.busy_timeout, now=self.now)
 
     def unlocked(self, service: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Unlock, run one service with the session, close."""
@@ -298,6 +298,7 @@ def typer_app(help: str | None, *, completion: bool = False) -> typer.Typer:
 app = typer_app(None, completion=True)  # its help is the root callback's docstring, example and all
 GROUPS = {
     "officer": typer_app("Manage named officers and machine key slots."),
+    "key": typer_app("Rotate the register's keys."),
     "audit": typer_app("Read and verify the tamper-evident audit trail."),
     "policy": typer_app("Check and show the policies (register, retention, disclosure)."),
     "export": typer_app("Export personal data: a member's access report, or a disclosure to a recipient."),

@@ -20,6 +20,8 @@ def backup(
 ) -> None:
     """Make an online, consistent, still-encrypted copy of the register.
 
+    Any slot may: a purger's or backup machine's key file copies ciphertext only.
+
     Example: kss-panel backup /var/backups/kss-panel/panel-2026-11-24.db
     """
     data = call.unlocked(backups.backup, path, call.now)
@@ -32,10 +34,11 @@ def restore(
     path: Annotated[Path, typer.Argument(help="A backup made by 'kss-panel backup'.", show_default=False)],
     yes: Annotated[bool, typer.Option("--yes", help="Confirm: the register file is replaced.")] = False,
 ) -> None:
-    """Replace the register with a backup; every erasure since the backup is applied again.
+    """Replace the register with a backup; every erasure and slot removal since the backup is applied again.
 
-    The audit trail records the restore and is verified before the file is
-    replaced. Take a new audit head afterwards: the old one is ahead of the backup.
+    Officers only. After removing slots again the keys are rotated. The audit
+    trail records the restore and is verified before the register is
+    rewritten. Take a new audit head afterwards: the old one is ahead of the backup.
 
     Example: kss-panel restore /var/backups/kss-panel/panel-2026-11-24.db --yes
     """
@@ -44,4 +47,6 @@ def restore(
     assert call.credentials is not None
     data = backups.restore(call.db, path, call.policies, call.credentials.resolve(), call.now, busy_timeout=call.state.config.busy_timeout)
     call.emit(data, lambda: out(
-        f"restored {call.db} from {path}; {data['erasures_reapplied']} erasures re-applied; new audit head {data['head']}"))
+        f"restored {call.db} from {path}; {data['erasures_reapplied']} erasures re-applied"
+        + (f"; removed again: {', '.join(data['slots_removed'])} (keys rotated)" if data["slots_removed"] else "")
+        + f"; new audit head {data['head']}"))

@@ -15,6 +15,7 @@ from ..keyslots import ROLES
 from .app import GROUPS, Call, app, choice, command
 from .credentials import OfficerOpt, PassphraseFileOpt, passphrase
 from .output import out, stdout
+from .progress import progress
 
 
 @command(app, "init", unlocks=False)
@@ -46,7 +47,9 @@ def init(
 def officer_add(
     call: Call,
     name: Annotated[str, typer.Argument(help="Name of the new officer or machine slot.", show_default=False)],
-    role: Annotated[str, choice("--role", ROLES, "officer: everything; purger: purge and audit only, cannot decrypt.")] = "officer",
+    role: Annotated[
+        str, choice("--role", ROLES, "officer: everything; purger: purge, backup and audit, cannot decrypt; backup: backup and audit only.")
+    ] = "officer",
     new_key_file: Annotated[
         Path | None, typer.Option("--key-file", help="Create a machine slot and write its random key to this new file (0600).")
     ] = None,
@@ -54,7 +57,7 @@ def officer_add(
     """Add an officer (passphrase slot) or a machine slot (key file).
 
     The new passphrase comes from a hidden prompt (asked twice) or
-    KSS_PANEL_NEW_PASSPHRASE. A purger slot cannot decrypt personal data.
+    KSS_PANEL_NEW_PASSPHRASE. A purger or backup slot cannot decrypt personal data.
 
     Example: kss-panel officer add cron --role purger --key-file /etc/kss-panel/cron.key
     """
@@ -70,13 +73,35 @@ def officer_add(
 def officer_remove(
     call: Call,
     name: Annotated[str, typer.Argument(help="Officer or machine slot to remove.", show_default=False)],
+    rotate: Annotated[bool, typer.Option("--rotate", help="Also rotate the keys, in the same transaction.")] = False,
 ) -> None:
     """Remove an officer's key slot. The last officer-role slot cannot be removed.
 
-    Example: kss-panel officer remove cron
+    With --rotate the register's keys are rotated in the same transaction, so
+    the removed slot's keys open nothing the register holds afterwards.
+
+    Example: kss-panel officer remove veikko --rotate
     """
-    call.unlocked(officers.remove_officer, name, call.now)
-    call.emit({"removed": name}, lambda: out(f"removed slot {name}"))
+    with progress("rotating", enabled=rotate and not call.as_json) as advance:
+        data = call.unlocked(officers.remove_officer, name, call.now, rotate=rotate, progress=advance)
+    call.emit(data, lambda: out(f"removed slot {name}" + (f"; rotated the keys ({data['members']} members re-keyed)" if rotate else "")))
+
+
+@command(GROUPS["officer"], "passwd")
+def officer_passwd(call: Call) -> None:
+    """Change your own passphrase: the current one unlocks, the new one is asked twice.
+
+    The new passphrase comes from a hidden prompt (asked twice) or
+    KSS_PANEL_NEW_PASSPHRASE. Only your slot changes.
+
+    Example: kss-panel officer passwd --officer aino
+    """
+
+    def new_passphrase() -> str:
+        return passphrase(None, env="KSS_PANEL_NEW_PASSPHRASE", confirm=True, text="New passphrase")
+
+    data = call.unlocked(officers.change_passphrase, call.now, new_passphrase)
+    call.emit(data, lambda: out(f"changed the passphrase of {data['officer']}"))
 
 
 @command(GROUPS["officer"], "list")

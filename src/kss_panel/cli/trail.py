@@ -36,12 +36,26 @@ def _fields_summary(fields: list[str]) -> str:
     return ", ".join(fields) if len(fields) <= 3 else plural(len(fields), "field")
 
 
+def _verified(call: Call, head: Head | None = None) -> Head:
+    """Verify with the file alone; credentials are read only for a register whose trail is still format 1."""
+    assert call.credentials is not None
+    given = call.credentials.officer or call.credentials.key_file
+    return trail.verify_file(
+        call.db, head=head, busy_timeout=call.state.config.busy_timeout,
+        credentials=call.credentials.resolve if given else None, policies=lambda: call.policies,
+    )
+
+
 @command(group, "verify")
 def audit_verify(
     call: Call,
     head: Annotated[str | None, typer.Option("--head", help="A head printed earlier by 'audit head', kept outside the file.")] = None,
 ) -> None:
-    """Verify the audit chain; exit 7 naming the first bad entry.
+    """Verify the audit trail with no key: the chain, every signature, every member's and slot's row against it.
+
+    Exit 7 naming the first entry edited, deleted, reordered or signed by a
+    slot that did not exist, had been removed or did not write it, or the
+    first row changed by hand. Needs no passphrase or key file.
 
     Example: kss-panel audit verify --head "$(cat /var/backups/kss-panel.head)"
     """
@@ -49,15 +63,17 @@ def audit_verify(
         expected = Head.parse(head) if head is not None else None
     except ValueError:
         raise InvalidInput("invalid audit head", [("--head", "must be a token printed by 'kss-panel audit head'")]) from None
-    last = call.unlocked(trail.audit_verify, expected)
+    last = _verified(call, expected)
     call.emit({"entries": last.seq, "head": last.token()}, lambda: out(f"audit trail verified: {plural(last.seq, 'entry', 'entries')}, head {last.token()}"))
 
 
 @command(group, "head")
 def audit_head(call: Call) -> None:
-    """Print the current audit head as one token; keep it outside the register file.
+    """Print the current audit head as one token (after verifying the trail); keep it outside the register file.
+
+    Needs no passphrase or key file.
 
     Example: kss-panel audit head > /var/backups/kss-panel.head
     """
-    last = call.unlocked(trail.audit_head)
+    last = _verified(call)
     call.emit({"head": last.token(), "entries": last.seq}, lambda: typer.echo(last.token()))

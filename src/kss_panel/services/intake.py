@@ -8,6 +8,7 @@ asks to skip invalid rows.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
@@ -16,10 +17,12 @@ from pathlib import Path
 from typing import IO, Any
 
 from .. import files
+from ..audit import compact_detail, member_digest
 from ..errors import InvalidInput
 from ..model import local_date
 from ..policy import Policies
 from ..readers import RecordSource, open_input
+from ..storage_staging import STAGED, Staging
 from ..record import RecordSchema, flatten, normalise_lookup
 from ..words import plural
 from .members import enrol_audit_detail, new_member, rectify
@@ -150,50 +153,71 @@ class _Counts(dict[str, int]):
 
 
 def import_applications(session: Session, rows: Iterable[Row], now: datetime, *, report: Report, skip_invalid: bool = False) -> dict[str, int]:
-    """Enrol a stream of applications in one transaction; duplicates (within the file and
-    against the register) are found by keyed hash."""
+    """Enrol a stream of applications, all or none; duplicates (within the file and against the
+    register) are found by keyed digest.
+
+    The rows are validated, sealed and hashed into a staging file with no lock
+    held, so other commands answer meanwhile; the register's write lock is
+    taken only to copy them in, in one transaction with their audit entries.
+    """
     session.require_officer("enrol members")
-    today = local_date(now)
     counts = _Counts(rows=0, imported=0, invalid=0, flagged=0)
-    with session.store.write():
-        writer = session.audit_writer()
-        suppressions = session.store.has_suppressions()
-        batch: dict[str, list[Any]] = {"members": [], "boxes": [], "lookups": [], "audit": []}
-        pending: set[tuple[str, str]] = set()
-        for line, record, applied_at, problems in _validated(session.schema, rows, today):
-            counts["rows"] += 1
-            if not problems:
-                lookups = session.vault.lookups(record)
-                problems = [
-                    (session.schema.lookup_paths[kind], "is already in the register or earlier in the file")
-                    for kind, digest in sorted(lookups.items())
-                    if (kind, digest) in pending or session.store.find(kind, digest)
-                ]
-            if problems:
-                counts.problem(line, problems, report)
-                continue
-            row, boxes, lookups = new_member(session, record, applied_at, today, check_suppressions=suppressions, lookups=lookups)
-            counts["flagged"] += bool(row["suppression_match"])
-            counts["imported"] += 1
-            batch["members"].append(row)
-            batch["boxes"] += boxes
-            batch["lookups"] += [(kind, digest, row["member_id"]) for kind, digest in lookups.items()]
-            batch["audit"].append(writer.entry(now, "enrol", row["member_id"], sorted(flatten(record)), enrol_audit_detail(row, **{"import": True})))
-            pending.update(lookups.items())
-            if len(batch["members"]) >= IMPORT_BATCH:
-                _flush(session, batch)
-                pending.clear()  # now in the lookups table, where find() sees them
-        _flush(session, batch)
+    with Staging(session.store.path) as staging:
+        _prepare(session, staging, rows, local_date(now), counts, report)
+        staging.close_writing()
         counts.finish(skip_invalid, "record", "nothing was imported")
-        session.audit(now, "import", None, [], {"imported": counts["imported"], "invalid": counts["invalid"]})
+        with session.store.attached(staging.path, STAGED), session.store.write():
+            _late_duplicates(session, counts, report, skip_invalid)
+            Staging.copy_in(session.store.conn)
+            _enrol_entries(session, now)
+            session.audit(now, "import", None, [], {"imported": counts["imported"], "invalid": counts["invalid"]})
     return dict(counts)
 
 
-def _flush(session: Session, batch: dict[str, list[Any]]) -> None:
-    session.store.insert_members(batch["members"], batch["boxes"], batch["lookups"])
-    session.store.append_audit(batch["audit"])
-    for rows in batch.values():
-        rows.clear()
+def _prepare(session: Session, staging: Staging, rows: Iterable[Row], today: date, counts: _Counts, report: Report) -> None:
+    """Validate, seal and hash every row into the staging file; reads of the register are one query each, no transaction."""
+    suppressions = session.store.has_suppressions()
+    for line, record, applied_at, problems in _validated(session.schema, rows, today):
+        counts["rows"] += 1
+        if not problems:
+            lookups = session.vault.lookups(record)
+            problems = [
+                (session.schema.lookup_paths[kind], "is already in the register or earlier in the file")
+                for kind, digest in sorted(lookups.items())
+                if staging.holds(digest) or session.store.find(kind, digest)
+            ]
+        if problems:
+            counts.problem(line, problems, report)
+            continue
+        row, lookups = new_member(session, record, applied_at, today, check_suppressions=suppressions, lookups=lookups)
+        counts["flagged"] += bool(row["suppression_match"])
+        counts["imported"] += 1
+        detail = compact_detail(enrol_audit_detail(row, **{"import": True}))
+        staging.add(line, row, [lookups[kind] for kind in sorted(lookups)], ",".join(sorted(flatten(record))), detail, member_digest(row))
+
+
+def _late_duplicates(session: Session, counts: _Counts, report: Report, skip_invalid: bool) -> None:
+    """Rows whose values another command enrolled while the file was read: problems like any duplicate."""
+    late = Staging.clashes(session.store.conn)
+    if not late:
+        return
+    for line in late:
+        counts.problem(line, [("(record)", "was enrolled by another command while the file was read")], report)
+    counts["imported"] -= len(late)
+    if not skip_invalid:
+        raise InvalidInput(f"{counts['invalid']} of {counts['rows']} records are invalid: nothing was imported")
+    Staging.drop(session.store.conn, late)
+
+
+def _enrol_entries(session: Session, now: datetime) -> None:
+    writer = session.audit_writer()
+    batch: list[dict[str, Any]] = []
+    for member_id, fields, detail, state in Staging.entries(session.store.conn):
+        batch.append(writer.entry(now, "enrol", member_id, fields.split(",") if fields else (), json.loads(detail) if detail else None, state))
+        if len(batch) >= IMPORT_BATCH:
+            session.store.append_audit(batch)
+            batch = []
+    session.store.append_audit(batch)
 
 
 def import_updates(session: Session, rows: Iterable[Row], now: datetime, *, report: Report, skip_invalid: bool = False) -> dict[str, int]:

@@ -233,7 +233,11 @@ class PurgePlan:
 
 def plan_purge(session: Session, as_of: date) -> PurgePlan:
     """Which members each retention rule makes due on ``as_of``, and which it would but a restriction holds
-    (reads plain columns only)."""
+    (reads plain columns only).
+
+    Every member due is checked against the trail: a status or date changed by
+    hand must not make tonight's purge erase someone (exit 7 naming them).
+    """
     members = 0
 
     def counted(rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
@@ -244,6 +248,9 @@ def plan_purge(session: Session, as_of: date) -> PurgePlan:
 
     with session.store.read():
         due, held = due_and_held(session.policies.retention, counted(session.store.iter_members()), as_of)
+        for rows in due.values():
+            for row in rows:
+                session.member_row(row["member_id"])
     return PurgePlan(as_of, _ids(due), _ids(held), members)
 
 
@@ -271,6 +278,7 @@ def purge(
     slot suffices. ``on_erased`` hears each member erased, inside the
     transaction that erases them.
     """
+    session.require_role(("officer", "purger"), "purge members")
     plan = plan or plan_purge(session, local_date(now))
     check_blast_radius(
         session.policies.retention.guards.purge, plan.total, plan.members, expect,
@@ -303,7 +311,7 @@ def _purge_batches(
         with session.store.write():
             for rule, member_id in todo[start : start + batch]:
                 # Re-check inside the transaction: an officer may have changed (or restricted) the member since the plan.
-                row = session.store.member(member_id)
+                row = session.find_row(member_id)
                 if row is not None and due_members(session.policies.retention, [row], plan.as_of)[rule]:
                     session.erase(member_id, "retention", now, rule)
                     if on_erased is not None:

@@ -12,7 +12,7 @@ from ..record import apply_patch, changed_fields, flatten, normalise_lookup
 from . import requests
 from .session import Session, plain
 
-NewMember = tuple[dict[str, Any], list[tuple[str, str, bytes]], dict[str, str]]
+NewMember = tuple[dict[str, Any], dict[str, bytes]]
 
 
 def new_member(
@@ -22,17 +22,18 @@ def new_member(
     today: date,
     *,
     check_suppressions: bool = True,
-    lookups: dict[str, str] | None = None,
+    lookups: dict[str, bytes] | None = None,
 ) -> NewMember:
-    """A validated record as a new applicant: plain row, sealed boxes, keyed hashes.
+    """A validated record as a new applicant: the row to insert (sealed box included) and its keyed digests.
 
     Someone erased with --suppress who applies again is flagged, not refused.
     """
-    row, boxes = session.vault.new_member(record, applied_at or today, today)
+    row = session.vault.new_member(record, applied_at or today, today)
     lookups = lookups if lookups is not None else session.vault.lookups(record)
     suppressed = {kind: digest for kind, digest in lookups.items() if kind in SUPPRESSED_KINDS}
     row["suppression_match"] = 1 if check_suppressions and session.store.suppressed(suppressed) else None
-    return row, [(row["member_id"], section, box) for section, box in boxes.items()], lookups
+    row["lookup_digests"] = b"".join(lookups[kind] for kind in sorted(lookups))
+    return row, lookups
 
 
 def enrol_audit_detail(row: dict[str, Any], **extra: Any) -> dict[str, Any]:
@@ -55,9 +56,9 @@ def enrol_many(session: Session, records: Iterable[Any], now: datetime) -> list[
     with session.store.write():
         for data in records:
             record, applied_at = session.schema.validate(data, today=today)
-            row, boxes, lookups = new_member(session, record, applied_at, today)
+            row, lookups = new_member(session, record, applied_at, today)
             session.store.refuse_duplicates(lookups, session.schema.lookup_paths)
-            session.store.insert_members([row], boxes, [(kind, digest, row["member_id"]) for kind, digest in lookups.items()])
+            session.store.insert_members([row], [(digest, row["member_id"]) for digest in lookups.values()])
             session.audit(now, "enrol", row["member_id"], sorted(flatten(record)), enrol_audit_detail(row) or None)
             enrolled.append(row["member_id"])
     return enrolled
@@ -142,8 +143,7 @@ def rectify(session: Session, row: dict[str, Any], patch: dict[str, Any], now: d
     changed = changed_fields(before, after)
     if changed:
         member_id = row["member_id"]
-        session.store.put_boxes(member_id, session.vault.reseal(row, after))
         session.store.put_lookups(member_id, session.vault.lookups(after), session.schema.lookup_paths)
-        session.store.update_member(member_id, {"updated_at": today.isoformat()})
+        session.store.update_member(member_id, {"box": session.vault.reseal(row, after), "updated_at": today.isoformat()})
         session.audit(now, "update", member_id, changed, detail)
     return changed

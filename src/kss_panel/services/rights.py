@@ -31,7 +31,7 @@ def erase(
     with session.store.write():
         row = session.member_row(member_id)
         require_unrestricted(row)
-        sections = sorted(session.store.boxes(member_id))
+        sections = sorted(session.record(row))
         summary = {"member_id": member_id, "sections": sections, "disclosures": len(session.store.disclosures_of(member_id))}
         if dry_run:
             return {**summary, "erased": False}
@@ -87,7 +87,7 @@ def consent(
         after = {**before, "consents": consents}
         changed = changed_fields(before, after)
         if changed:
-            session.store.put_boxes(member_id, session.vault.reseal(row, after))
+            plain_changes["box"] = session.vault.reseal(row, after)
             plain_changes["updated_at"] = today.isoformat()
         session.store.update_member(member_id, plain_changes)
         if request is not None:

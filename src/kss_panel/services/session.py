@@ -1,22 +1,26 @@
-"""An unlocked register, and what every use case shares: members' rows and records, the audit writer, erasure.
+"""An unlocked register, and what every use case shares: members' checked rows and records, the trail, erasure.
 
-A ``Session`` is the store, the policies, the slot that unlocked it (the
-actor) and the keys that slot holds. Every function that reads or changes
-personal data appends an audit entry in the same transaction, so the change
-and its record commit together or not at all.
+A ``Session`` is the store, the policies, and the slot that unlocked it (the
+actor, its role, the keys it holds and its signing key). Every function that
+reads or changes personal data appends an audit entry in the same
+transaction; at commit the session commits every changed member row (and the
+slot table) to the trail and signs the transaction's last entry, so a change
+and its record commit together or not at all. A member row is checked
+against the trail before a command acts on it: a row edited, replayed or
+deleted by hand is an integrity failure naming the member (exit 7).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from .. import audit, crypto, keyslots
-from ..errors import AuthError, NotFound
-from ..keyslots import Credentials, Keyring
+from ..errors import AuthError, IntegrityError, NotFound
+from ..keyslots import Credentials, Keyring, Unlocked
 from ..model import local_date
 from ..policy import Policies
 from ..record import RecordSchema
@@ -24,22 +28,45 @@ from ..database import sqlite_errors
 from ..storage import DEFAULT_BUSY_TIMEOUT, MEMBER_COLUMNS, Store
 from ..vault import Vault
 
+Progress = Callable[[int, int | None], None]
+
 
 @dataclass
 class Session:
     store: Store
     policies: Policies
     register_id: str
-    actor: str
-    role: str
-    keys: Keyring
+    slot: Unlocked
     schema: RecordSchema = field(init=False)
     _vault: Vault | None = field(init=False, default=None)
+    _writer: audit.Writer | None = field(init=False, default=None)
+    _transaction: int = field(init=False, default=-1)
+    _states: dict[str, bytes] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self.schema = RecordSchema(self.policies)
+        self.store.on_commit = self._before_commit
+        self.store.on_change = self._before_change
+
+    @property
+    def actor(self) -> str:
+        return self.slot.name
+
+    @property
+    def role(self) -> str:
+        return self.slot.role
+
+    @property
+    def keys(self) -> Keyring:
+        return self.slot.keys
+
+    @property
+    def legacy(self) -> bool:
+        """A register not yet upgraded from format 1: no row digests, entries chained with format 1's MAC."""
+        return self.slot.status == "legacy"
 
     def close(self) -> None:
+        self.store.on_commit = self.store.on_change = None
         self.store.close()
 
     def __enter__(self) -> Session:
@@ -49,9 +76,19 @@ class Session:
         self.close()
 
     def require_officer(self, what: str) -> None:
-        """A purger slot holds no data key; refuse before trying anything."""
-        if self.role != "officer" or self.keys.data is None or self.keys.lookup is None:
+        """A purger or backup slot holds no data key; refuse before trying anything."""
+        if self.role != "officer" or self.keys.data is None or not self.keys.lookup:
             raise AuthError(f"the {self.role} slot {self.actor!r} may not {what}", hints=("use an officer's passphrase or key file",))
+
+    def require_role(self, roles: tuple[str, ...], what: str) -> None:
+        """Refuse a slot whose role may not do ``what`` (a backup machine may not purge, say)."""
+        if self.role not in roles:
+            raise AuthError(f"the {self.role} slot {self.actor!r} may not {what}", hints=("use an officer's passphrase or key file",))
+
+    def rekey(self, slot: Unlocked) -> None:
+        """Go on as ``slot`` (after an upgrade or rotation changed the keys or key pair)."""
+        self.slot = slot
+        self._vault = None
 
     @property
     def vault(self) -> Vault:
@@ -63,34 +100,135 @@ class Session:
     # --- members ------------------------------------------------------------------------------------------
 
     def member_row(self, member_id: str) -> dict[str, Any]:
-        row = self.store.member(member_id)
+        """A member's stored row, checked against the last row the trail committed to."""
+        row = self.find_row(member_id)
         if row is None:
             raise NotFound(f"no member {member_id!r}")
         return row
 
+    def _before_change(self, member_id: str) -> None:
+        self.find_row(member_id)
+
+    def find_row(self, member_id: str) -> dict[str, Any] | None:
+        """``member_row``, or None for a member who is not there (or was erased)."""
+        self._this_transaction()
+        row = self.store.member(member_id)
+        if row is None:
+            if not self.legacy and self._deleted_by_hand(member_id):
+                raise IntegrityError(f"member {member_id} was deleted by hand: the audit trail has it, and it was never erased")
+            return None
+        if not self.legacy and member_id not in self.store.dirty_members:
+            committed = self._committed(member_id)
+            if committed is None:
+                raise IntegrityError(f"member {member_id} has no entry in the audit trail: the row was added by hand")
+            if audit.member_digest(row) != committed:
+                raise IntegrityError(f"the row of {member_id} does not match the audit trail: it was changed by hand since its last entry")
+        return row
+
+    def _deleted_by_hand(self, member_id: str) -> bool:
+        if self.store.member_state(member_id) is None:
+            return False
+        return self.store.conn.execute("SELECT 1 FROM erasures WHERE member_id = ?", (member_id,)).fetchone() is None
+
+    def _committed(self, member_id: str) -> bytes | None:
+        if member_id not in self._states:
+            state = self.store.member_state(member_id)
+            if state is None:
+                return None
+            self._states[member_id] = state
+        return self._states[member_id]
+
     def record(self, row: dict[str, Any], sections: Iterable[str] | None = None) -> dict[str, Any]:
         """A member's decrypted record (or only ``sections``)."""
-        return self.vault.open(row, self.store.boxes(row["member_id"]), sections)
+        return self.vault.open(row, sections)
 
     def erase(self, member_id: str, reason: str, now: datetime, rule: str | None = None) -> None:
         """Crypto-shred and delete one member; call inside a write transaction."""
         self.store.erase_member(member_id, local_date(now).isoformat(), reason, rule)
+        self._states.pop(member_id, None)
         self.audit(now, "erase", member_id, [], {"reason": reason, **({"rule": rule} if rule else {})})
 
     # --- audit --------------------------------------------------------------------------------------------
 
-    def audit_writer(self) -> audit.Writer:
-        """Seals this actor's entries after the trail's last; use inside the write transaction."""
-        return audit.Writer(self.keys.audit, self.register_id, self.actor, self.policies.hash, self.store.last_audit())
+    def _this_transaction(self) -> None:
+        if self._transaction != self.store.transaction:
+            self._transaction = self.store.transaction
+            self._writer = None
+            self._states = {}
 
-    def audit(self, now: datetime, action: str, member_id: str | None = None, fields: Iterable[str] = (), detail: dict[str, Any] | None = None) -> None:
-        """Append one chained entry (see ``audit.Writer.entry``); call inside the write transaction it records."""
-        self.store.append_audit([self.audit_writer().entry(now, action, member_id, fields, detail)])
+    def audit_writer(self) -> audit.Writer:
+        """This transaction's writer of entries after the trail's last; use inside the write transaction."""
+        self._this_transaction()
+        if self._writer is None:
+            signer = self.slot.pair.signer() if self.slot.pair is not None else None
+            self._writer = audit.Writer(
+                self.register_id, self.actor, self.policies.hash, self.store.last_link(), self.store.fieldset_id,
+                signer=signer, legacy_key=self.keys.audit if self.legacy else None,
+            )
+        return self._writer
+
+    def start_trail(self, link: audit.Link) -> None:
+        """Chain this transaction's entries after ``link`` (the upgrade's first entry follows format-1 entries)."""
+        self._this_transaction()
+        assert self.slot.pair is not None
+        self._writer = audit.Writer(self.register_id, self.actor, self.policies.hash, link, self.store.fieldset_id, signer=self.slot.pair.signer())
+
+    def audit(
+        self,
+        now: datetime,
+        action: str,
+        member_id: str | None = None,
+        fields: Iterable[str] = (),
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        """Append one chained entry; an entry about a changed member (or slot table) commits to its row."""
+        writer = self.audit_writer()
+        state = None if self.legacy else self._state_now(member_id)
+        self.store.append_audit([writer.entry(now, action, member_id, fields, detail, state)])
+
+    def _state_now(self, member_id: str | None) -> bytes | None:
+        if member_id is None:
+            if not self.store.slots_dirty:
+                return None
+            self.store.slots_dirty = False
+            return audit.slots_digest(self.store.slots())
+        row = self.store.member(member_id)
+        if row is None:
+            return None
+        current = audit.member_digest(row)
+        if member_id not in self.store.dirty_members and self._committed(member_id) == current:
+            return None
+        self.store.dirty_members.discard(member_id)
+        self._states[member_id] = current
+        return current
+
+    def _before_commit(self) -> None:
+        """Commit what changed without an entry of its own, then sign the transaction's last entry."""
+        if self.legacy:
+            return
+        self._this_transaction()
+        changed = sorted(self.store.dirty_members)
+        if changed or self.store.slots_dirty:
+            writer = self.audit_writer()
+            now = datetime.fromtimestamp(writer.last_at or 0, UTC)
+            for member_id in changed:
+                self.audit(now, "state", member_id)
+            if self.store.slots_dirty:
+                self.audit(now, "slots")
+        if self._writer is not None:
+            sealed = self._writer.seal()
+            if sealed is not None:
+                self.store.sign_entry(*sealed)
 
 
 def plain(row: dict[str, Any]) -> dict[str, Any]:
     """A member's plain columns: status and dates, nothing personal."""
     return {column: row.get(column) for column in MEMBER_COLUMNS}
+
+
+def slot_detail(slot: dict[str, Any]) -> dict[str, Any]:
+    """What the trail records of a new slot: who, what it may do, and the key its signatures verify with."""
+    return {"officer": slot["name"], "role": slot["role"], "kind": slot["kind"], "verifier": slot["verifier"].hex()}
 
 
 def init_register(
@@ -108,27 +246,52 @@ def init_register(
     ``kdf`` None tunes Argon2id here so one unlock takes about ``unlock_seconds``.
     """
     keyslots.check_officer_name(officer)
-    kdf = kdf or keyslots.calibrate(unlock_seconds)
+    keyslots.check_passphrase(passphrase)
+    kek = keyslots.passphrase_kek(passphrase, kdf or keyslots.calibrate(unlock_seconds))
     register_id = crypto.new_register_id()
-    keys = Keyring.new()
-    slot = keyslots.new_slot(register_id, keys, officer, "officer", now, passphrase=passphrase, kdf=kdf)
+    slot = keyslots.new_slot(register_id, Keyring.new(), officer, "officer", now, kek=kek, kind="passphrase")
+    opened = keyslots.open_slot(register_id, slot, kek[0])
+    assert opened is not None
     meta = {"register_id": register_id, "created_at": now.astimezone(UTC).isoformat(timespec="seconds"), "unlock_seconds": str(unlock_seconds)}
     store = Store.create(path, meta)
-    session = Session(store, policies, register_id, officer, "officer", keys)
+    session = Session(store, policies, register_id, opened)
     with store.write():
         store.add_slot(slot)
-        session.audit(now, "init", detail={"officer": officer})
+        session.audit(now, "init", detail=slot_detail(slot))
     return session
 
 
-def unlock(path: Path, policies: Policies, credentials: Credentials, *, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> Session:
-    """Open a register and unlock one slot; AuthError when nothing opens."""
+def unlock(
+    path: Path, policies: Policies, credentials: Credentials, *, busy_timeout: float = DEFAULT_BUSY_TIMEOUT, now: datetime | None = None
+) -> Session:
+    """Open a register and unlock one slot; AuthError when nothing opens.
+
+    The slot table must be the one the trail last committed to, or nothing is
+    tried. A format-1 register is upgraded at an officer's unlock, and a slot
+    still of format 1 at its owner's (``now`` is the instant of that entry).
+    """
+    from .upgrade import upgrade_if_needed
+
     store = Store.open(path, busy_timeout=busy_timeout)
     try:
         with sqlite_errors(path):  # a damaged page in the slot table is a corrupt file, not a bug
             register_id = store.meta("register_id") or ""
+            if store.meta("keys_version") != "1":
+                check_slot_table(store, register_id)
             opened = keyslots.unlock(store, register_id, credentials)
-        return Session(store, policies, register_id, opened.name, opened.role, opened.keys)
+        session = Session(store, policies, register_id, opened)
+        upgrade_if_needed(session, now or datetime.now(UTC))
+        return session
     except BaseException:
         store.close()
         raise
+
+
+def check_slot_table(store: Store, register_id: str) -> None:
+    """Refuse a slot table that is not the one the trail last committed to (a removed slot copied back, say)."""
+    with store.read():
+        committed = store.slots_state()
+        if committed is not None and audit.slots_digest(store.slots()) == committed:
+            return
+        store.verify_trail(register_id)  # names the slot when it can
+    raise IntegrityError("the key slot table does not match the audit trail: a slot row was changed by hand")

@@ -1,0 +1,263 @@
+"""Verifying the audit trail with no key: the hash chain, every command's signature, the slots' history, the rows.
+
+The trail names its own signers: ``init`` (or a format-1 register's upgrade)
+brings the first slot's public key, and every entry that adds, upgrades or
+removes a slot is signed by an officer who already held one. A walk from the
+first entry therefore knows, at every entry, which slots exist and which key
+each signs with, and so names the first entry that was edited, deleted,
+reordered, signed by a slot that did not exist or had been removed, or
+signed by the wrong slot. Then it checks the register's rows against the
+trail: every member's row against its last entry, every slot against the
+slot table the trail last committed to.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from .audit import HASH_BYTES, Head, genesis, legacy_genesis, legacy_mac, member_digester, signed_message, slots_digest
+from .crypto import mac_equal
+from .crypto_pk import Verifiers
+from .errors import AuthError, IntegrityError
+
+ANCHORS = ("init", "format-upgrade")
+OFFICER_ONLY = ("officer-add", "officer-remove", "key-rotate")
+TrailRow = tuple[int, int, str, str, str | None, int | None, bytes, str | None, bytes | None, bytes | None, bytes | None, bytes | None]
+
+
+@dataclass
+class SlotHistory:
+    """Which slots the trail says exist, with their roles and verification keys."""
+
+    keys: dict[str, tuple[str, bytes]] = field(default_factory=dict)
+    removed: dict[str, int] = field(default_factory=dict)
+
+    def apply(self, seq: int, actor: str, action: str, detail: dict[str, Any]) -> None:
+        name = detail.get("officer")
+        if action in OFFICER_ONLY and self.keys[actor][0] != "officer":
+            raise IntegrityError(f"audit entry {seq} ({action}) is signed by {actor!r}, a {self.keys[actor][0]} slot, which may not do it")
+        if action == "officer-add":
+            self.keys[name] = (detail["role"], bytes.fromhex(detail["verifier"]))
+            self.removed.pop(name, None)
+        elif action == "officer-remove":
+            self.keys.pop(name, None)
+            self.removed[name] = seq
+        elif action == "slot-upgrade":
+            if name != actor:
+                raise IntegrityError(f"audit entry {seq} upgrades slot {name!r} but is signed by {actor!r}")
+            self.keys[name] = (self.keys[name][0], bytes.fromhex(detail["verifier"]))
+
+    def anchor(self, action: str, detail: dict[str, Any], actor: str) -> None:
+        if action == "init":
+            self.keys[actor] = (detail["role"], bytes.fromhex(detail["verifier"]))
+        else:
+            self.keys.update({name: (slot["role"], bytes.fromhex(slot["verifier"])) for name, slot in detail["slots"].items()})
+
+
+@dataclass
+class Trail:
+    """What a verified walk found: the head, each member's last committed row, erasures, the slots."""
+
+    head: Head
+    states: dict[str, tuple[bytes, int]]
+    erased: set[str]
+    slots: SlotHistory
+    slots_state: tuple[bytes, int] | None
+    upgraded: bool
+
+
+class _Walk:
+    def __init__(self, register_id: str, fieldsets: dict[int, str], legacy_key: bytes | None) -> None:
+        self.register_id = register_id
+        self.fieldsets = fieldsets
+        self.legacy_key = legacy_key
+        self.hash = genesis(register_id)
+        self.mac = legacy_genesis(legacy_key, register_id) if legacy_key else b""
+        self.slots = SlotHistory()
+        self.verifiers = Verifiers()
+        self.anchored = False
+        self.segment: list[tuple[int, str, dict[str, Any]]] = []
+        self.segment_start = 0
+        self.actor: str | None = None
+        self.states: dict[str, tuple[bytes, int]] = {}
+        self.erased: set[str] = set()
+        self.slots_state: tuple[bytes, int] | None = None
+
+    def legacy(self, row: TrailRow) -> None:
+        seq, at, actor, action, member_id, _, policy, detail, _, _, _, stored_mac = row
+        if self.anchored:
+            raise IntegrityError(f"audit entry {seq} is a format-1 entry after the register was upgraded: it was inserted")
+        if self.legacy_key is not None:
+            self.mac = legacy_mac(self.legacy_key, self.mac, seq, at, actor, action, member_id, self.paths(row), policy, detail)
+            if not mac_equal(self.mac, stored_mac or b""):
+                raise IntegrityError(f"audit entry {seq} does not verify: it was edited, deleted or reordered")
+        if action == "erase" and member_id:
+            self.erased.add(member_id)
+
+    def paths(self, row: TrailRow) -> str:
+        if row[5] is None:
+            return ""
+        try:
+            return self.fieldsets[row[5]]
+        except (KeyError, TypeError):
+            raise IntegrityError(f"audit entry {row[0]} names field list {row[5]!r}, which does not exist") from None
+
+    def signed(self, row: TrailRow) -> None:
+        seq, at, actor, action, member_id, _, policy, detail, state, stored_hash, sig, _ = row
+        if self.actor is None:
+            self.actor, self.segment_start = actor, seq
+        elif actor != self.actor:
+            raise IntegrityError(f"audit entry {seq} is written as {actor!r} inside a command of {self.actor!r}: it was inserted")
+        if action in ANCHORS or action in OFFICER_ONLY or action == "slot-upgrade":
+            self._slot_entry(seq, actor, action, detail)
+        if member_id:
+            if action == "erase":
+                self.erased.add(member_id)
+                self.states.pop(member_id, None)
+            elif state is not None:
+                self.states[member_id] = (state, seq)
+        elif state is not None:
+            self.slots_state = (state, seq)
+        if sig is not None:
+            self._check_signature(seq, actor, stored_hash, sig)
+
+    def _slot_entry(self, seq: int, actor: str, action: str, detail: str | None) -> None:
+        try:
+            parsed = json.loads(detail or "{}")
+            if action in ANCHORS:
+                if self.anchored or seq != self.segment_start:
+                    raise IntegrityError(f"audit entry {seq} ({action}) is not where a trail starts: it was inserted")
+                self.slots.anchor(action, parsed, actor)
+                self.anchored = True
+            else:
+                self.segment.append((seq, action, parsed))
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise IntegrityError(f"audit entry {seq} is malformed") from None
+
+    def _check_signature(self, seq: int, actor: str, stored_hash: bytes | None, sig: bytes) -> None:
+        if not self.anchored:
+            raise IntegrityError(f"audit entry {seq} is signed before any slot's key is in the trail: it was inserted")
+        where = f"audit entry {seq}" if self.segment_start == seq else f"audit entries {self.segment_start} to {seq} (one command)"
+        if actor not in self.slots.keys:
+            if actor in self.slots.removed:
+                raise IntegrityError(f"audit entry {seq} is signed by {actor!r}, a slot that had been removed (entry {self.slots.removed[actor]})")
+            raise IntegrityError(f"audit entry {seq} is signed by {actor!r}, a slot that did not exist")
+        message = signed_message(self.register_id, seq, self.hash)
+        if not self.verifiers.verify(self.slots.keys[actor][1], sig, message):
+            signer = next((name for name, (_, key) in self.slots.keys.items() if self.verifiers.verify(key, sig, message)), None)
+            if signer is not None:
+                raise IntegrityError(f"audit entry {seq} is signed by {signer!r}, not by {actor!r} who wrote it")
+            verb = "was edited, deleted or reordered" if where.startswith("audit entry ") else "hold an edited, deleted or reordered entry"
+            raise IntegrityError(f"{where} {verb}: the signature does not verify")
+        if stored_hash is None or len(stored_hash) != HASH_BYTES:
+            raise IntegrityError(f"audit entry {seq} is malformed: a signed entry keeps its whole chain hash")
+        for entry_seq, action, parsed in self.segment:
+            try:
+                self.slots.apply(entry_seq, actor, action, parsed)
+            except (KeyError, TypeError, ValueError):
+                raise IntegrityError(f"audit entry {entry_seq} is malformed") from None
+        self.segment, self.actor = [], None
+
+
+SLOT_ACTIONS = frozenset((*ANCHORS, *OFFICER_ONLY, "slot-upgrade"))
+
+
+def verify_chain(register_id: str, rows: Iterable[TrailRow], fieldsets: dict[int, str], *,
+                 legacy_key: bytes | None = None, head: Head | None = None) -> Trail:
+    """Walk the whole trail (no key needed once the register is format 2); IntegrityError naming the first bad entry.
+
+    The loop is the hot path of ``audit verify`` (hundreds of thousands of
+    entries): the common entry (no signature, no slot action) is handled
+    inline; the rest goes to ``_Walk``. The encoding is ``audit.canonical``'s.
+    """
+    walk = _Walk(register_id, fieldsets, legacy_key)
+    sha, states = hashlib.sha256, walk.states
+    expected, last, head_seen, chain = 1, None, head is None, walk.hash
+    for row in rows:
+        seq, at, actor, action, member_id, fields, policy, detail, state, stored, sig, mac = row
+        if seq != expected:
+            raise IntegrityError(f"audit entry {expected} is missing or out of order (found {seq})")
+        try:
+            if member_id == "" or detail == "":
+                raise ValueError
+            text = "\n".join((str(seq), str(at), actor, action, "" if member_id is None else member_id,
+                              "" if fields is None else fieldsets[fields], policy.hex(), "" if detail is None else detail,
+                              "" if state is None else state.hex()))
+            chain = sha(chain + text.encode()).digest()
+        except (TypeError, ValueError, AttributeError, KeyError):
+            raise IntegrityError(f"audit entry {seq} is malformed") from None
+        if stored is not None and stored != chain[: len(stored)]:
+            raise IntegrityError(f"audit entry {seq} was edited, deleted or reordered: its hash does not follow from the entries before it")
+        walk.hash = chain
+        if mac is not None:
+            walk.legacy(row)
+        elif sig is None and actor == walk.actor and action not in SLOT_ACTIONS and action != "erase" and member_id:
+            if state is not None:
+                states[member_id] = (state, seq)
+        else:
+            walk.signed(row)
+        if head is not None and seq == head.seq:
+            if head.hash not in (chain.hex(), (mac or b"").hex()):
+                raise IntegrityError(f"audit entry {seq} differs from the head kept outside the file")
+            head_seen = True
+        last, expected = seq, expected + 1
+    return _finish(walk, last, head, head_seen)
+
+
+def _finish(walk: _Walk, last: int | None, head: Head | None, head_seen: bool) -> Trail:
+    if last is None:
+        raise IntegrityError("the audit trail is empty: the register's entries were removed")
+    if walk.actor is not None:
+        raise IntegrityError(f"audit entry {walk.segment_start} is not signed: the trail was cut or edited after it")
+    if not walk.anchored and walk.legacy_key is None:
+        raise AuthError(
+            "this register's trail is still format 1: verifying it needs a key until an officer unlocks it once",
+            hints=("pass --officer or --key-file, or let an officer run any command first",),
+        )
+    if not head_seen:
+        assert head is not None
+        raise IntegrityError(
+            f"audit entry {last + 1} is missing: the trail ends at entry {last} but the head is entry {head.seq}"
+            " (truncated or rolled back)"
+        )
+    return Trail(Head(last, walk.hash.hex()), walk.states, walk.erased, walk.slots, walk.slots_state, walk.anchored)
+
+
+def check_members(trail: Trail, columns: list[str], rows: Iterator[tuple[Any, ...]]) -> int:
+    """Every member's row must be the one its last entry committed to; every member with entries must exist or be erased."""
+    seen = 0
+    pending = dict(trail.states)
+    digest, key = member_digester(columns), columns.index("member_id")
+    for row in rows:
+        member_id = row[key]
+        committed = pending.pop(member_id, None)
+        if committed is None:
+            raise IntegrityError(f"member {member_id} has no entry in the audit trail: the row was added by hand")
+        if digest(row) != committed[0]:
+            raise IntegrityError(f"the row of {member_id} does not match its last audit entry {committed[1]}: it was changed by hand")
+        seen += 1
+    for member_id, (_, seq) in sorted(pending.items(), key=lambda item: item[1][1]):
+        raise IntegrityError(f"member {member_id} was deleted by hand: its last audit entry is {seq} and it was never erased")
+    return seen
+
+
+def check_slots(trail: Trail, rows: list[dict[str, Any]]) -> None:
+    """The slot table must be the one the trail last committed to, slot for slot."""
+    for row in rows:
+        name = row["name"]
+        if name not in trail.slots.keys:
+            if name in trail.slots.removed:
+                raise IntegrityError(f"key slot {name!r} was removed in audit entry {trail.slots.removed[name]} but is in the file again")
+            raise IntegrityError(f"key slot {name!r} is not in the audit trail: it was added by hand")
+        role, key = trail.slots.keys[name]
+        if row["role"] != role or row["verifier"] != key:
+            raise IntegrityError(f"key slot {name!r} is not the one the audit trail says exists")
+    missing = sorted(set(trail.slots.keys) - {row["name"] for row in rows})
+    if missing:
+        raise IntegrityError(f"key slot {missing[0]!r} was deleted by hand")
+    if trail.slots_state is not None and slots_digest(rows) != trail.slots_state[0]:
+        raise IntegrityError(f"the key slot table does not match audit entry {trail.slots_state[1]}: a slot row was changed by hand")

@@ -1,0 +1,109 @@
+"""The trail's tables in the register file: entries, interned field lists (a part of ``storage.Store``).
+
+Entries are compact: times as integers, the policy hash as 8 bytes, the list
+of field names as the id of a row of ``fieldsets`` (an import's thousands of
+entries share one), hashes and signatures as binary. ``audit log`` sees them
+as ever: ISO times, lists of names, hex policy hashes, detail objects.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from .audit import Head, Link
+from .audit_verify import Trail, TrailRow, check_members, check_slots, verify_chain
+from .errors import IntegrityError
+
+TRAIL_COLUMNS = ("seq", "at", "actor", "action", "member_id", "fields", "policy", "detail", "state", "hash", "sig", "mac")
+
+
+class TrailTables:
+    """The audit entries; mixed into ``Store``."""
+
+    # Store provides these; ``trail_changes`` counts this transaction's rows of the trail's own tables.
+    conn: sqlite3.Connection
+    _fieldset_ids: dict[str, int]
+    trail_changes: int
+
+    def append_audit(self, entries: list[dict[str, Any]]) -> None:
+        rows = [{"mac": None, "hash": None, **entry} for entry in entries]
+        self.conn.executemany(
+            "INSERT INTO audit (seq, at, actor, action, member_id, fields, policy, detail, state, hash, mac)"
+            " VALUES (:seq, :at, :actor, :action, :member_id, :fields, :policy, :detail, :state, :hash, :mac)",
+            rows,
+        )
+        self.trail_changes += len(rows)
+
+    def sign_entry(self, seq: int, chain_hash: bytes, signature: bytes) -> None:
+        self.conn.execute("UPDATE audit SET hash = ?, sig = ? WHERE seq = ?", (chain_hash, signature, seq))
+        self.trail_changes += 1
+
+    def last_link(self) -> Link | None:
+        row = self.conn.execute("SELECT seq, at, hash, mac FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+        return Link(*row) if row else None
+
+    def member_state(self, member_id: str) -> bytes | None:
+        """The row digest of the last entry that committed to this member, if any."""
+        row = self.conn.execute(
+            "SELECT state FROM audit WHERE member_id = ? AND state IS NOT NULL ORDER BY seq DESC LIMIT 1", (member_id,)
+        ).fetchone()
+        return row[0] if row else None
+
+    def slots_state(self) -> bytes | None:
+        """The slot-table digest of the last entry that committed to it, if any."""
+        row = self.conn.execute(
+            "SELECT state FROM audit WHERE member_id IS NULL AND state IS NOT NULL ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+        return row[0] if row else None
+
+    def fieldset_id(self, paths: str) -> int | None:
+        """The id of a comma-joined list of field names, added on first use (None for no fields)."""
+        if not paths:
+            return None
+        if paths not in self._fieldset_ids:
+            found = self.conn.execute("SELECT id FROM fieldsets WHERE paths = ?", (paths,)).fetchone()
+            if found is None:
+                self.trail_changes += 1
+            self._fieldset_ids[paths] = found[0] if found else int(self.conn.execute("INSERT INTO fieldsets (paths) VALUES (?)", (paths,)).lastrowid or 0)
+        return self._fieldset_ids[paths]
+
+    def fieldsets(self) -> dict[int, str]:
+        return dict(self.conn.execute("SELECT id, paths FROM fieldsets").fetchall())
+
+    def verify_trail(self, register_id: str, *, head: Head | None = None, legacy_key: bytes | None = None) -> Trail:
+        """Verify the chain and signatures (no key needed once upgraded), then every row against it."""
+        trail = verify_chain(register_id, self.trail_rows(), self.fieldsets(), legacy_key=legacy_key, head=head)
+        if trail.upgraded:
+            check_slots(trail, self.slots())  # type: ignore[attr-defined]
+            cursor = self.conn.execute("SELECT * FROM members")
+            check_members(trail, [column[0] for column in cursor.description], cursor)
+        return trail
+
+    def trail_rows(self) -> Iterator[TrailRow]:
+        """Every entry as stored, oldest first, for verification (a cursor: nothing to clean up if the walk stops)."""
+        return self.conn.execute(f"SELECT {', '.join(TRAIL_COLUMNS)} FROM audit ORDER BY seq")
+
+    def audit_rows(self, member_id: str | None = None) -> Iterator[dict[str, Any]]:
+        """Entries as people read them (``audit log``): ISO times, field names, hex policy hash, detail object."""
+        fieldsets = self.fieldsets()
+        where, params = ("WHERE member_id = ?", (member_id,)) if member_id is not None else ("", ())
+        for seq, at, actor, action, member, fields, policy, detail in self.conn.execute(
+            f"SELECT seq, at, actor, action, member_id, fields, policy, detail FROM audit {where} ORDER BY seq", params
+        ):
+            try:
+                yield {
+                    "seq": seq,
+                    "at": datetime.fromtimestamp(at, UTC).isoformat(timespec="seconds"),
+                    "actor": actor,
+                    "action": action,
+                    "member_id": member,
+                    "fields": fieldsets[fields].split(",") if fields is not None else [],
+                    "policy_hash": policy.hex(),
+                    "detail": json.loads(detail) if detail else {},
+                }
+            except (KeyError, TypeError, ValueError, OverflowError, OSError, AttributeError):
+                raise IntegrityError(f"audit entry {seq} is corrupt") from None

@@ -1,0 +1,198 @@
+"""Format 2 on a register made by format 1 (tests/fixtures/v1, written by the format-1 code itself).
+
+Migration 0004_format_2 converts what needs no key when any command opens the
+file; a purger may go on purging; the first officer to unlock finishes the
+upgrade (one box per member, key pairs for every slot, the trail's anchor);
+each other slot takes its own key pair at its owner's next unlock; rotation
+waits for them all. Nothing is lost on the way: members, requests,
+disclosures, erasures, suppressions, and the old trail, now under signature.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from kss_panel.cli import app
+from kss_panel.migrations import SCHEMA_VERSION
+from support import CANARY, CANARY_STRINGS, ILMA, PASSPHRASE, POLICIES_DIR, Clock, assert_clean_failure
+
+FIXTURE = Path(__file__).parent / "fixtures" / "v1"
+MANIFEST = json.loads((FIXTURE / "manifest.json").read_text())
+CANARY_ID, VEIKKO_ID = MANIFEST["members"]["canary"], MANIFEST["members"]["veikko"]
+ILMA_ID = MANIFEST["erased"]["ilma"]
+NOW = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
+
+
+class Old:
+    """A copy of the format-1 register, its ledger and key files, driven through the command line."""
+
+    def __init__(self, directory: Path, clock: Clock) -> None:
+        for name in ("register.db", "register.db.erasures", "desk.key", "cron.key"):
+            shutil.copy(FIXTURE / name, directory / name)
+            os.chmod(directory / name, 0o600)
+        self.dir, self.db, self.clock = directory, directory / "register.db", clock
+
+    def cli(self, *args: str, env: dict[str, str] | None = None, input: str | None = None) -> Result:
+        argv = ["--db", str(self.db), "--policies", str(POLICIES_DIR), *args]
+        return CliRunner().invoke(app, argv, env=env or {}, input=input, obj=self.clock)
+
+    def as_key(self, name: str, *args: str, input: str | None = None) -> Result:
+        return self.cli(*args, "--key-file", str(self.dir / f"{name}.key"), input=input)
+
+    def as_officer(self, name: str, *args: str) -> Result:
+        return self.cli(*args, "--officer", name, env={"KSS_PANEL_PASSPHRASE": MANIFEST["officers"][name]})
+
+    def json(self, result: Result) -> Any:
+        assert result.exit_code == 0, (result.stdout, result.stderr)
+        return json.loads(result.stdout)["data"]
+
+    def sql(self, statement: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        conn = sqlite3.connect(self.db)
+        try:
+            with conn:
+                return conn.execute(statement, params).fetchall()
+        finally:
+            conn.close()
+
+    def slots(self) -> dict[str, tuple[bool, bool]]:
+        """Slot name -> (has its own key pair, still has its format-1 box)."""
+        return {name: (secrets is not None, legacy is not None) for name, secrets, legacy in self.sql("SELECT name, secrets, legacy FROM slots")}
+
+    def raw(self) -> bytes:
+        return b"".join(path.read_bytes() for path in self.dir.glob("register.db*") if path.is_file())
+
+
+@pytest.fixture
+def old(tmp_path: Path, clock: Clock) -> Old:
+    clock.now = NOW
+    return Old(tmp_path, clock)
+
+
+def test_the_fixture_is_a_format_1_register() -> None:
+    conn = sqlite3.connect(f"file:{FIXTURE / 'register.db'}?mode=ro", uri=True)
+    try:
+        assert conn.execute("PRAGMA user_version").fetchone() == (3,)
+        assert conn.execute("SELECT count(*) FROM sections").fetchone()[0] > 0
+    finally:
+        conn.close()
+
+
+def test_opening_migrates_what_needs_no_key(old: Old) -> None:
+    assert old.as_key("cron", "officer", "list").exit_code == 0
+    assert old.sql("PRAGMA user_version") == [(SCHEMA_VERSION,)]
+    assert old.sql("SELECT value FROM meta WHERE key = 'keys_version'") == [("1",)]
+    assert {len(d) for (d,) in old.sql("SELECT digest FROM lookups")} == {16}
+    assert [len(d) for (d,) in old.sql("SELECT digest FROM suppressions")] == [16, 16]
+    assert old.sql("SELECT count(*) FROM audit WHERE mac IS NULL") == [(0,)]  # the old entries keep their MAC
+    assert old.slots() == {name: (False, True) for name in ("aino", "cron", "desk", "veikko")}
+    assert old.sql("SELECT count(*) FROM sections") != [(0,)]  # the records wait for an officer's key
+    raw = old.raw().lower()
+    assert [c for c in CANARY_STRINGS if c.lower().encode() in raw] == []
+
+
+def test_verifying_a_register_not_yet_upgraded_needs_a_key(old: Old) -> None:
+    result = old.cli("audit", "verify")
+    assert_clean_failure(result, 3)
+    assert result.stderr.splitlines()[0] == (
+        "kss-panel: error: this register's trail is still format 1: verifying it needs a key until an officer unlocks it once"
+    )
+    verified = old.json(old.as_key("cron", "audit", "verify", "--json"))
+    assert verified["entries"] == 14
+    # The format-1 head token printed before the upgrade of the software still verifies.
+    [(mac,)] = sqlite3.connect(FIXTURE / "register.db").execute("SELECT mac FROM audit WHERE seq = 14").fetchall()
+    assert old.as_key("cron", "audit", "verify", "--head", f"14-{mac}").exit_code == 0
+
+
+def test_a_purger_purges_before_any_officer_has_unlocked(old: Old) -> None:
+    old.clock.now = datetime(2027, 7, 1, 12, 0, tzinfo=UTC)  # the canary member, never active, is due (24 months)
+    result = old.as_key("cron", "purge", "--apply")
+    assert result.exit_code == 0, result.stderr
+    assert old.sql("SELECT member_id FROM members") == [(VEIKKO_ID,)]  # veikko is restricted: held
+    assert old.sql("SELECT value FROM meta WHERE key = 'keys_version'") == [("1",)]
+    # The purger's entries are chained with format 1's MAC; the upgrade checks them and signs over them.
+    assert old.as_key("desk", "officer", "list").exit_code == 0
+    assert old.sql("SELECT value FROM meta WHERE key = 'keys_version'") == [("2",)]
+    assert old.cli("audit", "verify").exit_code == 0
+
+
+def test_an_officers_unlock_upgrades_the_register(old: Old) -> None:
+    shown = old.json(old.as_key("desk", "show", CANARY_ID, "--json"))
+    assert shown["contact"] == CANARY["contact"] and shown["hobbies"] == CANARY["hobbies"]
+    assert old.sql("SELECT value FROM meta WHERE key = 'keys_version'") == [("2",)]
+    assert old.sql("SELECT name FROM sqlite_master WHERE name = 'sections'") == []
+    assert old.sql("SELECT count(*) FROM members WHERE box IS NULL") == [(0,)]
+    assert old.slots() == {"desk": (True, False), "aino": (True, True), "cron": (True, True), "veikko": (True, True)}
+    log = old.json(old.as_key("desk", "audit", "log", "--json"))
+    upgrade = next(e for e in log if e["action"] == "format-upgrade")
+    assert upgrade["seq"] == 15 and upgrade["actor"] == "desk"
+    assert set(upgrade["detail"]["slots"]) == {"aino", "cron", "desk", "veikko"}
+    assert sorted(e["member_id"] for e in log if e["action"] == "state") == sorted([CANARY_ID, VEIKKO_ID])
+    # From now on the file alone verifies: no key, no passphrase.
+    verified = old.cli("audit", "verify")
+    assert verified.exit_code == 0, verified.stderr
+    raw = old.raw().lower()
+    assert [c for c in CANARY_STRINGS if c.lower().encode() in raw] == []
+
+
+def test_everything_the_register_held_survives(old: Old) -> None:
+    assert old.as_key("desk", "officer", "list").exit_code == 0
+    requests = old.json(old.as_key("desk", "request", "list", "--json"))
+    assert [(r["id"], r["member_id"], r["type"]) for r in requests] == [(MANIFEST["request"], CANARY_ID, "access")]
+    export = old.json(old.as_key("desk", "export", "access", VEIKKO_ID, "--json"))
+    assert [d["recipient"] for d in export["disclosures"]] == ["direct-marketing"]
+    assert export["member"]["restricted_at"] is not None
+    assert old.json(old.as_key("desk", "find", "--email", CANARY["contact"]["email"], "--json"))["member_id"] == CANARY_ID
+    assert old.json(old.as_key("desk", "find", "--customer-number", CANARY["customer_number"], "--json"))["member_id"] == CANARY_ID
+    # Ilma was erased with --suppress: she stays erased, and applying again she is flagged.
+    assert old.as_key("desk", "show", ILMA_ID).exit_code == 4
+    again = old.json(old.as_key("desk", "enrol", "--file", "-", "--json", input=json.dumps({**ILMA, "customer_number": "71239999"})))
+    assert again["suppression_match"] is True
+
+
+def test_each_slot_upgrades_at_its_owners_unlock_and_rotation_waits_for_all(old: Old) -> None:
+    assert old.as_key("desk", "officer", "list").exit_code == 0
+    refused = old.as_key("desk", "key", "rotate")
+    assert_clean_failure(refused, 9)
+    assert refused.stderr.splitlines() == [
+        "kss-panel: error: key slot 'aino' is still of format 1: rotation would leave it the old keys",
+        "kss-panel: hint: aino, cron, veikko must unlock once first (any command), or be removed",
+    ]
+    for opened in (old.as_officer("aino", "officer", "list"), old.as_officer("veikko", "list"), old.as_key("cron", "list")):
+        assert opened.exit_code == 0, opened.stderr
+    assert old.slots() == {name: (True, False) for name in ("aino", "cron", "desk", "veikko")}
+    log = old.json(old.as_key("desk", "audit", "log", "--json"))
+    assert sorted(e["actor"] for e in log if e["action"] == "slot-upgrade") == ["aino", "cron", "veikko"]
+    rotated = old.json(old.as_key("desk", "key", "rotate", "--json"))
+    assert rotated["members"] == 2
+    for result in (old.as_officer("aino", "show", CANARY_ID, "--json"), old.as_officer("veikko", "show", CANARY_ID, "--json")):
+        assert old.json(result)["contact"] == CANARY["contact"]
+    assert old.cli("audit", "verify").exit_code == 0
+    # The same passphrases still open their slots: only the key pairs and KDF salts are new.
+    assert old.as_officer("aino", "officer", "list").exit_code == 0
+
+
+def test_a_format_1_trail_edited_before_the_upgrade_is_refused_and_nothing_upgrades(old: Old) -> None:
+    conn = sqlite3.connect(old.db)
+    with conn:
+        conn.execute("UPDATE audit SET actor = 'mallory' WHERE seq = 5")
+    conn.close()
+    result = old.as_key("desk", "show", CANARY_ID)
+    assert_clean_failure(result, 7)
+    assert result.stderr.splitlines() == ["kss-panel: error: audit entry 5 does not verify: it was edited, deleted or reordered"]
+    assert old.sql("SELECT value FROM meta WHERE key = 'keys_version'") == [("1",)]
+    assert old.slots() == {name: (False, True) for name in ("aino", "cron", "desk", "veikko")}
+
+
+def test_a_wrong_passphrase_on_a_format_1_slot_is_exit_3(old: Old) -> None:
+    result = old.cli("list", "--officer", "aino", env={"KSS_PANEL_PASSPHRASE": PASSPHRASE + "x"})
+    assert_clean_failure(result, 3)
+    assert old.sql("SELECT value FROM meta WHERE key = 'keys_version'") == [("1",)]
