@@ -196,3 +196,16 @@ def test_a_wrong_passphrase_on_a_format_1_slot_is_exit_3(old: Old) -> None:
     result = old.cli("list", "--officer", "aino", env={"KSS_PANEL_PASSPHRASE": PASSPHRASE + "x"})
     assert_clean_failure(result, 3)
     assert old.sql("SELECT value FROM meta WHERE key = 'keys_version'") == [("1",)]
+
+
+def test_a_consent_the_policy_retired_goes_with_the_next_rectification(old: Old) -> None:
+    """The format-1 records hold `partner_disclosure`, a consent the policy has since split into one per purpose.
+    Reading still shows what is stored; a rectification drops the retired field and audits it as changed."""
+    shown = old.json(old.as_key("desk", "show", CANARY_ID, "--json"))
+    assert "partner_disclosure" in shown["consents"]
+    changed = old.json(old.as_key("desk", "update", CANARY_ID, "--set", "contact.city=Kouvola", "--json"))["changed"]
+    # The consents the policy added since are recorded as not given (false) at the same time.
+    assert {"consents.partner_disclosure", "contact.city"} <= set(changed)
+    assert all(path.startswith("consents.") for path in set(changed) - {"contact.city"})
+    shown = old.json(old.as_key("desk", "show", CANARY_ID, "--json"))
+    assert "partner_disclosure" not in shown["consents"] and shown["contact"]["city"] == "Kouvola"

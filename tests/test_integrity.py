@@ -96,7 +96,7 @@ def test_a_hand_edited_member_is_never_committed_anew(admitted: Register) -> Non
     veikko = admitted.ids["veikko"]
     admitted.sql("UPDATE members SET admitted_at = '2020-01-01' WHERE member_id = ?", [veikko])
     roster = admitted.roster(AINO["customer_number"])  # veikko missing: his row would change
-    assert refused(admitted, "eligibility", "--customers", str(roster)) == changed(veikko)
+    assert refused(admitted, "eligibility", "--customers", str(roster), "--apply") == changed(veikko)
     assert refused(admitted, "key", "rotate").startswith(f"kss-panel: error: the row of {veikko} does not match its last audit entry")
 
 

@@ -1,4 +1,4 @@
-"""Migration 0004_objections_and_request_subjects on a register written by the code before it.
+"""The objections and request subjects of format 2 (migration 0004_format_2) on a register written by the code before it.
 
 tests/fixtures/before-objections/ holds a register made by that code (schema
 version 3; see generate.py there): an admitted member who objected to direct
@@ -64,7 +64,7 @@ def old(tmp_path: Path) -> Old:
 def test_the_first_command_migrates_the_file(old: Old) -> None:
     assert old.json("audit", "verify")["entries"] > 0
     assert old.sql("PRAGMA user_version") == [(SCHEMA_VERSION,)]
-    assert ("0004_objections_and_request_subjects",) in old.sql("SELECT name FROM migrations")
+    assert ("0004_format_2",) in old.sql("SELECT name FROM migrations")
     columns = {row[1]: row for row in old.sql("PRAGMA table_info(requests)")}
     assert {"subject", "subject_digest", "subject_box"} <= set(columns)
     assert columns["member_id"][3] == 0  # member_id may now be empty: a request about someone who is not a member

@@ -1,7 +1,7 @@
 """Named schema migrations run on registers made by earlier code.
 
 tests/fixtures/pre-0004 holds a register made by the code before migration
-0004_rejection_reason (its generate.py says how): two rejected applicants
+0004_format_2, which keeps the rejection reason (its generate.py says how): two rejected applicants
 whose reasons were kept only in the audit entries of their rejections.
 """
 
@@ -60,10 +60,10 @@ def test_the_fixture_was_made_before_migration_0004(old: Path) -> None:
 
 
 def test_0004_keeps_each_rejection_reason_beside_the_status(old: Path) -> None:
-    assert "0004_rejection_reason" in [name for name, _ in MIGRATIONS]
+    assert "0004_format_2" in [name for name, _ in MIGRATIONS]
     run(old, "list")  # opening the register migrates it
     found = columns(old / "register.db")
-    assert "0004_rejection_reason" in found["migrations"] and found["user_version"] == (SCHEMA_VERSION,)
+    assert "0004_format_2" in found["migrations"] and found["user_version"] == (SCHEMA_VERSION,)
     assert found["reasons"] == tuple(sorted([
         (IDS["aino"], "rejected", "not-a-customer"), (IDS["veikko"], "rejected", "outside-target-group"), (IDS["ulla"], "applicant", None),
     ]))

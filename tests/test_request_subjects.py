@@ -91,7 +91,7 @@ def test_a_request_by_a_person_not_in_the_register_keeps_the_email_sealed(reg: R
     assert (entry["member_id"], entry["detail"]) == (None, {"request": opened["id"], "type": "access", "subject": "email"})
     assert leaks(reg, *STRANGER, STRANGER_EMAIL) == []
     [(digest, box)] = reg.sql("SELECT subject_digest, subject_box FROM requests")
-    assert len(digest) == 64 and box is not None
+    assert len(digest) == 16 and box is not None  # a binary keyed digest (docs/crypto.md §5)
     listed = reg.run("request", "list")
     assert "email (hash)" in listed.stdout and "canary" not in listed.stdout.lower()
     assert "who" not in reg.json("request", "list")[0]
@@ -254,3 +254,23 @@ def test_a_request_about_a_stranger_cannot_be_fulfilled_for_a_member(reg: Regist
     result = reg.run("export", "access", reg.ids["a"], "--request", str(opened["id"]))
     assert_failure(result, 5, f"request {opened['id']} is about another person")
     assert reg.tables() == before
+
+
+def test_key_rotation_seals_request_subjects_again_and_rehashes_their_digests(reg: Register) -> None:
+    """After `key rotate`, whom a request names still opens (under the new data key) and a later match still finds it."""
+    by_text = request_open(reg, "--person", STRANGER_TEXT)
+    by_email = request_open(reg, "--email", STRANGER_EMAIL)
+    before = dict(((request_id, (digest, box)) for request_id, digest, box in reg.sql("SELECT id, subject_digest, subject_box FROM requests")))
+    assert reg.run("key", "rotate").exit_code == 0
+    after = dict(((request_id, (digest, box)) for request_id, digest, box in reg.sql("SELECT id, subject_digest, subject_box FROM requests")))
+    assert after[by_text["id"]][1] != before[by_text["id"]][1]  # sealed again, under the new key
+    assert after[by_email["id"]][0] != before[by_email["id"]][0]  # the digest re-hashed with the new lookup key
+    revealed = {row["id"]: row["who"] for row in reg.json("request", "list", "--reveal")}
+    assert revealed[by_text["id"]] == STRANGER_TEXT
+    assert revealed[by_email["id"]] == STRANGER[0]
+    # The same person asks again: the re-hashed digest still recognises the earlier request's subject.
+    again = request_open(reg, "--email", STRANGER_EMAIL)
+    assert [digest for request_id, digest in reg.sql("SELECT id, subject_digest FROM requests") if request_id == again["id"]] == [
+        after[by_email["id"]][0]
+    ]
+    assert leaks(reg, *STRANGER, STRANGER_TEXT, STRANGER_EMAIL) == []

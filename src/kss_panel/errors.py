@@ -77,6 +77,11 @@ class Busy(KssPanelError):
     """The register stayed locked by another writer past the busy timeout."""
 
 
+class CommittedButBusy(Busy):
+    """The change committed, and then another command held the register past the busy timeout;
+    the message says what stands."""
+
+
 class Refused(KssPanelError):
     """The policy or a safeguard refuses this (disclosure not allowed, no consent, roster, a restriction,
     a blast-radius guard)."""

@@ -192,6 +192,15 @@ class RecordSchema:
         """The record's categories in policy order (the order people read them in)."""
         return {name: record[name] for name in self.policies.register.categories if name in record}
 
+    def current(self, record: dict[str, Any]) -> dict[str, Any]:
+        """The record without fields the policy no longer defines (a consent retired since it was given)."""
+        kept: dict[str, Any] = {}
+        for name, value in self.ordered(record).items():
+            category = self.policies.register.categories[name]
+            known = category.fields if category.kind == "object" else self.policies.register.consents if category.kind == "consents" else None
+            kept[name] = {k: v for k, v in value.items() if k in known} if known is not None and isinstance(value, dict) else value
+        return kept
+
     def lookups(self, record: dict[str, Any]) -> dict[str, str]:
         """The normalised values of a record's lookup fields, by lookup kind."""
         found: dict[str, str] = {}

@@ -23,7 +23,7 @@ from typing import Any
 
 from . import files
 from .database import connect, has_content, sqlite_errors, wal_path, write_ahead, zero
-from .errors import Busy, IntegrityError, InvalidInput, NotFound
+from .errors import CommittedButBusy, IntegrityError, InvalidInput, NotFound
 from .migrations import SCHEMA_VERSION, migrate
 from .storage_members import MEMBER_COLUMNS, MemberTables, rows_of
 from .storage_trail import TrailTables
@@ -31,6 +31,7 @@ from .storage_trail import TrailTables
 __all__ = ["DEFAULT_BUSY_TIMEOUT", "FORMAT", "MEMBER_COLUMNS", "Store", "sqlite_errors"]
 
 FORMAT = "kss-panel register"
+SQLITE_ERROR = 1  # SQLite's generic error: here, a query of ours that this file's tables do not fit
 DEFAULT_BUSY_TIMEOUT = 30.0
 SCRUB_ATTEMPTS = 20
 
@@ -84,7 +85,10 @@ class Store(MemberTables, TrailTables):
                 tables = {row[0] for row in store.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
                 is_register = {"meta", "migrations"} <= tables and store.meta("format") == FORMAT
                 version = store.conn.execute("PRAGMA user_version").fetchone()[0]
-            except sqlite3.OperationalError:
+            except sqlite3.OperationalError as exc:
+                if (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF != SQLITE_ERROR:
+                    store.close()
+                    raise  # the system refused (permissions, a full disk): sqlite_errors names it
                 is_register = False  # a table of another shape: someone else's file
             if not is_register or version < 1:
                 store.close()
@@ -97,7 +101,8 @@ class Store(MemberTables, TrailTables):
         # now if no one else is writing (a reader never waits for this).
         store.scrub(wait=False)
         if version < SCHEMA_VERSION:
-            with store.write():
+            # Not counted as the command's change: a failure after it still changed nothing of the register's content.
+            with store.write(counted=False):
                 migrate(store.conn)
         return store
 
@@ -107,9 +112,9 @@ class Store(MemberTables, TrailTables):
     # --- transactions ---------------------------------------------------------------------------------------
 
     @contextmanager
-    def write(self) -> Iterator[Store]:
+    def write(self, *, counted: bool = True) -> Iterator[Store]:
         """One all-or-nothing write: BEGIN IMMEDIATE takes the write lock up front; the log is wiped after."""
-        with self._transaction("BEGIN IMMEDIATE", commit=True):
+        with self._transaction("BEGIN IMMEDIATE", commit=True, counted=counted):
             yield self
 
     @contextmanager
@@ -119,7 +124,7 @@ class Store(MemberTables, TrailTables):
             yield self
 
     @contextmanager
-    def _transaction(self, begin: str, *, commit: bool) -> Iterator[None]:
+    def _transaction(self, begin: str, *, commit: bool, counted: bool = True) -> Iterator[None]:
         with sqlite_errors(self.path):
             self.conn.execute(begin)
             self.transaction += 1
@@ -138,17 +143,17 @@ class Store(MemberTables, TrailTables):
                 if commit:
                     self.scrub(wait=False)  # a rolled-back write may have spilled pages into the log
                 raise
-            self._finish(commit)
+            self._finish(commit, counted)
         # A write that only appended to the trail (show, find: no record, key or slot) left no
         # ciphertext in the log, so it need not wait for readers to leave it.
         trail_only = self.conn.total_changes - changes == self.trail_changes
         if commit and not trail_only and not self.scrub():
-            raise Busy(
+            raise CommittedButBusy(
                 "the change was committed, but the write-ahead log could not be wiped: another command kept reading past the busy timeout",
                 hints=("the next command that writes wipes it; raise KSS_PANEL_BUSY_TIMEOUT if this recurs",),
             )
 
-    def _finish(self, commit: bool) -> None:
+    def _finish(self, commit: bool, counted: bool) -> None:
         if not commit:
             self.conn.execute("ROLLBACK")
             return
@@ -161,7 +166,8 @@ class Store(MemberTables, TrailTables):
             self._ledger_lines.clear()
             raise
         self._ledger_lines.clear()
-        Store.commits[str(self.path)] += 1
+        if counted:
+            Store.commits[str(self.path)] += 1
 
     def _rollback(self) -> None:
         if self.conn.in_transaction:

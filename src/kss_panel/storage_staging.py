@@ -16,10 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from . import files
+from .database import sqlite_errors
 from .storage_members import INSERTED
 
 STAGED = "staged"
 BATCH = 1000
+WHAT = "the import's staging file"
 
 
 def staging_path(db: Path) -> Path:
@@ -33,20 +35,29 @@ class Staging:
         self.path = staging_path(db)
         files.wipe(self.path)  # an import killed half-way left one
         files.reserve_new(self.path)
-        self.conn = sqlite3.connect(self.path, isolation_level=None)
-        # Scratch: no journal, no waiting for the disk. A crash loses nothing but this import.
-        self.conn.execute("PRAGMA journal_mode = OFF")
-        self.conn.execute("PRAGMA synchronous = OFF")
-        columns = ", ".join(f"{name} {'BLOB' if name in ('wrapped_dek', 'box', 'lookup_digests') else 'TEXT'}" for name in INSERTED)
-        self.conn.execute(f"CREATE TABLE members (line INTEGER PRIMARY KEY, {columns}, fields TEXT, detail TEXT, state BLOB)")
-        self.conn.execute("CREATE TABLE lookups (digest BLOB PRIMARY KEY, member_id TEXT NOT NULL, line INTEGER NOT NULL) WITHOUT ROWID")
-        self.conn.execute("BEGIN")
+        try:
+            self._create()
+        except BaseException:
+            self.__exit__()
+            raise
+
+    def _create(self) -> None:
+        with sqlite_errors(self.path, WHAT):
+            self.conn = sqlite3.connect(self.path, isolation_level=None)
+            # Scratch: no journal, no waiting for the disk. A crash loses nothing but this import.
+            self.conn.execute("PRAGMA journal_mode = OFF")
+            self.conn.execute("PRAGMA synchronous = OFF")
+            columns = ", ".join(f"{name} {'BLOB' if name in ('wrapped_dek', 'box', 'lookup_digests') else 'TEXT'}" for name in INSERTED)
+            self.conn.execute(f"CREATE TABLE members (line INTEGER PRIMARY KEY, {columns}, fields TEXT, detail TEXT, state BLOB)")
+            self.conn.execute("CREATE TABLE lookups (digest BLOB PRIMARY KEY, member_id TEXT NOT NULL, line INTEGER NOT NULL) WITHOUT ROWID")
+            self.conn.execute("BEGIN")
 
     def __enter__(self) -> Staging:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.conn.close()
+        if hasattr(self, "conn"):
+            self.conn.close()
         files.wipe(self.path)
 
     def holds(self, digest: bytes) -> bool:
@@ -54,14 +65,16 @@ class Staging:
         return self.conn.execute("SELECT 1 FROM lookups WHERE digest = ?", (digest,)).fetchone() is not None
 
     def add(self, line: int, row: dict[str, Any], digests: list[bytes], fields: str, detail: str | None, state: bytes) -> None:
-        self.conn.execute(
-            f"INSERT INTO members (line, {', '.join(INSERTED)}, fields, detail, state) VALUES (?{', ?' * len(INSERTED)}, ?, ?, ?)",
-            (line, *(row.get(name) for name in INSERTED), fields, detail, state),
-        )
-        self.conn.executemany("INSERT INTO lookups (digest, member_id, line) VALUES (?, ?, ?)", [(d, row["member_id"], line) for d in digests])
+        with sqlite_errors(self.path, WHAT):
+            self.conn.execute(
+                f"INSERT INTO members (line, {', '.join(INSERTED)}, fields, detail, state) VALUES (?{', ?' * len(INSERTED)}, ?, ?, ?)",
+                (line, *(row.get(name) for name in INSERTED), fields, detail, state),
+            )
+            self.conn.executemany("INSERT INTO lookups (digest, member_id, line) VALUES (?, ?, ?)", [(d, row["member_id"], line) for d in digests])
 
     def close_writing(self) -> None:
-        self.conn.execute("COMMIT")
+        with sqlite_errors(self.path, WHAT):
+            self.conn.execute("COMMIT")
 
     # --- inside the register's write transaction (the staging file attached as ``staged``) ---------------------
 

@@ -25,7 +25,7 @@ from typer.core import TyperCommand, TyperGroup
 from .. import __version__
 from ..config import DEFAULT_DB, DEFAULT_POLICIES, Config, busy_timeout_from_env
 from ..errors import (
-    AuthError, Busy, FileRefused, IntegrityError, InvalidInput, KssPanelError, NotFound, Param, PartlyDone, PolicyError, Refused, StorageError,
+    AuthError, Busy, CommittedButBusy, FileRefused, IntegrityError, InvalidInput, KssPanelError, NotFound, Param, PartlyDone, PolicyError, Refused, StorageError,
 )
 from ..policy import Policies
 from ..policy_files import load_policies
@@ -162,7 +162,7 @@ def fail(state: State | None, exc: KssPanelError | None, code: int, *, done: str
     """
     call = state.call if state is not None else None
     labels = call.labels if call is not None else {}
-    changed = done is not None or (call is not None and call.committed())
+    changed = done is not None or (call is not None and call.committed() and not isinstance(exc, CommittedButBusy))
     message = exc.message if exc else "internal error"
     if changed:
         message += f"; {done or 'what the command had done before the failure was committed and stands'}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -68,24 +68,20 @@ def erase(
     call.emit(data, lambda: out(f"{verb} {member} ({plural(len(data['sections']), 'section')}, {plural(data['disclosures'], 'disclosure record')})"))
 
 
+def _flag(flag: str, help: str) -> Any:
+    return typer.Option(flag, help=help)
+
+
 @command(app, "consent")
 def consent(
     call: Call,
     member: MemberArg,
     give: Annotated[list[str] | None, typer.Option("--give", metavar="CONSENT", help="Consent given; repeatable. One of:{consents}")] = None,
     withdraw: Annotated[list[str] | None, typer.Option("--withdraw", metavar="CONSENT", help="Consent withdrawn; repeatable.")] = None,
-    object_to_marketing: Annotated[
-        bool, typer.Option("--object", help="Objection to direct marketing (Art. 21(2)): withdraws every marketing consent.")
-    ] = False,
-    withdraw_objection: Annotated[
-        bool, typer.Option("--withdraw-objection", help="The member withdraws the objection to direct marketing.")
-    ] = False,
-    object_to_processing: Annotated[
-        bool, typer.Option("--object-processing", help="Objection to processing based on legitimate interests (Art. 21(1)).")
-    ] = False,
-    lift_processing_objection: Annotated[
-        bool, typer.Option("--lift-processing-objection", help="Lift the objection to processing based on legitimate interests.")
-    ] = False,
+    object_to_marketing: Annotated[bool, _flag("--object", "Objection to direct marketing (Art. 21(2)): withdraws every marketing consent.")] = False,
+    withdraw_objection: Annotated[bool, _flag("--withdraw-objection", "The member withdraws the objection to direct marketing.")] = False,
+    object_to_processing: Annotated[bool, _flag("--object-processing", "Objection to processing based on legitimate interests (Art. 21(1)).")] = False,
+    lift_processing_objection: Annotated[bool, _flag("--lift-processing-objection", "Lift the objection to processing based on legitimate interests.")] = False,
     request: RequestOpt = None,
 ) -> None:
     """Record consents given or withdrawn, and objections to direct marketing or to processing.

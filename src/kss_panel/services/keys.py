@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from .. import audit, crypto, keyslots
-from ..errors import Refused
+from ..errors import IntegrityError, Refused
 from ..storage_members import split_digests
 from ..vault import record_context, tampered
 from .session import Progress, Session
@@ -50,6 +50,7 @@ def rotate_in(session: Session, now: datetime, progress: Progress | None = None)
     new = session.keys.rotated()
     members = _rekey_members(session, new, now, progress)
     _rehash_suppressions(store, crypto.chain_subkey(new.lookup[-1]))
+    _reseal_request_subjects(session, new)
     slots = store.slots()
     for slot in slots:
         store.update_slot(slot["name"], {"grant": keyslots.grant(session.register_id, slot, new)})
@@ -109,3 +110,20 @@ def _rehash_suppressions(store: Any, chain: bytes) -> None:
     rows = store.conn.execute("SELECT digest, since FROM suppressions").fetchall()
     store.conn.execute("DELETE FROM suppressions")
     store.conn.executemany("INSERT OR IGNORE INTO suppressions (digest, since) VALUES (?, ?)", [(crypto.rehash(chain, d), s) for d, s in rows])
+
+
+def _reseal_request_subjects(session: Session, new: keyslots.Keyring) -> None:
+    """Whom a request about a non-member names: sealed again under the new data key, its digest re-hashed."""
+    store, register_id = session.store, session.register_id
+    old_data, new_data = crypto.Sealer(session.keys.data or b""), crypto.Sealer(new.data or b"")
+    chain = crypto.chain_subkey(new.lookup[-1])
+    rows = store.conn.execute("SELECT id, subject_box, subject_digest FROM requests WHERE subject_box IS NOT NULL OR subject_digest IS NOT NULL")
+    updates = []
+    for request_id, box, digest in rows.fetchall():
+        context = ("request-subject", register_id, str(request_id))
+        try:
+            sealed = new_data.seal(old_data.open(box, context), context) if box is not None else None
+        except crypto.InvalidToken:
+            raise IntegrityError(f"whom request {request_id} is about does not open: it was changed, moved or damaged") from None
+        updates.append((sealed, crypto.rehash(chain, digest) if digest is not None else None, request_id))
+    store.conn.executemany("UPDATE requests SET subject_box = ?, subject_digest = ? WHERE id = ?", updates)

@@ -52,12 +52,10 @@ def admit_all(session: Session, roster: Iterable[str], now: datetime) -> dict[st
         applicants = [row["member_id"] for row in session.store.iter_members("applicant")]
         customers = session.store.member_ids_with("customer_number", digests)
         admitted = [member_id for member_id in applicants if member_id in customers]
-        writer = session.audit_writer()
-        entries = []
         for member_id in admitted:
+            session.member_row(member_id)  # a row changed by hand is refused (exit 7), never admitted
             session.store.update_member(member_id, {"status": "member", "admitted_at": today, "updated_at": today})
-            entries.append(writer.entry(now, "admit", member_id, ["customer_number"]))
-        session.store.append_audit(entries)
+            session.audit(now, "admit", member_id, ["customer_number"])
         others = [member_id for member_id in applicants if member_id not in customers]
         session.audit(now, "admit-all", None, ["customer_number"], {"admitted": len(admitted), "not_in_roster": len(others)})
     return {"admitted": admitted, "not_in_roster": others}

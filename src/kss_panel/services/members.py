@@ -134,12 +134,16 @@ def update(session: Session, member_id: str, patch: Any, now: datetime, *, reque
 
 
 def rectify(session: Session, row: dict[str, Any], patch: dict[str, Any], now: datetime, detail: dict[str, Any] | None = None) -> list[str]:
-    """Apply a merge patch to a member inside a write: validate, re-seal, re-hash, audit the changed fields."""
+    """Apply a merge patch to a member inside a write: validate, re-seal, re-hash, audit the changed fields.
+
+    A field the policy no longer defines (a consent retired since) goes with
+    the rectification, and is audited among the changed fields.
+    """
     if "applied_at" in patch:
         raise InvalidInput("invalid patch", [("applied_at", "cannot be changed by an update")])
     today = local_date(now)
     before = session.record(row)
-    after, _ = session.schema.validate(apply_patch(before, patch), today=today)
+    after, _ = session.schema.validate(apply_patch(session.schema.current(before), patch), today=today)
     changed = changed_fields(before, after)
     if changed:
         member_id = row["member_id"]
