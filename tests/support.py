@@ -32,9 +32,9 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, AnyStr
 
-# The CLI's rich consoles are made when it is imported and keep a COLUMNS found in the environment then
-# (an xdist worker starts with COLUMNS=80). Without it they read COLUMNS on every print, so the
-# per-test environment (conftest.py: wide, plain output) decides, wherever pytest was started.
+# The CLI's rich consoles are made at each command's first print and keep the COLUMNS of the
+# environment then, so the per-test environment (conftest.py: wide, plain output) decides; none is
+# inherited from where pytest was started (an xdist worker starts with COLUMNS=80).
 os.environ.pop("COLUMNS", None)
 
 import pytest  # noqa: E402

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import InvalidInput
-from .storage import DEFAULT_BUSY_TIMEOUT
+from .database import DEFAULT_BUSY_TIMEOUT
 
 DEFAULT_DB = Path("kss-panel.db")
 DEFAULT_POLICIES = Path("policies")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,8 +12,13 @@ from pathlib import Path
 from . import files
 from .errors import Busy, IntegrityError
 
+DEFAULT_BUSY_TIMEOUT = 30.0
+# Write transactions committed in this process, by register path: the command line compares
+# the count before and after a command, so it says "nothing was changed" only when it is true.
+COMMITS: Counter[str] = Counter()
 
-def connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
+
+def connect(path: Path, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> sqlite3.Connection:
     conn = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None)
     # secure_delete overwrites deleted cells and freed pages with zeros; WAL lets
     # readers go on beside a writer (the log is wiped after each write, see

@@ -25,9 +25,9 @@ from typing import Any, Literal
 from . import crypto
 from .crypto_pk import SlotKeyPair, seal_to
 from .errors import AuthError, IntegrityError, InvalidInput, Param
+from .model import ROLES
 from .storage import Store
 
-ROLES = ("officer", "purger", "backup")
 OFFICER_NAME_RE = r"^[a-z][a-z0-9._-]{0,31}$"
 MIN_PASSPHRASE = 12
 Status = Literal["current", "pending", "legacy"]

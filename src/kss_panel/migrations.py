@@ -18,10 +18,12 @@ import json
 import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime
-
-import sqlite_utils
+from typing import TYPE_CHECKING
 
 from .errors import IntegrityError
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 DIGEST_BYTES = 16
 
@@ -276,7 +278,12 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 
 def migrate(conn: sqlite3.Connection, now: datetime | None = None) -> list[str]:
-    """Apply every migration the file lacks, inside the caller's transaction; return their names."""
+    """Apply every migration the file lacks, inside the caller's transaction; return their names.
+
+    sqlite-utils is imported only here: a register at the current schema is opened without it.
+    """
+    import sqlite_utils
+
     db = sqlite_utils.Database(conn)
     if "migrations" not in db.table_names():
         db["migrations"].create({"name": str, "applied_at": str}, pk="name")

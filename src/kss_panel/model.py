@@ -8,14 +8,18 @@ from __future__ import annotations
 import calendar
 from collections.abc import Iterable
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from .errors import InvalidInput, Param, Refused
-from .policy import Purpose
+
+if TYPE_CHECKING:
+    from .policy import Purpose
 
 REGISTER_TZ = ZoneInfo("Europe/Helsinki")
 STATUSES = ("applicant", "member", "rejected")
+# What a key slot may do: officer everything; purger purge, backup and audit; backup backup and audit.
+ROLES = ("officer", "purger", "backup")
 ERASURE_REASONS = ("request", "conditions-not-met")
 RESTRICTION_GROUNDS = ("accuracy-contested", "unlawful-processing", "legal-claims", "objection-pending")
 REQUEST_TYPES = ("access", "rectification", "erasure", "objection", "restriction")

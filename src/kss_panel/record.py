@@ -1,9 +1,10 @@
 """The member record: validated against the register policy, and edited by patches.
 
 The record's shape (categories and their fields, enumerations, ranges) comes
-from policies/register.yaml; this module turns that policy into a pydantic
-model so every problem is reported with its field path. Error messages never
-echo the rejected value: they may hold personal data.
+from policies/register.yaml; ``record_model`` turns that policy into a pydantic
+model (at the first validation) so every problem is reported with its field
+path, with the value rules of this module. Error messages never echo the
+rejected value: they may hold personal data.
 """
 
 from __future__ import annotations
@@ -11,15 +12,14 @@ from __future__ import annotations
 import re
 import unicodedata
 from datetime import date
-from functools import partial
-from typing import Annotated, Any, Literal
-
-import phonenumbers
-from email_validator import EmailNotValidError, validate_email
-from pydantic import AfterValidator, PlainValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, create_model
+from typing import TYPE_CHECKING, Any
 
 from .errors import InvalidInput, Param
-from .policy import Category, FieldSpec, Policies
+
+if TYPE_CHECKING:
+    from pydantic import ValidationInfo
+
+    from .policy import Category, FieldSpec, Policies
 
 NAME_RE = re.compile(r"^[^\W\d_]+(?:[ '’-]+[^\W\d_]+)*$")
 CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
@@ -37,7 +37,7 @@ def clean_text(value: str, *, max_length: int) -> str:
     return value
 
 
-def _name(value: str, *, max_length: int) -> str:
+def check_name(value: str, *, max_length: int) -> str:
     value = clean_text(value, max_length=max_length)
     if not NAME_RE.match(value) or not all(_is_name_char(c) for c in value):
         raise ValueError("may hold only letters, spaces, hyphens and apostrophes")
@@ -49,7 +49,29 @@ def _is_name_char(char: str) -> bool:
     return char.isalpha() or char in " '’-" or unicodedata.category(char).startswith("M")
 
 
+# The common shape of an email address, which email-validator takes as it is (only its case changes): a
+# dot-atom of letters, digits, "_", "+" and "-"; host-name labels; a top-level domain of letters. Anything
+# else (other characters, non-ASCII, "--" or Punycode in the domain, a special-use domain, over-long parts)
+# goes to email-validator itself, as does every address that does not match (it says why not).
+EMAIL_FAST = re.compile(r"[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*@((?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63})")
+EMAIL_MAX_LENGTH = 254
+DOMAIN_MAX_LENGTH = 253
+# A Finnish number in the E.164 form (what the register stores), with no national prefix 0 to strip:
+# phonenumbers.parse would read it as country code 358 and this national number.
+FINNISH_E164 = re.compile(r"\+358([1-9][0-9]{1,16})")
+
+
 def normalise_email(value: str) -> str:
+    """email-validator's normalised form (no deliverability check), lowercased; ValueError if it is not an address."""
+    from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
+
+    fast = EMAIL_FAST.fullmatch(value)
+    if fast is not None and len(value) <= EMAIL_MAX_LENGTH and len(fast[1]) <= DOMAIN_MAX_LENGTH and "--" not in fast[1]:
+        labels = fast[1].lower().split(".")
+        # email-validator refuses a special-use domain and every name under it (x.local, x.test).
+        if not any(".".join(labels[start:]) in SPECIAL_USE_DOMAIN_NAMES for start in range(len(labels))):
+            return value.lower()
+
     try:
         result = validate_email(value, check_deliverability=False)
     except EmailNotValidError:
@@ -58,10 +80,17 @@ def normalise_email(value: str) -> str:
 
 
 def normalise_phone(value: str) -> str:
-    try:
-        number = phonenumbers.parse(value, "FI")
-    except phonenumbers.NumberParseException:
-        raise ValueError("is not a phone number") from None
+    """The number in E.164 (Finland the default region); ValueError if it is not a valid phone number."""
+    import phonenumbers
+
+    fast = FINNISH_E164.fullmatch(value)
+    if fast is not None:
+        number = phonenumbers.PhoneNumber(country_code=358, national_number=int(fast[1]))
+    else:
+        try:
+            number = phonenumbers.parse(value, "FI")
+        except phonenumbers.NumberParseException:
+            raise ValueError("is not a phone number") from None
     if not phonenumbers.is_valid_number(number):
         raise ValueError("is not a valid phone number")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
@@ -74,21 +103,21 @@ def normalise_customer_number(value: str) -> str:
     return value
 
 
-def _postal_code(value: str) -> str:
+def check_postal_code(value: str) -> str:
     value = value.strip()
     if not re.fullmatch(r"[0-9]{5}", value):
         raise ValueError("must be five digits")
     return value
 
 
-def _birth_year(value: int, info: ValidationInfo, *, min_age: int, max_age: int) -> int:
+def check_birth_year(value: int, info: ValidationInfo, *, min_age: int, max_age: int) -> int:
     today: date = (info.context or {})["today"]
     if not today.year - max_age <= value <= today.year - min_age:
         raise ValueError(f"must be between {today.year - max_age} and {today.year - min_age}")
     return value
 
 
-def _applied_at(value: Any, info: ValidationInfo) -> date:
+def check_applied_at(value: Any, info: ValidationInfo) -> date:
     try:
         if not isinstance(value, str) or not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
             raise ValueError
@@ -103,70 +132,12 @@ def _applied_at(value: Any, info: ValidationInfo) -> date:
 NORMALISERS = {"email": normalise_email, "phone": normalise_phone, "customer_number": normalise_customer_number}
 
 
-def _annotation(spec: FieldSpec) -> Any:
-    length = spec.max_length or 200
-    match spec.type:
-        case "customer_number":
-            return Annotated[str, AfterValidator(normalise_customer_number)]
-        case "name":
-            return Annotated[str, AfterValidator(partial(_name, max_length=length))]
-        case "text":
-            return Annotated[str, AfterValidator(partial(clean_text, max_length=length))]
-        case "email":
-            return Annotated[str, Field(max_length=254), AfterValidator(normalise_email)]
-        case "phone":
-            return Annotated[str, Field(max_length=32), AfterValidator(normalise_phone)]
-        case "postal_code":
-            return Annotated[str, AfterValidator(_postal_code)]
-        case "enum":
-            return Literal[tuple(spec.values or ())]
-        case "birth_year":
-            return Annotated[int, AfterValidator(partial(_birth_year, min_age=spec.min_age, max_age=spec.max_age))]
-        case "integer":
-            return Annotated[int, Field(ge=spec.min, le=spec.max)]
-        case "boolean":
-            return bool
-        case "score":
-            return Annotated[int, Field(ge=spec.min or 1, le=spec.max or 5)]
-    raise AssertionError(spec.type)
-
-
-def _optional(annotation: Any, required: bool) -> tuple[Any, Any]:
-    return (annotation, ...) if required else (annotation | None, None)
-
-
-class _Closed(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-
-def _category_model(policies: Policies, name: str, category: Category) -> tuple[Any, Any]:
-    if category.kind == "value":
-        assert category.field
-        return _optional(_annotation(category.field), category.field.required)
-    if category.kind == "tags":
-        assert category.item
-        items = Annotated[list[_annotation(category.item)], Field(max_length=category.max_items or 50)]  # type: ignore[misc]
-        return _optional(items, False)
-    if category.kind == "consents":
-        fields = {consent: (bool, False) for consent in policies.register.consents}
-        model = create_model(f"Record_{name}", __base__=_Closed, **fields)
-        return model, Field(default_factory=model)
-    specs = category.fields or {}
-    fields = {field: _optional(_annotation(spec), spec.required) for field, spec in specs.items()}
-    model = create_model(f"Record_{name}", __base__=_Closed, **fields)
-    return _optional(model, any(spec.required for spec in specs.values()))
-
-
 class RecordSchema:
-    """The pydantic model of one register policy's member record."""
+    """One register policy's member record: its validation (a pydantic model, built at the first use) and its shape."""
 
     def __init__(self, policies: Policies) -> None:
         self.policies = policies
-        fields = {
-            name: _category_model(policies, name, category) for name, category in policies.register.categories.items()
-        }
-        fields["applied_at"] = (Annotated[date, PlainValidator(_applied_at)] | None, None)
-        self.model = create_model("Record", __base__=_Closed, **fields)
+        self._model: Any = None
         # Lookup kind -> the field path that holds it, as problems name it (contact.email).
         self.lookup_paths: dict[str, str] = {}
         for name, category in policies.register.categories.items():
@@ -180,11 +151,11 @@ class RecordSchema:
         """Return the normalised record and its ``applied_at``, or raise InvalidInput."""
         if not isinstance(data, dict):
             raise InvalidInput("invalid record", [("(record)", "must be a JSON object")])
-        try:
-            model = self.model.model_validate(data, context={"today": today})
-        except ValidationError as exc:
-            raise InvalidInput("invalid record", problems_of(exc)) from None
-        dumped = model.model_dump(exclude_none=True)
+        from . import record_model
+
+        if self._model is None:
+            self._model = record_model.build(self.policies)
+        dumped = record_model.validate(self._model, data, today)
         applied_at = dumped.pop("applied_at", None)
         return self.ordered(dumped), applied_at
 
@@ -226,24 +197,6 @@ def safe_part(part: Any) -> str:
     if re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", text):
         return text
     return "(unknown field)"
-
-
-def problems_of(exc: ValidationError) -> list[tuple[str, str]]:
-    problems = []
-    for error in exc.errors(include_input=False, include_url=False, include_context=False):
-        loc = tuple(part for part in error["loc"] if not (isinstance(part, str) and part.startswith(("function-", "literal["))))
-        path = ".".join(safe_part(part) for part in loc) or "(record)"
-        problems.append((path, _message(error["type"], error["msg"])))
-    return problems
-
-
-def _message(kind: str, msg: str) -> str:
-    if kind == "missing":
-        return "is required"
-    if kind == "extra_forbidden":
-        return "is not a field of the register"
-    msg = msg.removeprefix("Value error, ")
-    return msg[0].lower() + msg[1:] if msg else kind
 
 
 def flatten(record: dict[str, Any]) -> dict[str, Any]:
@@ -298,6 +251,8 @@ def field_spec(policies: Policies, path: str) -> tuple[Category, FieldSpec | Non
     if category.kind == "object" and field in (category.fields or {}):
         return category, (category.fields or {})[field]
     if category.kind == "consents" and field in policies.register.consents:
+        from .policy import FieldSpec
+
         return category, FieldSpec(type="boolean")
     if category.kind in ("value", "tags") and not field:
         return category, category.field or category.item

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from . import files
-from .database import connect, has_content, sqlite_errors, wal_path, write_ahead, zero
+from .database import COMMITS, DEFAULT_BUSY_TIMEOUT, connect, has_content, sqlite_errors, wal_path, write_ahead, zero
 from .errors import CommittedButBusy, IntegrityError, InvalidInput, NotFound
 from .migrations import SCHEMA_VERSION, migrate
 from .storage_members import MEMBER_COLUMNS, MemberTables, rows_of
@@ -32,7 +32,6 @@ __all__ = ["DEFAULT_BUSY_TIMEOUT", "FORMAT", "MEMBER_COLUMNS", "Store", "sqlite_
 
 FORMAT = "kss-panel register"
 SQLITE_ERROR = 1  # SQLite's generic error: here, a query of ours that this file's tables do not fit
-DEFAULT_BUSY_TIMEOUT = 30.0
 SCRUB_ATTEMPTS = 20
 
 
@@ -45,9 +44,8 @@ class Store(MemberTables, TrailTables):
     say what the transaction changed.
     """
 
-    # Write transactions committed in this process, by register path: the command line compares
-    # the count before and after a command, so it says "nothing was changed" only when it is true.
-    commits: Counter[str] = Counter()
+    # Write transactions committed in this process, by register path (``database.COMMITS``).
+    commits: Counter[str] = COMMITS
 
     def __init__(self, path: Path, conn: sqlite3.Connection, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> None:
         self.path = path

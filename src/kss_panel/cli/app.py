@@ -17,22 +17,26 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 from typer.core import TyperCommand, TyperGroup
 
 from .. import __version__
 from ..config import DEFAULT_DB, DEFAULT_POLICIES, Config, busy_timeout_from_env
+from ..database import COMMITS
 from ..errors import (
     AuthError, Busy, CommittedButBusy, FileRefused, IntegrityError, InvalidInput, KssPanelError, NotFound, Param, PartlyDone, PolicyError, Refused, StorageError,
 )
-from ..policy import Policies
-from ..policy_files import load_policies
-from ..services.session import Session
-from ..storage import Store
+from . import output
 from .credentials import CREDENTIAL_PARAMETERS, TERMINAL, CredentialOptions
 from .output import err
+
+if TYPE_CHECKING:
+    # What a command needs is imported when it runs, never for --help: the policies'
+    # schema, the services and the storage pull in pydantic, cryptography and the rest.
+    from ..policy import Policies
+    from ..services.session import Session
 
 # Exit codes: a contract, documented in the README (tests/test_docs.py compares the two).
 EXIT_OK = 0
@@ -73,6 +77,8 @@ class State:
 
     def policies(self) -> Policies:
         if self._policies is None:
+            from ..policy_files import load_policies
+
             self._policies = load_policies(self.config.policies)
         return self._policies
 
@@ -90,11 +96,11 @@ class Call:
     commits_before: int = 0
 
     def __post_init__(self) -> None:
-        self.commits_before = Store.commits[str(self.db)]
+        self.commits_before = COMMITS[str(self.db)]
 
     def committed(self) -> bool:
         """Whether this command committed a write to the register (an error after it must not say "nothing was changed")."""
-        return Store.commits[str(self.db)] > self.commits_before
+        return COMMITS[str(self.db)] > self.commits_before
 
     @property
     def now(self) -> datetime:
@@ -337,6 +343,7 @@ def root(
     pinned = getattr(ctx.obj, "now", None)
     clock = (lambda: pinned) if isinstance(pinned, datetime) else (lambda: datetime.now(UTC))
     terminal = getattr(ctx.obj, "terminal", None) or TERMINAL
+    output.reset()
     ctx.obj = State(Config(db=db, policies=policies, busy_timeout=busy_timeout_from_env()), clock, terminal)
 
 

@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 
 from ..errors import InvalidInput
-from ..services import backup as backups
 from .app import Call, app, command
 from .output import out
 
@@ -24,6 +23,8 @@ def backup(
 
     Example: kss-panel backup /var/backups/kss-panel/panel-2026-11-24.db
     """
+    from ..services import backup as backups
+
     data = call.unlocked(backups.backup, path, call.now)
     call.emit(data, lambda: out(f"backed up to {path}"))
 
@@ -42,6 +43,8 @@ def restore(
 
     Example: kss-panel restore /var/backups/kss-panel/panel-2026-11-24.db --yes
     """
+    from ..services import backup as backups
+
     if not yes:
         raise InvalidInput("restore replaces the register", [("--yes", "is required to confirm")])
     assert call.credentials is not None

@@ -12,12 +12,14 @@ import os
 import termios
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from ..errors import AuthError, NotFound
-from ..keyslots import Credentials, read_key_file
+
+if TYPE_CHECKING:
+    from ..keyslots import Credentials
 
 OfficerOpt = Annotated[
     str | None, typer.Option("--officer", envvar="KSS_PANEL_OFFICER", help="Officer (key slot) name.", show_envvar=True)
@@ -59,6 +61,8 @@ class CredentialOptions:
         return cls(kwargs.pop("officer"), kwargs.pop("passphrase_file"), kwargs.pop("key_file"), terminal)
 
     def resolve(self) -> Credentials:
+        from ..keyslots import Credentials
+
         if self.key_file is not None:
             return Credentials(key_secret=key_secret(self.key_file))
         if not self.officer:
@@ -135,6 +139,8 @@ def passphrase(
 
 
 def key_secret(key_file: Path) -> bytes:
+    from ..keyslots import read_key_file
+
     try:
         return read_key_file(read_secret_file(key_file, "key"))
     except ValueError:

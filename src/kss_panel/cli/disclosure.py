@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 
 from ..errors import InvalidInput
-from ..services import disclosure
 from ..writers import FORMATS
 from ..words import plural
 from .app import GROUPS, Call, choice, command
@@ -33,6 +32,8 @@ def export_disclosure(
 
     Example: kss-panel export disclosure direct-marketing --purpose marketing --out mailing.csv
     """
+    from ..services import disclosure
+
     if out_file is None and not dry_run:
         raise InvalidInput("no output file", [("--out", "is required unless --dry-run")])
     data = call.unlocked(disclosure.disclose, recipient, purpose, call.now, out=None if dry_run else out_file, format_=format_)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from ..services import keys
 from .app import GROUPS, Call, command
 from .output import out
 from .progress import progress
@@ -18,6 +17,8 @@ def key_rotate(call: Call) -> None:
 
     Example: kss-panel key rotate
     """
+    from ..services import keys
+
     with progress("rotating", enabled=not call.as_json) as advance:
         data = call.unlocked(keys.rotate, call.now, progress=advance)
     call.emit(data, lambda: out(f"rotated the keys: {data['members']} members re-keyed, granted to {', '.join(data['slots'])}"))

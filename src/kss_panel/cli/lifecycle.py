@@ -4,19 +4,18 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from .. import readers
 from ..errors import InvalidInput
-from ..policy import RetentionPolicy
-from ..retention import describe
-from ..services import lifecycle, records
 from ..words import plural
 from .app import GROUPS, Call, app, command
 from .members import MemberArg
 from .output import out
+
+if TYPE_CHECKING:
+    from ..policy import RetentionPolicy
 
 RosterOpt = Annotated[
     Path, typer.Option("--customers", help="Customer roster: a CSV export with a customer_number column.", show_default=False)
@@ -44,6 +43,9 @@ def admit(
 
     Example: kss-panel admit M3f7kq2x5v6n4p6rw --customers roster.csv
     """
+    from .. import readers
+    from ..services import lifecycle
+
     if (member is None) != all_:
         raise InvalidInput("name one applicant, or --all", [("MEMBER|--all", "give exactly one")])
     if member is not None:
@@ -72,6 +74,8 @@ def reject(
 
     Example: kss-panel reject M3f7kq2x5v6n4p6rw --reason not-a-customer
     """
+    from ..services import lifecycle
+
     data = call.unlocked(lifecycle.reject, member, reason, call.now)
     call.emit(data, lambda: out(f"rejected {member} ({reason})"))
 
@@ -103,6 +107,9 @@ def eligibility(
 
     Example: kss-panel eligibility --customers roster.csv
     """
+    from .. import readers
+    from ..services import lifecycle
+
     if expect is not None and not (apply or remove):
         raise InvalidInput("--expect confirms a change", [("--expect", "needs --apply or --remove: a dry run changes nothing")])
     data = call.unlocked(lifecycle.eligibility, readers.read_roster(customers), call.now, apply=apply, remove=remove, expect=expect)
@@ -142,6 +149,9 @@ def activity_import(
 
     Example: kss-panel activity import answers-2026-11.csv
     """
+    from .. import readers
+    from ..services import lifecycle
+
     data = call.unlocked(lifecycle.record_activity, readers.read_activity(file), call.now)
     call.emit(data, lambda: out(f"activity of {plural(data['members'], 'member')} read, {data['updated']} updated"))
 
@@ -167,6 +177,8 @@ def purge(
 
     Example: kss-panel purge --apply --quiet --key-file /etc/kss-panel/cron.key
     """
+    from ..services import records
+
     day = parse_date(as_of, "--as-of") if as_of is not None else None
     if day is not None and apply:
         raise InvalidInput("--as-of is for planning", [("--as-of", "is allowed only in dry runs, not with --apply")])
@@ -191,6 +203,8 @@ def purge(
 
 
 def show_purge(data: dict[str, Any], retention: RetentionPolicy, *, quiet: bool) -> None:
+    from ..retention import describe
+
     records_due = sum(data["records"].values())
     if quiet and data["total"] == 0 and records_due == 0:
         return

@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from .. import readers, render
 from ..errors import InvalidInput
 from ..model import STATUSES
-from ..policy import Policies
-from ..record import coerce_text, field_spec, safe_part, set_path
-from ..services import intake, members
 from ..words import plural
 from .app import Call, app, choice, command
 from .output import err, out, stdout
 from .progress import progress
+
+if TYPE_CHECKING:
+    from ..policy import Policies
 
 MemberArg = Annotated[str, typer.Argument(help="Member id (as printed by enrol, find or list).", show_default=False)]
 RequestOpt = Annotated[
@@ -41,6 +40,9 @@ def enrol(
 
     Example: kss-panel enrol --file applicant.json
     """
+    from .. import readers
+    from ..services import members
+
     data = call.unlocked(members.enrol, readers.read_json(file), call.now)
     if data["suppression_match"]:
         err("kss-panel: warning: this applicant matches a person who objected and was erased (suppression list)")
@@ -62,6 +64,8 @@ def import_(
 
     Example: kss-panel import applications.csv --skip-invalid --report rejected-rows.txt
     """
+    from ..services import intake
+
     with progress("importing", enabled=not call.as_json) as advance:
         counts = call.unlocked(
             intake.import_file, file, call.now, updates=updates, skip_invalid=skip_invalid, report=report, progress=advance,
@@ -90,8 +94,16 @@ def show(call: Call, member: MemberArg) -> None:
 
     Example: kss-panel show M3f7kq2x5v6n4p6rw --json
     """
+    from ..services import members
+
     data = call.unlocked(members.show, member, call.now)
-    call.emit(data, lambda: render.member(stdout, data, call.policies))
+
+    def human() -> None:
+        from .. import render
+
+        render.member(stdout, data, call.policies)
+
+    call.emit(data, human)
 
 
 @command(app, "find")
@@ -100,6 +112,9 @@ def find(call: Call, email: EmailOpt = None, phone: PhoneOpt = None, customer_nu
 
     Example: kss-panel find --email aino@example.fi
     """
+    from .. import render
+    from ..services import members
+
     given = one_lookup(email, phone, customer_number)
     if len(given) != 1:
         raise InvalidInput("give exactly one lookup", [("--email|--phone|--customer-number", "exactly one is required")])
@@ -120,6 +135,9 @@ def list_(
 
     Example: kss-panel list --status applicant
     """
+    from .. import render
+    from ..services import members
+
     rows = call.unlocked(members.list_members, call.now, status=status, names=names, restricted=restricted, objected=objected)
     call.emit(rows, lambda: render.members(stdout, rows, names=names))
 
@@ -138,6 +156,9 @@ def update(
 
     Example: kss-panel update M3f7kq2x5v6n4p6rw --set contact.city=Kouvola --set contact.postal_code=45100
     """
+    from .. import readers
+    from ..services import members
+
     if (file is None) == (not set_):
         raise InvalidInput("give --file or --set", [("--file|--set", "exactly one of them is required")])
     patch = readers.read_json(file) if file is not None else patch_from_assignments(call.policies, set_ or [])
@@ -150,6 +171,8 @@ def update(
 
 def patch_from_assignments(policies: Policies, assignments: list[str]) -> dict[str, Any]:
     """A merge patch from --set FIELD=VALUE pairs; every problem is reported."""
+    from ..record import coerce_text, field_spec, safe_part, set_path
+
     patch: dict[str, Any] = {}
     problems: list[tuple[str, str]] = []
     for assignment in assignments:

@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 
-from ..services import notice
 from .app import Call, app, command
 from .output import err, out
 
@@ -28,6 +27,8 @@ def notice_(
 
     Example: kss-panel notice --lang sv --format html --out tietosuojaseloste-sv.html
     """
+    from ..services import notice
+
     data = notice.publish(call.policies, language=language, record=record, format_=format_, out=out_file)
 
     def human() -> None:

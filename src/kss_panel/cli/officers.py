@@ -7,11 +7,8 @@ from typing import Annotated
 
 import typer
 
-from .. import render
 from ..errors import InvalidInput
-from ..services import officers
-from ..services.session import init_register
-from ..keyslots import ROLES
+from ..model import ROLES
 from .app import GROUPS, Call, app, choice, command
 from .credentials import OfficerOpt, PassphraseFileOpt, passphrase
 from .output import out, stdout
@@ -34,6 +31,8 @@ def init(
 
     Example: kss-panel --db panel.db init --officer aino
     """
+    from ..services.session import init_register
+
     if not officer:
         raise InvalidInput("no officer given", [("--officer", "is required (or set KSS_PANEL_OFFICER)")])
     policies = call.policies
@@ -61,6 +60,7 @@ def officer_add(
 
     Example: kss-panel officer add cron --role purger --key-file /etc/kss-panel/cron.key
     """
+    from ..services import officers
 
     def new_passphrase() -> str:
         return passphrase(None, env="KSS_PANEL_NEW_PASSPHRASE", confirm=True, text=f"New passphrase for {name}", terminal=call.state.terminal)
@@ -82,6 +82,8 @@ def officer_remove(
 
     Example: kss-panel officer remove veikko --rotate
     """
+    from ..services import officers
+
     with progress("rotating", enabled=rotate and not call.as_json) as advance:
         data = call.unlocked(officers.remove_officer, name, call.now, rotate=rotate, progress=advance)
     call.emit(data, lambda: out(f"removed slot {name}" + (f"; rotated the keys ({data['members']} members re-keyed)" if rotate else "")))
@@ -96,6 +98,7 @@ def officer_passwd(call: Call) -> None:
 
     Example: kss-panel officer passwd --officer aino
     """
+    from ..services import officers
 
     def new_passphrase() -> str:
         return passphrase(None, env="KSS_PANEL_NEW_PASSPHRASE", confirm=True, text="New passphrase")
@@ -110,5 +113,8 @@ def officer_list(call: Call) -> None:
 
     Example: kss-panel officer list --json
     """
+    from .. import render
+    from ..services import officers
+
     slots = call.unlocked(officers.list_officers)
     call.emit(slots, lambda: render.table(stdout, slots, ["name", "role", "kind", "created_at"]))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from .. import render
 from .app import GROUPS, Call, command
 from .output import err, out, stdout
 
@@ -38,6 +37,8 @@ def policy_show(call: Call) -> None:
 
     Example: kss-panel policy show --json
     """
+    from .. import render
+
     policies = call.policies
     data = {
         "hash": policies.hash,

@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
-
 from .output import stderr
 
 
@@ -16,6 +14,8 @@ def progress(label: str, *, enabled: bool = True) -> Iterator[Callable[[int, int
     if not (enabled and stderr.is_terminal):
         yield None
         return
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
+
     with Progress(TextColumn(label), BarColumn(), TaskProgressColumn(), console=stderr, transient=True) as bar:
         task = bar.add_task(label, total=None)
 

@@ -6,9 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from .. import render
 from ..model import EXTENSION_REASONS, REQUEST_OUTCOMES, REQUEST_TYPES
-from ..services import requests
 from .app import GROUPS, Call, choice, command
 from .lifecycle import parse_date
 from .members import CustomerNumberOpt, EmailOpt, PhoneOpt, one_lookup
@@ -40,6 +38,8 @@ def request_open(
 
     Example: kss-panel request open --type access --member M3f7kq2x5v6n4p6rw --received 2026-11-20
     """
+    from ..services import requests
+
     day = parse_date(received, "--received") if received is not None else None
     lookups = one_lookup(email, phone, customer_number)
     data = call.unlocked(requests.open_request, type_, member, call.now, received=day, lookups=lookups, person=person)
@@ -69,6 +69,9 @@ def request_list(
 
     Example: kss-panel request list --overdue
     """
+    from .. import render
+    from ..services import requests
+
     rows = call.unlocked(requests.list_requests, call.now, overdue=overdue, reveal=reveal)
     call.emit(rows, lambda: render.requests(stdout, rows))
 
@@ -87,6 +90,8 @@ def request_extend(
 
     Example: kss-panel request extend 12 --reason complexity
     """
+    from ..services import requests
+
     data = call.unlocked(requests.extend_request, request_id, reason, call.now, months=months)
     call.emit(data, lambda: out(f"request {request_id} now due {data['deadline']}"))
 
@@ -101,5 +106,7 @@ def request_close(
 
     Example: kss-panel request close 12 --outcome fulfilled
     """
+    from ..services import requests
+
     data = call.unlocked(requests.close_request, request_id, outcome, call.now)
     call.emit(data, lambda: out(f"request {request_id} closed: {outcome}"))

@@ -8,10 +8,8 @@ from typing import Annotated, Any
 
 import typer
 
-from .. import render
 from ..errors import InvalidInput
 from ..model import ERASURE_REASONS, RESTRICTION_GROUNDS
-from ..services import access, rights
 from ..words import plural
 from .app import GROUPS, Call, app, choice, command
 from .members import CustomerNumberOpt, EmailOpt, MemberArg, PhoneOpt, RequestOpt, one_lookup
@@ -36,6 +34,8 @@ def export_access(
 
     Example: kss-panel export access --email aino@example.fi --out exports/ --request 12
     """
+    from ..services import access
+
     lookups = one_lookup(email, phone, customer_number)
     if (member is None) == (not lookups) or len(lookups) > 1:
         raise InvalidInput("name one member", [("MEMBER|--email|--phone|--customer-number", "give exactly one")])
@@ -63,6 +63,8 @@ def erase(
 
     Example: kss-panel erase M3f7kq2x5v6n4p6rw --reason request --request 12
     """
+    from ..services import rights
+
     data = call.unlocked(rights.erase, member, reason, call.now, dry_run=dry_run, suppress=suppress, request=request)
     verb = "would erase" if dry_run else "erased"
     call.emit(data, lambda: out(f"{verb} {member} ({plural(len(data['sections']), 'section')}, {plural(data['disclosures'], 'disclosure record')})"))
@@ -93,6 +95,9 @@ def consent(
 
     Example: kss-panel consent M3f7kq2x5v6n4p6rw --withdraw sms_marketing
     """
+    from .. import render
+    from ..services import rights
+
     data = call.unlocked(
         rights.consent, member, call.now, give=tuple(give or ()), withdraw=tuple(withdraw or ()),
         object_to_marketing=object_to_marketing, withdraw_objection=withdraw_objection,
@@ -116,6 +121,8 @@ def restrict(
 
     Example: kss-panel restrict M3f7kq2x5v6n4p6rw --reason accuracy-contested
     """
+    from ..services import rights
+
     if lift == (reason is not None):
         raise InvalidInput("give --reason or --lift", [("--reason|--lift", "exactly one of them is required")])
     data = call.unlocked(rights.restrict, member, call.now, reason=reason, request=request)

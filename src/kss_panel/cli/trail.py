@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from .. import render
-from ..audit import Head
 from ..errors import InvalidInput
-from ..services import trail
 from ..words import plural
 from .app import GROUPS, Call, command
 from .output import out, stdout
+
+if TYPE_CHECKING:
+    from ..audit import Head
 
 group = GROUPS["audit"]
 
@@ -27,6 +27,9 @@ def audit_log(
 
     Example: kss-panel audit log --member M3f7kq2x5v6n4p6rw
     """
+    from .. import render
+    from ..services import trail
+
     entries = call.unlocked(trail.audit_log, member)
     rows = [{**e, "fields": _fields_summary(e["fields"]), "detail": json.dumps(e["detail"]) if e["detail"] else None} for e in entries]
     call.emit(entries, lambda: render.table(stdout, rows, ["seq", "at", "actor", "action", "member_id", "fields", "detail"]))
@@ -38,6 +41,8 @@ def _fields_summary(fields: list[str]) -> str:
 
 def _verified(call: Call, head: Head | None = None) -> Head:
     """Verify with the file alone; credentials are read only for a register whose trail is still format 1."""
+    from ..services import trail
+
     assert call.credentials is not None
     given = call.credentials.officer or call.credentials.key_file
     return trail.verify_file(
@@ -59,6 +64,8 @@ def audit_verify(
 
     Example: kss-panel audit verify --head "$(cat /var/backups/kss-panel.head)"
     """
+    from ..audit import Head
+
     try:
         expected = Head.parse(head) if head is not None else None
     except ValueError:
