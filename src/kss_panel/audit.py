@@ -172,10 +172,11 @@ class Writer:
     def entry(self, now: datetime, action: str, member_id: str | None = None, fields: Iterable[str] = (),
               detail: dict[str, Any] | None = None, state: bytes | None = None) -> dict[str, Any]:
         """The next entry, as a row to insert: who did what to which member's fields, never a value."""
+        return self.compact_entry(int(now.timestamp()), action, member_id, ",".join(fields), compact_detail(detail), state)
+
+    def compact_entry(self, at: int, action: str, member_id: str | None, paths: str, text: str | None, state: bytes | None) -> dict[str, Any]:
+        """``entry`` from the parts as the trail stores them: Unix seconds, comma-joined field names, compact detail."""
         self._seq += 1
-        at = int(now.timestamp())
-        paths = ",".join(fields)
-        text = compact_detail(detail)
         row = {"seq": self._seq, "at": at, "actor": self._actor, "action": action, "member_id": member_id,
                "fields": self._fieldset(paths), "policy": self._policy, "detail": text, "state": state}
         if self._legacy_key is not None:

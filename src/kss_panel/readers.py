@@ -12,14 +12,14 @@ import io
 import itertools
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
 from typing import IO, Any
 
 from .errors import InvalidInput, NotFound, Param
 from .json_input import MAX_JSON_INPUT, ArrayScan, parse_json
-from .record import coerce_text, field_spec, normalise_customer_number, set_path
+from .record import field_spec, normalise_customer_number, text_converter
 from .policy import Policies
 
 MAX_FIELD = 100_000
@@ -141,6 +141,11 @@ class open_input:
 JSON_CHUNK = 1 << 16
 MAX_IMPORT_BYTES = 256 * 2**20  # one import file; a record's limits are in json_input
 RecordRow = tuple[int, dict[str, Any] | None, list[tuple[str, str]]]
+Column = tuple[str, str | None, Callable[[str], Any]]  # category, field (None: the whole category), conversion of a cell
+
+
+def _stripped(cell: str) -> str | None:
+    return cell.strip() or None
 
 
 class RecordSource:
@@ -151,10 +156,15 @@ class RecordSource:
     quoting, NUL bytes, an oversized field) raises InvalidInput naming the line.
     """
 
-    def __init__(self, handle: io.BufferedReader, policies: Policies, *, extra_columns: tuple[str, ...] = ("applied_at",)) -> None:
+    def __init__(
+        self, handle: io.BufferedReader, policies: Policies, *, extra_columns: tuple[str, ...] = ("applied_at",), records: bool = True
+    ) -> None:
         self.handle = handle
         self.policies = policies
         self.extra_columns = extra_columns
+        # records=False reads the file through for its structure alone (CSV cells and JSON Lines are not
+        # turned into records): what a first pass needs to refuse a file that cannot be read on.
+        self.records = records
         self.line = 0  # the physical line read last
         self.bytes_read = 0
 
@@ -216,40 +226,45 @@ class RecordSource:
                 if len(cells) != len(header):
                     yield start, None, [("(row)", f"has {len(cells)} cells, the header {len(header)}")]
                     continue
-                yield start, self._record(columns, cells), []
+                yield start, self._record(columns, cells) if self.records else None, []
         except csv.Error as exc:
             reason = "contains a NUL byte" if "NUL" in str(exc) else (
                 f"a field is longer than {MAX_FIELD} characters" if "field larger" in str(exc) else "malformed CSV (quoting)"
             )
             raise InvalidInput("the file cannot be read on", [(f"line {start}", reason)]) from None
 
-    def _columns(self, header: list[str]) -> list[tuple[str, Any, str]]:
+    def _columns(self, header: list[str]) -> list[Column]:
+        """Each column's category, field (None for a whole category) and the conversion of its cells."""
         problems: list[tuple[str, str]] = []
-        columns: list[tuple[str, Any, str]] = []
+        columns: list[Column] = []
         for index, column in enumerate(header, start=1):
             if column in self.extra_columns:
-                columns.append((column, None, "extra"))
+                columns.append((column, None, _stripped))
                 continue
             found = field_spec(self.policies, column)
             if found is None or found[1] is None:
                 # The column's text is not echoed: a missing header means it is personal data.
                 problems.append((f"line 1: column {index}", "is not a field path of the register (like contact.email)"))
                 continue
-            columns.append((column, found[1], found[0].kind))
+            name, _, field = column.partition(".")
+            columns.append((name, field or None, text_converter(found[1], found[0].kind)))
         if problems:
             raise InvalidInput("the header is not a list of field paths", problems)
-        if len({name for name, _, _ in columns}) != len(columns):
+        if len(set(header)) != len(header):
             raise InvalidInput("the header names a column twice", [("line 1", "duplicate column")])
         return columns
 
     @staticmethod
-    def _record(columns: list[tuple[str, Any, str]], cells: list[str]) -> dict[str, Any]:
+    def _record(columns: list[Column], cells: list[str]) -> dict[str, Any]:
         record: dict[str, Any] = {}
-        for (path, spec, kind), cell in zip(columns, cells, strict=True):
-            value = cell.strip() or None if kind == "extra" else coerce_text(spec, kind, cell)
+        for (name, field, convert), cell in zip(columns, cells, strict=True):
+            value = convert(cell)
             if value is None:
                 continue
-            set_path(record, path, value)
+            if field is None:
+                record[name] = value
+            else:
+                record.setdefault(name, {})[field] = value
         return record
 
     def _json_lines(self) -> Iterator[RecordRow]:
@@ -258,6 +273,9 @@ class RecordSource:
                 continue
             if len(text) > MAX_JSON_INPUT:
                 yield number, None, [("(row)", f"is longer than {MAX_JSON_INPUT} characters")]
+                continue
+            if not self.records:
+                yield number, None, []
                 continue
             try:
                 value = parse_json(text)

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from datetime import date
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from .errors import InvalidInput, Param
@@ -140,12 +142,15 @@ class RecordSchema:
         self._model: Any = None
         # Lookup kind -> the field path that holds it, as problems name it (contact.email).
         self.lookup_paths: dict[str, str] = {}
+        self._lookup_places: dict[str, tuple[str, str | None]] = {}  # kind -> (category, field or None)
         for name, category in policies.register.categories.items():
             if category.field and category.field.lookup:
                 self.lookup_paths[category.field.lookup] = name
+                self._lookup_places[category.field.lookup] = (name, None)
             for field, spec in (category.fields or {}).items():
                 if spec.lookup:
                     self.lookup_paths[spec.lookup] = f"{name}.{field}"
+                    self._lookup_places[spec.lookup] = (name, field)
 
     def validate(self, data: Any, *, today: date) -> tuple[dict[str, Any], date | None]:
         """Return the normalised record and its ``applied_at``, or raise InvalidInput."""
@@ -153,11 +158,17 @@ class RecordSchema:
             raise InvalidInput("invalid record", [("(record)", "must be a JSON object")])
         from . import record_model
 
-        if self._model is None:
-            self._model = record_model.build(self.policies)
-        dumped = record_model.validate(self._model, data, today)
+        dumped = record_model.validate(self.model(), data, today)
         applied_at = dumped.pop("applied_at", None)
         return self.ordered(dumped), applied_at
+
+    def model(self) -> Any:
+        """The pydantic model of a record, built at the first call."""
+        if self._model is None:
+            from . import record_model
+
+            self._model = record_model.build(self.policies)
+        return self._model
 
     def ordered(self, record: dict[str, Any]) -> dict[str, Any]:
         """The record's categories in policy order (the order people read them in)."""
@@ -175,12 +186,13 @@ class RecordSchema:
     def lookups(self, record: dict[str, Any]) -> dict[str, str]:
         """The normalised values of a record's lookup fields, by lookup kind."""
         found: dict[str, str] = {}
-        for name, category in self.policies.register.categories.items():
-            if category.field and category.field.lookup and name in record:
-                found[category.field.lookup] = record[name]
-            for field, spec in (category.fields or {}).items():
-                if spec.lookup and field in record.get(name, {}):
-                    found[spec.lookup] = record[name][field]
+        for kind, (name, field) in self._lookup_places.items():
+            value = record.get(name)
+            if field is None:
+                if value is not None:
+                    found[kind] = value
+            elif value is not None and field in value:
+                found[kind] = value[field]
         return found
 
 
@@ -210,6 +222,18 @@ def flatten(record: dict[str, Any]) -> dict[str, Any]:
     return flat
 
 
+def field_paths_of(record: dict[str, Any]) -> list[str]:
+    """The dotted paths of a record's stored fields, sorted (what an audit entry lists): ``sorted(flatten(record))``."""
+    paths: list[str] = []
+    for name, value in record.items():
+        if isinstance(value, dict):
+            paths.extend(f"{name}.{field}" for field in value)
+        else:
+            paths.append(name)
+    paths.sort()
+    return paths
+
+
 def changed_fields(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
     old, new = flatten(before), flatten(after)
     return sorted(path for path in old.keys() | new.keys() if old.get(path) != new.get(path))
@@ -237,6 +261,7 @@ def apply_patch(record: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]
     return merged
 
 
+INTEGER_TEXT = re.compile(r"-?[0-9]{1,12}")
 TRUE_WORDS = {"true", "yes", "1"}
 FALSE_WORDS = {"false", "no", "0"}
 INTEGER_TYPES = {"integer", "birth_year", "score"}
@@ -270,8 +295,26 @@ def coerce_text(spec: FieldSpec, kind: str, text: str) -> Any:
         return None
     if kind == "tags":
         return [item.strip() for item in text.split(";") if item.strip()]
-    if spec.type in INTEGER_TYPES and re.fullmatch(r"-?[0-9]{1,12}", text):
+    if spec.type in INTEGER_TYPES and INTEGER_TEXT.fullmatch(text):
         return int(text)
     if spec.type == "boolean" and text.lower() in TRUE_WORDS | FALSE_WORDS:
         return text.lower() in TRUE_WORDS
     return text
+
+
+def text_converter(spec: FieldSpec, kind: str) -> Callable[[str], Any]:
+    """``coerce_text`` for one field, its choices made once (an import converts every cell of a column alike)."""
+    if kind == "tags" or spec.type == "boolean":
+        return partial(coerce_text, spec, kind)
+    if spec.type in INTEGER_TYPES:
+
+        def integer(text: str) -> Any:
+            text = text.strip()
+            return (int(text) if INTEGER_TEXT.fullmatch(text) else text) if text else None
+
+        return integer
+
+    def plain(text: str) -> str | None:
+        return text.strip() or None
+
+    return plain

@@ -131,6 +131,11 @@ class MemberTables:
         row = self.conn.execute("SELECT member_id FROM lookups WHERE digest = ?", (digest,)).fetchone()
         return row[0] if row else None
 
+    def held(self, digests: list[bytes]) -> set[bytes]:
+        """Which of ``digests`` some member holds, in one query (an import checks each row's lookups so)."""
+        query = f"SELECT digest FROM lookups WHERE digest IN ({', '.join('?' * len(digests))})"
+        return {row[0] for row in self.conn.execute(query, digests)} if digests else set()
+
     def member_ids_with(self, kind: str, digests: set[bytes]) -> set[str]:
         """Members holding any of ``digests`` (digests of ``kind``: other kinds never match)."""
         found: set[str] = set()

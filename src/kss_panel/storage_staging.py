@@ -33,6 +33,10 @@ class Staging:
 
     def __init__(self, db: Path) -> None:
         self.path = staging_path(db)
+        self._members: list[tuple[Any, ...]] = []
+        self._lookups: list[tuple[bytes, str, int]] = []
+        self._pending: dict[bytes, None] = {}  # the digests of the rows not yet written
+        self._written = False
         files.wipe(self.path)  # an import killed half-way left one
         files.reserve_new(self.path)
         try:
@@ -60,19 +64,40 @@ class Staging:
             self.conn.close()
         files.wipe(self.path)
 
-    def holds(self, digest: bytes) -> bool:
-        """Whether an earlier row of the file has this digest."""
-        return self.conn.execute("SELECT 1 FROM lookups WHERE digest = ?", (digest,)).fetchone() is not None
+    def holds(self, digests: list[bytes]) -> set[bytes]:
+        """Which of ``digests`` an earlier row of the file has (rows not yet written are in memory, a batch at most)."""
+        held = {digest for digest in digests if digest in self._pending}
+        if self._written:
+            query = f"SELECT digest FROM lookups WHERE digest IN ({', '.join('?' * len(digests))})"
+            with sqlite_errors(self.path, WHAT):
+                held.update(row[0] for row in self.conn.execute(query, digests))
+        return held
 
     def add(self, line: int, row: dict[str, Any], digests: list[bytes], fields: str, detail: str | None, state: bytes) -> None:
+        """Stage a prepared member; rows are written a batch at a time."""
+        self._members.append((line, *(row.get(name) for name in INSERTED), fields, detail, state))
+        member_id = row["member_id"]
+        for digest in digests:
+            self._pending[digest] = None
+            self._lookups.append((digest, member_id, line))
+        if len(self._members) >= BATCH:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._members:
+            return
+        self._written = True
         with sqlite_errors(self.path, WHAT):
-            self.conn.execute(
-                f"INSERT INTO members (line, {', '.join(INSERTED)}, fields, detail, state) VALUES (?{', ?' * len(INSERTED)}, ?, ?, ?)",
-                (line, *(row.get(name) for name in INSERTED), fields, detail, state),
+            self.conn.executemany(
+                f"INSERT INTO members (line, {', '.join(INSERTED)}, fields, detail, state) VALUES (?{', ?' * len(INSERTED)}, ?, ?, ?)", self._members
             )
-            self.conn.executemany("INSERT INTO lookups (digest, member_id, line) VALUES (?, ?, ?)", [(d, row["member_id"], line) for d in digests])
+            self.conn.executemany("INSERT INTO lookups (digest, member_id, line) VALUES (?, ?, ?)", self._lookups)
+        self._members.clear()
+        self._lookups.clear()
+        self._pending.clear()
 
     def close_writing(self) -> None:
+        self._flush()
         with sqlite_errors(self.path, WHAT):
             self.conn.execute("COMMIT")
 

@@ -8,8 +8,9 @@ asks to skip invalid rows.
 
 from __future__ import annotations
 
-import json
+import itertools
 import os
+import stat
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
 from datetime import date, datetime
@@ -23,12 +24,14 @@ from ..model import local_date
 from ..policy import Policies
 from ..readers import RecordSource, open_input
 from ..storage_staging import STAGED, Staging
-from ..record import RecordSchema, flatten, normalise_lookup
+from ..record import normalise_lookup
 from ..words import plural
-from .members import enrol_audit_detail, new_member, rectify
+from .members import complete_member, enrol_audit_detail, rectify
+from .preparing import preparer, workers_for
 from .session import Session
 
 IMPORT_BATCH = 1000
+CHECK_BATCH = 500  # rows whose lookups are checked for duplicates at once
 SHOWN_PROBLEMS = 1000  # problems kept in memory for the error or the result; --report takes any number
 Report = Callable[[int, str, str], None]
 Progress = Callable[[int, int | None], None]
@@ -44,6 +47,7 @@ def import_file(
     skip_invalid: bool = False,
     report: Path | None = None,
     progress: Progress | None = None,
+    workers: int | None = None,
 ) -> dict[str, Any]:
     """Import applications (or, with ``updates``, self-service changes) from a CSV, JSON or JSONL file.
 
@@ -51,7 +55,9 @@ def import_file(
     is unlocked and the role checked); without one, the first SHOWN_PROBLEMS
     of them are the problems of the error, or of the result (``problems``) when
     ``skip_invalid`` imported the others. ``progress`` hears (bytes read, file
-    size) as the rows go by.
+    size) as the rows go by. ``workers``: processes that validate and seal
+    applications beside this one (by default one for a large file, when the
+    machine has a second core).
     """
     session.require_officer("rectify personal data" if updates else "enrol members")
     shown = _Shown()
@@ -66,9 +72,12 @@ def import_file(
         rows: Iterable[Row] = RecordSource(handle, session.policies, extra_columns=extra)
         if progress is not None:
             rows = _watched(rows, handle, progress)
-        run = import_updates if updates else import_applications
         try:
-            counts = run(session, rows, now, report=note, skip_invalid=skip_invalid)
+            if updates:
+                counts = import_updates(session, rows, now, report=note, skip_invalid=skip_invalid)
+            else:
+                workers = workers_for(_size(handle)) if workers is None else workers
+                counts = import_applications(session, rows, now, report=note, skip_invalid=skip_invalid, workers=workers)
         except InvalidInput as exc:
             exc.problems = [*shown.problems, *exc.problems]
             exc.hints = (*exc.hints, *shown.hints, *((f"the invalid rows are listed in {report}",) if report is not None else ()))
@@ -102,7 +111,7 @@ def prescan(handle: IO[bytes], policies: Policies, extra: tuple[str, ...]) -> No
     if not handle.seekable():
         return
     start = handle.tell()
-    for _ in RecordSource(handle, policies, extra_columns=extra):
+    for _ in RecordSource(handle, policies, extra_columns=extra, records=False):
         pass
     handle.seek(start)
 
@@ -114,28 +123,21 @@ def _report_line(handle: IO[str]) -> Report:
     return write
 
 
-def _watched(rows: Iterable[Row], handle: IO[bytes], progress: Progress) -> Iterator[Row]:
+def _size(handle: IO[bytes]) -> int | None:
+    """The size of a regular file; None for a pipe."""
     try:
-        total: int | None = os.fstat(handle.fileno()).st_size or None
+        status = os.fstat(handle.fileno())
     except (OSError, ValueError):
-        total = None
+        return None
+    return status.st_size if stat.S_ISREG(status.st_mode) else None
+
+
+def _watched(rows: Iterable[Row], handle: IO[bytes], progress: Progress) -> Iterator[Row]:
+    total = _size(handle) or None
     for count, row in enumerate(rows, start=1):
         if count % 500 == 0:
             progress(handle.tell(), total)
         yield row
-
-
-def _validated(schema: RecordSchema, rows: Iterable[Row], today: date) -> Iterator[tuple[int, dict[str, Any], date | None, list[tuple[str, str]]]]:
-    for line, data, problems in rows:
-        if problems:
-            yield line, {}, None, problems
-            continue
-        try:
-            record, applied_at = schema.validate(data, today=today)
-        except InvalidInput as exc:
-            yield line, {}, None, exc.problems
-            continue
-        yield line, record, applied_at, []
 
 
 class _Counts(dict[str, int]):
@@ -152,18 +154,22 @@ class _Counts(dict[str, int]):
             raise InvalidInput(f"{self['invalid']} of {plural(self['rows'], what)} {verb} invalid: {outcome}")
 
 
-def import_applications(session: Session, rows: Iterable[Row], now: datetime, *, report: Report, skip_invalid: bool = False) -> dict[str, int]:
+def import_applications(
+    session: Session, rows: Iterable[Row], now: datetime, *, report: Report, skip_invalid: bool = False, workers: int = 0
+) -> dict[str, int]:
     """Enrol a stream of applications, all or none; duplicates (within the file and against the
     register) are found by keyed digest.
 
     The rows are validated, sealed and hashed into a staging file with no lock
     held, so other commands answer meanwhile; the register's write lock is
     taken only to copy them in, in one transaction with their audit entries.
+    With ``workers``, rows are validated and sealed in that many processes
+    beside this one (``preparing``); the outcome is the same.
     """
     session.require_officer("enrol members")
     counts = _Counts(rows=0, imported=0, invalid=0, flagged=0)
     with Staging(session.store.path) as staging:
-        _prepare(session, staging, rows, local_date(now), counts, report)
+        _prepare(session, staging, rows, local_date(now), counts, report, workers)
         staging.close_writing()
         counts.finish(skip_invalid, "record", "nothing was imported")
         with session.store.attached(staging.path, STAGED), session.store.write():
@@ -174,26 +180,35 @@ def import_applications(session: Session, rows: Iterable[Row], now: datetime, *,
     return dict(counts)
 
 
-def _prepare(session: Session, staging: Staging, rows: Iterable[Row], today: date, counts: _Counts, report: Report) -> None:
-    """Validate, seal and hash every row into the staging file; reads of the register are one query each, no transaction."""
+def _prepare(session: Session, staging: Staging, rows: Iterable[Row], today: date, counts: _Counts, report: Report, workers: int) -> None:
+    """Validate, seal and hash every row into the staging file (``preparing``), the duplicate checks a batch of
+    rows at a time: two queries, of the rows staged before it and of the register, one short read each."""
     suppressions = session.store.has_suppressions()
-    for line, record, applied_at, problems in _validated(session.schema, rows, today):
-        counts["rows"] += 1
-        if not problems:
-            lookups = session.vault.lookups(record)
-            problems = [
-                (session.schema.lookup_paths[kind], "is already in the register or earlier in the file")
-                for kind, digest in sorted(lookups.items())
-                if staging.holds(digest) or session.store.find(kind, digest)
-            ]
-        if problems:
-            counts.problem(line, problems, report)
-            continue
-        row, lookups = new_member(session, record, applied_at, today, check_suppressions=suppressions, lookups=lookups)
-        counts["flagged"] += bool(row["suppression_match"])
-        counts["imported"] += 1
-        detail = compact_detail(enrol_audit_detail(row, **{"import": True}))
-        staging.add(line, row, [lookups[kind] for kind in sorted(lookups)], ",".join(sorted(flatten(record))), detail, member_digest(row))
+    paths = session.schema.lookup_paths
+    details = {flag: compact_detail(enrol_audit_detail({"suppression_match": flag}, **{"import": True})) for flag in (None, 1)}
+    with preparer(session.schema, session.vault, today, workers) as prepare:
+        for batch in prepare(_batches(rows)):
+            digests = [digest for _, _, lookups, _, _ in batch for digest in lookups.values()]
+            taken = staging.holds(digests) | session.store.held(digests) if digests else set()
+            for line, problems, lookups, fields, row in batch:
+                counts["rows"] += 1
+                if not problems:
+                    # A value of a member, or of an earlier row of the file that is imported: the first row with it is.
+                    problems = [(paths[kind], "is already in the register or earlier in the file") for kind in sorted(lookups) if lookups[kind] in taken]
+                if problems or row is None:
+                    counts.problem(line, problems, report)
+                    continue
+                taken.update(lookups.values())
+                complete_member(session, row, lookups, check_suppressions=suppressions)
+                counts["flagged"] += bool(row["suppression_match"])
+                counts["imported"] += 1
+                staging.add(line, row, [lookups[kind] for kind in sorted(lookups)], fields, details[row["suppression_match"]], member_digest(row))
+
+
+def _batches(rows: Iterable[Row]) -> Iterator[list[Row]]:
+    iterator = iter(rows)
+    while batch := list(itertools.islice(iterator, CHECK_BATCH)):
+        yield batch
 
 
 def _late_duplicates(session: Session, counts: _Counts, report: Report, skip_invalid: bool) -> None:
@@ -211,9 +226,10 @@ def _late_duplicates(session: Session, counts: _Counts, report: Report, skip_inv
 
 def _enrol_entries(session: Session, now: datetime) -> None:
     writer = session.audit_writer()
+    at = int(now.timestamp())
     batch: list[dict[str, Any]] = []
     for member_id, fields, detail, state in Staging.entries(session.store.conn):
-        batch.append(writer.entry(now, "enrol", member_id, fields.split(",") if fields else (), json.loads(detail) if detail else None, state))
+        batch.append(writer.compact_entry(at, "enrol", member_id, fields or "", detail, state))
         if len(batch) >= IMPORT_BATCH:
             session.store.append_audit(batch)
             batch = []

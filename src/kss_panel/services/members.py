@@ -15,25 +15,21 @@ from .session import Session, plain
 NewMember = tuple[dict[str, Any], dict[str, bytes]]
 
 
-def new_member(
-    session: Session,
-    record: dict[str, Any],
-    applied_at: date | None,
-    today: date,
-    *,
-    check_suppressions: bool = True,
-    lookups: dict[str, bytes] | None = None,
-) -> NewMember:
-    """A validated record as a new applicant: the row to insert (sealed box included) and its keyed digests.
+def new_member(session: Session, record: dict[str, Any], applied_at: date | None, today: date) -> NewMember:
+    """A validated record as a new applicant: the row to insert (sealed box included) and its keyed digests."""
+    lookups = session.vault.lookups(record)
+    return complete_member(session, session.vault.new_member(record, applied_at or today, today), lookups), lookups
+
+
+def complete_member(session: Session, row: dict[str, Any], lookups: dict[str, bytes], *, check_suppressions: bool = True) -> dict[str, Any]:
+    """A new applicant's sealed row with its lookup digests and the suppression flag.
 
     Someone erased with --suppress who applies again is flagged, not refused.
     """
-    row = session.vault.new_member(record, applied_at or today, today)
-    lookups = lookups if lookups is not None else session.vault.lookups(record)
     suppressed = {kind: digest for kind, digest in lookups.items() if kind in SUPPRESSED_KINDS}
     row["suppression_match"] = 1 if check_suppressions and session.store.suppressed(suppressed) else None
     row["lookup_digests"] = b"".join(lookups[kind] for kind in sorted(lookups))
-    return row, lookups
+    return row
 
 
 def enrol_audit_detail(row: dict[str, Any], **extra: Any) -> dict[str, Any]:

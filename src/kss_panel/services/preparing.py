@@ -1,0 +1,99 @@
+"""Preparing applications for an import: validation, keyed digests and sealing, on a second core when there is one.
+
+Validating and sealing a row costs several times what staging it does, so a
+large import hands batches of rows to one worker process while this process
+reads the file, checks the prepared rows for duplicates and stages them. The
+worker is a fork of this process (it has the keys already; nothing is sent to
+it but the rows), it writes nothing, and it sends back for each row only its
+problems, its keyed digests, the names of its fields and its sealed row:
+ciphertext, never the record. Without ``fork`` (or with ``workers=0``) the
+same work runs here, batch by batch: the outcome is the same either way.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
+from datetime import date
+from typing import Any
+
+from ..errors import InvalidInput
+from ..record import RecordSchema, field_paths_of
+from ..vault import Vault
+
+Row = tuple[int, Any, list[tuple[str, str]]]  # line, the record as read (or None), the problems found reading it
+# line, problems, keyed digests by kind, the comma-joined field names, the sealed row (None for an invalid row)
+Prepared = tuple[int, list[tuple[str, str]], dict[str, bytes], str, dict[str, Any] | None]
+Preparer = Callable[[Iterable[list[Row]]], Iterator[list[Prepared]]]
+PARALLEL_FROM = 2**20  # bytes of input from which a worker process pays for itself (about 5,000 applications)
+
+
+def prepare(schema: RecordSchema, vault: Vault, today: date, rows: list[Row]) -> list[Prepared]:
+    """Validate, hash and seal each row (a duplicate is found later, by its digests)."""
+    prepared: list[Prepared] = []
+    for line, data, problems in rows:
+        if not problems:
+            try:
+                record, applied_at = schema.validate(data, today=today)
+            except InvalidInput as exc:
+                problems = exc.problems
+        if problems:
+            prepared.append((line, problems, {}, "", None))
+            continue
+        row = vault.new_member(record, applied_at or today, today)
+        prepared.append((line, [], vault.lookups(record), ",".join(field_paths_of(record)), row))
+    return prepared
+
+
+def workers_for(size: int | None) -> int:
+    """One worker for a large file on a machine with a second core; none for a small one (or a pipe)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return 1 if size is not None and size >= PARALLEL_FROM and cores > 1 and _can_fork() else 0
+
+
+def _can_fork() -> bool:
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
+@contextmanager
+def preparer(schema: RecordSchema, vault: Vault, today: date, workers: int) -> Iterator[Preparer]:
+    """A function from batches of rows to batches of prepared rows, in order: here, or in ``workers`` processes."""
+    if workers <= 0 or not _can_fork():
+        yield lambda batches: (prepare(schema, vault, today, batch) for batch in batches)
+        return
+    schema.model()  # built once, before the fork: the worker inherits it
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"), initializer=_start, initargs=(schema, vault, today))
+    try:
+        yield lambda batches: _pipelined(pool, batches, workers + 1)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _pipelined(pool: ProcessPoolExecutor, batches: Iterable[list[Row]], ahead: int) -> Iterator[list[Prepared]]:
+    """Keep ``ahead`` batches in the workers while the caller stages the one before: memory stays bounded."""
+    pending: deque[Future[list[Prepared]]] = deque()
+    for batch in batches:
+        pending.append(pool.submit(_prepare_here, batch))
+        if len(pending) > ahead:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
+
+
+# --- in the worker process ----------------------------------------------------------------------------------
+
+_worker: tuple[RecordSchema, Vault, date] | None = None
+
+
+def _start(schema: RecordSchema, vault: Vault, today: date) -> None:
+    global _worker
+    _worker = (schema, vault, today)
+
+
+def _prepare_here(rows: list[Row]) -> list[Prepared]:
+    assert _worker is not None
+    return prepare(*_worker, rows)
