@@ -1,18 +1,26 @@
-"""Benchmark the nightly purge: dry run, apply, and a raw SQL delete as the floor.
+"""Benchmark the nightly purge: dry run and apply, against a raw-SQL floor doing the same work.
 
 Builds a register of N members of whom M are due (applicants who applied
 long ago, under the applicant-not-admitted rule; the rest applied last week),
-then, in the same run:
+then, alternately R times (default 3), each on a fresh copy of it:
 
-1. dry run: ``lifecycle.plan_purge`` (reads plain columns only);
-2. apply: ``lifecycle.purge`` with a purger key (crypto-shred, delete, ledger
-   and an audit entry per member, in batches);
-3. on a copy of the register made before the apply, a raw SQL delete of the
-   same M members' rows (lookups, members) with
-   ``PRAGMA secure_delete=ON`` in one transaction: the floor the apply is
-   compared with.
+A. `kss-panel purge --apply --expect M` with a purger key file, as cron runs
+   it (start-up included): the plan, every due member's row checked against
+   the trail, then in batches: the member's rows deleted (lookups,
+   disclosures, the member with its wrapped key and box), an erasure row, a
+   ledger line, an audit entry each, the batch signed, and the write-ahead
+   log wiped after each batch;
+B. the floor, a plain script (sqlite3, hashlib and cryptography only, none of
+   kss-panel's code) doing the same work in one raw transaction with
+   `secure_delete` on: the same deletes (lookup rows by digest, disclosures,
+   members), the same erasure rows and ledger lines (fsynced before the
+   commit), the same audit entries chained with SHA-256 and the last signed
+   with Ed25519, then the log wiped once (checkpoint, zeros, fsync). It knows
+   the due members beforehand: no plan, no trail checks, no batches.
 
-The build is timed separately; it is not what is measured.
+It prints the median wall and CPU time of each and the median of the
+pairwise ratios, then the dry run (`kss-panel purge`) and a second apply
+(nothing due) on the purged register. The build is not measured.
 
     .venv/bin/python benchmarks/bench_purge.py                      # 100,000 members, 10,000 due
     .venv/bin/python benchmarks/bench_purge.py --members 5000 --due 500
@@ -22,6 +30,9 @@ The build is timed separately; it is not what is measured.
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
+import os
 import shutil
 import sqlite3
 import sys
@@ -33,14 +44,19 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from kss_panel import crypto, keyslots
+from kss_panel import crypto
 from kss_panel.services import intake, lifecycle, officers
-from kss_panel.services.session import init_register, unlock
+from kss_panel.services.session import init_register
+from kss_panel.model import local_date
 from kss_panel.policy_files import load_policies
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import timing  # noqa: E402  (alternate runs of a command and its floor)
+
 ROOT = Path(__file__).resolve().parents[1]
-NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)  # noon UTC: the same day in Helsinki
-TODAY = date(2026, 6, 15)
+# The command purges as of today, so the register is built relative to today.
+NOW = datetime.now(UTC)
+TODAY = local_date(NOW)
 FAST_KDF = crypto.KdfParams(salt=b"s" * 16, memory_kib=64, iterations=1, lanes=1)
 CHUNK = 2000
 
@@ -74,10 +90,12 @@ def applications(members: int, due: int) -> Iterator[dict[str, Any]]:
         yield application(i, TODAY - timedelta(days=200 if i < due else 10))
 
 
-def build(db: Path, members: int, due: int) -> tuple[bytes, str]:
-    """Create the register; return the purger key secret and how it was filled."""
+def build(db: Path, key: Path, members: int, due: int) -> str:
+    """Create the register and the purger's key file; return how it was filled."""
     policies = load_policies(ROOT / "policies")
-    cron_secret = crypto.parse_key_file(crypto.new_key_file_text())
+    text = crypto.new_key_file_text()
+    key.write_text(text)
+    cron_secret = crypto.parse_key_file(text)
     with init_register(db, policies, "aino", "correct horse battery", FAST_KDF, NOW, unlock_seconds=0.0) as session:
         officers.add_officer(session, "cron", "purger", NOW, key_secret=cron_secret)
         stream = applications(members, due)
@@ -88,40 +106,99 @@ def build(db: Path, members: int, due: int) -> tuple[bytes, str]:
             done += len(chunk)
             print(f"\r  built {done:,} / {members:,}", end="", file=sys.stderr, flush=True)
         print(file=sys.stderr)
-    return cron_secret, "intake.import_applications"
+    return "intake.import_applications"
 
 
 def _refuse(line: int, path: str, problem: str) -> None:
     raise SystemExit(f"benchmark data invalid at line {line}: {path}: {problem}")
 
 
-def raw_delete(db: Path, member_ids: list[str]) -> tuple[float, int]:
-    """Delete these members' rows with plain SQL (secure_delete on), in one transaction."""
+# --- the floor: the same work in one raw transaction ---------------------------------------------------------
+
+
+def raw_purge(db: Path, ids_file: Path) -> None:
+    """Erase the members listed in ``ids_file`` with plain SQL, as kss-panel's purge does, in one transaction."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    ids = ids_file.read_text().split()
+    day, now = TODAY.isoformat(), int(NOW.timestamp())
     conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("PRAGMA secure_delete = ON")
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA temp_store = MEMORY")
+    conn.execute("BEGIN IMMEDIATE")
+    register_id = conn.execute("SELECT value FROM meta WHERE key = 'register_id'").fetchone()[0]
+    pairs = []
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        marks = ", ".join("?" * len(chunk))
+        for member_id, joined in conn.execute(f"SELECT member_id, lookup_digests FROM members WHERE member_id IN ({marks})", chunk):
+            pairs += [(joined[i : i + 16], member_id) for i in range(0, len(joined), 16)]
+    conn.executemany("DELETE FROM lookups WHERE digest = ? AND member_id = ?", pairs)
+    for table in ("disclosures", "members"):
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            conn.execute(f"DELETE FROM {table} WHERE member_id IN ({', '.join('?' * len(chunk))})", chunk)
+    conn.executemany("INSERT INTO erasures (member_id, erased_at, reason, rule) VALUES (?, ?, 'retention', 'applicant-not-admitted')",
+                     [(member_id, day) for member_id in ids])
+    seq, chain, policy = conn.execute("SELECT seq, hash, policy FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+    entries = []
+    detail = json.dumps({"reason": "retention", "rule": "applicant-not-admitted"}, sort_keys=True, separators=(",", ":"))
+    for member_id in [*ids, None]:
+        seq += 1
+        action, text = ("erase", detail) if member_id else ("purge", json.dumps({"erased": len(ids)}, separators=(",", ":")))
+        canonical = "\n".join((str(seq), str(now), "cron", action, member_id or "", "", policy.hex(), text, ""))
+        chain = hashlib.sha256(chain + canonical.encode()).digest()
+        entries.append((seq, now, "cron", action, member_id, policy, text, chain[:8]))
+    conn.executemany("INSERT INTO audit (seq, at, actor, action, member_id, policy, detail, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", entries)
+    message = b"kss-panel" + register_id.encode() + str(seq).encode() + chain
+    conn.execute("UPDATE audit SET hash = ?, sig = ? WHERE seq = ?", (chain, Ed25519PrivateKey.generate().sign(message), seq))
+    with open(db.with_name(db.name + ".erasures"), "a", encoding="utf-8") as ledger:
+        ledger.writelines(f"{day} {member_id} retention\n" for member_id in ids)
+        ledger.flush()
+        os.fsync(ledger.fileno())
+    conn.execute("COMMIT")
+    conn.execute("PRAGMA wal_checkpoint(RESTART)")
+    wal = db.with_name(db.name + "-wal")
+    with open(wal, "r+b") as log:
+        size = log.seek(0, os.SEEK_END)
+        log.seek(0)
+        log.write(bytes(size))
+        log.flush()
+        os.fsync(log.fileno())
+    conn.close()
+
+
+# --- main ---------------------------------------------------------------------------------------------------
+
+
+def fresh(template: Path, db: Path) -> None:
+    """A copy of the template register (and nothing of an earlier run beside it)."""
+    for path in db.parent.glob(db.name + "*"):
+        path.unlink()
+    shutil.copy(template, db)
+
+
+def erased(db: Path) -> tuple[int, int]:
+    conn = sqlite3.connect(db)
     try:
-        conn.execute("PRAGMA secure_delete = ON")
-        params = [(member_id,) for member_id in member_ids]
-        started = time.perf_counter()
-        conn.execute("BEGIN IMMEDIATE")
-        conn.execute("CREATE TEMP TABLE gone (member_id TEXT PRIMARY KEY)")
-        conn.executemany("INSERT INTO gone VALUES (?)", params)
-        conn.execute("DELETE FROM lookups WHERE member_id IN (SELECT member_id FROM gone)")
-        conn.execute("DELETE FROM members WHERE member_id IN (SELECT member_id FROM gone)")
-        conn.execute("COMMIT")
-        elapsed = time.perf_counter() - started
-        left = conn.execute("SELECT count(*) FROM members").fetchone()[0]
+        return conn.execute("SELECT count(*) FROM members").fetchone()[0], conn.execute("SELECT count(*) FROM erasures").fetchone()[0]
     finally:
         conn.close()
-    return elapsed, int(left)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--members", type=int, default=100_000, help="members in the register (default 100,000)")
     parser.add_argument("--due", type=int, default=None, help="of whom due for erasure (default a tenth of --members)")
+    parser.add_argument("--runs", type=int, default=3, help="pairs of runs, apply and floor in turn (default 3)")
     parser.add_argument("--dir", type=Path, default=None, help="work directory (default: a new temporary one, removed after)")
+    parser.add_argument("--floor", nargs=2, type=Path, metavar=("DB", "IDS"), help=argparse.SUPPRESS)  # the floor, as its own process
     # run_all.py passes its arguments to every script: ignore another script's options.
     args, ignored = parser.parse_known_args()
+    if args.floor:
+        raw_purge(*args.floor)
+        return
     if ignored:
         print(f"ignoring options meant for other benchmarks: {' '.join(ignored)}", file=sys.stderr)
     if args.due is None:
@@ -129,55 +206,50 @@ def main() -> None:
     if not 0 < args.due <= args.members:
         parser.error("need 0 < --due <= --members")
     warnings.simplefilter("ignore")
-
     work = args.dir or Path(tempfile.mkdtemp(prefix="kss-panel-bench-"))
     work.mkdir(parents=True, exist_ok=True)
-    db, copy = work / "register.db", work / "register-raw.db"
-    for path in (db, copy, work / "register.db.erasures"):
+    template, key, db, ids_file = work / "template.db", work / "cron.key", work / "run" / "register.db", work / "due.txt"
+    db.parent.mkdir(exist_ok=True)
+    for path in (template, key, work / "template.db.erasures"):
         path.unlink(missing_ok=True)
     try:
-        print(f"kss-panel purge benchmark: {args.members:,} members, {args.due:,} due")
+        print(f"kss-panel purge benchmark: {args.members:,} members, {args.due:,} due, {args.runs} runs of each in turn")
         started = time.perf_counter()
-        cron_secret, how = build(db, args.members, args.due)
-        build_seconds = time.perf_counter() - started
-        size = db.stat().st_size
-        shutil.copy(db, copy)  # identical register for the raw delete, made before the apply
+        how = build(template, key, args.members, args.due)
+        print(f"build (not measured): {time.perf_counter() - started:.1f} s via {how}; register {template.stat().st_size / 1e6:.1f} MB",
+              flush=True)
+        kss = [str(Path(sys.executable).parent / "kss-panel"), "--db", str(db), "--policies", str(ROOT / "policies")]
+        fresh(template, db)
+        plan = json.loads(timing.run([*kss, "purge", "--json", "--key-file", str(key)]).stdout)["data"]
+        ids_file.write_text("\n".join(member_id for rule in plan["rules"] for member_id in rule["member_ids"]) + "\n")
+        assert plan["total"] == args.due, plan["total"]
 
-        policies = load_policies(ROOT / "policies")
-        with unlock(db, policies, keyslots.Credentials(key_secret=cron_secret)) as session:
-            assert session.role == "purger"
-            started = time.perf_counter()
-            plan = lifecycle.plan_purge(session, TODAY)
-            dry_seconds = time.perf_counter() - started
-            assert plan.total == args.due, (plan.total, args.due)
-            due_ids = [member_id for ids in plan.due.values() for member_id in ids]
+        def apply() -> timing.Run:
+            fresh(template, db)
+            done = timing.run([*kss, "purge", "--apply", "--quiet", "--expect", str(args.due), "--key-file", str(key)])
+            assert erased(db) == (args.members - args.due, args.due)
+            return done
 
-            started = time.perf_counter()
-            applied = lifecycle.purge(session, NOW, expect=args.due)  # over the guard's share: confirmed, as an officer would
-            apply_seconds = time.perf_counter() - started
-            assert applied.total == args.due
+        def floor() -> timing.Run:
+            fresh(template, db)
+            done = timing.run([sys.executable, __file__, "--floor", str(db), str(ids_file)])
+            assert erased(db) == (args.members - args.due, args.due)
+            return done
 
-            started = time.perf_counter()
-            again = lifecycle.purge(session, NOW)
-            noop_seconds = time.perf_counter() - started
-            assert again.total == 0
-        conn = sqlite3.connect(db)
-        try:
-            left = conn.execute("SELECT count(*) FROM members").fetchone()[0]
-            erased = conn.execute("SELECT count(*) FROM erasures").fetchone()[0]
-        finally:
-            conn.close()
-        assert (left, erased) == (args.members - args.due, args.due), (left, erased)
-
-        raw_seconds, raw_left = raw_delete(copy, due_ids)
-        assert raw_left == args.members - args.due
-
-        print(f"build (not measured)              {build_seconds:9.2f} s   via {how}; register {size / 1e6:.1f} MB")
-        print(f"dry run (plan_purge)              {dry_seconds:9.3f} s")
-        print(f"apply (purge, purger key)         {apply_seconds:9.3f} s   {apply_seconds / args.due * 1e3:.3f} ms per member")
-        print(f"second apply (nothing due)        {noop_seconds:9.3f} s")
-        print(f"raw SQL delete (secure_delete)    {raw_seconds:9.3f} s   {raw_seconds / args.due * 1e3:.3f} ms per member")
-        print(f"ratio apply / raw                 {apply_seconds / raw_seconds:9.2f} x")
+        pairs = timing.alternate(apply, floor, args.runs, progress="purge")
+        fresh(template, db)
+        dry = timing.run([*kss, "purge", "--quiet", "--key-file", str(key)])
+        timing.run([*kss, "purge", "--apply", "--quiet", "--expect", str(args.due), "--key-file", str(key)])
+        again = timing.run([*kss, "purge", "--apply", "--quiet", "--key-file", str(key)])
+        print()
+        print(timing.HEADER)
+        print(timing.row("kss-panel purge --apply", pairs, "a"))
+        print(timing.row("floor: the same work, raw SQL, one transaction", pairs, "b"))
+        print(f"{'ratio purge --apply / floor (pairwise median)':<46} {pairs.ratio('wall'):8.2f}x {pairs.ratio('cpu'):8.2f}x")
+        print(f"{'kss-panel purge (dry run)':<46} {dry.wall:9.2f} {dry.cpu:9.2f} {dry.peak_mib:9.0f}")
+        print(f"{'kss-panel purge --apply, nothing due':<46} {again.wall:9.2f} {again.cpu:9.2f} {again.peak_mib:9.0f}")
+        per = pairs.median("a", "wall") / args.due * 1e3
+        print(f"\napply: {per:.3f} ms per member erased; floor {pairs.median('b', 'wall') / args.due * 1e3:.3f} ms")
     finally:
         if args.dir is None:
             shutil.rmtree(work, ignore_errors=True)

@@ -99,6 +99,16 @@ def test_opening_migrates_what_needs_no_key(old: Old) -> None:
     assert [c for c in CANARY_STRINGS if c.lower().encode() in raw] == []
 
 
+def test_the_upgrade_indexes_the_trail_by_member_and_keeps_the_files_pages(old: Old) -> None:
+    """Commands find a member's last committed row through one index; the page size of a file, fixed when it
+    was made, stays (a new register has 8 KiB pages: test_init)."""
+    assert old.as_key("cron", "officer", "list").exit_code == 0
+    assert old.sql("SELECT sql FROM sqlite_master WHERE name = 'audit_state'") == [
+        ("CREATE INDEX audit_state ON audit (member_id) WHERE state IS NOT NULL",)
+    ]
+    assert old.sql("PRAGMA page_size") == [(4096,)]
+
+
 def test_verifying_a_register_not_yet_upgraded_needs_a_key(old: Old) -> None:
     result = old.cli("audit", "verify")
     assert_clean_failure(result, 3)

@@ -51,7 +51,7 @@ def imported_with(reg: Register, workers: int) -> tuple[dict[str, Any], int, lis
 
 def test_a_worker_gives_the_outcome_of_one_process(make_register: Any, tmp_path: Path) -> None:
     alone = imported_with(make_register({}, directory=tmp_path / "alone"), workers=0)
-    beside = imported_with(make_register({}, directory=tmp_path / "beside"), workers=1)
+    beside = imported_with(make_register({}, directory=tmp_path / "beside"), workers=2)
     assert beside == alone
     outcome, members, _ = beside
     assert (outcome["rows"], outcome["imported"], outcome["invalid"], members) == (1300, 1293, 7, 1 + 1293)
@@ -99,4 +99,4 @@ def test_the_command_imports_a_large_file_with_a_worker(reg: Register) -> None:
 def test_workers_are_for_large_files_on_more_than_one_core() -> None:
     assert preparing.workers_for(None) == 0  # a pipe: its size is not known
     assert preparing.workers_for(preparing.PARALLEL_FROM - 1) == 0
-    assert preparing.workers_for(preparing.PARALLEL_FROM) == (1 if len(os.sched_getaffinity(0)) > 1 else 0)
+    assert preparing.workers_for(preparing.PARALLEL_FROM) == (2 if len(os.sched_getaffinity(0)) > 1 else 0)

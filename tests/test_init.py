@@ -65,6 +65,18 @@ def test_init_with_passphrase_from_environment(tmp_path: Path) -> None:
     assert_clean_failure(wrong, 3)
 
 
+def test_a_new_register_has_8_kib_pages(tmp_path: Path) -> None:
+    """A member's row (about 1.1 KB) fills an 8 KiB page to some 95%; a 4 KiB page holds three of them."""
+    db = tmp_path / "panel.db"
+    assert init(db, "--officer", "aino", env={"KSS_PANEL_PASSPHRASE": PASSPHRASE}).exit_code == 0
+    conn = sqlite3.connect(db)
+    try:
+        assert conn.execute("PRAGMA page_size").fetchone() == (8192,)
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    finally:
+        conn.close()
+
+
 def test_init_with_passphrase_file_and_officer_from_environment(tmp_path: Path) -> None:
     db = tmp_path / "panel.db"
     secret = tmp_path / "passphrase.txt"

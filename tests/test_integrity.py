@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from kss_panel.errors import IntegrityError
+from kss_panel.services import lifecycle
 from support import AINO, VEIKKO, Register, assert_clean_failure
 
 POPULATED = {"aino": AINO, "veikko": VEIKKO}
@@ -89,6 +91,30 @@ def test_a_hand_edit_cannot_make_tonights_purge_erase_someone(admitted: Register
     for args in (("purge",), ("purge", "--apply", "--quiet")):
         assert refused(admitted, *args, key="cron") == changed(aino)
     assert admitted.member(aino) is not None
+
+
+def test_a_member_added_by_hand_is_never_purged(admitted: Register) -> None:
+    """The purge checks its batch of due members in a few queries: a forged due row among them is named."""
+    forged = "M" + "b" * 16
+    admitted.sql("INSERT INTO members (member_id, status, applied_at, updated_at, wrapped_dek, box) "
+                 "SELECT ?, 'applicant', '2019-01-01', updated_at, wrapped_dek, box FROM members WHERE member_id = ?", [forged, admitted.ids["aino"]])
+    line = f"kss-panel: error: member {forged} has no entry in the audit trail: the row was added by hand"
+    for args in (("purge",), ("purge", "--apply", "--quiet")):
+        assert refused(admitted, *args, key="cron") == line
+
+
+def test_a_planned_member_deleted_by_hand_stops_the_purge(admitted: Register) -> None:
+    aino = admitted.ids["aino"]
+    admitted.sql("UPDATE members SET status = 'applicant', applied_at = '2019-01-01' WHERE member_id = ?", [aino])
+    with admitted.session(key="cron") as session:
+        plan = lifecycle.PurgePlan(LATER.date(), {"applicant-not-admitted": [aino]}, members=2)
+        for table in ("lookups", "members"):
+            admitted.sql(f"DELETE FROM {table} WHERE member_id = ?", [aino])
+        before = admitted.tables()
+        with pytest.raises(IntegrityError) as refused_:
+            lifecycle.purge(session, LATER, plan=plan, expect=1)
+    assert refused_.value.message == f"member {aino} was deleted by hand: the audit trail has it, and it was never erased"
+    assert admitted.tables() == before
 
 
 def test_a_hand_edited_member_is_never_committed_anew(admitted: Register) -> None:

@@ -13,6 +13,9 @@ from . import files
 from .errors import Busy, IntegrityError
 
 DEFAULT_BUSY_TIMEOUT = 30.0
+# A member's row (its box, wrapped key and digests: about 1.1 KB) fills an 8 KiB page to some 95%, where a
+# 4 KiB page holds three rows and a quarter of it stays empty. New registers use it; older files keep theirs.
+PAGE_SIZE = 8192
 # Write transactions committed in this process, by register path: the command line compares
 # the count before and after a command, so it says "nothing was changed" only when it is true.
 COMMITS: Counter[str] = Counter()

@@ -200,8 +200,9 @@ def _format_2_trail(db: sqlite_utils.Database) -> None:
     )
     db.execute("DROP TABLE audit")
     db.execute("ALTER TABLE audit_2 RENAME TO audit")
-    # The last entry that commits to a member's row (or, with no member, to the slot table).
-    db.execute("CREATE INDEX audit_state ON audit (member_id, seq) WHERE state IS NOT NULL")
+    # The last entry that commits to a member's row (or, with no member, to the slot table): an index
+    # entry holds its row's seq (the rowid) already, so the member id alone orders them.
+    db.execute("CREATE INDEX audit_state ON audit (member_id) WHERE state IS NOT NULL")
 
 
 def _legacy_entry(db: sqlite_utils.Database, fieldsets: dict[str, int], row: tuple) -> tuple:  # type: ignore[type-arg]

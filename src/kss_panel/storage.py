@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from . import files
-from .database import COMMITS, DEFAULT_BUSY_TIMEOUT, connect, has_content, sqlite_errors, wal_path, write_ahead, zero
+from .database import COMMITS, DEFAULT_BUSY_TIMEOUT, PAGE_SIZE, connect, has_content, sqlite_errors, wal_path, write_ahead, zero
 from .errors import CommittedButBusy, IntegrityError, InvalidInput, NotFound
 from .migrations import SCHEMA_VERSION, migrate
 from .storage_members import MEMBER_COLUMNS, MemberTables, rows_of
@@ -67,6 +67,7 @@ class Store(MemberTables, TrailTables):
         # Never over an existing file; 0600 from the first byte, before SQLite writes.
         files.reserve_new(path)
         store = cls(path, connect(path, busy_timeout), busy_timeout)
+        store.conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")  # before the first write: it is fixed from then on
         write_ahead(store.conn)
         with store.write():
             migrate(store.conn)

@@ -86,17 +86,44 @@ class MemberTables:
         if self.on_change is not None and member_id not in self.dirty_members:
             self.on_change(member_id)
         row = self.conn.execute("SELECT lookup_digests FROM members WHERE member_id = ?", (member_id,)).fetchone()
-        # Only the member's own lookup rows: a digest listed by hand under another member is not deleted.
+        self.erase_members([(member_id, row[0] if row else None, rule)], erased_at, reason)
+
+    def erase_members(self, members: list[tuple[str, bytes | None, str | None]], erased_at: str, reason: str) -> None:
+        """Delete every row of each (member id, its lookup digests, rule) and note the ids in the ledger, a
+        statement a table for all of them; the caller has checked each member's row (``on_change``)."""
+        ids = [member_id for member_id, _, _ in members]
+        # Only a member's own lookup rows: a digest listed by hand under another member is not deleted.
         self.conn.executemany(
-            "DELETE FROM lookups WHERE digest = ? AND member_id = ?", [(d, member_id) for d in split_digests(row[0] if row else None)]
+            "DELETE FROM lookups WHERE digest = ? AND member_id = ?", [(d, member_id) for member_id, joined, _ in members for d in split_digests(joined)]
         )
-        self.conn.execute("DELETE FROM disclosures WHERE member_id = ?", (member_id,))
-        if self.conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'sections'").fetchone():
-            # A register not yet upgraded from format 1 still keeps the records in per-category sections.
-            self.conn.execute("DELETE FROM sections WHERE member_id = ?", (member_id,))
-        self.conn.execute("DELETE FROM members WHERE member_id = ?", (member_id,))
-        self.dirty_members.discard(member_id)
-        self.record_erasure(member_id, erased_at, reason, rule)
+        sections = self.conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'sections'").fetchone() is not None
+        # A register not yet upgraded from format 1 still keeps the records in per-category sections.
+        for table in ("disclosures", *(("sections",) if sections else ()), "members"):
+            for start in range(0, len(ids), CHUNK):
+                chunk = ids[start : start + CHUNK]
+                self.conn.execute(f"DELETE FROM {table} WHERE member_id IN ({', '.join('?' * len(chunk))})", chunk)
+        self.dirty_members.difference_update(ids)
+        self.conn.executemany(
+            "INSERT OR REPLACE INTO erasures (member_id, erased_at, reason, rule) VALUES (?, ?, ?, ?)",
+            [(member_id, erased_at, reason, rule) for member_id, _, rule in members],
+        )
+        self._ledger_lines.extend(files.ledger_line(erased_at, member_id, reason) for member_id in ids)
+
+    def members_by_id(self, member_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """The rows of these members that exist, by id (a query a few hundred of them)."""
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(member_ids), CHUNK):
+            chunk = member_ids[start : start + CHUNK]
+            cursor = self.conn.execute(f"SELECT * FROM members WHERE member_id IN ({', '.join('?' * len(chunk))})", chunk)
+            found.update((row["member_id"], row) for row in rows_of(cursor))
+        return found
+
+    def erased_among(self, member_ids: list[str]) -> set[str]:
+        found: set[str] = set()
+        for start in range(0, len(member_ids), CHUNK):
+            chunk = member_ids[start : start + CHUNK]
+            found.update(row[0] for row in self.conn.execute(f"SELECT member_id FROM erasures WHERE member_id IN ({', '.join('?' * len(chunk))})", chunk))
+        return found
 
     def record_erasure(self, member_id: str, erased_at: str, reason: str, rule: str | None = None) -> None:
         self.conn.execute(

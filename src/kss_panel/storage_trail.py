@@ -18,6 +18,7 @@ from .audit import Head, Link
 from .audit_verify import Trail, TrailRow, check_members, check_slots, verify_chain
 from .errors import IntegrityError
 
+STATE_CHUNK = 500
 TRAIL_COLUMNS = ("seq", "at", "actor", "action", "member_id", "fields", "policy", "detail", "state", "hash", "sig", "mac")
 
 
@@ -52,6 +53,17 @@ class TrailTables:
             "SELECT state FROM audit WHERE member_id = ? AND state IS NOT NULL ORDER BY seq DESC LIMIT 1", (member_id,)
         ).fetchone()
         return row[0] if row else None
+
+    def member_states(self, member_ids: list[str]) -> dict[str, bytes]:
+        """``member_state`` of many members, a query a few hundred of them."""
+        found: dict[str, bytes] = {}
+        for start in range(0, len(member_ids), STATE_CHUNK):
+            chunk = member_ids[start : start + STATE_CHUNK]
+            found.update(self.conn.execute(
+                "SELECT member_id, state FROM audit WHERE seq IN (SELECT max(seq) FROM audit"
+                f" WHERE member_id IN ({', '.join('?' * len(chunk))}) AND state IS NOT NULL GROUP BY member_id)", chunk
+            ))
+        return found
 
     def slots_state(self) -> bytes | None:
         """The slot-table digest of the last entry that committed to it, if any."""

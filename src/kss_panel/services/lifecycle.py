@@ -179,8 +179,8 @@ def _record(session: Session, found: EligibilityCheck, now: datetime, *, remove:
               "already_marked": len(found.already_marked)}
     session.audit(now, "eligibility-check", None, ["customer_number"], detail)
     if remove:
-        for member_id in found.erasable:
-            session.erase(member_id, "conditions-not-met", now)
+        rows = session.find_rows(found.erasable)
+        session.erase_rows([(rows[member_id], None) for member_id in found.erasable if member_id in rows], "conditions-not-met", now)
 
 
 def record_activity(session: Session, activity: Iterable[tuple[int, str, date]], now: datetime) -> dict[str, int]:
@@ -305,15 +305,15 @@ def _purge_batches(
 ) -> None:
     todo = [(rule, member_id) for rule, ids in plan.due.items() for member_id in ids]
     for start in range(0, len(todo), batch):
-        committed: list[tuple[str, str]] = []
         with session.store.write():
-            for rule, member_id in todo[start : start + batch]:
-                # Re-check inside the transaction: an officer may have changed (or restricted) the member since the plan.
-                row = session.find_row(member_id)
-                if row is not None and due_members(session.policies.retention, [row], plan.as_of)[rule]:
-                    session.erase(member_id, "retention", now, rule)
-                    if on_erased is not None:
-                        on_erased(member_id)
-                    committed.append((rule, member_id))
-        for rule, member_id in committed:  # counted once the batch has committed
+            part = todo[start : start + batch]
+            # Re-check inside the transaction: an officer may have changed (or restricted) a member since the plan.
+            rows = session.find_rows([member_id for _, member_id in part])
+            due = {rule: {row["member_id"] for row in found} for rule, found in due_members(session.policies.retention, rows.values(), plan.as_of).items()}
+            gone = [(rule, member_id) for rule, member_id in part if member_id in due[rule]]
+            session.erase_rows([(rows[member_id], rule) for rule, member_id in gone], "retention", now)
+            if on_erased is not None:
+                for _, member_id in gone:
+                    on_erased(member_id)
+        for rule, member_id in gone:  # counted once the batch has committed
             erased[rule].append(member_id)

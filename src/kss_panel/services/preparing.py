@@ -1,8 +1,8 @@
 """Preparing applications for an import: validation, keyed digests and sealing, on a second core when there is one.
 
-Validating and sealing a row costs several times what staging it does, so a
-large import hands batches of rows to one worker process while this process
-reads the file, checks the prepared rows for duplicates and stages them. The
+Validating and sealing a row costs more than reading and staging it, so a
+large import hands batches of rows to worker processes while this process
+reads the file, checks the prepared rows for duplicates and stages them. A
 worker is a fork of this process (it has the keys already; nothing is sent to
 it but the rows), it writes nothing, and it sends back for each row only its
 problems, its keyed digests, the names of its fields and its sealed row:
@@ -29,6 +29,7 @@ Row = tuple[int, Any, list[tuple[str, str]]]  # line, the record as read (or Non
 # line, problems, keyed digests by kind, the comma-joined field names, the sealed row (None for an invalid row)
 Prepared = tuple[int, list[tuple[str, str]], dict[str, bytes], str, dict[str, Any] | None]
 Preparer = Callable[[Iterable[list[Row]]], Iterator[list[Prepared]]]
+MAX_WORKERS = 2
 PARALLEL_FROM = 2**20  # bytes of input from which a worker process pays for itself (about 5,000 applications)
 
 
@@ -50,9 +51,14 @@ def prepare(schema: RecordSchema, vault: Vault, today: date, rows: list[Row]) ->
 
 
 def workers_for(size: int | None) -> int:
-    """One worker for a large file on a machine with a second core; none for a small one (or a pipe)."""
+    """Two workers for a large file on a machine with a second core; none for a small one (or a pipe).
+
+    A worker's share of a row costs about half again what this process's does
+    (reading, the duplicate checks, staging, the trail), so two workers and
+    this process keep two cores busy; more would wait on this process.
+    """
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return 1 if size is not None and size >= PARALLEL_FROM and cores > 1 and _can_fork() else 0
+    return MAX_WORKERS if size is not None and size >= PARALLEL_FROM and cores > 1 and _can_fork() else 0
 
 
 def _can_fork() -> bool:

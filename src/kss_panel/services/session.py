@@ -114,21 +114,36 @@ class Session:
         self._this_transaction()
         row = self.store.member(member_id)
         if row is None:
-            if not self.legacy and self._deleted_by_hand(member_id):
-                raise IntegrityError(f"member {member_id} was deleted by hand: the audit trail has it, and it was never erased")
+            if not self.legacy and self.store.member_state(member_id) is not None and not self.store.is_erased(member_id):
+                raise _deleted_by_hand(member_id)
             return None
         if not self.legacy and member_id not in self.store.dirty_members:
-            committed = self._committed(member_id)
-            if committed is None:
-                raise IntegrityError(f"member {member_id} has no entry in the audit trail: the row was added by hand")
-            if audit.member_digest(row) != committed:
-                raise IntegrityError(f"the row of {member_id} does not match the audit trail: it was changed by hand since its last entry")
+            self._check(member_id, row, self._committed(member_id))
         return row
 
-    def _deleted_by_hand(self, member_id: str) -> bool:
-        if self.store.member_state(member_id) is None:
-            return False
-        return self.store.conn.execute("SELECT 1 FROM erasures WHERE member_id = ?", (member_id,)).fetchone() is None
+    def find_rows(self, member_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """``find_row`` of many members, by id (those not there are left out): a few queries for them all."""
+        self._this_transaction()
+        rows = self.store.members_by_id(member_ids)
+        if self.legacy:
+            return rows
+        states = self.store.member_states([member_id for member_id in member_ids if member_id not in self._states])
+        erased = self.store.erased_among([member_id for member_id in member_ids if member_id not in rows and member_id in states])
+        for member_id in member_ids:
+            row = rows.get(member_id)
+            if row is None:
+                if member_id in states and member_id not in erased:
+                    raise _deleted_by_hand(member_id)
+            elif member_id not in self.store.dirty_members:
+                self._check(member_id, row, self._states.setdefault(member_id, states[member_id]) if member_id in states else self._states.get(member_id))
+        return rows
+
+    def _check(self, member_id: str, row: dict[str, Any], committed: bytes | None) -> None:
+        """A member's row must be the one the trail last committed to."""
+        if committed is None:
+            raise IntegrityError(f"member {member_id} has no entry in the audit trail: the row was added by hand")
+        if audit.member_digest(row) != committed:
+            raise IntegrityError(f"the row of {member_id} does not match the audit trail: it was changed by hand since its last entry")
 
     def _committed(self, member_id: str) -> bytes | None:
         if member_id not in self._states:
@@ -147,6 +162,16 @@ class Session:
         self.store.erase_member(member_id, local_date(now).isoformat(), reason, rule)
         self._states.pop(member_id, None)
         self.audit(now, "erase", member_id, [], {"reason": reason, **({"rule": rule} if rule else {})})
+
+    def erase_rows(self, rows: list[tuple[dict[str, Any], str | None]], reason: str, now: datetime) -> None:
+        """``erase`` of many members, each (its row as ``find_rows`` gave it, rule), a statement a table for all."""
+        self.store.erase_members([(row["member_id"], row["lookup_digests"], rule) for row, rule in rows], local_date(now).isoformat(), reason)
+        writer = self.audit_writer()
+        entries = []
+        for row, rule in rows:
+            self._states.pop(row["member_id"], None)
+            entries.append(writer.entry(now, "erase", row["member_id"], (), {"reason": reason, **({"rule": rule} if rule else {})}))
+        self.store.append_audit(entries)
 
     # --- audit --------------------------------------------------------------------------------------------
 
@@ -219,6 +244,10 @@ class Session:
             sealed = self._writer.seal()
             if sealed is not None:
                 self.store.sign_entry(*sealed)
+
+
+def _deleted_by_hand(member_id: str) -> IntegrityError:
+    return IntegrityError(f"member {member_id} was deleted by hand: the audit trail has it, and it was never erased")
 
 
 def plain(row: dict[str, Any]) -> dict[str, Any]:
