@@ -117,6 +117,28 @@ def test_a_planned_member_deleted_by_hand_stops_the_purge(admitted: Register) ->
     assert admitted.tables() == before
 
 
+def test_rows_checked_at_a_version_are_checked_again_once_another_connection_commits(admitted: Register) -> None:
+    """A purge checks its due members when it plans and again in each batch, unless no other connection has
+    committed since the plan: then they are the rows it checked."""
+    aino = admitted.ids["aino"]
+    with admitted.session(key="cron") as session:
+        with session.store.read():
+            session.find_rows([aino])
+            version = session.store.data_version()
+        with session.store.read():
+            assert set(session.find_rows([aino], unchanged_since=version)) == {aino}
+        # Not checked again while only this connection has written (a purge does not change a due member's row
+        # between its plan and its batches): a change made through it goes unseen ...
+        session.store.conn.execute("UPDATE members SET rejection_reason = 'x' WHERE member_id = ?", [aino])
+        with session.store.read():
+            assert session.find_rows([aino], unchanged_since=version)[aino]["rejection_reason"] == "x"
+        # ... and one committed by another connection is refused.
+        admitted.sql("UPDATE members SET applied_at = '2019-01-01' WHERE member_id = ?", [aino])  # another connection
+        with session.store.read(), pytest.raises(IntegrityError) as refused_:
+            session.find_rows([aino], unchanged_since=version)
+    assert refused_.value.message == changed(aino).removeprefix("kss-panel: error: ")
+
+
 def test_a_hand_edited_member_is_never_committed_anew(admitted: Register) -> None:
     """A command that changes many members (an eligibility check) refuses a tampered one rather than sign its row."""
     veikko = admitted.ids["veikko"]

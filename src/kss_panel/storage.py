@@ -230,15 +230,19 @@ class Store(MemberTables, TrailTables):
             busy, _, _ = self.conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
             if busy:
                 return False
-            version = self.conn.execute("PRAGMA data_version").fetchone()[0]
+            version = self.data_version()
             self.conn.execute("BEGIN IMMEDIATE")
             try:
-                if self.conn.execute("PRAGMA data_version").fetchone()[0] == version:
+                if self.data_version() == version:
                     zero(log)
                     return True
             finally:
                 self.conn.execute("ROLLBACK")
         return False
+
+    def data_version(self) -> int:
+        """SQLite's count of the commits of other connections this one has seen (it changes with each)."""
+        return int(self.conn.execute("PRAGMA data_version").fetchone()[0])
 
     def sync_ledger(self) -> None:
         """Append to the ledger file every erasure it lacks (e.g. after a restore)."""

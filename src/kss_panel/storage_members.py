@@ -74,6 +74,36 @@ class MemberTables:
         where, params = ("WHERE status = ?", (status,)) if status is not None else ("", ())
         yield from rows_of(self.conn.execute(f"SELECT {', '.join(MEMBER_COLUMNS)} FROM members {where} ORDER BY applied_at, member_id", params))
 
+    def walk_members(self, status: str | None = None) -> Iterator[list[dict[str, Any]]]:
+        """Whole member rows (of ``status``), in the order they were enrolled, a chunk at a time: no sort, so
+        memory stays flat however many there are."""
+        where, params = ("WHERE status = ?", (status,)) if status is not None else ("", ())
+        cursor = self.conn.execute(f"SELECT * FROM members {where}", params)
+        names = [column[0] for column in cursor.description]
+        while chunk := cursor.fetchmany(CHUNK):
+            yield [dict(zip(names, row, strict=True)) for row in chunk]
+
+    def dated_members(self, conditions: list[tuple[str, str, str | None, str]]) -> Iterator[dict[str, Any]]:
+        """Members' plain columns where, for any (status, clock, fallback clock, day) given, the member has that
+        status and the clock's date (or else the fallback's) is on or before the day; in ``iter_members``' order.
+
+        What a retention plan needs to look at: a member no rule could make due is not read.
+        """
+        clauses, params = [], []
+        for status, clock, fallback, day in conditions:
+            if clock not in MEMBER_COLUMNS or (fallback is not None and fallback not in MEMBER_COLUMNS):
+                raise ValueError(f"not a date column of members: {clock!r}, {fallback!r}")
+            start = f"coalesce(nullif({clock}, ''), nullif({fallback}, ''))" if fallback else f"nullif({clock}, '')"
+            clauses.append(f"(status = ? AND {start} <= ?)")
+            params += [status, day]
+        if not clauses:
+            return iter(())
+        query = f"SELECT {', '.join(MEMBER_COLUMNS)} FROM members WHERE {' OR '.join(clauses)} ORDER BY applied_at, member_id"
+        return rows_of(self.conn.execute(query, params))
+
+    def count_members(self) -> int:
+        return int(self.conn.execute("SELECT count(*) FROM members").fetchone()[0])
+
     def update_member(self, member_id: str, changes: dict[str, Any]) -> None:
         if changes:
             if self.on_change is not None and member_id not in self.dirty_members:

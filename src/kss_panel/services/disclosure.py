@@ -91,7 +91,7 @@ def _disclose_rows(
     consent_needed = None if grant.consent == "none" else grant.consent
     sections = sorted({path.partition(".")[0] for path in policy.fields} | ({"consents"} if consent_needed else set()))
     counts = {"members": 0, "disclosed": 0, "restricted": 0, "objected": 0, "no_consent": 0}
-    for row in session.store.iter_members("member"):
+    for row in session.checked_members("member"):
         counts["members"] += 1
         if row["restricted_at"]:
             counts["restricted"] += 1
@@ -99,7 +99,7 @@ def _disclose_rows(
         if objection_against(row, purpose):
             counts["objected"] += 1
             continue
-        record = session.record(session.member_row(row["member_id"]), sections)
+        record = session.record(row, sections)
         if consent_needed and not record.get("consents", {}).get(consent_needed, False):
             counts["no_consent"] += 1
             continue

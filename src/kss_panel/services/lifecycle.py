@@ -3,17 +3,19 @@ survey activity, and the nightly retention purge."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
 from ..errors import InvalidInput, PartlyDone, Refused
 from ..model import local_date, one_of, require_status
-from ..retention import check_blast_radius, due_and_held, due_members
+from ..retention import check_blast_radius, due_and_held, due_members, latest_start
 from .session import Session, plain
 
-PURGE_BATCH = 500
+# Members erased a transaction: few commits and log wipes, the write lock held well under a second at a
+# time, memory bounded by the batch (a crash leaves whole batches erased; the next purge does the rest).
+PURGE_BATCH = 5000
 
 
 def _roster_digests(session: Session, roster: Iterable[str]) -> set[str]:
@@ -231,25 +233,26 @@ class PurgePlan:
 
 def plan_purge(session: Session, as_of: date) -> PurgePlan:
     """Which members each retention rule makes due on ``as_of``, and which it would but a restriction holds
-    (reads plain columns only).
+    (reads plain columns only, of the members some rule's dates could make due).
 
     Every member due is checked against the trail: a status or date changed by
     hand must not make tonight's purge erase someone (exit 7 naming them).
     """
-    members = 0
+    return _plan(session, as_of)[0]
 
-    def counted(rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-        nonlocal members
-        for row in rows:
-            members += 1
-            yield row
 
+def _plan(session: Session, as_of: date) -> tuple[PurgePlan, int]:
+    """The plan, and the register's ``data_version`` it was made at (another connection's commit changes it)."""
+    retention = session.policies.retention
+    conditions = [(rule.status, rule.clock, rule.fallback_clock, latest_start(rule.period, as_of).isoformat()) for rule in retention.rules]
     with session.store.read():
-        due, held = due_and_held(session.policies.retention, counted(session.store.iter_members()), as_of)
-        for rows in due.values():
-            for row in rows:
-                session.member_row(row["member_id"])
-    return PurgePlan(as_of, _ids(due), _ids(held), members)
+        due, held = due_and_held(retention, session.store.dated_members(conditions), as_of)
+        ids = [row["member_id"] for rows in due.values() for row in rows]
+        for start in range(0, len(ids), PURGE_BATCH):
+            session.find_rows(ids[start : start + PURGE_BATCH])
+        members = session.store.count_members()
+        version = session.store.data_version()
+    return PurgePlan(as_of, _ids(due), _ids(held), members), version
 
 
 def _ids(found: dict[str, list[dict[str, Any]]]) -> dict[str, list[str]]:
@@ -277,7 +280,9 @@ def purge(
     transaction that erases them.
     """
     session.require_role(("officer", "purger"), "purge members")
-    plan = plan or plan_purge(session, local_date(now))
+    version = None
+    if plan is None:
+        plan, version = _plan(session, local_date(now))
     check_blast_radius(
         session.policies.retention.guards.purge, plan.total, plan.members, expect,
         too_many="the purge would erase {count} of {base} members ({percent}), more than the {limit} the retention policy allows"
@@ -287,33 +292,43 @@ def purge(
     )
     erased: dict[str, list[str]] = {rule: [] for rule in plan.due}
     try:
-        _purge_batches(session, plan, now, erased, batch, on_erased)
-        done = PurgePlan(plan.as_of, erased, plan.held, plan.members)
-        if done.total:
-            with session.store.write():
-                session.audit(now, "purge", None, [], {"erased": done.total, "rules": {r: len(ids) for r, ids in erased.items() if ids}})
+        _purge_batches(session, plan, now, erased, Batches(batch, version, on_erased))
     except Exception as exc:
         count = sum(len(ids) for ids in erased.values())
         if count:
             raise PartlyDone(f"{count} members had been erased before the failure and stay erased; the next purge erases the rest", exc) from exc
         raise
-    return done
+    return PurgePlan(plan.as_of, erased, plan.held, plan.members)
 
 
-def _purge_batches(
-    session: Session, plan: PurgePlan, now: datetime, erased: dict[str, list[str]], batch: int, on_erased: Callable[[str], None] | None
-) -> None:
+@dataclass(frozen=True)
+class Batches:
+    """How a purge goes: ``size`` members a transaction; ``version``, the data_version its plan was checked at
+    (None: a plan made elsewhere); ``on_erased`` hears each member erased, inside its transaction."""
+
+    size: int
+    version: int | None
+    on_erased: Callable[[str], None] | None
+
+
+def _purge_batches(session: Session, plan: PurgePlan, now: datetime, erased: dict[str, list[str]], batches: Batches) -> None:
+    """Erase the plan's members a batch a transaction; the last also records the purge (when it erased anyone)."""
     todo = [(rule, member_id) for rule, ids in plan.due.items() for member_id in ids]
-    for start in range(0, len(todo), batch):
+    for start in range(0, len(todo), batches.size):
         with session.store.write():
-            part = todo[start : start + batch]
+            part = todo[start : start + batches.size]
+            ids = [member_id for _, member_id in part]
             # Re-check inside the transaction: an officer may have changed (or restricted) a member since the plan.
-            rows = session.find_rows([member_id for _, member_id in part])
+            rows = session.find_rows(ids, unchanged_since=batches.version)
             due = {rule: {row["member_id"] for row in found} for rule, found in due_members(session.policies.retention, rows.values(), plan.as_of).items()}
             gone = [(rule, member_id) for rule, member_id in part if member_id in due[rule]]
             session.erase_rows([(rows[member_id], rule) for rule, member_id in gone], "retention", now)
-            if on_erased is not None:
+            if batches.on_erased is not None:
                 for _, member_id in gone:
-                    on_erased(member_id)
+                    batches.on_erased(member_id)
+            total = sum(map(len, erased.values())) + len(gone)
+            if start + batches.size >= len(todo) and total:
+                rules = {rule: len(ids) + sum(1 for r, _ in gone if r == rule) for rule, ids in erased.items()}
+                session.audit(now, "purge", None, [], {"erased": total, "rules": {rule: n for rule, n in rules.items() if n}})
         for rule, member_id in gone:  # counted once the batch has committed
             erased[rule].append(member_id)

@@ -12,7 +12,7 @@ deleted by hand is an integrity failure naming the member (exit 7).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -121,12 +121,30 @@ class Session:
             self._check(member_id, row, self._committed(member_id))
         return row
 
-    def find_rows(self, member_ids: list[str]) -> dict[str, dict[str, Any]]:
-        """``find_row`` of many members, by id (those not there are left out): a few queries for them all."""
+    def find_rows(self, member_ids: list[str], *, unchanged_since: int | None = None) -> dict[str, dict[str, Any]]:
+        """``find_row`` of many members, by id (those not there are left out): a few queries for them all.
+
+        ``unchanged_since``: the store's ``data_version`` when these rows were last checked; while no other
+        connection has committed since, they are the rows checked then, and are not checked again.
+        """
         self._this_transaction()
         rows = self.store.members_by_id(member_ids)
+        if not (unchanged_since is not None and self.store.data_version() == unchanged_since):
+            self._check_rows(member_ids, rows, remember=True)
+        return rows
+
+    def checked_members(self, status: str | None = None) -> Iterator[dict[str, Any]]:
+        """Every member's whole row (of ``status``), in the order they were enrolled, each checked against the
+        trail; streamed a chunk at a time, so memory stays flat however large the register."""
+        self._this_transaction()
+        for chunk in self.store.walk_members(status):
+            self._check_rows([row["member_id"] for row in chunk], {row["member_id"]: row for row in chunk}, remember=False)
+            yield from chunk
+
+    def _check_rows(self, member_ids: list[str], rows: dict[str, dict[str, Any]], *, remember: bool) -> None:
+        """Each member's row must be the one the trail last committed to; a member missing must have been erased."""
         if self.legacy:
-            return rows
+            return
         states = self.store.member_states([member_id for member_id in member_ids if member_id not in self._states])
         erased = self.store.erased_among([member_id for member_id in member_ids if member_id not in rows and member_id in states])
         for member_id in member_ids:
@@ -135,8 +153,10 @@ class Session:
                 if member_id in states and member_id not in erased:
                     raise _deleted_by_hand(member_id)
             elif member_id not in self.store.dirty_members:
-                self._check(member_id, row, self._states.setdefault(member_id, states[member_id]) if member_id in states else self._states.get(member_id))
-        return rows
+                committed = states[member_id] if member_id in states else self._states.get(member_id)
+                self._check(member_id, row, committed)
+                if remember and committed is not None:
+                    self._states[member_id] = committed
 
     def _check(self, member_id: str, row: dict[str, Any], committed: bytes | None) -> None:
         """A member's row must be the one the trail last committed to."""
