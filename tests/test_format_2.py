@@ -99,14 +99,19 @@ def test_opening_migrates_what_needs_no_key(old: Old) -> None:
     assert [c for c in CANARY_STRINGS if c.lower().encode() in raw] == []
 
 
-def test_the_upgrade_indexes_the_trail_by_member_and_keeps_the_files_pages(old: Old) -> None:
-    """Commands find a member's last committed row through one index; the page size of a file, fixed when it
-    was made, stays (a new register has 8 KiB pages: test_init)."""
+def test_the_upgrade_adds_the_indexes_and_keeps_the_files_pages(old: Old) -> None:
+    """Commands find a member's last committed row through one index, and walk members in the order they are
+    listed through another; the page size of a file, fixed when it was made, stays (a new register has 8 KiB
+    pages: test_init)."""
     assert old.as_key("cron", "officer", "list").exit_code == 0
-    assert old.sql("SELECT sql FROM sqlite_master WHERE name = 'audit_state'") == [
-        ("CREATE INDEX audit_state ON audit (member_id) WHERE state IS NOT NULL",)
+    assert old.sql("SELECT name, sql FROM sqlite_master WHERE name IN ('audit_state', 'members_listed') ORDER BY name") == [
+        ("audit_state", "CREATE INDEX audit_state ON audit (substr(member_id, 1, 9)) WHERE state IS NOT NULL"),
+        ("members_listed", "CREATE INDEX members_listed ON members ((CASE status WHEN 'applicant' THEN 0 WHEN 'member' THEN 1"
+                           " WHEN 'rejected' THEN 2 ELSE 3 END), CAST(julianday(applied_at) - 2451545 AS INTEGER))"),
     ]
     assert old.sql("PRAGMA page_size") == [(4096,)]
+    listed = old.json(old.as_key("cron", "list", "--json"))
+    assert [row["status"] for row in listed] == sorted(row["status"] for row in listed)
 
 
 def test_verifying_a_register_not_yet_upgraded_needs_a_key(old: Old) -> None:

@@ -13,6 +13,7 @@ of a version-1 register; nothing seals them any more.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import os
@@ -63,12 +64,19 @@ def associated_data(*context: str | bytes, version: int = FORMAT_VERSION) -> byt
     Length prefixes make the encoding injective, so ("ab", "c") and ("a", "bc")
     can never share associated data.
     """
-    out = [b"kss-panel", bytes([version])]
-    for part in context:
-        raw = part.encode() if isinstance(part, str) else part
-        out.append(len(raw).to_bytes(2, "big"))
-        out.append(raw)
-    return b"".join(out)
+    if len(context) > 1:  # (kind, register id, member id): the head repeats, member after member
+        return _head(version, *context[:-1]) + _part(context[-1])
+    return b"kss-panel" + bytes([version]) + b"".join(map(_part, context))
+
+
+@functools.lru_cache(maxsize=64)
+def _head(version: int, *context: str | bytes) -> bytes:
+    return b"kss-panel" + bytes([version]) + b"".join(map(_part, context))
+
+
+def _part(part: str | bytes) -> bytes:
+    raw = part.encode() if isinstance(part, str) else part
+    return len(raw).to_bytes(2, "big") + raw
 
 
 def _pad(data: bytes) -> bytes:

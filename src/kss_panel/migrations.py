@@ -26,6 +26,13 @@ if TYPE_CHECKING:
     import sqlite_utils
 
 DIGEST_BYTES = 16
+# Index keys, written exactly so in the queries that use them (storage_members, storage_trail).
+STATE_PREFIX = 9  # "M" and 8 of the id's random characters: 40 bits
+STATE_KEY = f"substr(member_id, 1, {STATE_PREFIX})"
+STATUS_RANKS = {"applicant": 0, "member": 1, "rejected": 2}  # any other status ranks after them
+STATUS_RANK = f"(CASE status {' '.join(f'WHEN {status!r} THEN {rank}' for status, rank in STATUS_RANKS.items())} ELSE {len(STATUS_RANKS)} END)"
+APPLIED_DAY = "CAST(julianday(applied_at) - 2451545 AS INTEGER)"  # days since 2000-01-01
+LISTED_KEY = f"{STATUS_RANK}, {APPLIED_DAY}"
 
 
 def _create_register(db: sqlite_utils.Database) -> None:
@@ -200,9 +207,10 @@ def _format_2_trail(db: sqlite_utils.Database) -> None:
     )
     db.execute("DROP TABLE audit")
     db.execute("ALTER TABLE audit_2 RENAME TO audit")
-    # The last entry that commits to a member's row (or, with no member, to the slot table): an index
-    # entry holds its row's seq (the rowid) already, so the member id alone orders them.
-    db.execute("CREATE INDEX audit_state ON audit (member_id) WHERE state IS NOT NULL")
+    # The last entry that commits to a member's row (or, with no member, to the slot table), found by the
+    # first 9 characters of the member id (40 random bits; a query also compares the whole id) and the seq
+    # every index entry holds already (the rowid): half the size of an index of whole ids.
+    db.execute(f"CREATE INDEX audit_state ON audit ({STATE_KEY}) WHERE state IS NOT NULL")
 
 
 def _legacy_entry(db: sqlite_utils.Database, fieldsets: dict[str, int], row: tuple) -> tuple:  # type: ignore[type-arg]
@@ -232,6 +240,14 @@ def _format_2_tables(db: sqlite_utils.Database) -> None:
     """Tables and columns that format 2 adds. Other format-2 tables (surveys, receipts, breaches) go here."""
     _objections_and_request_subjects(db)
     _rejection_reason(db)
+    _listing_order(db)
+
+
+def _listing_order(db: sqlite_utils.Database) -> None:
+    """Members in the order they are listed (by status, then the day they applied, then as enrolled), so a
+    walk over them streams with no sort. The key is small: the status's rank takes no byte for applicants
+    and members, the day a 2-byte number."""
+    db.execute(f"CREATE INDEX members_listed ON members ({LISTED_KEY})")
 
 
 def _objections_and_request_subjects(db: sqlite_utils.Database) -> None:

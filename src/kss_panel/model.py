@@ -110,12 +110,6 @@ def objection_against(row: dict[str, Any], purpose: Purpose) -> str | None:
     return None
 
 
-def member_order(row: dict[str, Any]) -> tuple[int, str, str]:
-    """How members are listed: by status in lifecycle order, then the day they applied."""
-    status = row["status"]
-    return (STATUSES.index(status) if status in STATUSES else len(STATUSES), row["applied_at"] or "", row["member_id"])
-
-
 def request_view(row: dict[str, Any], today: date) -> dict[str, Any]:
     """A request as officers see it: its deadline (extended or not), status and days left."""
     deadline = date.fromisoformat(row["extended_to"] or row["deadline"])

@@ -17,6 +17,7 @@ from typing import Any
 from .audit import Head, Link
 from .audit_verify import Trail, TrailRow, check_members, check_slots, verify_chain
 from .errors import IntegrityError
+from .migrations import STATE_KEY, STATE_PREFIX
 
 STATE_CHUNK = 500
 TRAIL_COLUMNS = ("seq", "at", "actor", "action", "member_id", "fields", "policy", "detail", "state", "hash", "sig", "mac")
@@ -50,7 +51,9 @@ class TrailTables:
     def member_state(self, member_id: str) -> bytes | None:
         """The row digest of the last entry that committed to this member, if any."""
         row = self.conn.execute(
-            "SELECT state FROM audit WHERE member_id = ? AND state IS NOT NULL ORDER BY seq DESC LIMIT 1", (member_id,)
+            # "+member_id": the whole id is compared in the row, the index found by its first characters.
+            f"SELECT state FROM audit WHERE {STATE_KEY} = ? AND +member_id = ? AND state IS NOT NULL ORDER BY seq DESC LIMIT 1",
+            (member_id[:STATE_PREFIX], member_id),
         ).fetchone()
         return row[0] if row else None
 
@@ -59,16 +62,17 @@ class TrailTables:
         found: dict[str, bytes] = {}
         for start in range(0, len(member_ids), STATE_CHUNK):
             chunk = member_ids[start : start + STATE_CHUNK]
+            marks = ", ".join("?" * len(chunk))
             found.update(self.conn.execute(
-                "SELECT member_id, state FROM audit WHERE seq IN (SELECT max(seq) FROM audit"
-                f" WHERE member_id IN ({', '.join('?' * len(chunk))}) AND state IS NOT NULL GROUP BY member_id)", chunk
+                f"SELECT member_id, state FROM audit WHERE seq IN (SELECT max(seq) FROM audit WHERE {STATE_KEY} IN ({marks})"
+                f" AND +member_id IN ({marks}) AND state IS NOT NULL GROUP BY member_id)", [*(member_id[:STATE_PREFIX] for member_id in chunk), *chunk]
             ))
         return found
 
     def slots_state(self) -> bytes | None:
         """The slot-table digest of the last entry that committed to it, if any."""
         row = self.conn.execute(
-            "SELECT state FROM audit WHERE member_id IS NULL AND state IS NOT NULL ORDER BY seq DESC LIMIT 1"
+            f"SELECT state FROM audit WHERE {STATE_KEY} IS NULL AND +member_id IS NULL AND state IS NOT NULL ORDER BY seq DESC LIMIT 1"
         ).fetchone()
         return row[0] if row else None
 

@@ -64,8 +64,8 @@ class Vault:
         """A member's record (or only ``sections``), in policy order."""
         member_id = row["member_id"]
         try:
-            record = json.loads(crypto.open_sealed(self.dek(row), row["box"] or b"", record_context(self.register_id, member_id)))
-        except crypto.InvalidToken:
+            record = json.loads(crypto.open_sealed(self.dek(row), row["box"] or b"", record_context(self.register_id, member_id)).decode())
+        except (crypto.InvalidToken, UnicodeDecodeError):
             raise tampered(member_id) from None
         if not isinstance(record, dict):
             raise tampered(member_id)

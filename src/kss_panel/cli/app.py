@@ -12,7 +12,6 @@ import inspect
 import json
 import os
 import sys
-import textwrap
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
-from typer.core import TyperCommand, TyperGroup
+from typer.core import TyperGroup
 
 from .. import __version__
 from ..config import DEFAULT_DB, DEFAULT_POLICIES, Config, busy_timeout_from_env
@@ -30,6 +29,7 @@ from ..errors import (
 )
 from . import output
 from .credentials import CREDENTIAL_PARAMETERS, TERMINAL, CredentialOptions
+from .helptext import Command, choice  # noqa: F401  (choice: the commands' modules take it from here)
 from .output import err
 
 if TYPE_CHECKING:
@@ -56,6 +56,7 @@ EXIT_CODES: dict[type[KssPanelError], tuple[int, str]] = {
     StorageError: (10, "storage"),
 }
 JSON_VERSION = 1
+STREAM_CHUNK = 1000  # rows of a streamed --json list written at a time
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -94,6 +95,7 @@ class Call:
     credentials: CredentialOptions | None = None
     labels: dict[str, str] = field(default_factory=dict)
     commits_before: int = 0
+    streaming: bool = False  # a --json document has begun on stdout: an error cannot add another
 
     def __post_init__(self) -> None:
         self.commits_before = COMMITS[str(self.db)]
@@ -132,6 +134,27 @@ class Call:
             typer.echo(envelope(self.name, data=data))
         else:
             human()
+
+    def emit_rows(self, rows: Iterable[Any], human: Callable[[list[Any]], None]) -> None:
+        """A list result: with --json the envelope is written as the rows come (its ``data`` the list of
+        them), so memory stays flat however many; else ``human`` renders them all.
+
+        Should the rows fail part-way, stdout holds an unfinished document, the
+        error goes to stderr, and the exit code says the command failed.
+        """
+        if not self.as_json:
+            human(list(rows))
+            return
+        head, tail = envelope(self.name, data=[]).rsplit("[]", 1)
+        self.streaming = True
+        typer.echo(head + "[", nl=False)
+        chunk: list[str] = []
+        for number, row in enumerate(rows):
+            chunk.append(("" if number == 0 else ", ") + json.dumps(row, ensure_ascii=False))
+            if len(chunk) >= STREAM_CHUNK:
+                typer.echo("".join(chunk), nl=False)
+                chunk = []
+        typer.echo("".join(chunk) + "]" + tail)
 
 
 def _labels(ctx: typer.Context) -> dict[str, str]:
@@ -179,7 +202,7 @@ def fail(state: State | None, exc: KssPanelError | None, code: int, *, done: str
     lines += [f"kss-panel: hint: {hint}" for hint in (exc.hints if exc else ())]
     for line in lines:
         err(line)
-    if call is not None and call.as_json:
+    if call is not None and call.as_json and not call.streaming:
         kind = EXIT_CODES[_error_class(exc)][1] if exc else "internal"
         error: dict[str, Any] = {"code": code, "type": kind, "message": message}
         if problems:
@@ -226,65 +249,6 @@ class Group(TyperGroup):
             fail(ctx.find_object(State), exc, EXIT_CODES[_error_class(exc)][0])
         except Exception:  # no traceback: it could carry personal values
             fail(ctx.find_object(State), None, EXIT_INTERNAL)
-
-
-def listing(names: Iterable[str]) -> str:
-    """Values to list under an option's help: a block the help formatter does not rewrap ("\\b"),
-    so no value is broken at its hyphen."""
-    return "\n\n\b\n" + textwrap.fill(", ".join(names), width=40, break_on_hyphens=False, break_long_words=False)
-
-
-def policy_values(state: State | None) -> dict[str, str]:
-    """The names a command's help lists from the policies (``{consents}`` …); where the file is when they cannot be read."""
-    try:
-        policies = state.policies() if state is not None else None
-    except KssPanelError:
-        policies = None
-    if policies is None:
-        return {"consents": listing(["the consents of register.yaml"]), "rejection_reasons": listing(["the rejection_reasons of register.yaml"]),
-                "recipients": listing(["the recipients of disclosure.yaml"]), "purposes": listing(["the purposes of register.yaml"])}
-    register = policies.register
-    return {"consents": listing(register.consents), "rejection_reasons": listing(register.rejection_reasons),
-            "recipients": listing(policies.disclosure.recipients), "purposes": listing(register.purposes)}
-
-
-class Command(TyperCommand):
-    """A command whose help names the values the policy allows: ``{consents}`` in a help text is filled in."""
-
-    def format_help(self, ctx: Any, formatter: Any) -> None:
-        values = policy_values(ctx.find_object(State))
-        owners = [self, *(param for param in self.params if getattr(param, "help", None))]
-        saved = [owner.help for owner in owners]
-        try:
-            for owner in owners:
-                owner.help = _fill(owner.help or "", values)
-            super().format_help(ctx, formatter)
-        finally:
-            for owner, text in zip(owners, saved, strict=True):
-                owner.help = text
-
-
-def choice(flag: str, values: Iterable[Any], help: str, **options: Any) -> Any:
-    """An option that takes one of ``values``: listed in its help and completed by the shell like the parser's
-    own choices, but checked by the service, so a wrong value is invalid input (exit 5) naming the option,
-    not a usage error (exit 2)."""
-    names = [str(value) for value in values]
-
-    def complete(incomplete: str) -> list[str]:
-        return [name for name in names if name.startswith(incomplete)]
-
-    listed = "|".join(names)
-    if len(listed) > 32:  # too long for the option column at 80 columns: listed under the help
-        metavar, help = flag.lstrip("-").upper(), f"{help} One of:{listing(names)}"
-    else:
-        metavar = f"[{listed}]"
-    return typer.Option(flag, metavar=metavar, autocompletion=complete, help=help, **options)
-
-
-def _fill(text: str, values: dict[str, str]) -> str:
-    for key, value in values.items():
-        text = text.replace("{" + key + "}", value)
-    return text
 
 
 def typer_app(help: str | None, *, completion: bool = False) -> typer.Typer:

@@ -138,8 +138,9 @@ def list_(
     from .. import render
     from ..services import members
 
-    rows = call.unlocked(members.list_members, call.now, status=status, names=names, restricted=restricted, objected=objected)
-    call.emit(rows, lambda: render.members(stdout, rows, names=names))
+    with call.session() as session:  # without --names the rows stream: the session stays open while they are written
+        rows = members.list_members(session, call.now, status=status, names=names, restricted=restricted, objected=objected)
+        call.emit_rows(rows, lambda listed: render.members(stdout, listed, names=names))
 
 
 @command(app, "update")

@@ -51,7 +51,8 @@ def admit_all(session: Session, roster: Iterable[str], now: datetime) -> dict[st
     digests = _roster_digests(session, roster)
     today = local_date(now).isoformat()
     with session.store.write():
-        applicants = [row["member_id"] for row in session.store.iter_members("applicant")]
+        # By the day they applied, then by id (the order of the lists returned).
+        applicants = [member_id for _, member_id in sorted((row["applied_at"] or "", row["member_id"]) for row in session.store.iter_members("applicant"))]
         customers = session.store.member_ids_with("customer_number", digests)
         admitted = [member_id for member_id in applicants if member_id in customers]
         for member_id in admitted:
@@ -82,7 +83,7 @@ class EligibilityCheck:
 
     admitted: int
     roster: int
-    still_eligible: list[str]
+    still_eligible: int
     newly_ineligible: list[str]
     cleared: list[str]
     already_marked: list[str]
@@ -101,24 +102,29 @@ class EligibilityCheck:
         """The outcome for the command line; ``allowed`` is how many members the guard lets one run touch."""
         return {
             "applied": applied, "removed": removed, "admitted": self.admitted, "roster": self.roster,
-            "still_eligible": len(self.still_eligible), "newly_ineligible": self.newly_ineligible, "cleared": self.cleared,
+            "still_eligible": self.still_eligible, "newly_ineligible": self.newly_ineligible, "cleared": self.cleared,
             "already_marked": self.already_marked, "held": [m for m in self.ineligible if m in self.restricted],
             "erasable": len(self.erasable), "erased": self.erasable if removed else [], "allowed": allowed,
         }
 
 
 def _check(session: Session, digests: set[str], roster: int) -> EligibilityCheck:
-    outcomes: dict[str, list[str]] = {"still": [], "new": [], "cleared": [], "marked": []}
+    """Every admitted member's outcome; the members concerned listed by the day they applied, then by id."""
+    outcomes: dict[str, list[tuple[str, str]]] = {"new": [], "cleared": [], "marked": []}
     eligible = session.store.member_ids_with("customer_number", digests)
-    restricted = set()
+    restricted, still = set(), 0
     for row in session.store.iter_members("member"):
         member_id, marked = row["member_id"], bool(row["ineligible_at"])
         outcome = ("cleared" if marked else "still") if member_id in eligible else ("marked" if marked else "new")
-        outcomes[outcome].append(member_id)
+        if outcome == "still":
+            still += 1
+        else:
+            outcomes[outcome].append((row["applied_at"] or "", member_id))
         if row["restricted_at"]:
             restricted.add(member_id)
-    admitted = sum(len(ids) for ids in outcomes.values())
-    return EligibilityCheck(admitted, roster, outcomes["still"], outcomes["new"], outcomes["cleared"], outcomes["marked"], frozenset(restricted))
+    listed = {outcome: [member_id for _, member_id in sorted(found)] for outcome, found in outcomes.items()}
+    admitted = still + sum(len(ids) for ids in listed.values())
+    return EligibilityCheck(admitted, roster, still, listed["new"], listed["cleared"], listed["marked"], frozenset(restricted))
 
 
 def eligibility(

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import date, datetime
 from typing import Any
 
 from ..errors import InvalidInput, NotFound
-from ..model import OBJECTIONS, STATUSES, SUPPRESSED_KINDS, local_date, member_order, one_of
+from ..model import OBJECTIONS, STATUSES, SUPPRESSED_KINDS, local_date, one_of
 from ..record import apply_patch, changed_fields, flatten, normalise_lookup
 from . import requests
 from .session import Session, plain
@@ -91,30 +91,40 @@ def find(session: Session, kind: str, value: str, now: datetime) -> dict[str, An
 
 def list_members(
     session: Session, now: datetime, *, status: str | None = None, names: bool = False, restricted: bool = False, objected: bool = False
-) -> list[dict[str, Any]]:
-    """Members' ids, status and dates, by status then the day they applied; names only when asked (and audited).
+) -> Iterable[dict[str, Any]]:
+    """Members' ids, status and dates, by status, then the day they applied, then as enrolled; names only when
+    asked (and audited).
 
     ``restricted`` keeps the members whose processing is restricted (Art. 18),
-    ``objected`` those with an objection under Art. 21 (either kind).
+    ``objected`` those with an objection under Art. 21 (either kind). Without
+    ``names`` the rows stream as they are read (in one read transaction, open
+    until the last is taken): memory stays flat however large the register.
+    With ``names`` they are all read, and the reading audited, before any is given.
     """
     if status is not None:
         one_of(status, STATUSES, "status", "status")
-    if names:
-        session.require_officer("read members' names")
-    with session.store.write() if names else session.store.read():
-        rows = [
-            row for row in session.store.iter_members(status)
-            if (not restricted or row["restricted_at"]) and (not objected or any(row[column] for column in OBJECTIONS.values()))
-        ]
-        rows.sort(key=member_order)
-        if not names:
-            return [plain(row) for row in rows]
+    if not names:
+        return _listed(session, status, restricted, objected)
+    session.require_officer("read members' names")
+    with session.store.write():
         listed = []
-        for row in rows:
+        for row in _kept(session.store.iter_members(status), restricted, objected):
             contact = session.record(session.member_row(row["member_id"]), ["contact"]).get("contact", {})
             listed.append({**plain(row), "first_name": contact.get("first_name"), "last_name": contact.get("last_name")})
         session.audit(now, "list-names", None, ["contact.first_name", "contact.last_name"], {"members": len(listed)})
         return listed
+
+
+def _listed(session: Session, status: str | None, restricted: bool, objected: bool) -> Iterator[dict[str, Any]]:
+    with session.store.read():
+        for row in _kept(session.store.iter_members(status), restricted, objected):
+            yield plain(row)
+
+
+def _kept(rows: Iterable[dict[str, Any]], restricted: bool, objected: bool) -> Iterator[dict[str, Any]]:
+    for row in rows:
+        if (not restricted or row["restricted_at"]) and (not objected or any(row[column] for column in OBJECTIONS.values())):
+            yield row
 
 
 def update(session: Session, member_id: str, patch: Any, now: datetime, *, request: int | None = None) -> list[str]:
