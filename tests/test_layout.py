@@ -20,10 +20,12 @@ LAYERS = {
     "cli": 3,
     "services": 2,
     "render": 2,
+    "render_accountability": 2,
     **{name: 1 for name in (
         "vault", "keyslots", "audit", "audit_verify", "policy", "policy_checks", "policy_files", "retention", "model", "record",
         "storage", "storage_members", "storage_staging", "storage_trail", "migrations", "database", "files", "readers", "json_input",
         "writers", "reports", "config", "words", "labels", "documents", "access_document", "access_report", "notice", "notice_text",
+        "receipts", "storage_accountability", "breach", "portability", "access_accountability",
     )},
     "crypto": 0,
     "crypto_pk": 0,

@@ -227,6 +227,7 @@ CASES = [
         "register.yaml",
         "  email_marketing:\n    purpose: marketing\n",
         "  partner_disclosure:\n    purpose: marketing\n    title: {fi: Luovutus kumppaneille, sv: Utlämnande till partner, en: Disclosure to partners}\n"
+        "    text: {fi: Suostun luovutukseen., sv: Jag samtycker till utlämnandet., en: I consent to the disclosure.}\n"
         "  email_marketing:\n    purpose: marketing\n",
         "partner_disclosure:",
         "consents.partner_disclosure: consent 'partner_disclosure' is used by no purpose or recipient: list it under"

@@ -229,6 +229,7 @@ def _format_2_tables(db: sqlite_utils.Database) -> None:
     """Tables and columns that format 2 adds. Other format-2 tables (surveys, receipts, breaches) go here."""
     _objections_and_request_subjects(db)
     _rejection_reason(db)
+    _accountability(db)
 
 
 def _objections_and_request_subjects(db: sqlite_utils.Database) -> None:
@@ -265,6 +266,40 @@ def _rejection_reason(db: sqlite_utils.Database) -> None:
            WHERE status = 'rejected'"""
     )
 
+
+
+def _accountability(db: sqlite_utils.Database) -> None:
+    """Consent receipts, notifications to recipients (Art. 19) and the breach register (Art. 33(5)).
+
+    ``members.receipts``: the member's consent receipts, sealed under their data
+    key (NULL until the first). ``consent_wordings``: each version of a
+    consent's wording the register has recorded a receipt under (the text is
+    the policy's, not personal; its hash is the version). ``notifications``: a
+    recipient to tell of a rectification, erasure or restriction, what it
+    received (field names and disclosure ids, never values) and when it was
+    told; no foreign key, since an erased member's stay until sent.
+    ``breaches`` and ``breach_members``: a breach, and the ids of the members
+    it affected with the field names involved, never values.
+    """
+    db.table("members").add_column("receipts", bytes)
+    db.execute(
+        "CREATE TABLE consent_wordings (consent TEXT NOT NULL, version TEXT NOT NULL, text TEXT NOT NULL, first_used TEXT NOT NULL,"
+        " PRIMARY KEY (consent, version)) WITHOUT ROWID"
+    )
+    db.execute(
+        "CREATE TABLE notifications (id INTEGER PRIMARY KEY, member_id TEXT NOT NULL, recipient TEXT NOT NULL, event TEXT NOT NULL,"
+        " fields TEXT NOT NULL, disclosures TEXT NOT NULL, recorded_on TEXT NOT NULL, sent_on TEXT)"
+    )
+    db.execute("CREATE INDEX notifications_pending ON notifications (recipient, sent_on)")
+    db.execute("CREATE INDEX notifications_member ON notifications (member_id)")
+    db.execute(
+        "CREATE TABLE breaches (id INTEGER PRIMARY KEY, title TEXT NOT NULL, discovered_at TEXT NOT NULL, recorded_at TEXT NOT NULL,"
+        " authority_notified_on TEXT, delay_reason TEXT, not_notified_reason TEXT, closed_on TEXT, members_listed_on TEXT)"
+    )
+    db.execute(
+        "CREATE TABLE breach_members (breach_id INTEGER NOT NULL, member_id TEXT NOT NULL, fields TEXT NOT NULL, sources TEXT NOT NULL,"
+        " added_on TEXT NOT NULL, PRIMARY KEY (breach_id, member_id)) WITHOUT ROWID"
+    )
 
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0001_create_register", _create_register),

@@ -57,6 +57,7 @@ class FieldSpec(Strict):
     special_category: Literal[SPECIAL_CATEGORIES] | None = None  # type: ignore[valid-type]
     special_category_ground: Literal[ART9_GROUNDS] | None = None  # type: ignore[valid-type]
     required: bool = False
+    provided: bool = True  # the person gave it (Art. 20: export portable), not derived by the controller
     lookup: Literal["email", "phone", "customer_number"] | None = None
     max_length: Annotated[int, Field(ge=1, le=1000)] | None = None
     values: dict[Slug, Localised] | None = None
@@ -149,6 +150,7 @@ class Right(Strict):
 class Consent(Strict):
     purpose: Slug
     title: Localised
+    text: Localised  # the wording the person agrees to; its hash is the version a receipt names (receipts.py)
 
 
 class Security(Strict):
@@ -229,6 +231,8 @@ class RecordRetentions(Strict):
     disclosure_log: RecordRetention
     suppressions: RecordRetention
     audit_trail: RecordRetention
+    notifications: RecordRetention
+    breaches: RecordRetention
 
 
 class RetentionPolicy(Strict):

@@ -23,10 +23,13 @@ MEMBER_COLUMNS = (
     "ineligible_at", "restricted_at", "restriction_reason", "objected_at", "processing_objected_at", "suppression_match",
     "rejection_reason",
 )
-INSERTED = ("member_id", "status", "applied_at", "updated_at", "wrapped_dek", "box", "lookup_digests", "suppression_match")
+INSERTED = ("member_id", "status", "applied_at", "updated_at", "wrapped_dek", "box", "lookup_digests", "suppression_match", "receipts")
 CHUNK = 500
 # The records kept beside members' data that retention prunes: (table, the date column its period counts from).
-RECORD_TABLES = {"closed_requests": ("requests", "closed_on"), "disclosure_log": ("disclosures", "disclosed_on"), "suppressions": ("suppressions", "since")}
+RECORD_TABLES = {"closed_requests": ("requests", "closed_on"), "disclosure_log": ("disclosures", "disclosed_on"), "suppressions": ("suppressions", "since"),
+                 "notifications": ("notifications", "sent_on"), "breaches": ("breaches", "closed_on")}
+# Records of one member, which a restriction holds (a breach names many members: its period runs as it is).
+MEMBER_RECORDS = ("requests", "disclosures", "notifications")
 
 
 def rows_of(cursor: sqlite3.Cursor) -> Iterator[dict[str, Any]]:
@@ -81,8 +84,11 @@ class MemberTables:
             self._update("members", "member_id", member_id, changes)  # type: ignore[attr-defined]
             self.dirty_members.add(member_id)
 
-    def erase_member(self, member_id: str, erased_at: str, reason: str, rule: str | None = None) -> None:
-        """Delete every row of a member (its wrapped DEK and box with it) and note the id in the ledger."""
+    def erase_member(self, member_id: str, erased_at: str, reason: str, rule: str | None = None) -> list[str]:
+        """Delete every row of a member (its wrapped DEK and box with it) and note the id in the ledger.
+
+        Returns the recipients that received the member, each now owed an erasure notification (Art. 19).
+        """
         if self.on_change is not None and member_id not in self.dirty_members:
             self.on_change(member_id)
         row = self.conn.execute("SELECT lookup_digests FROM members WHERE member_id = ?", (member_id,)).fetchone()
@@ -90,6 +96,7 @@ class MemberTables:
         self.conn.executemany(
             "DELETE FROM lookups WHERE digest = ? AND member_id = ?", [(d, member_id) for d in split_digests(row[0] if row else None)]
         )
+        notified = self.notify_erased(member_id, erased_at)  # type: ignore[attr-defined]
         self.conn.execute("DELETE FROM disclosures WHERE member_id = ?", (member_id,))
         if self.conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'sections'").fetchone():
             # A register not yet upgraded from format 1 still keeps the records in per-category sections.
@@ -97,6 +104,7 @@ class MemberTables:
         self.conn.execute("DELETE FROM members WHERE member_id = ?", (member_id,))
         self.dirty_members.discard(member_id)
         self.record_erasure(member_id, erased_at, reason, rule)
+        return notified
 
     def record_erasure(self, member_id: str, erased_at: str, reason: str, rule: str | None = None) -> None:
         self.conn.execute(
@@ -185,8 +193,10 @@ class MemberTables:
         """
         table, column = RECORD_TABLES[kind]
         where = f"{column} IS NOT NULL AND {column} <= ?"
-        if hold_restricted and table != "suppressions":
+        if hold_restricted and table in MEMBER_RECORDS:
             where += " AND member_id NOT IN (SELECT member_id FROM members WHERE restricted_at IS NOT NULL)"
+        if delete and table == "breaches":
+            self.conn.execute(f"DELETE FROM breach_members WHERE breach_id IN (SELECT id FROM breaches WHERE {where})", (cutoff,))
         if delete:
             return self.conn.execute(f"DELETE FROM {table} WHERE {where}", (cutoff,)).rowcount
         return int(self.conn.execute(f"SELECT count(*) FROM {table} WHERE {where}", (cutoff,)).fetchone()[0])

@@ -17,6 +17,7 @@ from typing import Any
 from . import crypto
 from .errors import IntegrityError
 from .keyslots import Keyring
+from .receipts import Event, decode, encode
 from .record import RecordSchema
 
 
@@ -41,8 +42,8 @@ class Vault:
 
     # --- sealing and opening --------------------------------------------------------------------------------
 
-    def new_member(self, record: dict[str, Any], applied_at: date, today: date) -> dict[str, Any]:
-        """A new applicant's row: plain columns, a fresh wrapped DEK and the sealed record."""
+    def new_member(self, record: dict[str, Any], applied_at: date, today: date, receipt: Event | None = None) -> dict[str, Any]:
+        """A new applicant's row: plain columns, a fresh wrapped DEK, the sealed record and the receipt of its consents."""
         member_id, dek = crypto.new_member_id(), crypto.random_key()
         return {
             "member_id": member_id,
@@ -51,6 +52,7 @@ class Vault:
             "updated_at": today.isoformat(),
             "wrapped_dek": self.wrap(member_id, dek),
             "box": seal_record(self.register_id, member_id, dek, record),
+            "receipts": seal_receipts(self.register_id, member_id, dek, [receipt]) if receipt is not None else None,
         }
 
     def wrap(self, member_id: str, dek: bytes) -> bytes:
@@ -71,6 +73,20 @@ class Vault:
             raise tampered(member_id)
         wanted = record.keys() if sections is None else set(sections)
         return self.schema.ordered({name: value for name, value in record.items() if name in wanted})
+
+    def receipts(self, row: dict[str, Any]) -> list[Event]:
+        """A member's consent receipts, oldest first (none before the first)."""
+        if row.get("receipts") is None:
+            return []
+        member_id = row["member_id"]
+        try:
+            return decode(crypto.open_sealed(self.dek(row), row["receipts"], receipts_context(self.register_id, member_id)))
+        except (crypto.InvalidToken, ValueError):
+            raise IntegrityError(f"the consent receipts of {member_id} do not open: they were changed, moved or damaged") from None
+
+    def reseal_receipts(self, row: dict[str, Any], events: list[Event]) -> bytes:
+        """A member's receipts sealed anew (one more added) under their existing DEK."""
+        return seal_receipts(self.register_id, row["member_id"], self.dek(row), events)
 
     # --- whom a request is about, when it is not a member -----------------------------------------------------
 
@@ -95,6 +111,15 @@ class Vault:
 
 def record_context(register_id: str, member_id: str) -> tuple[str, ...]:
     return ("record", register_id, member_id)
+
+
+def receipts_context(register_id: str, member_id: str) -> tuple[str, ...]:
+    return ("receipts", register_id, member_id)
+
+
+def seal_receipts(register_id: str, member_id: str, dek: bytes, events: list[Event]) -> bytes:
+    """A member's consent receipts: one box of their own under the member's DEK, bound to the member."""
+    return crypto.seal(dek, encode(events), receipts_context(register_id, member_id))
 
 
 def seal_record(register_id: str, member_id: str, dek: bytes, record: dict[str, Any]) -> bytes:

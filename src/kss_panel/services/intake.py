@@ -25,6 +25,7 @@ from ..readers import RecordSource, open_input
 from ..storage_staging import STAGED, Staging
 from ..record import RecordSchema, flatten, normalise_lookup
 from ..words import plural
+from . import receipts
 from .members import enrol_audit_detail, new_member, rectify
 from .session import Session
 
@@ -163,20 +164,22 @@ def import_applications(session: Session, rows: Iterable[Row], now: datetime, *,
     session.require_officer("enrol members")
     counts = _Counts(rows=0, imported=0, invalid=0, flagged=0)
     with Staging(session.store.path) as staging:
-        _prepare(session, staging, rows, local_date(now), counts, report)
+        _prepare(session, staging, rows, now, counts, report)
         staging.close_writing()
         counts.finish(skip_invalid, "record", "nothing was imported")
         with session.store.attached(staging.path, STAGED), session.store.write():
             _late_duplicates(session, counts, report, skip_invalid)
             Staging.copy_in(session.store.conn)
             _enrol_entries(session, now)
+            receipts.keep_wordings(session, session.policies.register.consents, now)
             session.audit(now, "import", None, [], {"imported": counts["imported"], "invalid": counts["invalid"]})
     return dict(counts)
 
 
-def _prepare(session: Session, staging: Staging, rows: Iterable[Row], today: date, counts: _Counts, report: Report) -> None:
+def _prepare(session: Session, staging: Staging, rows: Iterable[Row], now: datetime, counts: _Counts, report: Report) -> None:
     """Validate, seal and hash every row into the staging file; reads of the register are one query each, no transaction."""
     suppressions = session.store.has_suppressions()
+    today = local_date(now)
     for line, record, applied_at, problems in _validated(session.schema, rows, today):
         counts["rows"] += 1
         if not problems:
@@ -189,7 +192,8 @@ def _prepare(session: Session, staging: Staging, rows: Iterable[Row], today: dat
         if problems:
             counts.problem(line, problems, report)
             continue
-        row, lookups = new_member(session, record, applied_at, today, check_suppressions=suppressions, lookups=lookups)
+        receipt = receipts.on_enrolment(session, record, now, "import")
+        row, lookups = new_member(session, record, applied_at, today, check_suppressions=suppressions, lookups=lookups, receipt=receipt)
         counts["flagged"] += bool(row["suppression_match"])
         counts["imported"] += 1
         detail = compact_detail(enrol_audit_detail(row, **{"import": True}))
@@ -257,4 +261,4 @@ def _self_service(session: Session, patch: dict[str, Any], now: datetime) -> lis
     row = session.store.member(str(member_id))
     if row is None:
         raise InvalidInput("unknown member", [("member_id", "no such member")])
-    return rectify(session, row, patch, now, {"source": "self-service"})
+    return rectify(session, row, patch, now, {"source": "self-service"}, channel="self-service")

@@ -9,7 +9,7 @@ from typing import Any
 from ..errors import InvalidInput, NotFound
 from ..model import OBJECTIONS, STATUSES, SUPPRESSED_KINDS, local_date, member_order, one_of
 from ..record import apply_patch, changed_fields, flatten, normalise_lookup
-from . import requests
+from . import receipts, requests
 from .session import Session, plain
 
 NewMember = tuple[dict[str, Any], dict[str, bytes]]
@@ -23,12 +23,13 @@ def new_member(
     *,
     check_suppressions: bool = True,
     lookups: dict[str, bytes] | None = None,
+    receipt: receipts.Event | None = None,
 ) -> NewMember:
-    """A validated record as a new applicant: the row to insert (sealed box included) and its keyed digests.
+    """A validated record as a new applicant: the row to insert (sealed box and consent receipt included) and its keyed digests.
 
     Someone erased with --suppress who applies again is flagged, not refused.
     """
-    row = session.vault.new_member(record, applied_at or today, today)
+    row = session.vault.new_member(record, applied_at or today, today, receipt)
     lookups = lookups if lookups is not None else session.vault.lookups(record)
     suppressed = {kind: digest for kind, digest in lookups.items() if kind in SUPPRESSED_KINDS}
     row["suppression_match"] = 1 if check_suppressions and session.store.suppressed(suppressed) else None
@@ -56,9 +57,12 @@ def enrol_many(session: Session, records: Iterable[Any], now: datetime) -> list[
     with session.store.write():
         for data in records:
             record, applied_at = session.schema.validate(data, today=today)
-            row, lookups = new_member(session, record, applied_at, today)
+            receipt = receipts.on_enrolment(session, record, now, "enrol")
+            row, lookups = new_member(session, record, applied_at, today, receipt=receipt)
             session.store.refuse_duplicates(lookups, session.schema.lookup_paths)
             session.store.insert_members([row], [(digest, row["member_id"]) for digest in lookups.values()])
+            if receipt is not None:
+                receipts.keep_wordings(session, receipt["given"], now)
             session.audit(now, "enrol", row["member_id"], sorted(flatten(record)), enrol_audit_detail(row) or None)
             enrolled.append(row["member_id"])
     return enrolled
@@ -71,13 +75,15 @@ def status(session: Session, member_id: str) -> dict[str, Any]:
 
 
 def show(session: Session, member_id: str, now: datetime) -> dict[str, Any]:
-    """A member's plain columns and whole decrypted record."""
+    """A member's plain columns, whole decrypted record, and consent history (with the consents given under wording changed since)."""
     session.require_officer("read personal data")
     with session.store.write():
         row = session.member_row(member_id)
         record = session.record(row)
-        session.audit(now, "show", member_id, sorted(flatten(record)))
-    return {**plain(row), **record}
+        consents = receipts.consent_view(session, row, record)
+        read = sorted([*flatten(record), *([receipts.FIELD] if consents["consent_history"] else [])])
+        session.audit(now, "show", member_id, read)
+    return {**plain(row), **record, **consents}
 
 
 def find(session: Session, kind: str, value: str, now: datetime) -> dict[str, Any]:
@@ -133,11 +139,15 @@ def update(session: Session, member_id: str, patch: Any, now: datetime, *, reque
         return rectify(session, row, patch, now)
 
 
-def rectify(session: Session, row: dict[str, Any], patch: dict[str, Any], now: datetime, detail: dict[str, Any] | None = None) -> list[str]:
+def rectify(
+    session: Session, row: dict[str, Any], patch: dict[str, Any], now: datetime, detail: dict[str, Any] | None = None, *, channel: str = "officer"
+) -> list[str]:
     """Apply a merge patch to a member inside a write: validate, re-seal, re-hash, audit the changed fields.
 
     A field the policy no longer defines (a consent retired since) goes with
-    the rectification, and is audited among the changed fields.
+    the rectification, and is audited among the changed fields. A consent
+    changed, or given again under wording changed since, gets its receipt
+    (through ``channel``) and counts as changed.
     """
     if "applied_at" in patch:
         raise InvalidInput("invalid patch", [("applied_at", "cannot be changed by an update")])
@@ -145,9 +155,13 @@ def rectify(session: Session, row: dict[str, Any], patch: dict[str, Any], now: d
     before = session.record(row)
     after, _ = session.schema.validate(apply_patch(session.schema.current(before), patch), today=today)
     changed = changed_fields(before, after)
+    named = patch.get("consents") if isinstance(patch.get("consents"), dict) else {}
+    columns, receipt = receipts.record_change(session, row, now, channel, before=before.get("consents", {}),
+                                              after=after.get("consents", {}), regiven=[name for name, value in named.items() if value is True])
+    changed = sorted({*changed, *(f"consents.{name}" for name in receipt.get("given", {}))}) if receipt else changed
     if changed:
         member_id = row["member_id"]
         session.store.put_lookups(member_id, session.vault.lookups(after), session.schema.lookup_paths)
-        session.store.update_member(member_id, {"box": session.vault.reseal(row, after), "updated_at": today.isoformat()})
+        session.store.update_member(member_id, {"box": session.vault.reseal(row, after), "updated_at": today.isoformat(), **columns})
         session.audit(now, "update", member_id, changed, detail)
     return changed

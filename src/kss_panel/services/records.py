@@ -18,7 +18,7 @@ from . import lifecycle
 from .lifecycle import PurgePlan, plan_purge
 from .session import Session
 
-PRUNED = ("closed_requests", "disclosure_log", "suppressions")
+PRUNED = ("closed_requests", "disclosure_log", "suppressions", "notifications", "breaches")
 
 
 @dataclass(frozen=True)

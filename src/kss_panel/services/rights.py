@@ -10,8 +10,9 @@ from ..model import (
     ERASURE_REASONS, OBJECTIONS, RESTRICTION_GROUNDS, SUPPRESSED_KINDS, check_consent_change, local_date, objection_columns, one_of,
     refuse_marketing_consent, require_unrestricted,
 )
+from ..receipts import view as receipt_view
 from ..record import changed_fields
-from . import requests
+from . import receipts, requests
 from .session import Session, plain
 
 
@@ -89,13 +90,17 @@ def consent(
         if changed:
             plain_changes["box"] = session.vault.reseal(row, after)
             plain_changes["updated_at"] = today.isoformat()
-        session.store.update_member(member_id, plain_changes)
+        made = {kind: change for kind, change in objections.items() if OBJECTIONS[kind] in plain_changes}
+        columns, receipt = receipts.record_change(session, row, now, "officer", before=before.get("consents", {}), after=consents,
+                                                  regiven=give, objections=made)
+        session.store.update_member(member_id, {**plain_changes, **columns})
         if request is not None:
             requests.fulfil(session, request, member_id, "objection", now)
         detail: dict[str, Any] = {"given": sorted(give), "withdrawn": withdrawn, **({"objections": objections} if objections else {})}
-        session.audit(now, _consent_action(objections), member_id, changed, detail)
+        regiven = [f"consents.{name}" for name in (receipt or {}).get("given", {}) if f"consents.{name}" not in changed]
+        session.audit(now, _consent_action(objections), member_id, sorted([*changed, *regiven]), detail)
         row = session.member_row(member_id)
-    return {"member_id": member_id, "consents": consents, **{column: row[column] for column in OBJECTIONS.values()}}
+    return {"member_id": member_id, "consents": consents, **{column: row[column] for column in OBJECTIONS.values()}, "receipt": receipt_view(receipt)}
 
 
 def _change(record: bool, lift: bool) -> str | None:

@@ -142,11 +142,15 @@ class Session:
         """A member's decrypted record (or only ``sections``)."""
         return self.vault.open(row, sections)
 
-    def erase(self, member_id: str, reason: str, now: datetime, rule: str | None = None) -> None:
-        """Crypto-shred and delete one member; call inside a write transaction."""
-        self.store.erase_member(member_id, local_date(now).isoformat(), reason, rule)
+    def erase(self, member_id: str, reason: str, now: datetime, rule: str | None = None) -> list[str]:
+        """Crypto-shred and delete one member; call inside a write transaction.
+
+        Returns the recipients that received the member, each owed an erasure notification (Art. 19).
+        """
+        notify = self.store.erase_member(member_id, local_date(now).isoformat(), reason, rule)
         self._states.pop(member_id, None)
-        self.audit(now, "erase", member_id, [], {"reason": reason, **({"rule": rule} if rule else {})})
+        self.audit(now, "erase", member_id, [], {"reason": reason, **({"rule": rule} if rule else {}), **({"notify": notify} if notify else {})})
+        return notify
 
     # --- audit --------------------------------------------------------------------------------------------
 
