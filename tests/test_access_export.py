@@ -35,6 +35,7 @@ TOP_LEVEL_KEYS = {
     "data", "purposes", "disclosures", "retention", "sources", "rights",
     # added in the same schema version 1: nothing above changed, so a reader of the first version reads these too
     "rejection", "recipients", "transfers", "automated_decisions",
+    "consent_history", "outdated_consents", "consent_wordings", "recipients_notified",
 }
 
 # Every free-text value of ILMA and BROR, to find one in the other's export.

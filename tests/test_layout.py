@@ -35,7 +35,7 @@ LAYERS = {
 # Where each third-party library may be imported (relative module paths under src/kss_panel).
 THIRD_PARTY = {
     "typer": "cli/",
-    "rich": ("render.py", "cli/output.py", "cli/progress.py"),
+    "rich": ("render.py", "render_accountability.py", "cli/output.py", "cli/progress.py"),
     "sqlite_utils": ("migrations.py",),
     "cryptography": ("crypto.py", "crypto_pk.py"),
     "yaml": ("policy_files.py",),

@@ -18,7 +18,7 @@ REGISTER_TZ = ZoneInfo("Europe/Helsinki")
 STATUSES = ("applicant", "member", "rejected")
 ERASURE_REASONS = ("request", "conditions-not-met")
 RESTRICTION_GROUNDS = ("accuracy-contested", "unlawful-processing", "legal-claims", "objection-pending")
-REQUEST_TYPES = ("access", "rectification", "erasure", "objection", "restriction")
+REQUEST_TYPES = ("access", "rectification", "erasure", "objection", "restriction", "portability")
 REQUEST_OUTCOMES = ("fulfilled", "partially-fulfilled", "refused-unfounded", "refused-excessive", "withdrawn", "no-data")
 EXTENSION_REASONS = ("complexity", "number-of-requests")
 # Whom a request is about: a member (by id, or found by a lookup), or a person the register does not hold,

@@ -82,15 +82,16 @@ def member(console: Console, data: dict[str, Any], policies: Policies) -> None:
 
 
 def table(console: Console, rows: list[dict[str, Any]], columns: list[str], *, title: str | None = None,
-          headers: dict[str, str] | None = None) -> None:
-    """Rows under ``columns``; the headers are ``headers``, HEADERS or the column's name."""
+          headers: dict[str, str] | None = None, whole: frozenset[str] = frozenset()) -> None:
+    """Rows under ``columns``; the headers are ``headers``, HEADERS or the column's name; ``whole`` names more columns
+    whose lines are never wrapped or cut (keys, field paths)."""
     cells = [[_cell(row.get(column)) for column in columns] for row in rows]
     out = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True, title_justify="left")
     needed = 2 * len(columns) - 2  # without edges, with padding collapsed: two spaces between columns
     for index, column in enumerate(columns):
         header = (headers or {}).get(column) or HEADERS.get(column) or _label(column)
         lines = [line for row in cells for line in row[index].plain.splitlines()]
-        if column in WHOLE or column.endswith(("_id", "_at", "_on")):
+        if column in WHOLE or column in whole or column.endswith(("_id", "_at", "_on")):
             width = max([len(header), *(len(line) for line in lines)])
             out.add_column(header, no_wrap=True, min_width=width)
         else:

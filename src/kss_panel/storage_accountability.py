@@ -63,14 +63,13 @@ class AccountabilityTables:
         """Before an erasure deletes a member's disclosure log: an erasure notification per recipient that received the
         member, holding only what telling it needs (member id, recipient, field names, disclosure ids, dates, purposes).
 
-        A pending notification of a rectification or a restriction to the same recipient goes: the erasure replaces it.
+        It replaces any notification still pending about the member: nothing else is left to tell a recipient of
+        data that is gone (one whose log entries retention pruned since is still told, from what was pending).
         """
         received = self.received(member_id)
-        if not received:
-            return []
-        self.conn.executemany(
-            "DELETE FROM notifications WHERE member_id = ? AND recipient = ? AND sent_on IS NULL", [(member_id, r) for r in received]
-        )
+        for row in self.notifications(member_id=member_id, sent=False):
+            received.setdefault(row["recipient"], (set(row["fields"]), row["disclosures"]))
+        self.conn.execute("DELETE FROM notifications WHERE member_id = ? AND sent_on IS NULL", (member_id,))
         self.conn.executemany(
             "INSERT INTO notifications (member_id, recipient, event, fields, disclosures, recorded_on) VALUES (?, ?, 'erased', ?, ?, ?)",
             [(member_id, recipient, _json(sorted(names)), _json(refs), day) for recipient, (names, refs) in sorted(received.items())],
@@ -113,6 +112,11 @@ class AccountabilityTables:
         rows = rows_of(self.conn.execute(f"SELECT * FROM notifications {clause} ORDER BY recipient, recorded_on, id", params))
         return [notification_row(row) for row in rows]
 
+    def names_recipient(self, recipient: str) -> bool:
+        """Whether the disclosure log or a notification names this recipient."""
+        query = "SELECT 1 FROM disclosures WHERE recipient = ? UNION ALL SELECT 1 FROM notifications WHERE recipient = ? LIMIT 1"
+        return self.conn.execute(query, (recipient, recipient)).fetchone() is not None
+
     def mark_sent(self, ids: list[int], day: str) -> None:
         self.conn.executemany("UPDATE notifications SET sent_on = ? WHERE id = ?", [(day, i) for i in ids])
 
@@ -147,6 +151,23 @@ class AccountabilityTables:
         self.conn.executemany("INSERT INTO breach_members (breach_id, member_id, fields, sources, added_on) VALUES (?, ?, ?, ?, ?)", new)
         self.conn.executemany("UPDATE breach_members SET fields = ?, sources = ? WHERE breach_id = ? AND member_id = ?", again)
         return len(new), len(again)
+
+    def breach_summary(self, breach_id: int) -> tuple[int, int, set[str]]:
+        """(members affected, how many of them erased since, every field name involved) of one breach."""
+        count, erased = self.conn.execute(
+            "SELECT count(*), coalesce(sum(m.member_id IS NULL), 0) FROM breach_members AS b"
+            " LEFT JOIN members AS m ON m.member_id = b.member_id WHERE b.breach_id = ?", (breach_id,)
+        ).fetchone()
+        fields: set[str] = set()
+        for (names,) in self.conn.execute("SELECT DISTINCT fields FROM breach_members WHERE breach_id = ?", (breach_id,)):
+            fields.update(json.loads(names))
+        return int(count), int(erased), fields
+
+    def known_member(self, member_id: str) -> bool:
+        """Whether the register holds, or once held and erased, this member id."""
+        return self.conn.execute(
+            "SELECT 1 FROM members WHERE member_id = ? UNION ALL SELECT 1 FROM erasures WHERE member_id = ? LIMIT 1", (member_id, member_id)
+        ).fetchone() is not None
 
     def disclosed_between(self, recipient: str, start: str, end: str) -> Iterator[tuple[str, list[str]]]:
         """(member id, field names) of every disclosure to ``recipient`` from ``start`` to ``end`` (days, inclusive): the

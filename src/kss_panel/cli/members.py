@@ -7,12 +7,12 @@ from typing import Annotated, Any
 
 import typer
 
-from .. import readers, render
+from .. import readers, render, render_accountability
 from ..errors import InvalidInput
 from ..model import STATUSES
 from ..policy import Policies
 from ..record import coerce_text, field_spec, safe_part, set_path
-from ..services import intake, members
+from ..services import intake, members, receipts
 from ..words import plural
 from .app import Call, app, choice, command
 from .output import err, out, stdout
@@ -91,7 +91,7 @@ def show(call: Call, member: MemberArg) -> None:
     Example: kss-panel show M3f7kq2x5v6n4p6rw --json
     """
     data = call.unlocked(members.show, member, call.now)
-    call.emit(data, lambda: render.member(stdout, data, call.policies))
+    call.emit(data, lambda: (render.member(stdout, data, call.policies), render_accountability.consent_history(stdout, data, call.policies)))
 
 
 @command(app, "find")
@@ -115,11 +115,20 @@ def list_(
     restricted: Annotated[bool, typer.Option("--restricted", help="Only members whose processing is restricted (Art. 18).")] = False,
     objected: Annotated[bool, typer.Option("--objected", help="Only members with an objection (Art. 21(1) or 21(2)).")] = False,
     names: Annotated[bool, typer.Option("--names", help="Also decrypt and show names (audited).")] = False,
+    consent_outdated: Annotated[
+        str | None, typer.Option("--consent-outdated", metavar="CONSENT", help="Only members holding this consent under wording changed since"
+                                 " (or with no receipt): whom to ask again; decrypts consents (audited). One of:{consents}")
+    ] = None,
 ) -> None:
     """List members by status, then the day they applied: ids, status and dates; names only with --names.
 
     Example: kss-panel list --status applicant
     """
+    if consent_outdated is not None:
+        rows = call.unlocked(receipts.outdated_members, consent_outdated, call.now, status=status, restricted=restricted, objected=objected,
+                             names=names)
+        call.emit(rows, lambda: render_accountability.outdated(stdout, rows, consent_outdated, names=names))
+        return
     rows = call.unlocked(members.list_members, call.now, status=status, names=names, restricted=restricted, objected=objected)
     call.emit(rows, lambda: render.members(stdout, rows, names=names))
 
@@ -141,10 +150,11 @@ def update(
     if (file is None) == (not set_):
         raise InvalidInput("give --file or --set", [("--file|--set", "exactly one of them is required")])
     patch = readers.read_json(file) if file is not None else patch_from_assignments(call.policies, set_ or [])
-    changed = call.unlocked(members.update, member, patch, call.now, request=request)
+    data = call.unlocked(members.update, member, patch, call.now, request=request)
+    changed = data["changed"]
     call.emit(
-        {"member_id": member, "changed": changed},
-        lambda: out(f"updated {member}: {', '.join(changed)}" if changed else f"{member}: nothing changed"),
+        {"member_id": member, **data},
+        lambda: (out(f"updated {member}: {', '.join(changed)}" if changed else f"{member}: nothing changed"), render_accountability.to_notify(stdout, data)),
     )
 
 

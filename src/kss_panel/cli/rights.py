@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from .. import render
+from .. import render, render_accountability
 from ..errors import InvalidInput
 from ..model import ERASURE_REASONS, RESTRICTION_GROUNDS
 from ..services import access, rights
@@ -65,7 +65,8 @@ def erase(
     """
     data = call.unlocked(rights.erase, member, reason, call.now, dry_run=dry_run, suppress=suppress, request=request)
     verb = "would erase" if dry_run else "erased"
-    call.emit(data, lambda: out(f"{verb} {member} ({plural(len(data['sections']), 'section')}, {plural(data['disclosures'], 'disclosure record')})"))
+    call.emit(data, lambda: (out(f"{verb} {member} ({plural(len(data['sections']), 'section')}, {plural(data['disclosures'], 'disclosure record')})"),
+                             render_accountability.to_notify(stdout, data, would=dry_run)))
 
 
 def _flag(flag: str, help: str) -> Any:
@@ -98,7 +99,7 @@ def consent(
         object_to_marketing=object_to_marketing, withdraw_objection=withdraw_objection,
         object_to_processing=object_to_processing, lift_processing_objection=lift_processing_objection, request=request,
     )
-    call.emit(data, lambda: render.consents(stdout, data))
+    call.emit(data, lambda: (render.consents(stdout, data), render_accountability.receipt(stdout, data["receipt"])))
 
 
 @command(app, "restrict")
@@ -119,4 +120,5 @@ def restrict(
     if lift == (reason is not None):
         raise InvalidInput("give --reason or --lift", [("--reason|--lift", "exactly one of them is required")])
     data = call.unlocked(rights.restrict, member, call.now, reason=reason, request=request)
-    call.emit(data, lambda: out(f"lifted the restriction of {member}" if lift else f"restricted {member} ({reason})"))
+    call.emit(data, lambda: (out(f"lifted the restriction of {member}" if lift else f"restricted {member} ({reason})"),
+                             render_accountability.to_notify(stdout, data)))

@@ -261,4 +261,5 @@ def _self_service(session: Session, patch: dict[str, Any], now: datetime) -> lis
     row = session.store.member(str(member_id))
     if row is None:
         raise InvalidInput("unknown member", [("member_id", "no such member")])
-    return rectify(session, row, patch, now, {"source": "self-service"}, channel="self-service")
+    changed, _ = rectify(session, row, patch, now, {"source": "self-service"}, channel="self-service")
+    return changed

@@ -9,7 +9,7 @@ from typing import Any
 from ..errors import InvalidInput, NotFound
 from ..model import OBJECTIONS, STATUSES, SUPPRESSED_KINDS, local_date, member_order, one_of
 from ..record import apply_patch, changed_fields, flatten, normalise_lookup
-from . import receipts, requests
+from . import notifications, receipts, requests
 from .session import Session, plain
 
 NewMember = tuple[dict[str, Any], dict[str, bytes]]
@@ -127,8 +127,8 @@ def list_members(
         return listed
 
 
-def update(session: Session, member_id: str, patch: Any, now: datetime, *, request: int | None = None) -> list[str]:
-    """Rectify a member's record with a merge patch; return the changed field paths."""
+def update(session: Session, member_id: str, patch: Any, now: datetime, *, request: int | None = None) -> dict[str, list[str]]:
+    """Rectify a member's record with a merge patch; return the changed field paths and the recipients now owed a notification."""
     session.require_officer("rectify personal data")
     if not isinstance(patch, dict) or not patch:
         raise InvalidInput("empty patch", [("(patch)", "must be a JSON object with at least one field")])
@@ -136,32 +136,37 @@ def update(session: Session, member_id: str, patch: Any, now: datetime, *, reque
         row = session.member_row(member_id)
         if request is not None:
             requests.fulfil(session, request, member_id, "rectification", now)
-        return rectify(session, row, patch, now)
+        changed, notify = rectify(session, row, patch, now)
+        return {"changed": changed, "notify": notify}
 
 
 def rectify(
     session: Session, row: dict[str, Any], patch: dict[str, Any], now: datetime, detail: dict[str, Any] | None = None, *, channel: str = "officer"
-) -> list[str]:
+) -> tuple[list[str], list[str]]:
     """Apply a merge patch to a member inside a write: validate, re-seal, re-hash, audit the changed fields.
 
     A field the policy no longer defines (a consent retired since) goes with
     the rectification, and is audited among the changed fields. A consent
     changed, or given again under wording changed since, gets its receipt
-    (through ``channel``) and counts as changed.
+    (through ``channel``) and counts as changed. Each recipient that received
+    a field whose value changed is owed a notification (Art. 19). Returns the
+    changed fields and those recipients.
     """
     if "applied_at" in patch:
         raise InvalidInput("invalid patch", [("applied_at", "cannot be changed by an update")])
     today = local_date(now)
     before = session.record(row)
     after, _ = session.schema.validate(apply_patch(session.schema.current(before), patch), today=today)
-    changed = changed_fields(before, after)
+    values = changed_fields(before, after)
     named = patch.get("consents") if isinstance(patch.get("consents"), dict) else {}
     columns, receipt = receipts.record_change(session, row, now, channel, before=before.get("consents", {}),
                                               after=after.get("consents", {}), regiven=[name for name, value in named.items() if value is True])
-    changed = sorted({*changed, *(f"consents.{name}" for name in receipt.get("given", {}))}) if receipt else changed
+    changed = sorted({*values, *(f"consents.{name}" for name in receipt.get("given", {}))}) if receipt else values
+    notify: list[str] = []
     if changed:
         member_id = row["member_id"]
         session.store.put_lookups(member_id, session.vault.lookups(after), session.schema.lookup_paths)
         session.store.update_member(member_id, {"box": session.vault.reseal(row, after), "updated_at": today.isoformat(), **columns})
-        session.audit(now, "update", member_id, changed, detail)
-    return changed
+        notify = notifications.after_rectification(session, member_id, values, now)
+        session.audit(now, "update", member_id, changed, {**(detail or {}), **({"notify": notify} if notify else {})} or None)
+    return changed, notify

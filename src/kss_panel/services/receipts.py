@@ -83,12 +83,14 @@ def wordings(session: Session, versions: Iterable[tuple[str, str]]) -> dict[tupl
 
 def outdated_members(
     session: Session, consent: str, now: datetime, *, status: str | None = None, restricted: bool = False, objected: bool = False,
+    names: bool = False,
 ) -> list[dict[str, Any]]:
     """Members who hold ``consent`` under wording that has changed since (or with no receipt): the re-consent list.
 
-    Decrypts each member's consents and receipts (audited: one entry with the
-    count), so an officer's slot is needed. Each row is the member's plain
-    columns with the version given under (None: no receipt) and when.
+    Decrypts each member's consents and receipts (and with ``names`` their
+    names; audited: one entry with the count), so an officer's slot is needed.
+    Each row is the member's plain columns with the version given under (None:
+    no receipt) and when.
     """
     one_of(consent, session.policies.register.consents, "consent_outdated", "consent")
     if status is not None:
@@ -101,14 +103,16 @@ def outdated_members(
             if (restricted and not listed["restricted_at"]) or (objected and not any(listed[c] for c in OBJECTIONS.values())):
                 continue
             row = session.member_row(listed["member_id"])
-            events = session.vault.receipts(row)
-            held = session.record(row, ["consents"]).get("consents", {})
-            given_under = standing(events)
-            if consent in outdated(held, given_under, {consent: current[consent]}):
+            given_under = standing(session.vault.receipts(row))
+            opened = session.record(row, ["consents", "contact"] if names else ["consents"])
+            if consent in outdated(opened.get("consents", {}), given_under, {consent: current[consent]}):
                 version, at = given_under.get(consent, (None, None))
-                found.append({**plain(row), "given_version": version, "given_at": _iso(at), "current_version": current[consent]})
+                contact = opened.get("contact", {})
+                found.append({**plain(row), "given_version": version, "given_at": _iso(at), "current_version": current[consent],
+                              **({"first_name": contact.get("first_name"), "last_name": contact.get("last_name")} if names else {})})
         found.sort(key=member_order)
-        session.audit(now, "list-consent-outdated", None, [f"consents.{consent}", FIELD], {"consent": consent, "members": len(found)})
+        read = [f"consents.{consent}", FIELD, *(["contact.first_name", "contact.last_name"] if names else [])]
+        session.audit(now, "list-consent-outdated", None, read, {"consent": consent, "members": len(found)})
     return found
 
 

@@ -12,7 +12,7 @@ from ..model import (
 )
 from ..receipts import view as receipt_view
 from ..record import changed_fields
-from . import receipts, requests
+from . import notifications, receipts, requests
 from .session import Session, plain
 
 
@@ -35,15 +35,15 @@ def erase(
         sections = sorted(session.record(row))
         summary = {"member_id": member_id, "sections": sections, "disclosures": len(session.store.disclosures_of(member_id))}
         if dry_run:
-            return {**summary, "erased": False}
+            return {**summary, "erased": False, "notify": notifications.would_notify(session, member_id)}
         if suppress:
             record = session.record(row, ["contact"])
             lookups = {k: v for k, v in session.vault.lookups(record).items() if k in SUPPRESSED_KINDS}
             session.store.suppress(lookups, local_date(now).isoformat())
         if request is not None:
             requests.fulfil(session, request, member_id, "erasure", now)
-        session.erase(member_id, reason, now, "suppress" if suppress else None)
-    return {**summary, "erased": True, "suppressed": suppress}
+        notify = session.erase(member_id, reason, now, "suppress" if suppress else None)
+    return {**summary, "erased": True, "suppressed": suppress, "notify": notify}
 
 
 def consent(
@@ -125,9 +125,12 @@ def restrict(session: Session, member_id: str, now: datetime, *, reason: str | N
             if not row.get("restricted_at"):
                 raise InvalidInput(f"{member_id} is not restricted", [(Param("lift"), "no restriction to lift")])
             session.store.update_member(member_id, {"restricted_at": None, "restriction_reason": None})
+            outcome = {"withdrawn_notifications": notifications.after_lift(session, member_id)}
         else:
             session.store.update_member(member_id, {"restricted_at": local_date(now).isoformat(), "restriction_reason": reason})
+            outcome = {"notify": [] if row.get("restricted_at") else notifications.after_restriction(session, member_id, now)}
         if request is not None:
             requests.fulfil(session, request, member_id, "restriction", now)
-        session.audit(now, "restrict" if reason else "restrict-lift", member_id, [], {"reason": reason} if reason else {})
-        return plain(session.member_row(member_id))
+        detail = {**({"reason": reason} if reason else {}), **{key: value for key, value in outcome.items() if value}}
+        session.audit(now, "restrict" if reason else "restrict-lift", member_id, [], detail)
+        return {**plain(session.member_row(member_id)), **outcome}
