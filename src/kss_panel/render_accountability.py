@@ -100,22 +100,23 @@ def _count(rows: list[dict[str, Any]], *, pending_only: bool) -> dict[str, int]:
 def breach_status(view: dict[str, Any]) -> str:
     """A breach's status in words: the hours left, overdue, or how it was closed."""
     if view["status"] == "notified":
-        return f"Ombudsman notified {view['authority_notified_on']}" + (" (after the deadline)" if view["late"] else "")
+        return f"Ombudsman notified {view['authority_notified_on']}" + (" (late)" if view["late"] else "")
     if view["status"] == "not-notified":
-        return f"not notified ({view['not_notified_reason']})"
+        return f"not notified: {view['not_notified_reason']}"
     hours = view["hours_left"]
     if view["status"] == "overdue":
-        return f"overdue by {plural(-hours, 'hour')}: notify the Ombudsman"
+        return f"overdue by {plural(-hours, 'hour')}"
     return f"open, {plural(hours, 'hour')} left"
 
 
 def breaches(console: Console, views: list[dict[str, Any]]) -> None:
-    """Every breach: when discovered, the 72-hour deadline (Finnish time), the status, whom and what it affected."""
+    """Every breach: the 72-hour deadline (Finnish time), the status, whom and what it affected."""
     rows = [
-        {**view, "discovered_at": local(view["discovered_at"]), "deadline_at": local(view["deadline"]), "status": breach_status(view),
-         "members": f"{view['affected']}" + (f" ({view['erased']} erased)" if view["erased"] else ""),
-         "categories": ", ".join(view["categories"])}
+        {**view, "deadline_at": local(view["deadline"]), "status": breach_status(view),
+         "members": f"{view['affected']}" + (f"\n({view['erased']} erased)" if view["erased"] else ""),
+         "categories": "\n".join(view["categories"])}
         for view in views
     ]
-    table(console, rows, ["id", "title", "discovered_at", "deadline_at", "status", "members", "categories"],
-          title=f"{plural(len(views), 'breach')} (times in Finnish time)", headers={"id": "#", "discovered_at": "discovered", "deadline_at": "deadline"})
+    table(console, rows, ["id", "title", "deadline_at", "status", "members", "categories"],
+          title=f"{plural(len(views), 'breach', 'breaches')} (deadlines in Finnish time)", headers={"id": "#", "deadline_at": "deadline"},
+          whole=frozenset({"categories"}))
