@@ -163,21 +163,26 @@ def import_applications(session: Session, rows: Iterable[Row], now: datetime, *,
     """
     session.require_officer("enrol members")
     counts = _Counts(rows=0, imported=0, invalid=0, flagged=0)
+    given: set[str] = set()
     with Staging(session.store.path) as staging:
-        _prepare(session, staging, rows, now, counts, report)
+        _prepare(session, staging, rows, now, counts, report, given)
         staging.close_writing()
         counts.finish(skip_invalid, "record", "nothing was imported")
         with session.store.attached(staging.path, STAGED), session.store.write():
             _late_duplicates(session, counts, report, skip_invalid)
             Staging.copy_in(session.store.conn)
             _enrol_entries(session, now)
-            receipts.keep_wordings(session, session.policies.register.consents, now)
+            receipts.keep_wordings(session, given, now)
             session.audit(now, "import", None, [], {"imported": counts["imported"], "invalid": counts["invalid"]})
     return dict(counts)
 
 
-def _prepare(session: Session, staging: Staging, rows: Iterable[Row], now: datetime, counts: _Counts, report: Report) -> None:
-    """Validate, seal and hash every row into the staging file; reads of the register are one query each, no transaction."""
+def _prepare(
+    session: Session, staging: Staging, rows: Iterable[Row], now: datetime, counts: _Counts, report: Report, given: set[str]
+) -> None:
+    """Validate, seal and hash every row into the staging file; reads of the register are one query each, no transaction.
+
+    ``given`` gathers the consents given, whose wordings the import keeps."""
     suppressions = session.store.has_suppressions()
     today = local_date(now)
     for line, record, applied_at, problems in _validated(session.schema, rows, today):
@@ -193,6 +198,7 @@ def _prepare(session: Session, staging: Staging, rows: Iterable[Row], now: datet
             counts.problem(line, problems, report)
             continue
         receipt = receipts.on_enrolment(session, record, now, "import")
+        given.update(receipt["given"] if receipt else ())
         row, lookups = new_member(session, record, applied_at, today, check_suppressions=suppressions, lookups=lookups, receipt=receipt)
         counts["flagged"] += bool(row["suppression_match"])
         counts["imported"] += 1
