@@ -269,3 +269,21 @@ def test_closed_breaches_are_erased_after_their_period(reg: Register, clock: Clo
     clock.now = datetime(2031, 6, 15, 12, 0, tzinfo=UTC)
     assert reg.run("purge", "--apply", "--expect", "3", key="cron").exit_code == 0
     assert reg.sql("SELECT id FROM breaches") == [(2,)] and reg.sql("SELECT count(*) FROM breach_members") == [(0,)]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(content=st.one_of(
+    st.binary(max_size=300),
+    st.lists(st.lists(st.text(max_size=20), min_size=1, max_size=4), max_size=6).map(lambda rows: "\n".join(",".join(r) for r in rows)),
+    st.lists(st.dictionaries(st.sampled_from(["member_id", "contact.email", "hobbies", "x"]), st.one_of(st.none(), st.text(max_size=10),
+                                                                                                       st.integers())), max_size=4).map(json.dumps),
+))
+def test_any_leaked_file_is_taken_or_refused_cleanly(reg: Register, content: bytes | str) -> None:
+    with reg.restored():
+        breach = opened(reg)
+        before = reg.tables()
+        result = reg.run("breach", "affected", str(breach), "--file", reg.file(content))
+        assert result.exit_code in (0, 5), result.output
+        assert "Traceback" not in result.output
+        if result.exit_code == 5:
+            assert reg.tables() == before
