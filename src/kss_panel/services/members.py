@@ -159,8 +159,10 @@ def rectify(
     after, _ = session.schema.validate(apply_patch(session.schema.current(before), patch), today=today)
     values = changed_fields(before, after)
     named = patch.get("consents") if isinstance(patch.get("consents"), dict) else {}
-    columns, receipt = receipts.record_change(session, row, now, channel, before=before.get("consents", {}),
-                                              after=after.get("consents", {}), regiven=[name for name, value in named.items() if value is True])
+    columns, receipt = {}, None
+    if named or any(path.startswith("consents.") for path in values):  # the receipts are opened only when consents are touched
+        columns, receipt = receipts.record_change(session, row, now, channel, before=before.get("consents", {}), after=after.get("consents", {}),
+                                                  regiven=[name for name, value in named.items() if value is True])
     changed = sorted({*values, *(f"consents.{name}" for name in receipt.get("given", {}))}) if receipt else values
     notify: list[str] = []
     if changed:
