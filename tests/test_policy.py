@@ -109,7 +109,7 @@ def test_policy_check_json() -> None:
         "data": {
             "directory": str(SHIPPED),
             "hash": load_policies(SHIPPED).hash,
-            "files": ["disclosure.yaml", "register.yaml", "retention.yaml"],
+            "files": ["disclosure.yaml", "register.yaml", "retention.yaml", "surveys.yaml"],
             "examples": ["panel-mailer", "direct-marketing", "sms-gateway", "hosting", "group-companies", "partners"],
         },
     }

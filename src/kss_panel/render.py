@@ -78,7 +78,21 @@ def member(console: Console, data: dict[str, Any], policies: Policies) -> None:
         else:
             grid.add_row(_label(name), _cell(value))
         panels.append(Panel(grid, title=Text(category.title.en), title_align="left"))
+    if data.get("surveys"):
+        panels.append(Panel(_surveys(data["surveys"]), title=Text("Surveys and prize draws"), title_align="left"))
     console.print(Panel(Group(*panels), title=Text(f"member {data['member_id']}"), title_align="left"))
+
+
+def _surveys(rows: list[dict[str, Any]]) -> Table:
+    grid = Table.grid(padding=(0, 2))
+    for _ in range(4):
+        grid.add_column()
+    for row in rows:
+        draw = row["draw"]
+        entry = None if draw is None else f"prize {draw['prize']} ({draw['drawn_on']})" if draw["prize"] else f"entered the draw of {draw['drawn_on']}"
+        grid.add_row(Text(row["survey"], style="bold"), Text(f"invited {row['invited_on']}" if row["invited_on"] else "invitation erased"),
+                     Text(f"answered {row['responded_on']}" if row["responded_on"] else "not answered"), _cell(entry))
+    return grid
 
 
 def table(console: Console, rows: list[dict[str, Any]], columns: list[str], *, title: str | None = None,

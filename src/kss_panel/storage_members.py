@@ -91,6 +91,7 @@ class MemberTables:
             "DELETE FROM lookups WHERE digest = ? AND member_id = ?", [(d, member_id) for d in split_digests(row[0] if row else None)]
         )
         self.conn.execute("DELETE FROM disclosures WHERE member_id = ?", (member_id,))
+        self.erase_participation(member_id)  # type: ignore[attr-defined]
         if self.conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'sections'").fetchone():
             # A register not yet upgraded from format 1 still keeps the records in per-category sections.
             self.conn.execute("DELETE FROM sections WHERE member_id = ?", (member_id,))

@@ -304,6 +304,8 @@ GROUPS = {
     "export": typer_app("Export personal data: a member's access report, or a disclosure to a recipient."),
     "request": typer_app("Track data-subject requests and their one-month deadlines (GDPR Article 12(3))."),
     "activity": typer_app("Record members' survey activity (the clock of the inactivity rule)."),
+    "survey": typer_app("Run the panel's surveys inside the register: create, sample, record responses."),
+    "draw": typer_app("Prize draws of marketing competitions among a survey's respondents, checkable by anyone."),
 }
 for _name, _group in GROUPS.items():
     app.add_typer(_group, name=_name)

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any
 
+from ..access_surveys import participation
 from ..errors import InvalidInput, NotFound
 from ..model import OBJECTIONS, STATUSES, SUPPRESSED_KINDS, local_date, member_order, one_of
 from ..record import apply_patch, changed_fields, flatten, normalise_lookup
@@ -71,13 +72,14 @@ def status(session: Session, member_id: str) -> dict[str, Any]:
 
 
 def show(session: Session, member_id: str, now: datetime) -> dict[str, Any]:
-    """A member's plain columns and whole decrypted record."""
+    """A member's plain columns, whole decrypted record, and surveys (invitations, responses, draw entries)."""
     session.require_officer("read personal data")
     with session.store.write():
         row = session.member_row(member_id)
         record = session.record(row)
+        surveys = participation(session.store.participation_of(member_id))
         session.audit(now, "show", member_id, sorted(flatten(record)))
-    return {**plain(row), **record}
+    return {**plain(row), **record, "surveys": surveys}
 
 
 def find(session: Session, kind: str, value: str, now: datetime) -> dict[str, Any]:
