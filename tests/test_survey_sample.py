@@ -23,6 +23,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kss_panel.sampling import allocate
+from kss_panel.vault import read_categories
 from kss_panel.services import rights
 from support import Builder, Register, assert_failure, canaries, canary_person, found, person
 
@@ -389,3 +390,16 @@ def test_a_chosen_member_changed_by_hand_is_refused_and_nothing_is_invited(reg: 
     result = reg.run("survey", "sample", SURVEY, "--size", "5", "--seed", "tamper", "--apply", "--out", reg.dir / "t.csv")
     assert_failure(result, 7, f"the row of {chosen[0]} does not match the audit trail: it was changed by hand since its last entry")
     assert reg.tables() == before and not (reg.dir / "t.csv").exists()
+
+
+# --- reading the strata fields ---------------------------------------------------------------------------------------
+
+JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8), lambda inner: st.lists(inner, max_size=3)
+                           | st.dictionaries(st.text(max_size=6), inner, max_size=3), max_leaves=8)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.text(max_size=12), JSON_VALUES, max_size=8), st.sets(st.text(max_size=12), max_size=4))
+def test_reading_some_categories_gives_what_the_whole_record_holds(record: dict[str, Any], wanted: set[str]) -> None:
+    text = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+    assert read_categories(text, frozenset(wanted)) == {name: value for name, value in record.items() if name in wanted}

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import heapq
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from bisect import bisect_right
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from .crypto import mac, sha256
+from .crypto import prefixed_sha256
 from .errors import InvalidInput, Param
 from .model import add_months
 from .policy import FieldSpec
@@ -245,39 +246,69 @@ def check_seed(seed: str) -> None:
         raise InvalidInput("invalid seed", [(Param("seed"), "must be 1 to 64 letters, digits, '.', '_' or '-'")])
 
 
-def seed_key(seed: str) -> bytes:
-    return sha256(b"kss-panel sample\n" + seed.encode())
+def sample_keys(seed: str, survey: str) -> Callable[[str], int]:
+    """Each member's place in a sample's draw: the first 8 bytes, big-endian, of
+    SHA-256("kss-panel sample\\n" + seed + "\\n" + survey + "\\n" + member id). The seed and the survey
+    hold no line feed, so no two of them share a prefix."""
+    digest = prefixed_sha256(f"kss-panel sample\n{seed}\n{survey}\n".encode())
+    return lambda member_id: int.from_bytes(digest(member_id.encode())[:8], "big")
 
 
-def sample_key(key: bytes, survey: str, member_id: str) -> int:
-    """A member's place in a sample's draw: the first 8 bytes of HMAC-SHA256(seed key, survey and member id)."""
-    return int.from_bytes(mac(key, f"{survey}\n{member_id}".encode())[:8], "big")
+def stratum_reader(stratifiers: list[Stratifier]) -> Callable[[dict[str, Any]], Stratum]:
+    """A record's stratum: each field's label, read straight from the record (the hot loop of a sample)."""
+    readers = [_label_reader(s) for s in stratifiers]
+    return lambda record: tuple([read(record) for read in readers])
 
 
-@dataclass
+def _label_reader(stratifier: Stratifier) -> Callable[[dict[str, Any]], str]:
+    category, _, name = stratifier.path.partition(".")
+    edges = list(stratifier.edges)
+    bins = [bin_label(stratifier.edges, value) for value in (edges[0] - 1, *edges)] if edges else []
+
+    def read(record: dict[str, Any]) -> str:
+        part = record.get(category)
+        value = part.get(name) if isinstance(part, dict) else None
+        if value is None or isinstance(value, bool) or not bins:
+            return stratifier.label(value)
+        return bins[bisect_right(edges, value)]
+
+    return read
+
+
 class Reservoirs:
-    """Per stratum, the members with the smallest keys, at most ``cap`` of them, and how many were offered."""
+    """Per stratum, how many members were offered and the ``cap`` with the smallest keys (``cap``: one count
+    for every stratum, or a count per stratum, 0 for those not listed). Memory holds at most the caps, however
+    many members are offered: the sample's size per stratum."""
 
-    cap: dict[Stratum, int] | int
-    counts: dict[Stratum, int] = field(default_factory=dict)
-    _heaps: dict[Stratum, list[tuple[int, str]]] = field(default_factory=dict)
+    def __init__(self, cap: dict[Stratum, int] | int) -> None:
+        self.cap = cap
+        self._state: dict[Stratum, list[Any]] = {}  # stratum -> [offered, max-heap of (-key, member id), cap]
+
+    @property
+    def counts(self) -> dict[Stratum, int]:
+        return {stratum: state[0] for stratum, state in self._state.items()}
 
     def offer(self, stratum: Stratum, key: int, member_id: str) -> None:
-        if stratum not in self.counts and len(self.counts) >= MAX_STRATA:
+        state = self._state.get(stratum)
+        if state is None:
+            state = self._new(stratum)
+        state[0] += 1
+        heap = state[1]
+        if len(heap) < state[2]:
+            heapq.heappush(heap, (-key, member_id))
+        elif heap and -key > heap[0][0]:  # smaller than the largest kept: it takes that one's place
+            heapq.heapreplace(heap, (-key, member_id))
+
+    def _new(self, stratum: Stratum) -> list[Any]:
+        if len(self._state) >= MAX_STRATA:
             raise InvalidInput("too many strata", [(Param("strata"), f"divide the members into more than {MAX_STRATA} strata: bin them coarser")])
-        self.counts[stratum] = self.counts.get(stratum, 0) + 1
         cap = self.cap if isinstance(self.cap, int) else self.cap.get(stratum, 0)
-        if cap <= 0:
-            return
-        heap = self._heaps.setdefault(stratum, [])
-        entry = (-key, member_id)  # a max-heap of the smallest keys: the largest is dropped first
-        if len(heap) < cap:
-            heapq.heappush(heap, entry)
-        elif entry > heap[0]:
-            heapq.heapreplace(heap, entry)
+        self._state[stratum] = state = [0, [], cap]
+        return state
 
     def smallest(self, stratum: Stratum, count: int) -> list[str]:
-        chosen = sorted((-key, member_id) for key, member_id in self._heaps.get(stratum, []))
+        state = self._state.get(stratum)
+        chosen = sorted((-key, member_id) for key, member_id in (state[1] if state else []))
         return [member_id for _, member_id in chosen[:count]]
 
 

@@ -12,10 +12,11 @@ import sqlite3
 from collections.abc import Iterator
 from typing import Any
 
-from .storage_members import MEMBER_COLUMNS, rows_of
+from .storage_members import rows_of
 
 # (table, the day column its retention period counts from) of the survey records retention prunes.
 SURVEY_RECORDS = {"survey_invitations": "invited_on", "competition_winners": "drawn_on"}
+CANDIDATE_COLUMNS = ("member_id", "restricted_at", "objected_at", "processing_objected_at", "invited", "recent", "this_year", "wrapped_dek", "box")
 _RESTRICTED = "member_id IN (SELECT member_id FROM members WHERE restricted_at IS NOT NULL)"
 
 
@@ -52,18 +53,25 @@ class SurveyTables:
 
     # --- invitations ----------------------------------------------------------------------------------------
 
-    def candidates(self, survey: str, rest_since: str, year_since: str) -> Iterator[dict[str, Any]]:
-        """Admitted members, streamed (in no particular order), each with its sealed record and what the rest period needs:
-        whether this survey invited them already, invitations after ``rest_since``, and after ``year_since``."""
-        columns = ", ".join(f"m.{column}" for column in MEMBER_COLUMNS)
-        return rows_of(self.conn.execute(
-            f"SELECT {columns}, m.wrapped_dek, m.box,"
-            " EXISTS (SELECT 1 FROM survey_invitations i WHERE i.survey = :survey AND i.member_id = m.member_id) AS invited,"
-            " (SELECT count(*) FROM survey_invitations i WHERE i.member_id = m.member_id AND i.invited_on > :rest) AS recent,"
-            " (SELECT count(*) FROM survey_invitations i WHERE i.member_id = m.member_id AND i.invited_on > :year) AS this_year"
-            " FROM members m WHERE m.status = 'member'",
-            {"survey": survey, "rest": rest_since, "year": year_since},
-        ))
+    def candidates(self, survey: str, rest_since: str, year_since: str) -> sqlite3.Cursor:
+        """Admitted members, streamed (in no particular order) as tuples of CANDIDATE_COLUMNS: the plain columns
+        selection needs, whether this survey invited them already, their invitations after ``rest_since`` and
+        after ``year_since``, and their sealed record."""
+        params = {"survey": survey, "rest": rest_since, "year": year_since}
+        counted = self.conn.execute(
+            "SELECT 1 FROM survey_invitations WHERE survey = :survey OR invited_on > :rest OR invited_on > :year LIMIT 1", params
+        ).fetchone()
+        # With no invitation that could count (a first survey, a quiet year) the rest period needs no look-up per member.
+        invitations = (
+            " EXISTS (SELECT 1 FROM survey_invitations i WHERE i.survey = :survey AND i.member_id = m.member_id),"
+            " (SELECT count(*) FROM survey_invitations i WHERE i.member_id = m.member_id AND i.invited_on > :rest),"
+            " (SELECT count(*) FROM survey_invitations i WHERE i.member_id = m.member_id AND i.invited_on > :year),"
+        ) if counted else " 0, 0, 0,"
+        return self.conn.execute(
+            f"SELECT m.member_id, m.restricted_at, m.objected_at, m.processing_objected_at,{invitations}"
+            " m.wrapped_dek, m.box FROM members m WHERE m.status = 'member'",
+            params,
+        )
 
     def count_members(self, status: str) -> int:
         return int(self.conn.execute("SELECT count(*) FROM members WHERE status = ?", (status,)).fetchone()[0])

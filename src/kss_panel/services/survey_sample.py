@@ -14,11 +14,11 @@ from typing import Any
 from .. import crypto
 from ..errors import InvalidInput, NotFound, Param, Refused
 from ..model import local_date, objection_against, one_of
-from ..policy import PurposeGrant, Recipient, field_specs
+from ..policy import Purpose, PurposeGrant, Recipient, field_specs
 from ..record import flatten
 from ..sampling import (
     MAX_SAMPLE, Filter, Reservoirs, Stratifier, Stratum, allocate, check_seed, parse_strata, parse_where, quota_counts, rest_days,
-    sample_key, seed_key, stratum_order, value_at,
+    sample_keys, stratum_order, stratum_reader, value_at,
 )
 from ..survey_files import QuotaFile
 from ..writers import FORMATS, RowWriter
@@ -168,43 +168,54 @@ def _counts(plan: Plan) -> dict[Stratum, int]:
 
 
 def _pass(session: Session, plan: Plan) -> None:
-    """Every admitted member once: the exclusions counted, the rest offered to their stratum's reservoir."""
+    """Every admitted member once: the exclusions counted, the rest offered to their stratum's reservoir.
+
+    The hot loop of a sample (a register's every member): a tuple per member,
+    the record opened only for a member the plain columns let through and only
+    when a field must be read, nothing but that done per member."""
     policy = session.policies.surveys
     purpose = session.policies.register.purposes[policy.purpose]
     rest_since, year_since = rest_days(policy.rest, plan.today)
-    sections = sorted({path.partition(".")[0] for path in plan.read_fields})
-    key = seed_key(plan.seed)
+    reading, checking = bool(plan.read_fields), bool(plan.consent or plan.where)
+    key, stratum_of, per_year, excluded = sample_keys(plan.seed, plan.survey), stratum_reader(plan.strata), policy.rest.per_year, plan.excluded
     plan.reservoirs = Reservoirs(plan.quota if plan.quota is not None else plan.size or 0)
-    excluded = plan.excluded
-    record: dict[str, Any] = {}
-    total = session.store.count_members("member") if plan.progress is not None else None
-    for row in session.store.candidates(plan.survey, rest_since, year_since):
-        plan.members += 1
-        if plan.progress is not None and plan.members % PROGRESS_STEP == 0:
-            plan.progress(plan.members, total)
-        reason = _excluded(row, purpose, policy.rest.per_year)
-        if reason is None and sections:
-            record = session.vault.open(row, sections)
-            reason = "no_consent" if plan.consent and not record.get("consents", {}).get(plan.consent) else (
-                "filtered" if not all(f.keeps(value_at(record, f.path)) for f in plan.where) else None)
-        if reason is not None:
+    offer, open_stored, progress = plan.reservoirs.offer, session.vault.open_stored, plan.progress
+    categories = frozenset(path.partition(".")[0] for path in plan.read_fields)
+    total = session.store.count_members("member") if progress is not None else None
+    rows = session.store.candidates(plan.survey, rest_since, year_since)
+    for count, (member_id, restricted, objected, processing_objected, invited, recent, this_year, wrapped_dek, box) in enumerate(rows, 1):
+        if progress is not None and count % PROGRESS_STEP == 0:
+            progress(count, total)
+        if restricted or objected or processing_objected or invited or recent or this_year >= per_year:
+            reason = _excluded(purpose, restricted, objected, processing_objected, invited, recent or this_year >= per_year)
+            if reason is not None:
+                excluded[reason] += 1
+                continue
+        record = open_stored(member_id, wrapped_dek, box, categories) if reading else {}
+        if checking and (reason := _unfit(plan, record)) is not None:
             excluded[reason] += 1
             continue
-        stratum = tuple(s.label(value_at(record, s.path)) for s in plan.strata) if plan.strata else ()
-        plan.reservoirs.offer(stratum, sample_key(key, plan.survey, row["member_id"]), row["member_id"])
+        offer(stratum_of(record), key(member_id), member_id)
+    plan.members = sum(plan.excluded.values()) + sum(plan.reservoirs.counts.values())
 
 
-def _excluded(row: dict[str, Any], purpose: Any, per_year: int) -> str | None:
+def _excluded(purpose: Purpose, restricted: str | None, objected: str | None, processing_objected: str | None, invited: int,
+              resting: bool) -> str | None:
     """Why a member may not be invited, from the plain columns alone (None: they may, so far)."""
-    if row["restricted_at"]:
+    if restricted:
         return "restricted"
-    if objection_against(row, purpose):
+    if (objected or processing_objected) and objection_against({"objected_at": objected, "processing_objected_at": processing_objected}, purpose):
         return "objected"
-    if row["invited"]:
+    if invited:
         return "invited"
-    if row["recent"] or row["this_year"] >= per_year:
-        return "resting"
-    return None
+    return "resting" if resting else None
+
+
+def _unfit(plan: Plan, record: dict[str, Any]) -> str | None:
+    """Why a member the plain columns let through is left out after all: no consent, or a filter."""
+    if plan.consent and not record.get("consents", {}).get(plan.consent):
+        return "no_consent"
+    return None if all(f.keeps(value_at(record, f.path)) for f in plan.where) else "filtered"
 
 
 def _stratum_view(plan: Plan, stratum: Stratum) -> dict[str, str]:
