@@ -16,6 +16,8 @@ from .app import GROUPS, Call, choice, command
 from .output import out, stdout
 from .progress import progress
 
+EXCLUDED = {"restricted": "restricted", "objected": "objected", "invited": "invited before", "resting": "resting",
+            "no_consent": "without consent", "filtered": "not matching --where"}
 SurveyArg = Annotated[str, typer.Argument(help="The survey's name (lower-case letters, digits and hyphens).", show_default=False)]
 group = GROUPS["survey"]
 
@@ -44,7 +46,7 @@ def survey_list(call: Call) -> None:
     rows = call.unlocked(surveys.list_surveys)
     shown = [{**row, "rate": percent(row["rate"]), "draw": draw_state(row)} for row in rows]
     call.emit(rows, lambda: render.table(stdout, shown, ["name", "title", "created_on", "invited", "responded", "rate", "draw"],
-                                         title=plural(len(rows), "survey"), headers={"created_on": "created"}))
+                                         title=plural(len(rows), "survey"), headers={"created_on": "created"}, whole=("name", "draw")))
 
 
 def percent(rate: float | None) -> str:
@@ -79,16 +81,24 @@ def show_survey(data: dict[str, Any]) -> None:
         out(f"sample {sample['id']} of {sample['drawn_on']}: {plural(sample['invited'], 'member')} invited by {how}{where} (seed {sample['seed']})")
         paths = sample["strata_paths"]
         rows = [{**row["stratum"], "invited": row["invited"], "responded": row["responded"], "rate": percent(row["rate"])} for row in sample["strata"]]
-        render.table(stdout, rows, [*paths, "invited", "responded", "rate"], headers={path: path for path in paths})
+        render.table(stdout, rows, [*paths, "invited", "responded", "rate"], headers=field_headers(paths), whole=paths)
     draw = data["draw"]
     if draw is None:
         out("no prize draw")
         return
-    out(f"draw: committed {draw['committed_on']}, commitment {draw['commitment']}")
+    out(f"draw committed to on {draw['committed_on']}:")
+    out(f"  commitment {draw['commitment']}")
     if draw["drawn_on"]:
-        out(f"drawn {draw['drawn_on']}: {plural(draw['prizes'], 'prize')} among {plural(draw['entrants'], 'entrant')}, seed {draw['seed']}")
+        out(f"drawn on {draw['drawn_on']}: {plural(draw['prizes'], 'prize')} among {plural(draw['entrants'], 'entrant')}")
+        out(f"  seed       {draw['seed']}")
         for winner in draw["winners"]:
             out(f"  prize {winner['prize']}: {winner['member_id']}")
+
+
+def field_headers(paths: list[str]) -> dict[str, str]:
+    """A table's header for each field path: the field's own name, or the whole path where two would read the same."""
+    names = [path.rpartition(".")[2] for path in paths]
+    return {path: name if names.count(name) == 1 else path for path, name in zip(paths, names, strict=True)}
 
 
 @command(group, "sample")
@@ -128,18 +138,18 @@ def survey_sample_(
 
 
 def show_sample(data: dict[str, Any]) -> None:
-    excluded = data["excluded"]
     if data["dry_run"]:
-        out(f"dry run: nothing was disclosed; --seed {data['seed']} draws this very sample")
+        out("dry run: nothing was disclosed")
     else:
-        out(f"invited {plural(data['invited'], 'member')} to {data['survey']} (sample {data['sample']}, seed {data['seed']}); wrote {data['file']}")
-    out(f"{plural(data['members'], 'admitted member')}, {data['eligible']} eligible; excluded: {excluded['restricted']} restricted,"
-        f" {excluded['objected']} objected, {excluded['invited']} invited before, {excluded['resting']} resting,"
-        f" {excluded['no_consent']} without consent, {excluded['filtered']} not matching --where")
+        out(f"invited {plural(data['invited'], 'member')} to {data['survey']} (sample {data['sample']}); wrote {data['file']}")
+    out(f"seed {data['seed']}" + (" (--seed draws this very sample)" if data["dry_run"] else ""))
+    out(f"{plural(data['members'], 'admitted member')}, {data['eligible']} eligible")
+    left_out = [f"{count} {EXCLUDED[reason]}" for reason, count in data["excluded"].items() if count]
+    out("excluded: " + (", ".join(left_out) or "none"))
     paths = [path.partition(":")[0] for path in data["strata_fields"]]
     short = ["short"] if data["short"] else []
     rows = [{**row["stratum"], "eligible": row["eligible"], "to_draw": row["to_draw"], "short": row["short"]} for row in data["strata"]]
-    render.table(stdout, rows, [*paths, "eligible", "to_draw", *short], headers={"to_draw": "to draw", **{path: path for path in paths}})
+    render.table(stdout, rows, [*paths, "eligible", "to_draw", *short], headers={"to_draw": "to draw", **field_headers(paths)}, whole=paths)
     out(f"to draw {data['to_draw']} of {data['asked']} asked" + (f": {data['short']} short" if data["short"] else ""))
 
 

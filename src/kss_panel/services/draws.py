@@ -8,12 +8,13 @@ from datetime import datetime
 from typing import Any
 
 from .. import crypto, draws
-from ..errors import IntegrityError, Refused
+from ..errors import IntegrityError, InvalidInput, Param, Refused
 from ..model import local_date, objection_against
 from .session import Session
 from .surveys import open_box, seed_context, survey_row
 
 EXCLUSIONS = ("not_member", "restricted", "objected", "no_consent")
+MAX_PRIZES = 10_000
 
 
 def commit(session: Session, survey: str, now: datetime, *, seed: bytes | None = None) -> dict[str, Any]:
@@ -48,6 +49,8 @@ def run(session: Session, survey: str, prizes: int, now: datetime) -> dict[str, 
     can be checked later; each winner's record has its own retention period.
     """
     session.require_officer("run prize draws")
+    if not 1 <= prizes <= MAX_PRIZES:
+        raise InvalidInput("invalid number of prizes", [(Param("prizes"), f"must be from 1 to {MAX_PRIZES}")])
     policy = session.policies.surveys.draws
     purpose = session.policies.register.purposes[policy.purpose]
     with session.store.write():
@@ -56,6 +59,7 @@ def run(session: Session, survey: str, prizes: int, now: datetime) -> dict[str, 
         if draw["drawn_on"] is not None:
             raise Refused(f"the draw of {survey} was run on {draw['drawn_on']}: a draw is run once",
                           hints=(f"check it with: kss-panel draw verify {survey}",))
+        seed = _seed(session, survey, draw)
         excluded = dict.fromkeys(EXCLUSIONS, 0)
         entrants = []
         for member_id in session.store.respondents(survey):
@@ -64,11 +68,10 @@ def run(session: Session, survey: str, prizes: int, now: datetime) -> dict[str, 
                 entrants.append(member_id)
             else:
                 excluded[reason] += 1
-        if not 1 <= prizes <= len(entrants):
+        if prizes > len(entrants):
             raise Refused(f"{len(entrants)} respondents may enter the draw of {survey}: {prizes} prizes cannot be drawn",
                           hints=(f"respondents without the {policy.consent} consent do not enter; give --prizes from 1 to {len(entrants)}"
                                  if entrants else "record the survey's responses first: kss-panel survey responses",))
-        seed = open_box(session, draw["seed"], seed_context(session, survey), f"the seed of the draw of {survey}")
         winners = draws.winners(seed, entrants, prizes)
         session.store.add_entries(survey, entrants, {member_id: index + 1 for index, member_id in enumerate(winners)})
         day = local_date(now).isoformat()
@@ -87,6 +90,14 @@ def _committed(session: Session, survey: str) -> dict[str, Any]:
     return draw
 
 
+def _seed(session: Session, survey: str, draw: dict[str, Any]) -> bytes:
+    """The draw's seed, opened and checked against its commitment (IntegrityError when either fails)."""
+    seed = open_box(session, draw["seed"], seed_context(session, survey), f"the seed of the draw of {survey}")
+    if not draws.seed_matches(seed, draw["commitment"]):
+        raise IntegrityError(f"the seed of the draw of {survey} does not match its commitment")
+    return seed
+
+
 def _excluded(session: Session, member_id: str, purpose: Any, consent: str) -> str | None:
     row = session.member_row(member_id)
     if row["status"] != "member":
@@ -100,8 +111,9 @@ def _excluded(session: Session, member_id: str, purpose: Any, consent: str) -> s
 
 def verify(session: Session, survey: str, now: datetime) -> dict[str, Any]:
     """Check a draw from the register: the seed against its commitment, and the winners against a re-run over the
-    entries the register still holds. IntegrityError when either fails; Refused when entrants were erased
-    since, so the draw can no longer be re-run from the register (the count and the commitment stay)."""
+    entries the register still holds. IntegrityError when either fails; Refused when entries have gone since
+    (erased with their members, or past their retention), so the draw can no longer be re-run from the register
+    (its count and commitment stay). Audited when it verifies."""
     session.require_officer("verify prize draws")
     with session.store.write():
         survey_row(session, survey)
@@ -109,21 +121,19 @@ def verify(session: Session, survey: str, now: datetime) -> dict[str, Any]:
         if draw["drawn_on"] is None:
             raise Refused(f"the draw of {survey} has not been run yet: only its commitment can be published",
                           hints=(f"its commitment is {draw['commitment'].hex()}",))
-        seed = open_box(session, draw["seed"], seed_context(session, survey), f"the seed of the draw of {survey}")
-        if not draws.seed_matches(seed, draw["commitment"]):
-            raise IntegrityError(f"the seed of the draw of {survey} does not match its commitment")
+        seed = _seed(session, survey, draw)
         entries = session.store.entries(survey)
-        session.audit(now, "draw-verify", None, [], {"survey": survey})
-    if len(entries) != draw["entrants"]:
-        raise Refused(
-            f"the seed matches the commitment, but {draw['entrants'] - len(entrants_of(entries))} of the draw's {draw['entrants']} entries"
-            " are no longer in the register (erased, or past their retention): the draw cannot be re-run from it",
-            hints=("anyone with the seed and the entrant list published at the draw can re-run it (docs/crypto.md §11)",),
-        )
-    recorded = sorted((prize, member_id) for member_id, prize in entries if prize is not None)
-    again = draws.winners(seed, entrants_of(entries), draw["prizes"])
-    if [member_id for _, member_id in recorded] != again:
-        raise IntegrityError(f"the winners recorded for the draw of {survey} are not the draw's: its entries were changed")
+        if len(entries) != draw["entrants"]:
+            raise Refused(
+                f"the seed matches the commitment, but {draw['entrants'] - len(entries)} of the draw's {draw['entrants']} entries"
+                " are no longer in the register (erased, or past their retention): the draw cannot be re-run from it",
+                hints=("anyone with the seed and the entrant list published at the draw can re-run it (docs/crypto.md §11)",),
+            )
+        recorded = [member_id for _, member_id in sorted((prize, member_id) for member_id, prize in entries if prize is not None)]
+        again = draws.winners(seed, entrants_of(entries), draw["prizes"])
+        if recorded != again:
+            raise IntegrityError(f"the winners recorded for the draw of {survey} are not the draw's: its entries were changed")
+        session.audit(now, "draw-verify", None, [], {"survey": survey, "entrants": draw["entrants"], "prizes": draw["prizes"]})
     return {"survey": survey, "verified": True, "seed": seed.hex(), "commitment": draw["commitment"].hex(), "prizes": draw["prizes"],
             "entrants": draw["entrants"], "winners": [{"prize": i + 1, "member_id": m} for i, m in enumerate(again)]}
 
