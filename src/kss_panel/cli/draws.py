@@ -13,6 +13,7 @@ from .output import out
 from .surveys import SurveyArg
 
 group = GROUPS["draw"]
+LEFT_OUT = {"not_member": "no longer members", "restricted": "restricted", "objected": "objected", "no_consent": "without consent"}
 
 
 @command(group, "commit")
@@ -47,7 +48,7 @@ def draw_run(
 
 
 def show_draw(data: dict[str, Any]) -> None:
-    excluded = ", ".join(f"{count} {reason.replace('_', ' ')}" for reason, count in data["excluded"].items() if count)
+    excluded = ", ".join(f"{count} {LEFT_OUT[reason]}" for reason, count in data["excluded"].items() if count)
     out(f"drew {plural(data['prizes'], 'winner')} among {plural(data['entrants'], 'entrant')} of {data['survey']}"
         + (f" (respondents left out: {excluded})" if excluded else ""))
     out(f"seed: {data['seed']}")
@@ -66,6 +67,6 @@ def draw_verify(call: Call, name: SurveyArg) -> None:
     Example: kss-panel draw verify spring-2026
     """
     data = call.unlocked(draws.verify, name, call.now)
-    call.emit(data, lambda: (out(f"the draw of {name} verifies: the seed matches the commitment, and the"
-                                 f" {plural(data['prizes'], 'winner')} follow from it among {plural(data['entrants'], 'entrant')}"),
+    call.emit(data, lambda: (out(f"the draw of {name} verifies: the seed matches its commitment, and re-run among"
+                                 f" {plural(data['entrants'], 'entrant')} it gives the {plural(data['prizes'], 'winner')} recorded"),
                              [out(f"prize {w['prize']}: {w['member_id']}") for w in data["winners"]]))
