@@ -224,3 +224,14 @@ def policies(console: Console, policies: Policies) -> None:
         ["recipient", "name", "role", "country", "safeguard", "purposes", "fields"],
         title="disclosure",
     )
+    surveys = policies.surveys
+    table(
+        console,
+        [{"setting": "recipient", "value": f"{surveys.recipient}, for {surveys.purpose}"},
+         {"setting": "fields", "value": ", ".join(surveys.fields)},
+         {"setting": "rest", "value": f"{plural(surveys.rest.days, 'day')} between invitations, at most {surveys.rest.per_year} a year"},
+         {"setting": "strata", "value": ", ".join(surveys.strata) or "none"},
+         {"setting": "draws", "value": f"{surveys.draws.purpose}, consent {surveys.draws.consent}"}],
+        ["setting", "value"],
+        title="surveys",
+    )
