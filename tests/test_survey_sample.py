@@ -404,3 +404,13 @@ JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers() | st.text(m
 def test_reading_some_categories_gives_what_the_whole_record_holds(record: dict[str, Any], wanted: set[str]) -> None:
     text = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
     assert read_categories(text, frozenset(wanted)) == {name: value for name, value in record.items() if name in wanted}
+
+
+def test_a_survey_created_under_another_recipient_is_not_sampled(reg: Register) -> None:
+    reg.edit_policies("surveys.yaml", "recipient: panel-mailer", "recipient: group-companies")
+    reg.edit_policies("surveys.yaml", "  - contact.first_name\n  - contact.email\n  - contact.language\n\n",
+                      "  - contact.first_name\n  - contact.email\n\n")
+    before = reg.tables()
+    assert_failure(reg.run("survey", "sample", SURVEY, "--size", "1"), 9, f"survey {SURVEY} is run by panel-mailer for market_research, but"
+                   " surveys.yaml now names group-companies for market_research: its invitations would go elsewhere")
+    assert reg.tables() == before

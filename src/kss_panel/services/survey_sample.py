@@ -150,8 +150,16 @@ def _plan(session: Session, survey: str, today: date, size: int | None, strata: 
 def _draw(session: Session, plan: Plan) -> list[tuple[str, Stratum]]:
     """The pass over the register, then the members chosen in each stratum (and their stratum), by member id;
     each checked against the trail."""
-    if session.store.survey(plan.survey) is None:
+    survey = session.store.survey(plan.survey)
+    if survey is None:
         raise NotFound(f"no survey {plan.survey!r}", hints=("create it with: kss-panel survey create NAME --title TEXT",))
+    policy = session.policies.surveys
+    if (survey["recipient"], survey["purpose"]) != (policy.recipient, policy.purpose):
+        raise Refused(
+            f"survey {plan.survey} is run by {survey['recipient']} for {survey['purpose']}, but surveys.yaml now names"
+            f" {policy.recipient} for {policy.purpose}: its invitations would go elsewhere",
+            hints=("create a new survey under the policy in force",),
+        )
     _pass(session, plan)
     counts = _counts(plan)
     plan.wanted = dict(plan.quota) if plan.quota is not None else allocate(counts, plan.size or 0)
