@@ -65,7 +65,7 @@ def request_ids(reg: Register) -> set[int]:
     return {row[0] for row in reg.sql("SELECT id FROM requests")}
 
 
-DUE = {"closed_requests": 1, "disclosure_log": 2, "suppressions": 2, "survey_invitations": 0, "competition_winners": 0}
+DUE = {"closed_requests": 1, "disclosure_log": 2, "suppressions": 2, "survey_invitations": 0, "competition_winners": 0, "audit_trail": 0}
 
 
 def test_a_dry_run_counts_the_records_past_their_period_and_erases_nothing(reg: Register) -> None:
@@ -74,7 +74,7 @@ def test_a_dry_run_counts_the_records_past_their_period_and_erases_nothing(reg: 
     assert result.exit_code == 0, result.stderr
     assert result.stdout.splitlines()[-1] == (
         "records past their retention period: closed requests 1 (36 months), disclosure log 2 (24 months), suppressions 2 (36 months),"
-        " survey invitations 0 (24 months), competition winners 0 (84 months)"
+        " survey invitations 0 (24 months), competition winners 0 (84 months), audit trail 0 (60 months)"
     )
     assert reg.json("purge", key="cron")["records"] == DUE
     assert reg.tables() == before

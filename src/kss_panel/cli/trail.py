@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from .. import render
 from ..audit import Head
+from ..audit_verify import Trail
 from ..errors import InvalidInput
 from ..services import trail
 from ..words import plural
@@ -36,7 +37,7 @@ def _fields_summary(fields: list[str]) -> str:
     return ", ".join(fields) if len(fields) <= 3 else plural(len(fields), "field")
 
 
-def _verified(call: Call, head: Head | None = None) -> Head:
+def _verified(call: Call, head: Head | None = None) -> Trail:
     """Verify with the file alone; credentials are read only for a register whose trail is still format 1."""
     assert call.credentials is not None
     given = call.credentials.officer or call.credentials.key_file
@@ -63,8 +64,16 @@ def audit_verify(
         expected = Head.parse(head) if head is not None else None
     except ValueError:
         raise InvalidInput("invalid audit head", [("--head", "must be a token printed by 'kss-panel audit head'")]) from None
-    last = _verified(call, expected)
-    call.emit({"entries": last.seq, "head": last.token()}, lambda: out(f"audit trail verified: {plural(last.seq, 'entry', 'entries')}, head {last.token()}"))
+    verified = _verified(call, expected)
+    last, checkpoint = verified.head, verified.checkpoint
+    data: dict[str, Any] = {"entries": last.seq, "head": last.token()}
+    if checkpoint is None:
+        said = f"audit trail verified: {plural(last.seq, 'entry', 'entries')}, head {last.token()}"
+    else:
+        data.update(pruned_through=checkpoint.pruned_through, checkpoint=checkpoint.seq)
+        said = (f"audit trail verified: entries {checkpoint.pruned_through + 1} to {last.seq} (1 to {checkpoint.pruned_through} pruned"
+                f" by retention, as checkpoint entry {checkpoint.seq} says), head {last.token()}")
+    call.emit(data, lambda: out(said))
 
 
 @command(group, "head")
@@ -75,5 +84,5 @@ def audit_head(call: Call) -> None:
 
     Example: kss-panel audit head > /var/backups/kss-panel.head
     """
-    last = _verified(call)
+    last = _verified(call).head
     call.emit({"head": last.token(), "entries": last.seq}, lambda: typer.echo(last.token()))
