@@ -91,6 +91,7 @@ def test_the_winners_are_the_published_algorithms_among_the_consenting_responden
     consenting = reg.facts["consenting"]
     assert (data["entrants"], data["excluded"]) == (8, {"not_member": 0, "restricted": 0, "objected": 0, "no_consent": 4})
     assert [w["member_id"] for w in data["winners"]] == published_draw(SEED, consenting, 3)
+    assert data["entrant_ids"] == consenting  # what the organiser publishes with the seed
     assert {w["member_id"] for w in data["winners"]} <= set(consenting)  # no entrant without the consent
     assert reg.sql("SELECT member_id, prize FROM draw_entries ORDER BY member_id") == [
         (m, next((w["prize"] for w in data["winners"] if w["member_id"] == m), None)) for m in consenting]

@@ -31,6 +31,7 @@ MAX_SAMPLE = 100_000
 MAX_EDGES = 20
 NUMBER = re.compile(r"-?[0-9]{1,9}")
 SEED = re.compile(r"[A-Za-z0-9._-]{1,64}")
+BOOLEAN_WORDS = {"true": "true", "yes": "true", "1": "true", "false": "false", "no": "false", "0": "false"}
 Stratum = tuple[str, ...]
 
 
@@ -197,15 +198,15 @@ def parse_where(texts: Iterable[str], specs: dict[str, FieldSpec], allowed: Iter
     found: list[Filter] = []
     for text in texts:
         path, equals, rest = (part.strip() for part in text.partition("="))
-        values = tuple(value.strip().lower() if specs.get(path, FieldSpec(type="text")).type == "boolean" else value.strip()
-                       for value in rest.split(","))
+        values = tuple(value.strip() for value in rest.split(","))
         problem = _filter_problem(path, bool(equals), values, specs, allowed)
         if problem is None and any(f.path == path for f in found):
             problem = "is named twice: give its values as one FIELD=VALUE,VALUE"
         if problem is not None:
             problems.append((Param("where"), f"{_shown(path)} {problem}"))
         else:
-            found.append(Filter(path, specs[path].type, tuple("true" if v in ("yes", "1") else "false" if v in ("no", "0") else v for v in values)))
+            kind = specs[path].type
+            found.append(Filter(path, kind, tuple(BOOLEAN_WORDS[v.lower()] for v in values) if kind == "boolean" else values))
     if problems:
         raise InvalidInput("invalid --where", problems)
     return found
@@ -223,7 +224,7 @@ def _filter_problem(path: str, equals: bool, values: tuple[str, ...], specs: dic
         bad = [value for value in values if value not in (spec.values or {})]
         return f"takes {', '.join(spec.values or {})}" if bad else None
     if spec.type == "boolean":
-        return None if all(value in ("true", "false", "yes", "no", "1", "0") for value in values) else "takes true or false"
+        return None if all(value.lower() in BOOLEAN_WORDS for value in values) else "takes true or false"
     if spec.type in NUMERIC:
         ranges = [re.fullmatch(r"(-?[0-9]{1,9})?\.\.(-?[0-9]{1,9})?", value) for value in values]
         ok = all(NUMBER.fullmatch(v) or (r is not None and (r[1] or r[2])) for v, r in zip(values, ranges, strict=True))

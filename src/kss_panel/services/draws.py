@@ -79,7 +79,8 @@ def run(session: Session, survey: str, prizes: int, now: datetime) -> dict[str, 
         detail = {"survey": survey, "prizes": prizes, "entrants": len(entrants), "commitment": draw["commitment"].hex(), "seed": seed.hex()}
         session.audit(now, "draw-run", None, [f"consents.{policy.consent}"], detail)
     return {"survey": survey, "drawn_on": day, "seed": seed.hex(), "commitment": draw["commitment"].hex(), "prizes": prizes,
-            "entrants": len(entrants), "excluded": excluded, "winners": [{"prize": i + 1, "member_id": m} for i, m in enumerate(winners)]}
+            "entrants": len(entrants), "excluded": excluded, "winners": [{"prize": i + 1, "member_id": m} for i, m in enumerate(winners)],
+            "entrant_ids": sorted(entrants)}
 
 
 def _committed(session: Session, survey: str) -> dict[str, Any]:
@@ -135,7 +136,8 @@ def verify(session: Session, survey: str, now: datetime) -> dict[str, Any]:
             raise IntegrityError(f"the winners recorded for the draw of {survey} are not the draw's: its entries were changed")
         session.audit(now, "draw-verify", None, [], {"survey": survey, "entrants": draw["entrants"], "prizes": draw["prizes"]})
     return {"survey": survey, "verified": True, "seed": seed.hex(), "commitment": draw["commitment"].hex(), "prizes": draw["prizes"],
-            "entrants": draw["entrants"], "winners": [{"prize": i + 1, "member_id": m} for i, m in enumerate(again)]}
+            "entrants": draw["entrants"], "winners": [{"prize": i + 1, "member_id": m} for i, m in enumerate(again)],
+            "entrant_ids": entrants_of(entries)}
 
 
 def entrants_of(entries: list[tuple[str, int | None]]) -> list[str]:
