@@ -414,3 +414,11 @@ def test_a_survey_created_under_another_recipient_is_not_sampled(reg: Register) 
     assert_failure(reg.run("survey", "sample", SURVEY, "--size", "1"), 9, f"survey {SURVEY} is run by panel-mailer for market_research, but"
                    " surveys.yaml now names group-companies for market_research: its invitations would go elsewhere")
     assert reg.tables() == before
+
+
+def test_an_invitation_list_is_never_written_over_a_file(reg: Register) -> None:
+    out = reg.file("already here\n")
+    before = reg.tables()
+    assert_failure(reg.run("survey", "sample", SURVEY, "--size", "3", "--apply", "--out", out), 5, f"{out} already exists: refusing to overwrite it",
+                   ["  --out: file exists"])
+    assert reg.tables() == before and out.read_text() == "already here\n"

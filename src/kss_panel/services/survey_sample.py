@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import crypto
-from ..errors import InvalidInput, NotFound, Param, Refused
+from ..errors import FileRefused, InvalidInput, NotFound, Param, Refused
 from ..model import local_date, objection_against, one_of
 from ..policy import Purpose, PurposeGrant, Recipient, field_specs
 from ..record import flatten
@@ -102,6 +102,8 @@ def sample(
     """
     session.require_officer("draw survey samples")
     one_of(format_, FORMATS, "format", "format")
+    if out is not None and out.exists():  # before the pass over the register, not after it (the file is made new all the same)
+        raise FileRefused(f"{out} already exists: refusing to overwrite it", out, "file exists")
     policy = session.policies.surveys
     recipient, grant = allowed(session, policy.recipient, policy.purpose)
     plan = _plan(session, survey, local_date(now), size, strata, where, quota, seed, grant)
