@@ -193,6 +193,18 @@ echo "$opened"
 kss erase "$id_liisa" --reason request --request "$(json_field "$opened" id)"
 kss request list
 
+step "The panel's own work: a survey sampled inside the register, its answers, a prize draw"
+kss survey create kevat-2026 --title "Kevät 2026: lämmitys ja sähkön hinta"
+kss survey sample kevat-2026 --size 4 --strata demographics.gender --seed demo
+kss survey sample kevat-2026 --size 4 --strata demographics.gender --seed demo --allow-short --apply --out "$DEMO/kutsut.csv"
+# The processor's return file: who answered (here, everyone invited, today).
+{ echo "member_id,completed_on"; tail -n +2 "$DEMO/kutsut.csv" | cut -d, -f2 | sed 's/$/,/'; } > "$DEMO/vastaukset.csv"
+kss survey responses kevat-2026 "$DEMO/vastaukset.csv"
+kss draw commit kevat-2026
+kss draw run kevat-2026 --prizes 1
+kss draw verify kevat-2026
+kss survey show kevat-2026
+
 step "Disclose to the direct-marketing processor; a rectification then owes it a notification (Art. 19)"
 kss export disclosure direct-marketing --purpose marketing --out "$DEMO/exports/mailing.csv"
 kss update "$id_aino" --set contact.street_address="Kauppamiehenkatu 5" --set contact.city=Kouvola

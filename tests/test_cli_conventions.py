@@ -40,6 +40,7 @@ CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("restrict", "--reason"): RESTRICTION_GROUNDS,
     ("officer add", "--role"): ROLES,
     ("export disclosure", "--format"): FORMATS,
+    ("survey sample", "--format"): FORMATS,
     ("reject", "--reason"): ("not-a-customer", "incomplete-application", "duplicate-application", "outside-target-group"),
     ("consent", "--give"): CONSENTS,
     ("export disclosure", "--purpose"): ("communication", "market_research", "marketing", "competitions"),
@@ -131,6 +132,7 @@ CHOICE_RUNS = {
     "request open": ["--member", "M"], "request extend": ["1", "--reason", "complexity"], "request close": ["1", "--outcome", "withdrawn"],
     "erase": ["M", "--reason", "request"], "restrict": ["M", "--reason", "legal-claims"], "officer add": ["zed"],
     "export disclosure": ["panel-mailer", "--purpose", "communication", "--dry-run"], "reject": ["M", "--reason", "x"], "list": [],
+    "survey sample": ["spring-2026", "--size", "10"],
     "notify list": [], "breach affected": ["1", "--from", "2025-06-01", "--to", "2025-06-15"], "breach notify-members": ["1", "--out", "members.csv"],
 }
 

@@ -211,6 +211,17 @@ def test_a_consent_the_policy_retired_goes_with_the_next_rectification(old: Old)
     assert "partner_disclosure" not in shown["consents"] and shown["contact"]["city"] == "Kouvola"
 
 
+def test_the_survey_tables_are_there_after_the_upgrade_and_work(old: Old) -> None:
+    assert old.as_key("cron", "officer", "list").exit_code == 0  # the migration, which needs no key
+    tables = {name for (name,) in old.sql("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert {"surveys", "survey_samples", "survey_invitations", "draws", "draw_entries"} <= tables
+    assert old.as_key("desk", "survey", "create", "first-survey", "--title", "After the upgrade").exit_code == 0
+    sampled = old.json(old.as_key("desk", "survey", "sample", "first-survey", "--size", "1", "--apply", "--out", str(old.dir / "inv.csv"), "--json"))
+    # veikko is restricted: the canary, admitted, is the one member who may be invited.
+    assert (sampled["invited"], sampled["excluded"]["restricted"]) == (1, 1)
+    assert old.sql("SELECT member_id FROM survey_invitations") == [(CANARY_ID,)]
+
+
 def test_the_upgrade_adds_the_accountability_tables_and_what_came_before_receipts_shows_as_such(old: Old) -> None:
     """Consent receipts, notifications and breaches arrive with format 2: a format-1 register gains their tables
     and columns, its consents given before receipts were kept are listed for re-consent, and its disclosure log

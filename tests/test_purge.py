@@ -365,7 +365,8 @@ def test_dry_run_json_shape(reg: Register) -> None:
     assert set(data) == {"as_of", "applied", "total", "held", "members", "rules", "records"}
     assert (data["as_of"], data["applied"], data["total"], data["held"], data["members"]) == ("2026-06-15", False, 5, 0, 8)
     # The register was made in 2021: its first entries are past the trail's 60 months on 2026-06-15.
-    assert data["records"] == {"closed_requests": 0, "disclosure_log": 0, "suppressions": 0, "notifications": 0, "breaches": 0, "audit_trail": 3}
+    assert data["records"] == {"closed_requests": 0, "disclosure_log": 0, "suppressions": 0, "notifications": 0, "breaches": 0, "survey_invitations": 0, "competition_winners": 0,
+                               "audit_trail": 3}
     assert [rule["name"] for rule in data["rules"]] == list(RULES)
     due = due_ids(reg)
     for rule in data["rules"]:

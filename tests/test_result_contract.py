@@ -129,6 +129,29 @@ def roster(r: Register) -> Path:
     return r.roster(AINO["customer_number"], VEIKKO["customer_number"])
 
 
+def a_survey(r: Register) -> None:
+    assert r.run("survey", "create", "spring-2026", "--title", "Spring 2026").exit_code == 0
+
+
+def an_invitation(r: Register) -> None:
+    """Survey spring-2026, with aino (admitted) invited."""
+    a_survey(r)
+    r.admit("aino")
+    assert r.run("survey", "sample", "spring-2026", "--size", "1", "--apply", "--out", r.dir / "invitations.csv").exit_code == 0
+
+
+def a_commitment(r: Register) -> None:
+    """aino invited to spring-2026 and answered; the draw committed to."""
+    an_invitation(r)
+    assert r.run("survey", "responses", "spring-2026", r.file(f"member_id\n{r.ids['aino']}\n")).exit_code == 0
+    assert r.run("draw", "commit", "spring-2026").exit_code == 0
+
+
+def a_draw(r: Register) -> None:
+    a_commitment(r)
+    assert r.run("draw", "run", "spring-2026", "--prizes", "1").exit_code == 0
+
+
 NEW_APPLICANT = json.dumps(record(VEIKKO, customer_number="55556666", contact__email="n@example.fi", contact__phone=None))
 INIT = Ok(lambda r: ("init", "--officer", "aino", "--unlock-time", "0"), no_register, unlock=None, env={"KSS_PANEL_PASSPHRASE": PASSPHRASE},
           expect={"officer": "aino"})
@@ -269,6 +292,33 @@ CASES: dict[str, tuple[Ok, Fails]] = {
         Fails(lambda r: ("restrict", UNKNOWN, "--reason", "legal-claims"), code=4),
     ),
     "show": (Ok(lambda r: ("show", r.ids["aino"])), Fails(lambda r: ("show", UNKNOWN), code=4)),
+    "survey create": (
+        Ok(lambda r: ("survey", "create", "spring-2026", "--title", "Spring 2026"), expect={"name": "spring-2026"}),
+        Fails(lambda r: ("survey", "create", "Spring 2026", "--title", "Spring 2026"), code=5, problems=True),
+    ),
+    "survey list": (Ok(lambda r: ("survey", "list"), a_survey, data=list), Fails(lambda r: ("survey", "list"), no_register, code=4)),
+    "survey show": (
+        Ok(lambda r: ("survey", "show", "spring-2026"), an_invitation, expect={"name": "spring-2026", "invited": 1, "responded": 0}),
+        Fails(lambda r: ("survey", "show", "autumn-2026"), a_survey, code=4),
+    ),
+    "survey sample": (
+        Ok(lambda r: ("survey", "sample", "spring-2026", "--size", "1"), a_survey, expect={"dry_run": True, "short": 1}),
+        Fails(lambda r: ("survey", "sample", "spring-2026", "--size", "1", "--strata", "contact.email"), a_survey, code=5, problems=True),
+    ),
+    "survey responses": (
+        Ok(lambda r: ("survey", "responses", "spring-2026", r.file(f"member_id\n{r.ids['aino']}\n")), an_invitation, expect={"recorded": 1}),
+        Fails(lambda r: ("survey", "responses", "spring-2026", r.file(f"member_id\n{r.ids['veikko']}\n")), an_invitation, code=5,
+              problems=True),
+    ),
+    "draw commit": (Ok(lambda r: ("draw", "commit", "spring-2026"), a_survey), Fails(lambda r: ("draw", "commit", "autumn-2026"), code=4)),
+    "draw run": (
+        Ok(lambda r: ("draw", "run", "spring-2026", "--prizes", "1"), a_commitment, expect={"prizes": 1, "entrants": 1}),
+        Fails(lambda r: ("draw", "run", "spring-2026", "--prizes", "1"), a_survey, code=9),
+    ),
+    "draw verify": (
+        Ok(lambda r: ("draw", "verify", "spring-2026"), a_draw, expect={"verified": True}),
+        Fails(lambda r: ("draw", "verify", "spring-2026"), a_commitment, code=9),
+    ),
     "update": (
         Ok(lambda r: ("update", r.ids["aino"], "--set", "contact.city=Hamina")),
         Fails(lambda r: ("update", r.ids["aino"], "--set", "contact.postal_code=1"), code=5, problems=True),
@@ -299,6 +349,8 @@ MORE_OK: list[tuple[str, Ok]] = [
                         expect={"status": "not-notified"})),
 ]
 MORE_FAILS: list[tuple[str, Fails]] = [
+    ("survey sample", Fails(lambda r: ("survey", "sample", "spring-2026", "--size", "2", "--apply", "--out", r.dir / "short.csv"), an_invitation,
+                            code=9, problems=True)),
     ("find", Fails(lambda r: ("find", "--email", "nobody"), code=5, problems=True)),
     ("audit verify", Fails(lambda r: ("audit", "verify", "--head", "junk"), code=5, problems=True)),
     ("list", Fails(lambda r: ("list", "--officer", "aino"), unlock=None, env={"KSS_PANEL_PASSPHRASE": "not the passphrase at all"}, code=3)),

@@ -25,8 +25,9 @@ def test_show_json_is_the_record_plus_id_status_and_dates(populated: Register) -
     assert shown["status"] == "applicant"
     assert (shown["applied_at"], shown["updated_at"]) == ("2025-06-15", "2025-06-15")
     assert shown["admitted_at"] is None and shown["rejected_at"] is None and shown["last_activity_at"] is None
-    # Everything beside the record and the consent history is a plain column: a status, a date or nothing.
-    assert all(value is None or isinstance(value, str) for key, value in shown.items() if key not in {*CATEGORIES, *CONSENT_VIEW})
+    # Everything beside the record, the member's surveys and their consent history is a plain column: a status, a date or nothing.
+    assert shown["surveys"] == []
+    assert all(value is None or isinstance(value, str) for key, value in shown.items() if key not in {*CATEGORIES, "surveys", *CONSENT_VIEW})
     assert [key for key in shown if key in CATEGORIES] == list(CATEGORIES)  # policy order
 
 

@@ -10,9 +10,12 @@ import math
 import types
 import typing
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator
+
+if TYPE_CHECKING:
+    from .policy_surveys import SurveyPolicy
 
 
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]*$", max_length=64)]
@@ -231,6 +234,8 @@ class RecordRetentions(Strict):
     disclosure_log: RecordRetention
     suppressions: RecordRetention
     audit_trail: RecordRetention
+    survey_invitations: RecordRetention
+    competition_winners: RecordRetention
     notifications: RecordRetention
     breaches: RecordRetention
 
@@ -298,6 +303,7 @@ class Policies:
     register: RegisterPolicy
     retention: RetentionPolicy
     disclosure: DisclosurePolicy
+    surveys: SurveyPolicy
     documents: dict[str, Any]
     hash: str
 

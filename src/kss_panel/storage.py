@@ -27,6 +27,7 @@ from .errors import CommittedButBusy, IntegrityError, InvalidInput, NotFound
 from .migrations import SCHEMA_VERSION, migrate
 from .storage_accountability import AccountabilityTables
 from .storage_members import MEMBER_COLUMNS, MemberTables, rows_of
+from .storage_surveys import SurveyTables
 from .storage_trail import TrailTables
 
 __all__ = ["DEFAULT_BUSY_TIMEOUT", "FORMAT", "MEMBER_COLUMNS", "Store", "sqlite_errors"]
@@ -37,7 +38,7 @@ DEFAULT_BUSY_TIMEOUT = 30.0
 SCRUB_ATTEMPTS = 20
 
 
-class Store(MemberTables, TrailTables, AccountabilityTables):
+class Store(MemberTables, TrailTables, SurveyTables, AccountabilityTables):
     """A register file. Open with ``Store.create`` or ``Store.open``.
 
     ``on_commit`` (set by an unlocked session) runs inside every write

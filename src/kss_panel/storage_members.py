@@ -98,6 +98,7 @@ class MemberTables:
         )
         notified = self.notify_erased(member_id, erased_at)  # type: ignore[attr-defined]
         self.conn.execute("DELETE FROM disclosures WHERE member_id = ?", (member_id,))
+        self.erase_participation(member_id)  # type: ignore[attr-defined]
         if self.conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'sections'").fetchone():
             # A register not yet upgraded from format 1 still keeps the records in per-category sections.
             self.conn.execute("DELETE FROM sections WHERE member_id = ?", (member_id,))

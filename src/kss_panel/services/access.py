@@ -9,6 +9,7 @@ from typing import Any
 
 from .. import access_accountability, access_report, reports, writers
 from ..access_document import access_document
+from ..access_surveys import participation
 from ..policy import LANGUAGES
 from ..record import flatten
 from ..model import one_of
@@ -44,7 +45,8 @@ def access_export(
         row = session.member_row(member_id)
         record = session.record(row)
         chosen = language or record.get("contact", {}).get("language", "fi")
-        export = access_document(session.policies, plain(row), record, session.store.disclosures_of(member_id), now, chosen)
+        surveys = participation(session.store.participation_of(member_id))
+        export = access_document(session.policies, plain(row), record, session.store.disclosures_of(member_id), now, chosen, surveys)
         export.update(_accountability(session, row, record, chosen))
         if request is not None:
             requests.fulfil(session, request, member_id, "access", now)

@@ -11,6 +11,7 @@ from ..errors import IntegrityError, Refused
 from ..storage_members import split_digests
 from ..vault import receipts_context, record_context, tampered
 from .session import Progress, Session
+from .surveys import box_context
 
 BATCH = 1000
 
@@ -51,6 +52,7 @@ def rotate_in(session: Session, now: datetime, progress: Progress | None = None)
     members = _rekey_members(session, new, now, progress)
     _rehash_suppressions(store, crypto.chain_subkey(new.lookup[-1]))
     _reseal_request_subjects(session, new)
+    _reseal_surveys(session, new)
     slots = store.slots()
     for slot in slots:
         store.update_slot(slot["name"], {"grant": keyslots.grant(session.register_id, slot, new)})
@@ -130,3 +132,17 @@ def _reseal_request_subjects(session: Session, new: keyslots.Keyring) -> None:
             raise IntegrityError(f"whom request {request_id} is about does not open: it was changed, moved or damaged") from None
         updates.append((sealed, crypto.rehash(chain, digest) if digest is not None else None, request_id))
     store.conn.executemany("UPDATE requests SET subject_box = ?, subject_digest = ? WHERE id = ?", updates)
+
+
+def _reseal_surveys(session: Session, new: keyslots.Keyring) -> None:
+    """What the survey tables seal under the data key (samples' definitions, invitations' strata, draws' seeds), sealed again."""
+    old_data, new_data = crypto.Sealer(session.keys.data or b""), crypto.Sealer(new.data or b"")
+    for batch in session.store.survey_boxes():
+        resealed = []
+        for table, key, box in batch:
+            context = box_context(session, table, key)
+            try:
+                resealed.append((table, key, new_data.seal(old_data.open(box, context), context)))
+            except crypto.InvalidToken:
+                raise IntegrityError(f"a sealed box of {table} ({', '.join(map(str, key))}) does not open: it was changed, moved or damaged") from None
+        session.store.replace_survey_boxes(resealed)

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any
 
+from ..access_surveys import participation
 from ..errors import InvalidInput, NotFound
 from ..model import OBJECTIONS, STATUSES, SUPPRESSED_KINDS, local_date, member_order, one_of
 from ..record import apply_patch, changed_fields, flatten, normalise_lookup
@@ -75,15 +76,17 @@ def status(session: Session, member_id: str) -> dict[str, Any]:
 
 
 def show(session: Session, member_id: str, now: datetime) -> dict[str, Any]:
-    """A member's plain columns, whole decrypted record, and consent history (with the consents given under wording changed since)."""
+    """A member's plain columns, whole decrypted record, surveys (invitations, responses, draw entries), and consent history
+    (with the consents given under wording changed since)."""
     session.require_officer("read personal data")
     with session.store.write():
         row = session.member_row(member_id)
         record = session.record(row)
+        surveys = participation(session.store.participation_of(member_id))
         consents = receipts.consent_view(session, row, record)
         read = sorted([*flatten(record), *([receipts.FIELD] if consents["consent_history"] else [])])
         session.audit(now, "show", member_id, read)
-    return {**plain(row), **record, **consents}
+    return {**plain(row), **record, "surveys": surveys, **consents}
 
 
 def find(session: Session, kind: str, value: str, now: datetime) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """The records kept beside members' data, and their retention periods: closed requests, the
-disclosure log and suppression digests are erased once the period policies/retention.yaml
-declares for them has passed (GDPR Art. 5(1)(e)); the audit trail is pruned up to a signed
-checkpoint (``prune_trail``), so what remains still verifies.
+disclosure log, suppression digests, survey invitations (with the draw entries that did not win)
+and prize-draw winners are erased once the period policies/retention.yaml declares for them has
+passed (GDPR Art. 5(1)(e)); the audit trail is pruned up to a signed checkpoint (``prune_trail``),
+so what remains still verifies.
 
 The nightly ``purge`` is the member purge of ``lifecycle`` followed by this step; a purger slot
 suffices, as nothing here reads personal data.
@@ -20,6 +21,7 @@ from .lifecycle import PurgePlan, plan_purge
 from .session import Session
 
 PRUNED = ("closed_requests", "disclosure_log", "suppressions", "notifications", "breaches")
+SURVEY_RECORDS = ("survey_invitations", "competition_winners")
 
 
 @dataclass(frozen=True)
@@ -107,9 +109,13 @@ def prune_trail(session: Session, now: datetime) -> int:
 def _sweep(session: Session, as_of: date, *, delete: bool) -> dict[str, int]:
     retention = session.policies.retention
     hold = retention.restricted == "hold"
-    return {
+    found = {
         kind: session.store.old_records(
             kind, latest_start(getattr(retention.records, kind).period, as_of).isoformat(), hold_restricted=hold, delete=delete
         )
         for kind in PRUNED
     }
+    for kind in SURVEY_RECORDS:  # the survey tables' own: invitations take the draw entries that did not win with them
+        cutoff = latest_start(getattr(retention.records, kind).period, as_of).isoformat()
+        found[kind] = session.store.old_survey_records(kind, cutoff, hold_restricted=hold, delete=delete)
+    return found
