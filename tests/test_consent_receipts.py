@@ -240,3 +240,18 @@ def test_the_access_export_shows_the_history_and_the_wording_in_the_members_lang
     html = next(out.glob("*.html")).read_text(encoding="utf-8")
     assert "Din samtyckeshistorik" in html and "på ansökningsblanketten" in html and sv in html
     assert "Formuleringen av samtycket har ändrats efter att du gav det" in html
+
+
+def test_a_rectification_cannot_give_a_direct_marketing_consent_while_the_member_objects(reg: Register) -> None:
+    """Art. 21(3), as consent --give refuses it: an officer's update is refused (exit 9), a self-service row is invalid."""
+    member = reg.enrol(person(1, given=("email_marketing",)))
+    reg.json("consent", member, "--object")
+    before = reg.tables()
+    result = reg.run("update", member, "--set", "consents.email_marketing=true", "--set", "contact.city=Kotka")
+    assert_failure(result, 9, f"{member} objects to direct marketing (since 2026-06-15): email_marketing cannot be given while the objection stands")
+    path = reg.csv([{"member_id": member, "consents.sms_marketing": "yes"}], ["member_id", "consents.sms_marketing"])
+    assert_failure(reg.run("import", path, "--updates"), 5, "1 of 1 update is invalid: nothing was changed",
+                   ["  line 2: consents.sms_marketing: cannot be given while the member objects to direct marketing"])
+    assert reg.tables() == before
+    # A consent that is not for direct marketing may be given as before.
+    assert reg.json("update", member, "--set", "consents.partner_communication=true")["changed"] == ["consents.partner_communication"]

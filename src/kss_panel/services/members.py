@@ -8,7 +8,7 @@ from typing import Any
 
 from ..access_surveys import participation
 from ..errors import InvalidInput, NotFound
-from ..model import OBJECTIONS, STATUSES, SUPPRESSED_KINDS, local_date, member_order, one_of
+from ..model import OBJECTIONS, STATUSES, SUPPRESSED_KINDS, local_date, member_order, one_of, refuse_marketing_consent
 from ..record import apply_patch, changed_fields, flatten, normalise_lookup
 from . import notifications, receipts, requests
 from .session import Session, plain
@@ -166,6 +166,7 @@ def rectify(
     if named or any(path.startswith("consents.") for path in values):  # the receipts are opened only when consents are touched
         columns, receipt = receipts.record_change(session, row, now, channel, before=before.get("consents", {}), after=after.get("consents", {}),
                                                   regiven=[name for name, value in named.items() if value is True])
+        _refuse_while_objecting(session, row, receipt, channel)
     changed = sorted({*values, *(f"consents.{name}" for name in receipt.get("given", {}))}) if receipt else values
     notify: list[str] = []
     if changed:
@@ -175,3 +176,16 @@ def rectify(
         notify = notifications.after_rectification(session, member_id, values, now)
         session.audit(now, "update", member_id, changed, {**(detail or {}), **({"notify": notify} if notify else {})} or None)
     return changed, notify
+
+
+def _refuse_while_objecting(session: Session, row: dict[str, Any], receipt: receipts.Event | None, channel: str) -> None:
+    """A direct-marketing consent is not given while the member objects to direct marketing (Art. 21(3)), however it comes:
+    an officer's update is refused (exit 9, as consent --give is); a self-service row is an invalid row."""
+    marketing = session.policies.register.direct_marketing_consents()
+    blocked = [name for name in (receipt or {}).get("given", {}) if name in marketing]
+    if not blocked or not row.get("objected_at"):
+        return
+    if channel == "self-service":
+        raise InvalidInput("a direct-marketing consent while the member objects to direct marketing",
+                           [(f"consents.{name}", "cannot be given while the member objects to direct marketing") for name in blocked])
+    refuse_marketing_consent(row, tuple(blocked), marketing, {})
