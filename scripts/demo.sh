@@ -193,6 +193,39 @@ echo "$opened"
 kss erase "$id_liisa" --reason request --request "$(json_field "$opened" id)"
 kss request list
 
+step "The panel's own work: a survey sampled inside the register, its answers, a prize draw"
+kss survey create kevat-2026 --title "Kevät 2026: lämmitys ja sähkön hinta"
+kss survey sample kevat-2026 --size 4 --strata demographics.gender --seed demo
+kss survey sample kevat-2026 --size 4 --strata demographics.gender --seed demo --allow-short --apply --out "$DEMO/kutsut.csv"
+# The processor's return file: who answered (here, everyone invited, today).
+{ echo "member_id,completed_on"; tail -n +2 "$DEMO/kutsut.csv" | cut -d, -f2 | sed 's/$/,/'; } > "$DEMO/vastaukset.csv"
+kss survey responses kevat-2026 "$DEMO/vastaukset.csv"
+kss draw commit kevat-2026
+kss draw run kevat-2026 --prizes 1
+kss draw verify kevat-2026
+kss survey show kevat-2026
+
+step "Disclose to the direct-marketing processor; a rectification then owes it a notification (Art. 19)"
+kss export disclosure direct-marketing --purpose marketing --out "$DEMO/exports/mailing.csv"
+kss update "$id_aino" --set contact.street_address="Kauppamiehenkatu 5" --set contact.city=Kouvola
+kss notify list
+kss notify export direct-marketing --out "$DEMO/exports/notifications-direct-marketing.json"
+
+step "Consent receipts (Art. 7(1)): a withdrawal is a receipt; who holds a consent under wording changed since"
+kss consent "$id_aino" --withdraw partner_marketing
+kss list --consent-outdated email_marketing
+
+step "Data portability (Art. 20): the data Ulla provided, as JSON and CSV"
+kss export portable "$ulla_id" --out "$DEMO/exports"
+
+step "A personal-data breach: the mailing list exposed at the processor; the 72-hour clock runs"
+discovered=$(.venv/bin/python -c 'import datetime, zoneinfo; print((datetime.datetime.now(zoneinfo.ZoneInfo("Europe/Helsinki")) - datetime.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"))')
+kss breach open --title "Mailing list exposed at the direct-marketing processor" --discovered "$discovered"
+kss breach affected 1 --file "$DEMO/exports/mailing.csv"
+kss breach list
+kss breach notify-members 1 --out "$DEMO/exports/breach-1-members.csv"
+kss breach close 1 --notified-authority "$(.venv/bin/python -c 'import datetime, zoneinfo; print(datetime.datetime.now(zoneinfo.ZoneInfo("Europe/Helsinki")).date())')"
+
 step "Back up the register (still encrypted)"
 kss backup "$DEMO/panel-backup.db"
 

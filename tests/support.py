@@ -762,12 +762,14 @@ class Register:
         return [row[0] for row in self.sql("SELECT box FROM members WHERE member_id = ? AND box IS NOT NULL", (member_id,))]
 
     def sealed(self, member_id: str) -> list[bytes]:
-        """What a forensic tool could carve of a member: the sealed box, the wrapped data key, lookup digests."""
+        """What a forensic tool could carve of a member: the sealed box, the wrapped data key, lookup digests,
+        and the consent receipts' box when the member has one."""
         boxes = self.boxes(member_id)
         dek = [row[0] for row in self.sql("SELECT wrapped_dek FROM members WHERE member_id = ?", (member_id,))]
         digests = [row[0] for row in self.sql("SELECT digest FROM lookups WHERE member_id = ?", (member_id,))]
+        receipts = [row[0] for row in self.sql("SELECT receipts FROM members WHERE member_id = ? AND receipts IS NOT NULL", (member_id,))]
         assert boxes and dek and digests, member_id
-        return [*boxes, *dek, *digests]
+        return [*boxes, *dek, *digests, *receipts]
 
     def erasures(self) -> dict[str, tuple[str, str, str | None]]:
         """Member id -> (erased_at, reason, rule) of the erasures table."""

@@ -34,7 +34,8 @@ TOP_LEVEL_KEYS = {
     "schema", "schema_version", "generated_at", "language", "register", "controller", "member", "objections",
     "data", "purposes", "disclosures", "retention", "sources", "rights",
     # added in the same schema version 1: nothing above changed, so a reader of the first version reads these too
-    "rejection", "recipients", "transfers", "automated_decisions",
+    "rejection", "recipients", "transfers", "automated_decisions", "surveys",
+    "consent_history", "outdated_consents", "consent_wordings", "recipients_notified",
 }
 
 # Every free-text value of ILMA and BROR, to find one in the other's export.

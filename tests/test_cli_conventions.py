@@ -24,6 +24,7 @@ from kss_panel.keyslots import ROLES
 from kss_panel.model import ERASURE_REASONS, EXTENSION_REASONS, REQUEST_OUTCOMES, REQUEST_TYPES, RESTRICTION_GROUNDS, STATUSES
 from kss_panel.writers import FORMATS
 from support import CONSENTS, PASSPHRASE, Clock, Register, assert_failure, invoke
+RECIPIENTS = ("panel-mailer", "direct-marketing", "sms-gateway", "hosting", "group-companies", "partners")
 
 KSS = str(Path(sys.executable).parent / "kss-panel")
 HEADER = "customer_number,contact.first_name,contact.last_name,contact.email,contact.language\n"
@@ -39,9 +40,14 @@ CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("restrict", "--reason"): RESTRICTION_GROUNDS,
     ("officer add", "--role"): ROLES,
     ("export disclosure", "--format"): FORMATS,
+    ("survey sample", "--format"): FORMATS,
     ("reject", "--reason"): ("not-a-customer", "incomplete-application", "duplicate-application", "outside-target-group"),
     ("consent", "--give"): CONSENTS,
     ("export disclosure", "--purpose"): ("communication", "market_research", "marketing", "competitions"),
+    ("breach notify-members", "--format"): FORMATS,
+    ("list", "--consent-outdated"): CONSENTS,
+    ("notify list", "--recipient"): RECIPIENTS,
+    ("breach affected", "--recipient"): RECIPIENTS,
 }
 
 
@@ -126,6 +132,8 @@ CHOICE_RUNS = {
     "request open": ["--member", "M"], "request extend": ["1", "--reason", "complexity"], "request close": ["1", "--outcome", "withdrawn"],
     "erase": ["M", "--reason", "request"], "restrict": ["M", "--reason", "legal-claims"], "officer add": ["zed"],
     "export disclosure": ["panel-mailer", "--purpose", "communication", "--dry-run"], "reject": ["M", "--reason", "x"], "list": [],
+    "survey sample": ["spring-2026", "--size", "10"],
+    "notify list": [], "breach affected": ["1", "--from", "2025-06-01", "--to", "2025-06-15"], "breach notify-members": ["1", "--out", "members.csv"],
 }
 
 

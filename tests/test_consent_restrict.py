@@ -16,6 +16,7 @@ import pytest
 
 from kss_panel.services import lifecycle
 from kss_panel.policy import Policies
+from kss_panel.receipts import current_versions
 from support import CONSENTS, Builder, Register, assert_failure, person
 from support import consents as given
 
@@ -76,9 +77,12 @@ def panel(make_register: Callable[..., Register]) -> Register:
 
 def test_give_and_withdraw_change_the_consents(reg: Register) -> None:
     data = reg.json("consent", reg.ids["no"], "--give", "email_marketing", "--give", "sms_marketing")
+    versions = current_versions(reg.policies.register)
     assert data == {
         "member_id": reg.ids["no"], "consents": {**NONE_GIVEN, "email_marketing": True, "sms_marketing": True},
         "objected_at": None, "processing_objected_at": None,
+        "receipt": {"at": "2026-06-15T12:00:00+00:00", "channel": "officer", "slot": "desk", "withdrawn": {}, "objections": {},
+                    "given": {"email_marketing": versions["email_marketing"], "sms_marketing": versions["sms_marketing"]}},
     }
     assert consents(reg, "no") == {**NONE_GIVEN, "email_marketing": True, "sms_marketing": True}
 

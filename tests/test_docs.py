@@ -142,10 +142,11 @@ def test_every_policy_key_is_in_the_policy_reference() -> None:
     """docs/policies.md names every key the policy files may hold."""
     from pydantic import BaseModel
 
-    from kss_panel import policy
+    from kss_panel import policy, policy_surveys
 
     text = (README.parent / "docs" / "policies.md").read_text(encoding="utf-8")
-    models = [value for value in vars(policy).values() if isinstance(value, type) and issubclass(value, BaseModel) and value is not BaseModel]
+    models = [value for module in (policy, policy_surveys) for value in vars(module).values()
+              if isinstance(value, type) and issubclass(value, BaseModel) and value is not BaseModel]
     keys = {info.alias or name for model in models for name, info in model.model_fields.items()}
     missing = sorted(key for key in keys if not re.search(rf"[`.{{]{re.escape(key)}(`|\.|\[|<| |:)", text))
     assert missing == []

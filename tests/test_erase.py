@@ -57,7 +57,7 @@ def test_erase_leaves_no_value_or_ciphertext_in_the_file_or_journal(reg: Registe
 
     result = reg.run("erase", ilma, "--reason", "request")
     assert result.exit_code == 0, result.stderr
-    assert result.stdout == f"erased {ilma} (7 sections, 1 disclosure record)\n"
+    assert result.stdout == f"erased {ilma} (7 sections, 1 disclosure record)\nto notify (Art. 19): direct-marketing (kss-panel notify list)\n"
 
     raw = reg.raw_files()
     assert hits(raw, canaries(ILMA)) == []
@@ -135,6 +135,7 @@ def test_erase_audit_entry_has_no_personal_value(reg: Register) -> None:
         "disclosures": 0,
         "erased": True,
         "suppressed": False,
+        "notify": [],
     }
     entries = reg.audit()
     assert len(entries) == before + 1

@@ -63,6 +63,15 @@ def test_a_replaced_record_leaves_no_old_box_behind(panel: Register) -> None:
     assert present([old], panel.raw()) == []
 
 
+def test_replaced_consent_receipts_leave_no_old_box_behind(panel: Register) -> None:
+    aino = panel.ids["aino"]
+    [(old,)] = panel.sql("SELECT receipts FROM members WHERE member_id = ?", (aino,))
+    assert old is not None  # Aino gave consents when she enrolled
+    assert panel.run("consent", aino, "--withdraw", "email_marketing").exit_code == 0
+    assert panel.run("update", aino, "--set", "consents.sms_marketing=true").exit_code == 0
+    assert present([old], panel.raw()) == []
+
+
 def test_a_purge_and_a_rotation_leave_nothing_behind(panel: Register) -> None:
     victims = [panel.ids[f"p{n}"] for n in (1, 2)]
     secrets = [blob for member_id in victims for blob in ciphertexts(panel, member_id)]

@@ -224,3 +224,35 @@ def test_a_consent_the_policy_retired_goes_with_the_next_rectification(old: Old)
     assert all(path.startswith("consents.") for path in set(changed) - {"contact.city"})
     shown = old.json(old.as_key("desk", "show", CANARY_ID, "--json"))
     assert "partner_disclosure" not in shown["consents"] and shown["contact"]["city"] == "Kouvola"
+
+
+def test_the_survey_tables_are_there_after_the_upgrade_and_work(old: Old) -> None:
+    assert old.as_key("cron", "officer", "list").exit_code == 0  # the migration, which needs no key
+    tables = {name for (name,) in old.sql("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert {"surveys", "survey_samples", "survey_invitations", "draws", "draw_entries"} <= tables
+    assert old.as_key("desk", "survey", "create", "first-survey", "--title", "After the upgrade").exit_code == 0
+    sampled = old.json(old.as_key("desk", "survey", "sample", "first-survey", "--size", "1", "--apply", "--out", str(old.dir / "inv.csv"), "--json"))
+    # veikko is restricted: the canary, admitted, is the one member who may be invited.
+    assert (sampled["invited"], sampled["excluded"]["restricted"]) == (1, 1)
+    assert old.sql("SELECT member_id FROM survey_invitations") == [(CANARY_ID,)]
+
+
+def test_the_upgrade_adds_the_accountability_tables_and_what_came_before_receipts_shows_as_such(old: Old) -> None:
+    """Consent receipts, notifications and breaches arrive with format 2: a format-1 register gains their tables
+    and columns, its consents given before receipts were kept are listed for re-consent, and its disclosure log
+    owes notifications as any other."""
+    assert old.as_key("desk", "officer", "list").exit_code == 0
+    tables = {name for (name,) in old.sql("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert {"consent_wordings", "notifications", "breaches", "breach_members"} <= tables
+    assert "receipts" in {column for (_, column, *_) in old.sql("PRAGMA table_info(members)")}
+    assert old.sql("SELECT count(*) FROM members WHERE receipts IS NOT NULL") == [(0,)]
+    shown = old.json(old.as_key("desk", "show", CANARY_ID, "--json"))
+    assert shown["consent_history"] == [] and shown["outdated_consents"] == {"sms_marketing": None}
+    listed = old.json(old.as_key("desk", "list", "--consent-outdated", "sms_marketing", "--json"))
+    assert sorted((row["member_id"], row["given_version"]) for row in listed) == sorted([(CANARY_ID, None), (VEIKKO_ID, None)])
+    # Veikko's disclosure to direct-marketing, logged by format 1, owes that recipient a notification of his erasure.
+    assert old.as_key("desk", "restrict", VEIKKO_ID, "--lift").exit_code == 0
+    assert old.json(old.as_key("desk", "erase", VEIKKO_ID, "--reason", "request", "--json"))["notify"] == ["direct-marketing"]
+    pending = old.json(old.as_key("desk", "notify", "list", "--json"))
+    assert [(n["member_id"], n["recipient"], n["event"]) for n in pending] == [(VEIKKO_ID, "direct-marketing", "erased")]
+    assert old.cli("audit", "verify").exit_code == 0

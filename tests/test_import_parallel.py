@@ -7,6 +7,7 @@ import io
 import multiprocessing
 import os
 import pickle
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import pytest
 
 from kss_panel.errors import InvalidInput
 from kss_panel.readers import RecordSource
+from kss_panel.receipts import current_versions, enrolment_receipt
 from kss_panel.services import intake, preparing
 from support import NOW, Register
 from test_import import HEADER, application, canary_row
@@ -79,8 +81,9 @@ def read(cells: list[dict[str, str]], reg: Register) -> list[preparing.Row]:
 def test_only_ciphertext_and_digests_come_back_from_a_worker(reg: Register) -> None:
     rows, canaries = zip(*(canary_row(n) for n in range(1, 30)), strict=True)
     with reg.session() as session:
-        prepared = preparing.prepare(session.schema, session.vault, NOW.date(), read(list(rows), reg))
-    assert all(not problems and sealed is not None for _, problems, _, _, sealed in prepared)
+        receipt_of = partial(enrolment_receipt, versions=current_versions(session.policies.register), now=NOW, channel="import", slot="desk")
+        prepared = preparing.prepare(session.schema, session.vault, NOW.date(), receipt_of, read(list(rows), reg))
+    assert all(not p.problems and p.row is not None and p.row["receipts"] is not None for p in prepared)
     sent = pickle.dumps(prepared).lower()
     for canary in {value for group in canaries for value in group}:
         assert canary.lower().encode() not in sent, canary

@@ -20,10 +20,13 @@ LAYERS = {
     "cli": 3,
     "services": 2,
     "render": 2,
+    "render_accountability": 2,
     **{name: 1 for name in (
         "vault", "keyslots", "audit", "audit_verify", "policy", "policy_checks", "policy_files", "retention", "model", "record", "record_model",
         "storage", "storage_members", "storage_staging", "storage_trail", "migrations", "database", "files", "readers", "json_input",
         "writers", "reports", "config", "words", "labels", "documents", "access_document", "access_report", "notice", "notice_text",
+        "policy_surveys", "sampling", "draws", "storage_surveys", "survey_files", "access_surveys",
+        "receipts", "storage_accountability", "breach", "portability", "access_accountability",
     )},
     "crypto": 0,
     "crypto_pk": 0,
@@ -33,11 +36,11 @@ LAYERS = {
 # Where each third-party library may be imported (relative module paths under src/kss_panel).
 THIRD_PARTY = {
     "typer": "cli/",
-    "rich": ("render.py", "cli/output.py", "cli/progress.py"),
+    "rich": ("render.py", "render_accountability.py", "cli/output.py", "cli/progress.py"),
     "sqlite_utils": ("migrations.py",),
     "cryptography": ("crypto.py", "crypto_pk.py"),
     "yaml": ("policy_files.py",),
-    "pydantic": ("policy.py", "record.py", "record_model.py"),
+    "pydantic": ("policy.py", "policy_surveys.py", "record.py", "record_model.py"),
     "email_validator": ("record.py",),
     "phonenumbers": ("record.py",),
     "jinja2": ("reports.py",),

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from kss_panel.receipts import current_versions
 from support import CONSENTS, Builder, Register, assert_failure, consents, person
 
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
@@ -110,7 +111,10 @@ def test_a_direct_marketing_consent_is_refused_while_the_objection_stands(panel:
 def test_the_member_may_withdraw_the_objection_and_consent_again(panel: Register) -> None:
     data = panel.json("consent", panel.ids["marketing"], "--withdraw-objection", "--give", "email_marketing")
     assert data == {"member_id": panel.ids["marketing"], "consents": {**NONE_GIVEN, "email_marketing": True},
-                    "objected_at": None, "processing_objected_at": None}
+                    "objected_at": None, "processing_objected_at": None,
+                    "receipt": {"at": "2026-06-15T12:00:00+00:00", "channel": "officer", "slot": "desk", "withdrawn": {},
+                                "given": {"email_marketing": current_versions(panel.policies.register)["email_marketing"]},
+                                "objections": {"direct-marketing": "lift"}}}
     entry = panel.audit()[-1]
     assert (entry["action"], entry["fields"]) == ("object-withdraw", ["consents.email_marketing"])
     assert entry["detail"] == {"given": ["email_marketing"], "withdrawn": [], "objections": {"direct-marketing": "lift"}}

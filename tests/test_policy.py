@@ -109,7 +109,7 @@ def test_policy_check_json() -> None:
         "data": {
             "directory": str(SHIPPED),
             "hash": load_policies(SHIPPED).hash,
-            "files": ["disclosure.yaml", "register.yaml", "retention.yaml"],
+            "files": ["disclosure.yaml", "register.yaml", "retention.yaml", "surveys.yaml"],
             "examples": ["panel-mailer", "direct-marketing", "sms-gateway", "hosting", "group-companies", "partners"],
         },
     }
@@ -227,6 +227,7 @@ CASES = [
         "register.yaml",
         "  email_marketing:\n    purpose: marketing\n",
         "  partner_disclosure:\n    purpose: marketing\n    title: {fi: Luovutus kumppaneille, sv: Utlämnande till partner, en: Disclosure to partners}\n"
+        "    text: {fi: Suostun luovutukseen., sv: Jag samtycker till utlämnandet., en: I consent to the disclosure.}\n"
         "  email_marketing:\n    purpose: marketing\n",
         "partner_disclosure:",
         "consents.partner_disclosure: consent 'partner_disclosure' is used by no purpose or recipient: list it under"
@@ -240,6 +241,63 @@ CASES = [
         "competitions: {consent: email_marketing}",
         "recipients.direct-marketing.purposes.competitions.consent: consent 'email_marketing' is for purpose 'marketing',"
         " not 'competitions': one consent, one purpose",
+    ),
+    (
+        "survey-unknown-key",
+        "surveys.yaml",
+        "  per_year: 6\n",
+        "  per_year: 6\n  colour: red\n",
+        "colour: red",
+        "rest.colour: unknown key (expected one of: days, per_year)",
+    ),
+    (
+        "survey-recipient-undefined",
+        "surveys.yaml",
+        "recipient: panel-mailer",
+        "recipient: survey-robot",
+        "recipient: survey-robot",
+        "recipient: undefined recipient 'survey-robot' (expected one of panel-mailer, direct-marketing, sms-gateway, hosting,"
+        " group-companies, partners)",
+    ),
+    (
+        "survey-recipient-not-for-the-purpose",
+        "surveys.yaml",
+        "recipient: panel-mailer",
+        "recipient: direct-marketing",
+        "recipient: direct-marketing",
+        "recipient: direct-marketing does not receive data for purpose 'market_research' (disclosure.yaml lists: marketing, competitions)",
+    ),
+    (
+        "survey-field-the-recipient-may-not-receive",
+        "surveys.yaml",
+        "  - contact.language\n\n# How often",
+        "  - contact.language\n  - contact.phone\n\n# How often",
+        "- contact.phone",
+        "fields.3: panel-mailer may not receive 'contact.phone': it is not among the recipient's fields in disclosure.yaml",
+    ),
+    (
+        "strata-of-free-text",
+        "surveys.yaml",
+        "  - contact.language\n\n# Prize draws",
+        "  - contact.language\n  - contact.city\n\n# Prize draws",
+        "- contact.city",
+        "strata.10: 'contact.city' is of type text: strata take enum, boolean, integer, birth_year, score, postal_code",
+    ),
+    (
+        "strata-listed-twice",
+        "surveys.yaml",
+        "  - contact.language\n\n# Prize draws",
+        "  - contact.language\n  - demographics.gender  # again\n\n# Prize draws",
+        "# again",
+        "strata.10: 'demographics.gender' is listed twice",
+    ),
+    (
+        "draw-consent-for-another-purpose",
+        "surveys.yaml",
+        "  consent: marketing_competitions",
+        "  consent: email_marketing",
+        "consent: email_marketing",
+        "draws.consent: consent 'email_marketing' is for purpose 'marketing', not 'competitions': one consent, one purpose",
     ),
     (
         "invalid-yaml",
@@ -457,7 +515,8 @@ def test_policy_show_json_carries_the_hash_of_later_audit_entries(reg: Register,
     document = json.loads(result.stdout)
     assert document["ok"] is True and document["command"] == "policy show"
     data = document["data"]
-    assert set(data) == {"hash", "register", "retention", "disclosure"}
+    assert set(data) == {"hash", "register", "retention", "disclosure", "surveys"}
+    assert (data["surveys"]["recipient"], data["surveys"]["rest"]) == ("panel-mailer", {"days": 30, "per_year": 6})
     assert data["retention"]["restricted"] == "hold"
     assert [rule["name"] for rule in data["retention"]["rules"]] == [
         "applicant-not-admitted", "rejected-applicant", "conditions-not-met", "inactive-member",
@@ -622,3 +681,26 @@ def test_an_enumeration_needs_its_labels(policy_dir: Path) -> None:
     edit(path, "          farm: {fi: maatila, sv: lantgård, en: farm}", "          farm: maatila")
     line = one_problem(policy_dir)
     assert line.startswith(f"  {path}:{line_of(path, 'farm: maatila')}: categories.demographics.fields.dwelling_type.values.farm: "), line
+
+
+def test_invitations_kept_shorter_than_the_rest_period_counts_are_refused(policy_dir: Path) -> None:
+    retention, surveys = policy_dir / "retention.yaml", policy_dir / "surveys.yaml"
+    edit(retention, "  survey_invitations:\n    period: {months: 24}", "  survey_invitations:\n    period: {months: 6}")
+    result = run(policy_dir, "policy", "check")
+    assert_policy_failure(result, policy_dir)
+    assert problem_lines(result) == [
+        f"  {surveys}:{line_of(surveys, 'rest:')}: rest: the rest period counts a member's invitations of the last twelve months and 30 days,"
+        " but retention.yaml keeps invitations only 6 months (records.survey_invitations)"
+    ]
+
+
+def test_a_strata_field_must_serve_the_surveys_purpose(policy_dir: Path) -> None:
+    register, surveys = policy_dir / "register.yaml", policy_dir / "surveys.yaml"
+    edit(register, "        label: {fi: Sukupuoli, sv: Kön, en: Gender}\n        purposes: [market_research, marketing]",
+         "        label: {fi: Sukupuoli, sv: Kön, en: Gender}\n        purposes: [marketing]")
+    result = run(policy_dir, "policy", "check")
+    assert_policy_failure(result, policy_dir)
+    assert problem_lines(result) == [
+        f"  {surveys}:{line_of(surveys, '- demographics.gender')}: strata.1: 'demographics.gender' does not serve purpose 'market_research'"
+        " (it serves: marketing)"
+    ]

@@ -65,7 +65,7 @@ def request_ids(reg: Register) -> set[int]:
     return {row[0] for row in reg.sql("SELECT id FROM requests")}
 
 
-DUE = {"closed_requests": 1, "disclosure_log": 2, "suppressions": 2}
+DUE = {"closed_requests": 1, "disclosure_log": 2, "suppressions": 2, "notifications": 0, "breaches": 0, "survey_invitations": 0, "competition_winners": 0, "audit_trail": 0}
 
 
 def test_a_dry_run_counts_the_records_past_their_period_and_erases_nothing(reg: Register) -> None:
@@ -73,7 +73,8 @@ def test_a_dry_run_counts_the_records_past_their_period_and_erases_nothing(reg: 
     result = reg.run("purge", key="cron")
     assert result.exit_code == 0, result.stderr
     assert result.stdout.splitlines()[-1] == (
-        "records past their retention period: closed requests 1 (36 months), disclosure log 2 (24 months), suppressions 2 (36 months)"
+        "records past their retention period: closed requests 1 (36 months), disclosure log 2 (24 months), suppressions 2 (36 months),"
+        " notifications 0 (36 months), breaches 0 (60 months), survey invitations 0 (24 months), competition winners 0 (84 months), audit trail 0 (60 months)"
     )
     assert reg.json("purge", key="cron")["records"] == DUE
     assert reg.tables() == before
@@ -92,7 +93,7 @@ def test_apply_erases_exactly_the_records_past_their_period(reg: Register) -> No
     assert reg.sql("SELECT since FROM suppressions ORDER BY since") == [("2024-06-01",), ("2024-06-01",)]  # elsa's email and phone
     entry = reg.audit("actor")[-1]
     assert (entry["action"], entry["actor"], entry["member_id"], entry["fields"]) == ("purge-records", "cron", None, [])
-    assert entry["detail"] == {"erased": DUE}
+    assert entry["detail"] == {"erased": {kind: n for kind, n in DUE.items() if n}}
 
 
 def test_the_purge_is_idempotent_and_quiet_when_nothing_is_due(reg: Register) -> None:
@@ -102,12 +103,12 @@ def test_the_purge_is_idempotent_and_quiet_when_nothing_is_due(reg: Register) ->
     assert (result.exit_code, result.stdout) == (0, "purged 0 members\n")
     assert reg.run("purge", "--apply", "--quiet", key="cron").stdout == ""
     assert reg.tables() == before  # not even an audit entry
-    assert reg.json("purge", key="cron")["records"] == {"closed_requests": 0, "disclosure_log": 0, "suppressions": 0}
+    assert reg.json("purge", key="cron")["records"] == dict.fromkeys(DUE, 0)
 
 
 def test_as_of_plans_the_records_of_another_day(reg: Register) -> None:
     # 2026-06-01: anna's and bertta's 2024-06-01 disclosures are exactly 24 months old; elsa's digests are not yet 36 months.
-    assert reg.json("purge", "--as-of", "2026-06-01", key="cron")["records"] == {"closed_requests": 1, "disclosure_log": 4, "suppressions": 2}
+    assert reg.json("purge", "--as-of", "2026-06-01", key="cron")["records"] == {**DUE, "disclosure_log": 4}
     assert reg.json("purge", "--as-of", "2026-05-31", key="cron")["records"] == DUE
 
 
@@ -115,6 +116,8 @@ def test_the_periods_are_declared_for_every_record_kind(reg: Register) -> None:
     shown = json.loads(reg.cli("policy", "show", "--json").stdout)["data"]["retention"]["records"]
     assert {kind: record["period"] for kind, record in shown.items()} == {
         "closed_requests": {"months": 36}, "disclosure_log": {"months": 24}, "suppressions": {"months": 36}, "audit_trail": {"months": 60},
+        "survey_invitations": {"months": 24}, "competition_winners": {"months": 84},
+        "notifications": {"months": 36}, "breaches": {"months": 60},
     }
 
 

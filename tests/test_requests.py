@@ -99,7 +99,7 @@ def test_request_open_received_in_the_future_is_invalid(reg: Register) -> None:
 @pytest.mark.parametrize(
     "args, code",
     [
-        (("--type", "portability", "--member", "A"), 5),
+        (("--type", "complaint", "--member", "A"), 5),
         (("--type", "access", "--member", "A", "--received", "31.1.2026"), 5),
         (("--type", "access", "--member", "A", "--received", "2026-02-30"), 5),
         (("--type", "access", "--member", "Mnosuchmember00000"), 4),

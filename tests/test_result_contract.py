@@ -114,8 +114,42 @@ def a_backup(r: Register) -> None:
     r.backup()
 
 
+def a_breach(r: Register) -> None:
+    assert r.json("breach", "open", "--title", "Laptop lost", "--discovered", "2025-06-15T08:00")["id"] == 1
+
+
+def a_pending_notification(r: Register) -> None:
+    """Aino disclosed to the mailer, then her city rectified: the mailer is owed nothing (no city), her email is."""
+    r.admit("aino")
+    assert r.disclose("panel-mailer", "communication")[0].exit_code == 0
+    assert r.json("update", r.ids["aino"], "--set", "contact.email=aino.m@example.fi")["notify"] == ["panel-mailer"]
+
+
 def roster(r: Register) -> Path:
     return r.roster(AINO["customer_number"], VEIKKO["customer_number"])
+
+
+def a_survey(r: Register) -> None:
+    assert r.run("survey", "create", "spring-2026", "--title", "Spring 2026").exit_code == 0
+
+
+def an_invitation(r: Register) -> None:
+    """Survey spring-2026, with aino (admitted) invited."""
+    a_survey(r)
+    r.admit("aino")
+    assert r.run("survey", "sample", "spring-2026", "--size", "1", "--apply", "--out", r.dir / "invitations.csv").exit_code == 0
+
+
+def a_commitment(r: Register) -> None:
+    """aino invited to spring-2026 and answered; the draw committed to."""
+    an_invitation(r)
+    assert r.run("survey", "responses", "spring-2026", r.file(f"member_id\n{r.ids['aino']}\n")).exit_code == 0
+    assert r.run("draw", "commit", "spring-2026").exit_code == 0
+
+
+def a_draw(r: Register) -> None:
+    a_commitment(r)
+    assert r.run("draw", "run", "spring-2026", "--prizes", "1").exit_code == 0
 
 
 NEW_APPLICANT = json.dumps(record(VEIKKO, customer_number="55556666", contact__email="n@example.fi", contact__phone=None))
@@ -139,6 +173,25 @@ CASES: dict[str, tuple[Ok, Fails]] = {
         Ok(lambda r: ("backup", r.dir / "backup.db")),
         Fails(lambda r: ("backup", r.file("not a register")), code=5, problems=True),
     ),
+    "breach affected": (
+        Ok(lambda r: ("breach", "affected", "1", "--recipient", "panel-mailer", "--from", "2025-06-01", "--to", "2025-06-15"), a_breach,
+           expect={"members": 0}),
+        Fails(lambda r: ("breach", "affected", "1", "--recipient", "panel-mailer", "--from", "2025-06-15", "--to", "2025-06-01"), a_breach,
+              code=5, problems=True),
+    ),
+    "breach close": (
+        Ok(lambda r: ("breach", "close", "1", "--notified-authority", "2025-06-15"), a_breach, expect={"status": "notified"}),
+        Fails(lambda r: ("breach", "close", "2", "--notified-authority", "2025-06-15"), a_breach, code=4),
+    ),
+    "breach list": (Ok(lambda r: ("breach", "list"), a_breach, data=list), Fails(lambda r: ("breach", "list"), no_register, code=4)),
+    "breach notify-members": (
+        Ok(lambda r: ("breach", "notify-members", "1", "--out", r.dir / "members.csv"), a_breach, expect={"listed": 0, "file": None}),
+        Fails(lambda r: ("breach", "notify-members", "1", "--out", r.dir / "members.csv", "--format", "xls"), a_breach, code=5, problems=True),
+    ),
+    "breach open": (
+        Ok(lambda r: ("breach", "open", "--title", "Laptop lost", "--discovered", "2025-06-15T08:00"), expect={"id": 1, "status": "open"}),
+        Fails(lambda r: ("breach", "open", "--title", "", "--discovered", "tomorrow"), code=5, problems=True),
+    ),
     "consent": (
         Ok(lambda r: ("consent", r.ids["aino"], "--give", "sms_marketing")),
         Fails(lambda r: ("consent", UNKNOWN, "--give", "sms_marketing"), code=4),
@@ -156,6 +209,15 @@ CASES: dict[str, tuple[Ok, Fails]] = {
         Fails(lambda r: ("erase", UNKNOWN, "--reason", "request"), code=4),
     ),
     "export access": (Ok(lambda r: ("export", "access", r.ids["aino"])), Fails(lambda r: ("export", "access", UNKNOWN), code=4)),
+    "export portable": (
+        Ok(lambda r: ("export", "portable", r.ids["aino"], "--out", r.dir / "portable"), expect={"fields": ["customer_number", "contact.first_name", "contact.last_name", "contact.email", "contact.phone",
+                                        "contact.street_address", "contact.postal_code", "contact.city", "contact.language",
+                                        "demographics.birth_year", "demographics.gender", "demographics.household_size",
+                                        "demographics.dwelling_type", "electricity.annual_consumption_kwh", "electricity.heating",
+                                        "electricity.has_solar_panels", "electricity.has_electric_vehicle", "hobbies", "attitudes.environment",
+                                        "attitudes.price_sensitivity", "attitudes.local_energy", "attitudes.digital_services"]}),
+        Fails(lambda r: ("export", "portable", UNKNOWN, "--out", r.dir / "portable"), code=4),
+    ),
     "export disclosure": (
         Ok(lambda r: ("export", "disclosure", "panel-mailer", "--purpose", "communication", "--out", r.dir / "out.csv")),
         Fails(lambda r: ("export", "disclosure", "nobody-we-know", "--purpose", "communication", "--out", r.dir / "out.csv"), code=9),
@@ -175,6 +237,14 @@ CASES: dict[str, tuple[Ok, Fails]] = {
     "notice": (
         Ok(lambda r: ("notice", "--record", "--lang", "sv"), unlock=None, expect={"document": "record", "language": "sv"}),
         Fails(lambda r: ("notice", "--lang", "de"), unlock=None, code=5, problems=True),
+    ),
+    "notify export": (
+        Ok(lambda r: ("notify", "export", "panel-mailer", "--out", r.dir / "n.json"), a_pending_notification, expect={"notifications": 1}),
+        Fails(lambda r: ("notify", "export", "nobody-we-know", "--out", r.dir / "n.json"), code=4),
+    ),
+    "notify list": (
+        Ok(lambda r: ("notify", "list"), a_pending_notification, data=list),
+        Fails(lambda r: ("notify", "list"), no_register, code=4),
     ),
     "officer add": (
         Ok(lambda r: ("officer", "add", "cron", "--role", "purger", "--key-file", r.dir / "cron.key"), unlock="--unlock-key-file"),
@@ -222,6 +292,33 @@ CASES: dict[str, tuple[Ok, Fails]] = {
         Fails(lambda r: ("restrict", UNKNOWN, "--reason", "legal-claims"), code=4),
     ),
     "show": (Ok(lambda r: ("show", r.ids["aino"])), Fails(lambda r: ("show", UNKNOWN), code=4)),
+    "survey create": (
+        Ok(lambda r: ("survey", "create", "spring-2026", "--title", "Spring 2026"), expect={"name": "spring-2026"}),
+        Fails(lambda r: ("survey", "create", "Spring 2026", "--title", "Spring 2026"), code=5, problems=True),
+    ),
+    "survey list": (Ok(lambda r: ("survey", "list"), a_survey, data=list), Fails(lambda r: ("survey", "list"), no_register, code=4)),
+    "survey show": (
+        Ok(lambda r: ("survey", "show", "spring-2026"), an_invitation, expect={"name": "spring-2026", "invited": 1, "responded": 0}),
+        Fails(lambda r: ("survey", "show", "autumn-2026"), a_survey, code=4),
+    ),
+    "survey sample": (
+        Ok(lambda r: ("survey", "sample", "spring-2026", "--size", "1"), a_survey, expect={"dry_run": True, "short": 1}),
+        Fails(lambda r: ("survey", "sample", "spring-2026", "--size", "1", "--strata", "contact.email"), a_survey, code=5, problems=True),
+    ),
+    "survey responses": (
+        Ok(lambda r: ("survey", "responses", "spring-2026", r.file(f"member_id\n{r.ids['aino']}\n")), an_invitation, expect={"recorded": 1}),
+        Fails(lambda r: ("survey", "responses", "spring-2026", r.file(f"member_id\n{r.ids['veikko']}\n")), an_invitation, code=5,
+              problems=True),
+    ),
+    "draw commit": (Ok(lambda r: ("draw", "commit", "spring-2026"), a_survey), Fails(lambda r: ("draw", "commit", "autumn-2026"), code=4)),
+    "draw run": (
+        Ok(lambda r: ("draw", "run", "spring-2026", "--prizes", "1"), a_commitment, expect={"prizes": 1, "entrants": 1}),
+        Fails(lambda r: ("draw", "run", "spring-2026", "--prizes", "1"), a_survey, code=9),
+    ),
+    "draw verify": (
+        Ok(lambda r: ("draw", "verify", "spring-2026"), a_draw, expect={"verified": True}),
+        Fails(lambda r: ("draw", "verify", "spring-2026"), a_commitment, code=9),
+    ),
     "update": (
         Ok(lambda r: ("update", r.ids["aino"], "--set", "contact.city=Hamina")),
         Fails(lambda r: ("update", r.ids["aino"], "--set", "contact.postal_code=1"), code=5, problems=True),
@@ -244,13 +341,25 @@ MORE_OK: list[tuple[str, Ok]] = [
     ("consent", Ok(lambda r: ("consent", r.ids["aino"], "--object-processing"), expect={"objected_at": None})),
     ("request open", Ok(lambda r: ("request", "open", "--type", "access", "--person", "Someone Outside"), expect={"subject": "person"})),
     ("request list", Ok(lambda r: ("request", "list", "--reveal"), an_open_request, data=list)),
+    ("list", Ok(lambda r: ("list", "--consent-outdated", "email_marketing"), data=list)),
+    ("notify list", Ok(lambda r: ("notify", "list", "--sent", "--recipient", "panel-mailer"), data=list)),
+    ("breach affected", Ok(lambda r: ("breach", "affected", "1", "--file", r.file(f"member_id,contact.email\n{r.ids['aino']},x@example.fi\n")),
+                           a_breach, expect={"members": 1, "added": 1})),
+    ("breach close", Ok(lambda r: ("breach", "close", "1", "--not-notified", "the laptop's disk was encrypted"), a_breach,
+                        expect={"status": "not-notified"})),
 ]
 MORE_FAILS: list[tuple[str, Fails]] = [
+    ("survey sample", Fails(lambda r: ("survey", "sample", "spring-2026", "--size", "2", "--apply", "--out", r.dir / "short.csv"), an_invitation,
+                            code=9, problems=True)),
     ("find", Fails(lambda r: ("find", "--email", "nobody"), code=5, problems=True)),
     ("audit verify", Fails(lambda r: ("audit", "verify", "--head", "junk"), code=5, problems=True)),
     ("list", Fails(lambda r: ("list", "--officer", "aino"), unlock=None, env={"KSS_PANEL_PASSPHRASE": "not the passphrase at all"}, code=3)),
     ("consent", Fails(lambda r: ("consent", r.ids["aino"], "--give", "sms_marketing", "--withdraw", "sms_marketing"), code=5, problems=True)),
     ("request close", Fails(lambda r: ("request", "close", "1", "--outcome", "no-data"), an_open_request, code=9)),
+    ("list", Fails(lambda r: ("list", "--consent-outdated", "newsletter"), code=5, problems=True)),
+    ("breach affected", Fails(lambda r: ("breach", "affected", "1", "--file", r.file(f"member_id\n{UNKNOWN}\n")), a_breach, code=5, problems=True)),
+    ("export portable", Fails(lambda r: ("export", "portable", r.ids["aino"], "--out", r.dir / "p", "--request", "1"), an_open_request,
+                              code=5, problems=True)),
     ("import", Fails(lambda r: ("import", r.file("customer_number,contact.first_name,contact.last_name,contact.email,contact.language\n"
                                                   "55556666,Eero,Nieminen,eero@example.fi,de\n")), code=5, problems=True)),
 ]

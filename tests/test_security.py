@@ -81,6 +81,15 @@ def test_canaries_never_reach_the_file_journal_audit_or_non_reading_output(reg: 
         ("audit", "verify"),
         ("audit", "head", "--json"),
         ("officer", "list"),
+        # consent receipts, re-consent lists, notifications and breaches name fields, versions and ids, never values
+        ("consent", member_id, "--give", "sms_marketing", "--withdraw", "email_marketing"),
+        ("consent", member_id, "--object", "--json"),
+        ("list", "--consent-outdated", "sms_marketing"),
+        ("list", "--consent-outdated", "sms_marketing", "--json"),
+        ("notify", "list", "--sent"),
+        ("breach", "open", "--title", "Lost laptop", "--discovered", "2025-06-15T10:00"),
+        ("breach", "affected", "1", "--recipient", "direct-marketing", "--from", "2025-06-01", "--to", "2025-06-15"),
+        ("breach", "list", "--json"),
     ):
         result = reg.run(*args, input=json.dumps({"contact": {"street_address": "Canarystreet 8"}}))
         assert result.exit_code == 0, (args, result.stderr)
@@ -397,8 +406,13 @@ def guarded(make_register: Callable[..., Register]) -> Register:
         (("find", "--email", "aino@example.fi"), "look up members"),
         (("officer", "remove", "desk"), "manage officers"),
         (("officer", "add", "evil", "--key-file", "{dir}/evil.key", "--unlock-key-file", "{cron}"), "manage officers"),
+        (("list", "--consent-outdated", "email_marketing"), "read members' consents"),
+        (("export", "portable", "{aino}", "--out", "{dir}/portable"), "export personal data"),
+        (("notify", "export", "direct-marketing", "--out", "{dir}/n.json"), "notify recipients"),
+        (("breach", "open", "--title", "x", "--discovered", "2025-06-15T10:00"), "record breaches"),
     ],
-    ids=["show", "list-names", "enrol", "update", "find", "officer-remove", "officer-add"],
+    ids=["show", "list-names", "enrol", "update", "find", "officer-remove", "officer-add", "consent-outdated", "portable", "notify-export",
+         "breach-open"],
 )
 def test_a_purger_may_not_touch_personal_data(guarded: Register, args: tuple[str, ...], what: str) -> None:
     cron = guarded.keys["cron"]
@@ -417,7 +431,8 @@ def test_a_purger_may_not_touch_personal_data(guarded: Register, args: tuple[str
     assert not (guarded.dir / "evil.key").exists()
 
 
-@pytest.mark.parametrize("args", [("audit", "verify"), ("audit", "log"), ("audit", "head"), ("list",), ("list", "--status", "applicant")])
+@pytest.mark.parametrize("args", [("audit", "verify"), ("audit", "log"), ("audit", "head"), ("list",), ("list", "--status", "applicant"),
+                                  ("notify", "list"), ("breach", "list")])
 def test_a_purger_may_audit_and_list(guarded: Register, args: tuple[str, ...]) -> None:
     result = guarded.cli(*args, "--json", "--key-file", str(guarded.keys["cron"]))
     assert result.exit_code == 0, result.stderr

@@ -10,6 +10,7 @@ from kss_panel.record import flatten
 from support import AINO, CATEGORIES, VEIKKO, Register, assert_clean_failure, record
 
 PLAIN = {"member_id", "status", "applied_at", "admitted_at", "rejected_at", "last_activity_at", "updated_at"}
+CONSENT_VIEW = {"consent_history", "outdated_consents"}
 
 
 # --- show ---------------------------------------------------------------------------------------------------
@@ -24,8 +25,9 @@ def test_show_json_is_the_record_plus_id_status_and_dates(populated: Register) -
     assert shown["status"] == "applicant"
     assert (shown["applied_at"], shown["updated_at"]) == ("2025-06-15", "2025-06-15")
     assert shown["admitted_at"] is None and shown["rejected_at"] is None and shown["last_activity_at"] is None
-    # Everything beside the record is a plain column: a status, a date or nothing.
-    assert all(value is None or isinstance(value, str) for key, value in shown.items() if key not in CATEGORIES)
+    # Everything beside the record, the member's surveys and their consent history is a plain column: a status, a date or nothing.
+    assert shown["surveys"] == []
+    assert all(value is None or isinstance(value, str) for key, value in shown.items() if key not in {*CATEGORIES, "surveys", *CONSENT_VIEW})
     assert [key for key in shown if key in CATEGORIES] == list(CATEGORIES)  # policy order
 
 
@@ -57,7 +59,7 @@ def test_show_is_audited_with_the_fields_read(populated: Register) -> None:
     populated.json("show", member_id)
     entry = populated.audit_log()[-1]
     assert (entry["action"], entry["actor"], entry["member_id"]) == ("show", "desk", member_id)
-    assert entry["fields"] == sorted(flatten(AINO))
+    assert entry["fields"] == sorted([*flatten(AINO), "consent_receipts"])  # Aino gave consents when she enrolled
 
 
 def test_show_unknown_member_is_not_found(populated: Register) -> None:

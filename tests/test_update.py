@@ -40,6 +40,7 @@ def test_update_set_coerces_to_the_field_types(populated: Register, aino: str) -
             "attitudes.local_energy", "consents.sms_marketing", "demographics.household_size",
             "electricity.has_solar_panels", "hobbies",
         ],
+        "notify": [],
     }
     shown = populated.json("show", aino)
     assert shown["demographics"]["household_size"] == 5

@@ -23,11 +23,13 @@ ACCESS_EXPORT_VERSION = 1
 
 
 def access_document(
-    policies: Policies, row: dict[str, Any], record: dict[str, Any], disclosures: list[dict[str, Any]], now: datetime, language: str
+    policies: Policies, row: dict[str, Any], record: dict[str, Any], disclosures: list[dict[str, Any]], now: datetime, language: str,
+    surveys: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Every stored datum, purpose, recipient (past and future), transfer, retention and right, in ``language``.
 
-    ``row`` is the member's plain columns (status and dates, nothing sealed).
+    ``row`` is the member's plain columns (status and dates, nothing sealed);
+    ``surveys`` the member's invitations, responses and draw entries (``access_surveys.participation``).
     """
     register = policies.register
     due = next_due(policies.retention, row)
@@ -53,6 +55,7 @@ def access_document(
         "recipients": recipients_of(policies, row, record, language),
         "transfers": _transfers(policies, row, record, language),
         "disclosures": [_disclosure(policies.disclosure.recipients, d) for d in disclosures],
+        "surveys": surveys or [],
         "retention": (
             {"rule": due[0].name, "description": due[0].description.get(language), "erased_on": due[1].isoformat(),
              "held_by_restriction": bool(row.get("restricted_at")) and policies.retention.restricted == "hold"}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import labels
+from . import access_accountability, access_surveys, labels
 from .documents import Block, Document, Section, dl, h3, note, p, section, table, ul
 from .labels import Vocabulary
 from .policy import Policies
@@ -108,6 +108,8 @@ def report(export: dict[str, Any], policies: Policies) -> Document:
             _recipients(export, t, words),
             _transfers(export, t, words),
             _disclosures(export, t, words),
+            access_surveys.report_section(export),
+            *access_accountability.sections(export, words),
             _retention(export, t),
             section(t["sources"], ul(export["sources"])),
             section(t["automated"], p(export["automated_decisions"])),

@@ -26,7 +26,41 @@ from .errors import AuthError, IntegrityError
 
 ANCHORS = ("init", "format-upgrade")
 OFFICER_ONLY = ("officer-add", "officer-remove", "key-rotate")
+CHECKPOINT = "checkpoint"  # the trail was pruned up to an entry: see Checkpoint
 TrailRow = tuple[int, int, str, str, str | None, int | None, bytes, str | None, bytes | None, bytes | None, bytes | None, bytes | None]
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """Where a pruned trail starts: the entry that says entries 1 to ``pruned_through`` were pruned.
+
+    It carries the chain hash after entry ``pruned_through`` (the walk starts
+    from it instead of the genesis) and the slots as they stood there; its own
+    signature, where it stands in the trail, covers both.
+    """
+
+    seq: int
+    pruned_through: int
+    previous: bytes
+    slots: dict[str, tuple[str, bytes]]
+    removed: dict[str, int]
+
+    @classmethod
+    def parse(cls, seq: int, detail: str | None) -> Checkpoint:
+        try:
+            raw = json.loads(detail or "")
+            return cls(
+                seq, int(raw["pruned_through"]), bytes.fromhex(raw["previous"]),
+                {name: (slot["role"], bytes.fromhex(slot["verifier"])) for name, slot in raw["slots"].items()},
+                {name: int(at) for name, at in raw["removed"].items()},
+            )
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise IntegrityError(f"audit entry {seq} is malformed") from None
+
+    def detail(self) -> dict[str, Any]:
+        return {"pruned_through": self.pruned_through, "previous": self.previous.hex(),
+                "slots": {name: {"role": role, "verifier": key.hex()} for name, (role, key) in sorted(self.slots.items())},
+                "removed": dict(sorted(self.removed.items()))}
 
 
 @dataclass
@@ -40,6 +74,8 @@ class SlotHistory:
         name = detail.get("officer")
         if action in OFFICER_ONLY and self.keys[actor][0] != "officer":
             raise IntegrityError(f"audit entry {seq} ({action}) is signed by {actor!r}, a {self.keys[actor][0]} slot, which may not do it")
+        if action == CHECKPOINT and self.keys[actor][0] not in ("officer", "purger"):
+            raise IntegrityError(f"audit entry {seq} (checkpoint) is signed by {actor!r}, a {self.keys[actor][0]} slot, which may not prune the trail")
         if action == "officer-add":
             self.keys[name] = (detail["role"], bytes.fromhex(detail["verifier"]))
             self.removed.pop(name, None)
@@ -68,6 +104,7 @@ class Trail:
     slots: SlotHistory
     slots_state: tuple[bytes, int] | None
     upgraded: bool
+    checkpoint: Checkpoint | None = None
 
 
 class _Walk:
@@ -86,6 +123,13 @@ class _Walk:
         self.states: dict[str, tuple[bytes, int]] = {}
         self.erased: set[str] = set()
         self.slots_state: tuple[bytes, int] | None = None
+
+    def start_from(self, checkpoint: Checkpoint) -> None:
+        """A pruned trail: the chain goes on from the checkpoint's hash, with the slots it names."""
+        self.hash = checkpoint.previous
+        self.slots.keys = dict(checkpoint.slots)
+        self.slots.removed = dict(checkpoint.removed)
+        self.anchored = True
 
     def legacy(self, row: TrailRow) -> None:
         seq, at, actor, action, member_id, _, policy, detail, _, _, _, stored_mac = row
@@ -112,7 +156,7 @@ class _Walk:
             self.actor, self.segment_start = actor, seq
         elif actor != self.actor:
             raise IntegrityError(f"audit entry {seq} is written as {actor!r} inside a command of {self.actor!r}: it was inserted")
-        if action in ANCHORS or action in OFFICER_ONLY or action == "slot-upgrade":
+        if action in SLOT_ACTIONS:
             self._slot_entry(seq, actor, action, detail)
         if member_id:
             if action == "erase":
@@ -163,20 +207,24 @@ class _Walk:
         self.segment, self.actor = [], None
 
 
-SLOT_ACTIONS = frozenset((*ANCHORS, *OFFICER_ONLY, "slot-upgrade"))
+SLOT_ACTIONS = frozenset((*ANCHORS, *OFFICER_ONLY, "slot-upgrade", CHECKPOINT))
 
 
 def verify_chain(register_id: str, rows: Iterable[TrailRow], fieldsets: dict[int, str], *,
-                 legacy_key: bytes | None = None, head: Head | None = None) -> Trail:
+                 legacy_key: bytes | None = None, head: Head | None = None, checkpoint: Checkpoint | None = None) -> Trail:
     """Walk the whole trail (no key needed once the register is format 2); IntegrityError naming the first bad entry.
 
-    The loop is the hot path of ``audit verify`` (hundreds of thousands of
-    entries): the common entry (no signature, no slot action) is handled
-    inline; the rest goes to ``_Walk``. The encoding is ``audit.canonical``'s.
+    A pruned trail is walked from its ``checkpoint``. The loop is the hot path
+    of ``audit verify`` (hundreds of thousands of entries): the common entry
+    (no signature, no slot action) is handled inline; the rest goes to
+    ``_Walk``. The encoding is ``audit.canonical``'s.
     """
     walk = _Walk(register_id, fieldsets, legacy_key)
+    if checkpoint is not None:
+        walk.start_from(checkpoint)
     sha, states = hashlib.sha256, walk.states
-    expected, last, head_seen, chain = 1, None, head is None, walk.hash
+    expected = checkpoint.pruned_through + 1 if checkpoint is not None else 1
+    last, head_seen, chain = None, head is None, walk.hash
     for row in rows:
         seq, at, actor, action, member_id, fields, policy, detail, state, stored, sig, mac = row
         if seq != expected:
@@ -205,10 +253,14 @@ def verify_chain(register_id: str, rows: Iterable[TrailRow], fieldsets: dict[int
                 raise IntegrityError(f"audit entry {seq} differs from the head kept outside the file")
             head_seen = True
         last, expected = seq, expected + 1
-    return _finish(walk, last, head, head_seen)
+    if checkpoint is not None and (last is None or last < checkpoint.seq):
+        raise IntegrityError(f"audit entry {checkpoint.seq}, the checkpoint that says where the trail starts, is missing")
+    if head is not None and checkpoint is not None and head.seq <= checkpoint.pruned_through:
+        head_seen = True  # an old head: its entry was pruned, as the checkpoint, signed after it, says
+    return _finish(walk, last, head, head_seen, checkpoint)
 
 
-def _finish(walk: _Walk, last: int | None, head: Head | None, head_seen: bool) -> Trail:
+def _finish(walk: _Walk, last: int | None, head: Head | None, head_seen: bool, checkpoint: Checkpoint | None = None) -> Trail:
     if last is None:
         raise IntegrityError("the audit trail is empty: the register's entries were removed")
     if walk.actor is not None:
@@ -224,7 +276,7 @@ def _finish(walk: _Walk, last: int | None, head: Head | None, head_seen: bool) -
             f"audit entry {last + 1} is missing: the trail ends at entry {last} but the head is entry {head.seq}"
             " (truncated or rolled back)"
         )
-    return Trail(Head(last, walk.hash.hex()), walk.states, walk.erased, walk.slots, walk.slots_state, walk.anchored)
+    return Trail(Head(last, walk.hash.hex()), walk.states, walk.erased, walk.slots, walk.slots_state, walk.anchored, checkpoint)
 
 
 def check_members(trail: Trail, columns: list[str], rows: Iterator[tuple[Any, ...]]) -> int:

@@ -79,6 +79,13 @@ def _part(part: str | bytes) -> bytes:
     return len(raw).to_bytes(2, "big") + raw
 
 
+def extend_associated_data(prefix: bytes, part: str) -> bytes:
+    """``associated_data(*context, part)`` from ``prefix`` = ``associated_data(*context)``: the encoding is a
+    concatenation, so a pass over many members binds each box with one prefix computed once."""
+    raw = part.encode()
+    return prefix + len(raw).to_bytes(2, "big") + raw
+
+
 def _pad(data: bytes) -> bytes:
     # ISO/IEC 7816-4 padding hides exact lengths (a name's length is personal).
     padded = data + b"\x80"
@@ -116,12 +123,19 @@ class Sealer:
         """A format 1 box (version byte 0x01 and its associated data), for the upgrade only."""
         return self._open(box, context, LEGACY_VERSION)
 
+    def open_bound(self, box: bytes, associated: bytes) -> bytes:
+        """``open`` with the associated data already made (``extend_associated_data``)."""
+        return self._open_with(box, associated, FORMAT_VERSION)
+
     def _open(self, box: bytes, context: Context, version: int) -> bytes:
+        return self._open_with(box, associated_data(*context, version=version), version)
+
+    def _open_with(self, box: bytes, associated: bytes, version: int) -> bytes:
         if len(box) < 1 + NONCE_BYTES + TAG_BYTES or box[0] != version:
             raise InvalidToken("malformed box")
         nonce, body = box[1 : 1 + NONCE_BYTES], box[1 + NONCE_BYTES :]
         try:
-            padded = self._aead.decrypt(nonce, body, associated_data(*context, version=version))
+            padded = self._aead.decrypt(nonce, body, associated)
         except (InvalidTag, ValueError):
             raise InvalidToken("box did not open") from None
         return _unpad(padded)
@@ -281,6 +295,19 @@ def sha256(data: bytes) -> bytes:
 
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def prefixed_sha256(prefix: bytes) -> Callable[[bytes], bytes]:
+    """SHA-256 over ``prefix || message``, the prefix hashed once: for many short messages under one secret
+    prefix (a survey sample's keys, docs/crypto.md §11)."""
+    state = hashlib.sha256(prefix)
+
+    def digest(message: bytes) -> bytes:
+        copy = state.copy()
+        copy.update(message)
+        return copy.digest()
+
+    return digest
 
 
 def new_member_id() -> str:

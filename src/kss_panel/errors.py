@@ -84,7 +84,11 @@ class CommittedButBusy(Busy):
 
 class Refused(KssPanelError):
     """The policy or a safeguard refuses this (disclosure not allowed, no consent, roster, a restriction,
-    a blast-radius guard)."""
+    a blast-radius guard); ``problems`` may list ``(path, problem)`` (the strata a quota cannot fill)."""
+
+    def __init__(self, message: str, *, hints: tuple[str, ...] = (), problems: list[tuple[str, str]] | None = None) -> None:
+        super().__init__(message, hints=hints)
+        self.problems = problems or []
 
 
 class StorageError(KssPanelError):

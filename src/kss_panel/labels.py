@@ -106,6 +106,9 @@ RECORD_KINDS: Words = {
     "suppressions": {"fi": "Suoramarkkinointikiellot (tiivisteet)", "sv": "Invändningar mot direktmarknadsföring (hashvärden)",
                      "en": "Objections to direct marketing (hashes)"},
     "audit_trail": {"fi": "Tapahtumaloki", "sv": "Händelselogg", "en": "Audit trail"},
+    "notifications": {"fi": "Ilmoitukset vastaanottajille (oikaisu, poisto, rajoitus)", "sv": "Underrättelser till mottagare (rättelse, radering, begränsning)",
+                      "en": "Notifications to recipients (rectification, erasure, restriction)"},
+    "breaches": {"fi": "Tietoturvaloukkausten kirjaukset", "sv": "Registrering av personuppgiftsincidenter", "en": "Record of personal-data breaches"},
 }
 MONTHS_EN = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December")
 PERIOD_UNITS = {  # (one, many) of days and months

@@ -240,6 +240,8 @@ def _format_2_tables(db: sqlite_utils.Database) -> None:
     """Tables and columns that format 2 adds. Other format-2 tables (surveys, receipts, breaches) go here."""
     _objections_and_request_subjects(db)
     _rejection_reason(db)
+    _surveys_and_draws(db)
+    _accountability(db)
     _listing_order(db)
 
 
@@ -282,6 +284,74 @@ def _rejection_reason(db: sqlite_utils.Database) -> None:
                WHERE audit.member_id = members.member_id AND audit.action = 'reject'
                ORDER BY audit.seq DESC LIMIT 1)
            WHERE status = 'rejected'"""
+    )
+
+
+def _surveys_and_draws(db: sqlite_utils.Database) -> None:
+    """Surveys, their samples and invitations, and prize draws (the panel's own work, issue 13).
+
+    Plain columns hold only what selection, retention and erasure need: names,
+    member ids, days and counts. What a sample was drawn by (its seed, strata
+    and filters), the stratum each invitation was drawn from, and a draw's
+    seed are sealed under the data key (docs/crypto.md §4); a draw's
+    commitment is public by design.
+    """
+    db.execute(
+        "CREATE TABLE surveys (name TEXT PRIMARY KEY, title TEXT NOT NULL, recipient TEXT NOT NULL, purpose TEXT NOT NULL,"
+        " created_on TEXT NOT NULL, created_by TEXT NOT NULL)"
+    )
+    db.execute(
+        "CREATE TABLE survey_samples (id INTEGER PRIMARY KEY, survey TEXT NOT NULL REFERENCES surveys (name),"
+        " drawn_on TEXT NOT NULL, invited INTEGER NOT NULL, spec BLOB NOT NULL)"
+    )
+    db.execute(
+        "CREATE TABLE survey_invitations (survey TEXT NOT NULL, member_id TEXT NOT NULL, sample INTEGER NOT NULL,"
+        " invited_on TEXT NOT NULL, responded_on TEXT, stratum BLOB, PRIMARY KEY (survey, member_id)) WITHOUT ROWID"
+    )
+    # The rest period looks up a member's invitations by day.
+    db.execute("CREATE INDEX survey_invitations_member ON survey_invitations (member_id, invited_on)")
+    db.execute(
+        "CREATE TABLE draws (survey TEXT PRIMARY KEY REFERENCES surveys (name), commitment BLOB NOT NULL, seed BLOB NOT NULL,"
+        " committed_on TEXT NOT NULL, drawn_on TEXT, prizes INTEGER, entrants INTEGER)"
+    )
+    db.execute(
+        "CREATE TABLE draw_entries (survey TEXT NOT NULL, member_id TEXT NOT NULL, prize INTEGER,"
+        " PRIMARY KEY (survey, member_id)) WITHOUT ROWID"
+    )
+    db.execute("CREATE INDEX draw_entries_member ON draw_entries (member_id)")
+
+
+def _accountability(db: sqlite_utils.Database) -> None:
+    """Consent receipts, notifications to recipients (Art. 19) and the breach register (Art. 33(5)).
+
+    ``members.receipts``: the member's consent receipts, sealed under their data
+    key (NULL until the first). ``consent_wordings``: each version of a
+    consent's wording the register has recorded a receipt under (the text is
+    the policy's, not personal; its hash is the version). ``notifications``: a
+    recipient to tell of a rectification, erasure or restriction, what it
+    received (field names and disclosure ids, never values) and when it was
+    told; no foreign key, since an erased member's stay until sent.
+    ``breaches`` and ``breach_members``: a breach, and the ids of the members
+    it affected with the field names involved, never values.
+    """
+    db.table("members").add_column("receipts", bytes)
+    db.execute(
+        "CREATE TABLE consent_wordings (consent TEXT NOT NULL, version TEXT NOT NULL, text TEXT NOT NULL, first_used TEXT NOT NULL,"
+        " PRIMARY KEY (consent, version)) WITHOUT ROWID"
+    )
+    db.execute(
+        "CREATE TABLE notifications (id INTEGER PRIMARY KEY, member_id TEXT NOT NULL, recipient TEXT NOT NULL, event TEXT NOT NULL,"
+        " fields TEXT NOT NULL, disclosures TEXT NOT NULL, recorded_on TEXT NOT NULL, sent_on TEXT)"
+    )
+    db.execute("CREATE INDEX notifications_pending ON notifications (recipient, sent_on)")
+    db.execute("CREATE INDEX notifications_member ON notifications (member_id)")
+    db.execute(
+        "CREATE TABLE breaches (id INTEGER PRIMARY KEY, title TEXT NOT NULL, discovered_at TEXT NOT NULL, recorded_at TEXT NOT NULL,"
+        " authority_notified_on TEXT, delay_reason TEXT, not_notified_reason TEXT, closed_on TEXT, members_listed_on TEXT)"
+    )
+    db.execute(
+        "CREATE TABLE breach_members (breach_id INTEGER NOT NULL, member_id TEXT NOT NULL, fields TEXT NOT NULL, sources TEXT NOT NULL,"
+        " added_on TEXT NOT NULL, PRIMARY KEY (breach_id, member_id)) WITHOUT ROWID"
     )
 
 

@@ -22,7 +22,7 @@ STATUSES = ("applicant", "member", "rejected")
 ROLES = ("officer", "purger", "backup")
 ERASURE_REASONS = ("request", "conditions-not-met")
 RESTRICTION_GROUNDS = ("accuracy-contested", "unlawful-processing", "legal-claims", "objection-pending")
-REQUEST_TYPES = ("access", "rectification", "erasure", "objection", "restriction")
+REQUEST_TYPES = ("access", "rectification", "erasure", "objection", "restriction", "portability")
 REQUEST_OUTCOMES = ("fulfilled", "partially-fulfilled", "refused-unfounded", "refused-excessive", "withdrawn", "no-data")
 EXTENSION_REASONS = ("complexity", "number-of-requests")
 # Whom a request is about: a member (by id, or found by a lookup), or a person the register does not hold,
@@ -108,6 +108,12 @@ def objection_against(row: dict[str, Any], purpose: Purpose) -> str | None:
     if row.get("processing_objected_at") and purpose.legal_basis == "legitimate-interests":
         return "legitimate-interests"
     return None
+
+
+def member_order(row: dict[str, Any]) -> tuple[int, str, str]:
+    """How members are listed: by status in lifecycle order, then the day they applied."""
+    status = row["status"]
+    return (STATUSES.index(status) if status in STATUSES else len(STATUSES), row["applied_at"] or "", row["member_id"])
 
 
 def request_view(row: dict[str, Any], today: date) -> dict[str, Any]:

@@ -10,9 +10,12 @@ import math
 import types
 import typing
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator
+
+if TYPE_CHECKING:
+    from .policy_surveys import SurveyPolicy
 
 
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]*$", max_length=64)]
@@ -57,6 +60,7 @@ class FieldSpec(Strict):
     special_category: Literal[SPECIAL_CATEGORIES] | None = None  # type: ignore[valid-type]
     special_category_ground: Literal[ART9_GROUNDS] | None = None  # type: ignore[valid-type]
     required: bool = False
+    provided: bool = True  # the person gave it (Art. 20: export portable), not derived by the controller
     lookup: Literal["email", "phone", "customer_number"] | None = None
     max_length: Annotated[int, Field(ge=1, le=1000)] | None = None
     values: dict[Slug, Localised] | None = None
@@ -149,6 +153,7 @@ class Right(Strict):
 class Consent(Strict):
     purpose: Slug
     title: Localised
+    text: Localised  # the wording the person agrees to; its hash is the version a receipt names (receipts.py)
 
 
 class Security(Strict):
@@ -229,6 +234,10 @@ class RecordRetentions(Strict):
     disclosure_log: RecordRetention
     suppressions: RecordRetention
     audit_trail: RecordRetention
+    survey_invitations: RecordRetention
+    competition_winners: RecordRetention
+    notifications: RecordRetention
+    breaches: RecordRetention
 
 
 class RetentionPolicy(Strict):
@@ -294,6 +303,7 @@ class Policies:
     register: RegisterPolicy
     retention: RetentionPolicy
     disclosure: DisclosurePolicy
+    surveys: SurveyPolicy
     documents: dict[str, Any]
     hash: str
 

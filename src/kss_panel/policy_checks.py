@@ -12,6 +12,7 @@ from typing import Any
 
 from .model import STATUSES
 from .policy import DisclosurePolicy, FieldSpec, RegisterPolicy, RetentionPolicy, field_paths, field_specs
+from .policy_surveys import SurveyPolicy, survey_findings
 
 Finding = tuple[str, tuple[Any, ...], str]
 
@@ -22,12 +23,15 @@ SPECIAL_CATEGORY_WORDS = re.compile(
 )
 
 
-def cross_check(register: RegisterPolicy, retention: RetentionPolicy, disclosure: DisclosurePolicy) -> Iterator[Finding]:
+def cross_check(
+    register: RegisterPolicy, retention: RetentionPolicy, disclosure: DisclosurePolicy, surveys: SurveyPolicy
+) -> Iterator[Finding]:
     """A finding (file, location, problem) for every name used and defined nowhere, and every field not accounted for."""
-    yield from _purposes_and_consents(register, disclosure)
+    yield from _purposes_and_consents(register, disclosure, surveys)
     yield from _fields(register)
     yield from _retention(retention)
     yield from _recipients(register, disclosure)
+    yield from survey_findings(register, retention, disclosure, surveys)
 
 
 def _spec_location(path: str) -> tuple[str, ...]:
@@ -36,7 +40,7 @@ def _spec_location(path: str) -> tuple[str, ...]:
     return ("categories", category, "fields", field) if field else ("categories", category)
 
 
-def _purposes_and_consents(register: RegisterPolicy, disclosure: DisclosurePolicy) -> Iterator[Finding]:
+def _purposes_and_consents(register: RegisterPolicy, disclosure: DisclosurePolicy, surveys: SurveyPolicy) -> Iterator[Finding]:
     purposes = ", ".join(register.purposes)
     for name, consent in register.consents.items():
         if consent.purpose not in register.purposes:
@@ -55,6 +59,7 @@ def _purposes_and_consents(register: RegisterPolicy, disclosure: DisclosurePolic
             )
     used = {c for purpose in register.purposes.values() for c in purpose.consents}
     used |= {grant.consent for recipient in disclosure.recipients.values() for grant in recipient.purposes.values()}
+    used.add(surveys.draws.consent)
     for name in register.consents:
         if name not in used:
             yield "register.yaml", ("consents", name), (

@@ -17,6 +17,7 @@ from .crypto import sha256_hex
 from .errors import PolicyError
 from .policy import POLICY_FILES, Policies, validate
 from .policy_checks import cross_check
+from .policy_surveys import SurveyPolicy
 
 # The safe loader builds plain data, never objects; libyaml's when present, for speed.
 SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -25,6 +26,7 @@ SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 MAX_POLICY_BYTES = 1_000_000
 MAX_NODES = 100_000
 MAX_DEPTH = 64
+FILES = {**POLICY_FILES, "surveys.yaml": SurveyPolicy}
 
 
 def load_policies(directory: Path) -> Policies:
@@ -33,7 +35,7 @@ def load_policies(directory: Path) -> Policies:
     documents: dict[str, Any] = {}
     models: dict[str, Any] = {}
     roots: dict[str, yaml.Node | None] = {}
-    for filename, model in POLICY_FILES.items():
+    for filename, model in FILES.items():
         path = directory / filename
         try:
             with open(path, "rb") as handle:
@@ -65,8 +67,8 @@ def load_policies(directory: Path) -> Policies:
         if validated is not None:
             models[filename] = validated
             documents[filename] = data
-    if len(models) == len(POLICY_FILES):
-        for filename, loc, problem in cross_check(models["register.yaml"], models["retention.yaml"], models["disclosure.yaml"]):
+    if len(models) == len(FILES):
+        for filename, loc, problem in cross_check(*(models[name] for name in FILES)):
             where = f"{directory / filename}:{line_of(roots[filename], loc)}"
             problems.append((where, f"{'.'.join(str(p) for p in loc)}: {problem}"))
     if problems:
@@ -76,6 +78,7 @@ def load_policies(directory: Path) -> Policies:
         register=models["register.yaml"],
         retention=models["retention.yaml"],
         disclosure=models["disclosure.yaml"],
+        surveys=models["surveys.yaml"],
         documents=documents,
         hash=sha256_hex(canonical)[:16],
     )

@@ -9,6 +9,7 @@ cut), and free text (names, descriptions) wraps instead.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from rich import box
@@ -78,19 +79,35 @@ def member(console: Console, data: dict[str, Any], policies: Policies) -> None:
         else:
             grid.add_row(_label(name), _cell(value))
         panels.append(Panel(grid, title=Text(category.title.en), title_align="left"))
+    if data.get("surveys"):
+        panels.append(Panel(_surveys(data["surveys"]), title=Text("Surveys and prize draws"), title_align="left"))
     console.print(Panel(Group(*panels), title=Text(f"member {data['member_id']}"), title_align="left"))
 
 
+def _surveys(rows: list[dict[str, Any]]) -> Table:
+    """A member's surveys: each invitation, the answer, and the draw's outcome; days are never cut."""
+    grid = Table(box=None, pad_edge=False, padding=(0, 2), show_edge=False)
+    for header in ("survey", "invited", "answered", "prize draw"):
+        grid.add_column(header, no_wrap=header != "survey", overflow="fold")
+    for row in rows:
+        draw = row["draw"]
+        entry = None if draw is None else f"prize {draw['prize']}, {draw['drawn_on']}" if draw["prize"] else f"entered, {draw['drawn_on']}"
+        grid.add_row(Text(row["survey"]), _cell(row["invited_on"] or "erased"), _cell(row["responded_on"]), _cell(entry))
+    return grid
+
+
 def table(console: Console, rows: list[dict[str, Any]], columns: list[str], *, title: str | None = None,
-          headers: dict[str, str] | None = None) -> None:
-    """Rows under ``columns``; the headers are ``headers``, HEADERS or the column's name."""
+          headers: dict[str, str] | None = None, whole: Iterable[str] = ()) -> None:
+    """Rows under ``columns``; the headers are ``headers``, HEADERS or the column's name; ``whole`` columns,
+    like ids and dates, are never wrapped or cut."""
+    whole = set(whole)
     cells = [[_cell(row.get(column)) for column in columns] for row in rows]
     out = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True, title_justify="left")
     needed = 2 * len(columns) - 2  # without edges, with padding collapsed: two spaces between columns
     for index, column in enumerate(columns):
         header = (headers or {}).get(column) or HEADERS.get(column) or _label(column)
         lines = [line for row in cells for line in row[index].plain.splitlines()]
-        if column in WHOLE or column.endswith(("_id", "_at", "_on")):
+        if column in WHOLE or column in whole or column.endswith(("_id", "_at", "_on")):
             width = max([len(header), *(len(line) for line in lines)])
             out.add_column(header, no_wrap=True, min_width=width)
         else:
@@ -206,4 +223,15 @@ def policies(console: Console, policies: Policies) -> None:
         ],
         ["recipient", "name", "role", "country", "safeguard", "purposes", "fields"],
         title="disclosure",
+    )
+    surveys = policies.surveys
+    table(
+        console,
+        [{"setting": "recipient", "value": f"{surveys.recipient}, for {surveys.purpose}"},
+         {"setting": "fields", "value": ", ".join(surveys.fields)},
+         {"setting": "rest", "value": f"{plural(surveys.rest.days, 'day')} between invitations, at most {surveys.rest.per_year} a year"},
+         {"setting": "strata", "value": ", ".join(surveys.strata) or "none"},
+         {"setting": "draws", "value": f"{surveys.draws.purpose}, consent {surveys.draws.consent}"}],
+        ["setting", "value"],
+        title="surveys",
     )

@@ -25,7 +25,9 @@ from . import files
 from .database import COMMITS, DEFAULT_BUSY_TIMEOUT, PAGE_SIZE, connect, has_content, sqlite_errors, wal_path, write_ahead, zero
 from .errors import CommittedButBusy, IntegrityError, InvalidInput, NotFound
 from .migrations import SCHEMA_VERSION, migrate
+from .storage_accountability import AccountabilityTables
 from .storage_members import MEMBER_COLUMNS, MemberTables, rows_of
+from .storage_surveys import SurveyTables
 from .storage_trail import TrailTables
 
 __all__ = ["DEFAULT_BUSY_TIMEOUT", "FORMAT", "MEMBER_COLUMNS", "Store", "sqlite_errors"]
@@ -35,7 +37,7 @@ SQLITE_ERROR = 1  # SQLite's generic error: here, a query of ours that this file
 SCRUB_ATTEMPTS = 20
 
 
-class Store(MemberTables, TrailTables):
+class Store(MemberTables, TrailTables, SurveyTables, AccountabilityTables):
     """A register file. Open with ``Store.create`` or ``Store.open``.
 
     ``on_commit`` (set by an unlocked session) runs inside every write

@@ -24,10 +24,13 @@ MEMBER_COLUMNS = (
     "ineligible_at", "restricted_at", "restriction_reason", "objected_at", "processing_objected_at", "suppression_match",
     "rejection_reason",
 )
-INSERTED = ("member_id", "status", "applied_at", "updated_at", "wrapped_dek", "box", "lookup_digests", "suppression_match")
+INSERTED = ("member_id", "status", "applied_at", "updated_at", "wrapped_dek", "box", "lookup_digests", "suppression_match", "receipts")
 CHUNK = 500
 # The records kept beside members' data that retention prunes: (table, the date column its period counts from).
-RECORD_TABLES = {"closed_requests": ("requests", "closed_on"), "disclosure_log": ("disclosures", "disclosed_on"), "suppressions": ("suppressions", "since")}
+RECORD_TABLES = {"closed_requests": ("requests", "closed_on"), "disclosure_log": ("disclosures", "disclosed_on"), "suppressions": ("suppressions", "since"),
+                 "notifications": ("notifications", "sent_on"), "breaches": ("breaches", "closed_on")}
+# Records of one member, which a restriction holds (a breach names many members: its period runs as it is).
+MEMBER_RECORDS = ("requests", "disclosures", "notifications")
 
 
 def rows_of(cursor: sqlite3.Cursor) -> Iterator[dict[str, Any]]:
@@ -120,21 +123,30 @@ class MemberTables:
             self._update("members", "member_id", member_id, changes)  # type: ignore[attr-defined]
             self.dirty_members.add(member_id)
 
-    def erase_member(self, member_id: str, erased_at: str, reason: str, rule: str | None = None) -> None:
-        """Delete every row of a member (its wrapped DEK and box with it) and note the id in the ledger."""
+    def erase_member(self, member_id: str, erased_at: str, reason: str, rule: str | None = None) -> list[str]:
+        """Delete every row of a member (its wrapped DEK and box with it) and note the id in the ledger.
+
+        Returns the recipients that received the member, each now owed an erasure notification (Art. 19).
+        """
         if self.on_change is not None and member_id not in self.dirty_members:
             self.on_change(member_id)
         row = self.conn.execute("SELECT lookup_digests FROM members WHERE member_id = ?", (member_id,)).fetchone()
-        self.erase_members([(member_id, row[0] if row else None, rule)], erased_at, reason)
+        return self.erase_members([(member_id, row[0] if row else None, rule)], erased_at, reason)[member_id]
 
-    def erase_members(self, members: list[tuple[str, bytes | None, str | None]], erased_at: str, reason: str) -> None:
+    def erase_members(self, members: list[tuple[str, bytes | None, str | None]], erased_at: str, reason: str) -> dict[str, list[str]]:
         """Delete every row of each (member id, its lookup digests, rule) and note the ids in the ledger, a
-        statement a table for all of them; the caller has checked each member's row (``on_change``)."""
+        statement a table for all of them; the caller has checked each member's row (``on_change``).
+
+        Returns, for each member, the recipients that received it, each now owed an erasure notification (Art. 19).
+        """
         ids = [member_id for member_id, _, _ in members]
+        told = self.told_of(ids)  # type: ignore[attr-defined]  # the others have nothing to tell anyone
+        notified = {member_id: self.notify_erased(member_id, erased_at) if member_id in told else [] for member_id in ids}  # type: ignore[attr-defined]
         # Only a member's own lookup rows: a digest listed by hand under another member is not deleted.
         self.conn.executemany(
             "DELETE FROM lookups WHERE digest = ? AND member_id = ?", [(d, member_id) for member_id, joined, _ in members for d in split_digests(joined)]
         )
+        self.erase_participation(ids)  # type: ignore[attr-defined]
         sections = self.conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'sections'").fetchone() is not None
         # A register not yet upgraded from format 1 still keeps the records in per-category sections.
         for table in ("disclosures", *(("sections",) if sections else ()), "members"):
@@ -147,6 +159,7 @@ class MemberTables:
             [(member_id, erased_at, reason, rule) for member_id, _, rule in members],
         )
         self._ledger_lines.extend(files.ledger_line(erased_at, member_id, reason) for member_id in ids)
+        return notified
 
     def members_by_id(self, member_ids: list[str]) -> dict[str, dict[str, Any]]:
         """The rows of these members that exist, by id (a query a few hundred of them)."""
@@ -158,10 +171,15 @@ class MemberTables:
         return found
 
     def erased_among(self, member_ids: list[str]) -> set[str]:
+        return self.among("erasures", member_ids)
+
+    def among(self, table: str, member_ids: list[str], where: str = "") -> set[str]:
+        """Which of ``member_ids`` have a row in ``table`` (one of this package's tables; ``where`` narrows it)."""
         found: set[str] = set()
         for start in range(0, len(member_ids), CHUNK):
             chunk = member_ids[start : start + CHUNK]
-            found.update(row[0] for row in self.conn.execute(f"SELECT member_id FROM erasures WHERE member_id IN ({', '.join('?' * len(chunk))})", chunk))
+            query = f"SELECT DISTINCT member_id FROM {table} WHERE member_id IN ({', '.join('?' * len(chunk))}){where}"
+            found.update(row[0] for row in self.conn.execute(query, chunk))
         return found
 
     def record_erasure(self, member_id: str, erased_at: str, reason: str, rule: str | None = None) -> None:
@@ -256,8 +274,10 @@ class MemberTables:
         """
         table, column = RECORD_TABLES[kind]
         where = f"{column} IS NOT NULL AND {column} <= ?"
-        if hold_restricted and table != "suppressions":
+        if hold_restricted and table in MEMBER_RECORDS:
             where += " AND member_id NOT IN (SELECT member_id FROM members WHERE restricted_at IS NOT NULL)"
+        if delete and table == "breaches":
+            self.conn.execute(f"DELETE FROM breach_members WHERE breach_id IN (SELECT id FROM breaches WHERE {where})", (cutoff,))
         if delete:
             return self.conn.execute(f"DELETE FROM {table} WHERE {where}", (cutoff,)).rowcount
         return int(self.conn.execute(f"SELECT count(*) FROM {table} WHERE {where}", (cutoff,)).fetchone()[0])

@@ -51,7 +51,7 @@ class Staging:
             # Scratch: no journal, no waiting for the disk. A crash loses nothing but this import.
             self.conn.execute("PRAGMA journal_mode = OFF")
             self.conn.execute("PRAGMA synchronous = OFF")
-            columns = ", ".join(f"{name} {'BLOB' if name in ('wrapped_dek', 'box', 'lookup_digests') else 'TEXT'}" for name in INSERTED)
+            columns = ", ".join(f"{name} {'BLOB' if name in ('wrapped_dek', 'box', 'lookup_digests', 'receipts') else 'TEXT'}" for name in INSERTED)
             self.conn.execute(f"CREATE TABLE members (line INTEGER PRIMARY KEY, {columns}, fields TEXT, detail TEXT, state BLOB)")
             self.conn.execute("CREATE TABLE lookups (digest BLOB PRIMARY KEY, member_id TEXT NOT NULL, line INTEGER NOT NULL) WITHOUT ROWID")
             self.conn.execute("BEGIN")

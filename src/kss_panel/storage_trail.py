@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .audit import Head, Link
-from .audit_verify import Trail, TrailRow, check_members, check_slots, verify_chain
+from .audit_verify import CHECKPOINT, Checkpoint, Trail, TrailRow, check_members, check_slots, verify_chain
 from .errors import IntegrityError
 from .migrations import STATE_KEY, STATE_PREFIX
 
@@ -92,16 +92,39 @@ class TrailTables:
 
     def verify_trail(self, register_id: str, *, head: Head | None = None, legacy_key: bytes | None = None) -> Trail:
         """Verify the chain and signatures (no key needed once upgraded), then every row against it."""
-        trail = verify_chain(register_id, self.trail_rows(), self.fieldsets(), legacy_key=legacy_key, head=head)
+        trail = verify_chain(register_id, self.trail_rows(), self.fieldsets(), legacy_key=legacy_key, head=head, checkpoint=self.checkpoint())
         if trail.upgraded:
             check_slots(trail, self.slots())  # type: ignore[attr-defined]
             cursor = self.conn.execute("SELECT * FROM members")
             check_members(trail, [column[0] for column in cursor.description], cursor)
         return trail
 
-    def trail_rows(self) -> Iterator[TrailRow]:
-        """Every entry as stored, oldest first, for verification (a cursor: nothing to clean up if the walk stops)."""
-        return self.conn.execute(f"SELECT {', '.join(TRAIL_COLUMNS)} FROM audit ORDER BY seq")
+    def trail_rows(self, through: int | None = None) -> Iterator[TrailRow]:
+        """Every entry as stored (up to ``through``), oldest first, for verification (a cursor: nothing to clean up)."""
+        where, params = ("WHERE seq <= ?", (through,)) if through is not None else ("", ())
+        return self.conn.execute(f"SELECT {', '.join(TRAIL_COLUMNS)} FROM audit {where} ORDER BY seq", params)
+
+    def checkpoint(self) -> Checkpoint | None:
+        """Where a pruned trail starts (None when it starts at entry 1); IntegrityError when entries are gone unexplained."""
+        first = self.conn.execute("SELECT min(seq) FROM audit").fetchone()[0]
+        if first is None or first == 1:
+            return None
+        for seq, detail in self.conn.execute("SELECT seq, detail FROM audit WHERE action = ? ORDER BY seq DESC", (CHECKPOINT,)):
+            found = Checkpoint.parse(seq, detail)
+            if found.pruned_through == first - 1:
+                return found
+        raise IntegrityError(f"audit entries 1 to {first - 1} are missing, and no checkpoint says they were pruned: they were deleted")
+
+    def last_command_before(self, at: int) -> int | None:
+        """The last signed entry (the end of a command) written before ``at`` (seconds, UTC)."""
+        row = self.conn.execute("SELECT max(seq) FROM audit WHERE sig IS NOT NULL AND at < ?", (at,)).fetchone()
+        return row[0] if row else None
+
+    def prune_trail(self, through: int) -> int:
+        """Delete the entries up to ``through`` (secure_delete zeroes them); a checkpoint entry must say so."""
+        deleted = self.conn.execute("DELETE FROM audit WHERE seq <= ?", (through,)).rowcount
+        self.trail_changes += deleted
+        return deleted
 
     def audit_rows(self, member_id: str | None = None) -> Iterator[dict[str, Any]]:
         """Entries as people read them (``audit log``): ISO times, field names, hex policy hash, detail object."""

@@ -11,13 +11,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from json.decoder import scanstring
 from datetime import date
 from typing import Any
 
 from . import crypto
 from .errors import IntegrityError
 from .keyslots import Keyring
+from .receipts import Event, decode, encode
 from .record import RecordSchema
+
+RECORD_DECODER = json.JSONDecoder()
+SCAN = RECORD_DECODER.scan_once
 
 
 class Vault:
@@ -29,6 +34,9 @@ class Vault:
         self.schema = schema
         self._data = crypto.Sealer(keys.data)
         self._hasher = crypto.LookupHasher(keys.lookup)
+        # The associated data of every member's boxes but the member id (docs/crypto.md §4), made once.
+        self._dek_context = crypto.associated_data("dek", register_id)
+        self._record_context = crypto.associated_data("record", register_id)
 
     # --- keyed digests --------------------------------------------------------------------------------------
 
@@ -41,8 +49,8 @@ class Vault:
 
     # --- sealing and opening --------------------------------------------------------------------------------
 
-    def new_member(self, record: dict[str, Any], applied_at: date, today: date) -> dict[str, Any]:
-        """A new applicant's row: plain columns, a fresh wrapped DEK and the sealed record."""
+    def new_member(self, record: dict[str, Any], applied_at: date, today: date, receipt: Event | None = None) -> dict[str, Any]:
+        """A new applicant's row: plain columns, a fresh wrapped DEK, the sealed record and the receipt of its consents."""
         member_id, dek = crypto.new_member_id(), crypto.random_key()
         return {
             "member_id": member_id,
@@ -51,6 +59,7 @@ class Vault:
             "updated_at": today.isoformat(),
             "wrapped_dek": self.wrap(member_id, dek),
             "box": seal_record(self.register_id, member_id, dek, record),
+            "receipts": seal_receipts(self.register_id, member_id, dek, [receipt]) if receipt is not None else None,
         }
 
     def wrap(self, member_id: str, dek: bytes) -> bytes:
@@ -62,15 +71,36 @@ class Vault:
 
     def open(self, row: dict[str, Any], sections: Iterable[str] | None = None) -> dict[str, Any]:
         """A member's record (or only ``sections``), in policy order."""
-        member_id = row["member_id"]
-        try:
-            record = json.loads(crypto.open_sealed(self.dek(row), row["box"] or b"", record_context(self.register_id, member_id)).decode())
-        except (crypto.InvalidToken, UnicodeDecodeError):
-            raise tampered(member_id) from None
-        if not isinstance(record, dict):
-            raise tampered(member_id)
+        record = self.open_stored(row["member_id"], row["wrapped_dek"], row["box"])
         wanted = record.keys() if sections is None else set(sections)
         return self.schema.ordered({name: value for name, value in record.items() if name in wanted})
+
+    def open_stored(self, member_id: str, wrapped_dek: bytes, box: bytes | None, categories: frozenset[str] | None = None) -> dict[str, Any]:
+        """A member's record as it was sealed (or only its ``categories``): for a pass over every member that
+        reads a few fields (a survey's strata), with nothing done per member but opening the two boxes and
+        reading the JSON as far as the last category wanted."""
+        try:
+            dek = self._data.open_bound(wrapped_dek, crypto.extend_associated_data(self._dek_context, member_id))
+            plaintext = crypto.Sealer(dek).open_bound(box or b"", crypto.extend_associated_data(self._record_context, member_id))
+            text = plaintext.decode()
+            record = read_record(text) if categories is None else read_categories(text, categories)
+        except (crypto.InvalidToken, UnicodeDecodeError, ValueError, IndexError):
+            raise tampered(member_id) from None
+        return record
+
+    def receipts(self, row: dict[str, Any]) -> list[Event]:
+        """A member's consent receipts, oldest first (none before the first)."""
+        if row.get("receipts") is None:
+            return []
+        member_id = row["member_id"]
+        try:
+            return decode(crypto.open_sealed(self.dek(row), row["receipts"], receipts_context(self.register_id, member_id)))
+        except (crypto.InvalidToken, ValueError):
+            raise IntegrityError(f"the consent receipts of {member_id} do not open: they were changed, moved or damaged") from None
+
+    def reseal_receipts(self, row: dict[str, Any], events: list[Event]) -> bytes:
+        """A member's receipts sealed anew (one more added) under their existing DEK."""
+        return seal_receipts(self.register_id, row["member_id"], self.dek(row), events)
 
     # --- whom a request is about, when it is not a member -----------------------------------------------------
 
@@ -93,8 +123,49 @@ class Vault:
             raise tampered(row["member_id"]) from None
 
 
+def read_record(text: str) -> dict[str, Any]:
+    """A record as sealed: one JSON object, nothing around it (ValueError otherwise)."""
+    record, end = RECORD_DECODER.raw_decode(text)
+    if not isinstance(record, dict) or end != len(text):
+        raise ValueError("not a record")
+    return record
+
+
+def read_categories(text: str, wanted: frozenset[str]) -> dict[str, Any]:
+    """The ``wanted`` categories of a record as ``seal_record`` writes it (compact JSON, categories as keys), read
+    key by key with the JSON scanner and no further than the last one wanted; anything else is read whole."""
+    if not text.startswith('{"'):
+        return {name: value for name, value in read_record(text).items() if name in wanted}
+    found: dict[str, Any] = {}
+    index = 1
+    while len(found) < len(wanted):
+        if text[index] != '"':
+            raise ValueError("not a record")
+        key, index = scanstring(text, index + 1)
+        if text[index] != ":":
+            raise ValueError("not a record")
+        value, index = SCAN(text, index + 1)
+        if key in wanted:
+            found[key] = value
+        if text[index] == "}":
+            break
+        if text[index] != ",":
+            raise ValueError("not a record")
+        index += 1
+    return found
+
+
 def record_context(register_id: str, member_id: str) -> tuple[str, ...]:
     return ("record", register_id, member_id)
+
+
+def receipts_context(register_id: str, member_id: str) -> tuple[str, ...]:
+    return ("receipts", register_id, member_id)
+
+
+def seal_receipts(register_id: str, member_id: str, dek: bytes, events: list[Event]) -> bytes:
+    """A member's consent receipts: one box of their own under the member's DEK, bound to the member."""
+    return crypto.seal(dek, encode(events), receipts_context(register_id, member_id))
 
 
 def seal_record(register_id: str, member_id: str, dek: bytes, record: dict[str, Any]) -> bytes:

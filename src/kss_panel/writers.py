@@ -86,6 +86,11 @@ class RowWriter(NewFile):
         super().__exit__(kind, exc, tb)
 
 
+def file_stamp(instant: str) -> str:
+    """An ISO instant in UTC as a file name takes it: 2026-06-15T12:00:00+00:00 -> 20260615T120000Z."""
+    return instant.replace("-", "").replace(":", "").replace("+0000", "Z")
+
+
 def write_documents(directory: Path, documents: dict[str, tuple[str, str]]) -> dict[str, str]:
     """Write several new files in ``directory`` (kind -> (name, text)); all of them or none."""
     files.make_directory(directory)

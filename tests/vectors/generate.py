@@ -67,6 +67,8 @@ def _seal_case(desc: str, key: bytes, nonce_: bytes, context: tuple[str, ...], p
 
 def seal_cases() -> list[dict[str, Any]]:
     record = '{"customer_number":"12345678","contact":{"first_name":"Aino","last_name":"Mäkelä","city":"Kouvola"}}'
+    receipts = ('[{"at":1781524800,"channel":"enrol","slot":"desk","given":{"email_marketing":"02e85b73d6862060"}},'
+                '{"at":1781611200,"channel":"officer","slot":"aino","withdrawn":{"email_marketing":"02e85b73d6862060"},"objections":{"direct-marketing":"object"}}]')
     return [
         _seal_case("empty plaintext: one block of padding", KEY, nonce(1), RECORD, b""),
         _seal_case("31-byte plaintext: padded to exactly one block", KEY, nonce(2), RECORD, b"a" * 31),
@@ -81,6 +83,7 @@ def seal_cases() -> list[dict[str, Any]]:
         _seal_case("no context parts", KEY, nonce(10), (), b"no context"),
         _seal_case("empty context parts still count", KEY, nonce(11), ("", "", ""), b"empty parts"),
         _seal_case("all-ones nonce", OTHER_KEY, bytes.fromhex("ff" * 12), RECORD, b"[\"sauna\", \"m\xc3\xb6kkeily\"]"),
+        _seal_case("a member's consent receipts as stored", DEK, nonce(12), ("receipts", REGISTER_ID, MEMBER_ID), receipts.encode()),
     ]
 
 

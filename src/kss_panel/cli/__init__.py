@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from . import backup, disclosure, keys, lifecycle, members, notice, officers, policies, requests, rights, trail  # noqa: F401  (each registers its commands)
+from . import backup, disclosure, draws, keys, lifecycle, members, notice, officers, policies, requests, rights, surveys, trail  # noqa: F401  (each registers its commands)
+from . import breach, notify, portability  # noqa: F401  (accountability: issue 14)
 from .app import EXIT_BROKEN_PIPE, app, quiet_stdout
 
 __all__ = ["app", "main"]

@@ -271,9 +271,13 @@ GROUPS = {
     "key": typer_app("Rotate the register's keys."),
     "audit": typer_app("Read and verify the tamper-evident audit trail."),
     "policy": typer_app("Check and show the policies (register, retention, disclosure)."),
-    "export": typer_app("Export personal data: a member's access report, or a disclosure to a recipient."),
+    "export": typer_app("Export personal data: a member's access report, their portable data, or a disclosure to a recipient."),
     "request": typer_app("Track data-subject requests and their one-month deadlines (GDPR Article 12(3))."),
     "activity": typer_app("Record members' survey activity (the clock of the inactivity rule)."),
+    "survey": typer_app("Run the panel's surveys inside the register: create, sample, record responses."),
+    "draw": typer_app("Prize draws of marketing competitions among a survey's respondents, checkable by anyone."),
+    "notify": typer_app("Tell recipients of rectifications, erasures and restrictions (GDPR Article 19)."),
+    "breach": typer_app("Record personal-data breaches, whom they affect, and the 72-hour deadline (GDPR Articles 33 and 34)."),
 }
 for _name, _group in GROUPS.items():
     app.add_typer(_group, name=_name)

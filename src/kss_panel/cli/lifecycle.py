@@ -205,16 +205,19 @@ def purge(
 def show_purge(data: dict[str, Any], retention: RetentionPolicy, *, quiet: bool) -> None:
     from ..retention import describe
 
-    records_due = sum(data["records"].values())
-    if quiet and data["total"] == 0 and records_due == 0:
+    records = {kind: n for kind, n in data["records"].items() if kind != "audit_trail"}
+    trail = data["records"].get("audit_trail", 0)
+    if quiet and data["total"] == 0 and not any(records.values()) and not trail:
         return
     counts = ", ".join(f"{r['name']} {r['count']}" for r in data["rules"] if r["count"])
     held = f"; {data['held']} held by a restriction (Art. 18)" if data["held"] else ""
-    kinds = ", ".join(f"{kind.replace('_', ' ')} {n}" for kind, n in data["records"].items() if n)
     if data["applied"]:
         out(f"purged {plural(data['total'], 'member')}" + (f" ({counts})" if counts else "") + held)
-        if records_due:
-            out(f"erased {plural(records_due, 'record')} past their retention period ({kinds})")
+        if any(records.values()):
+            kinds = ", ".join(f"{kind.replace('_', ' ')} {n}" for kind, n in records.items() if n)
+            out(f"erased {plural(sum(records.values()), 'record')} past their retention period ({kinds})")
+        if trail:
+            out(f"pruned {plural(trail, 'audit trail entry', 'audit trail entries')} past their retention period, up to a signed checkpoint")
         return
     out(f"dry run for {data['as_of']}: {plural(data['total'], 'member')} due" + (f" ({counts})" if counts else "") + held)
     for rule, found in zip(retention.rules, data["rules"], strict=True):

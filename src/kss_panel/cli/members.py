@@ -99,9 +99,10 @@ def show(call: Call, member: MemberArg) -> None:
     data = call.unlocked(members.show, member, call.now)
 
     def human() -> None:
-        from .. import render
+        from .. import render, render_accountability
 
         render.member(stdout, data, call.policies)
+        render_accountability.consent_history(stdout, data, call.policies)
 
     call.emit(data, human)
 
@@ -130,14 +131,23 @@ def list_(
     restricted: Annotated[bool, typer.Option("--restricted", help="Only members whose processing is restricted (Art. 18).")] = False,
     objected: Annotated[bool, typer.Option("--objected", help="Only members with an objection (Art. 21(1) or 21(2)).")] = False,
     names: Annotated[bool, typer.Option("--names", help="Also decrypt and show names (audited).")] = False,
+    consent_outdated: Annotated[
+        str | None, typer.Option("--consent-outdated", metavar="CONSENT", help="Only members holding this consent under wording changed since"
+                                 " (or with no receipt): whom to ask again; decrypts consents (audited). One of:{consents}")
+    ] = None,
 ) -> None:
     """List members by status, then the day they applied: ids, status and dates; names only with --names.
 
     Example: kss-panel list --status applicant
     """
-    from .. import render
-    from ..services import members
+    from .. import render, render_accountability
+    from ..services import members, receipts
 
+    if consent_outdated is not None:
+        outdated = call.unlocked(receipts.outdated_members, consent_outdated, call.now, status=status, restricted=restricted, objected=objected,
+                                 names=names)
+        call.emit(outdated, lambda: render_accountability.outdated(stdout, outdated, consent_outdated, names=names))
+        return
     with call.session() as session:  # without --names the rows stream: the session stays open while they are written
         rows = members.list_members(session, call.now, status=status, names=names, restricted=restricted, objected=objected)
         call.emit_rows(rows, lambda listed: render.members(stdout, listed, names=names))
@@ -157,16 +167,17 @@ def update(
 
     Example: kss-panel update M3f7kq2x5v6n4p6rw --set contact.city=Kouvola --set contact.postal_code=45100
     """
-    from .. import readers
+    from .. import readers, render_accountability
     from ..services import members
 
     if (file is None) == (not set_):
         raise InvalidInput("give --file or --set", [("--file|--set", "exactly one of them is required")])
     patch = readers.read_json(file) if file is not None else patch_from_assignments(call.policies, set_ or [])
-    changed = call.unlocked(members.update, member, patch, call.now, request=request)
+    data = call.unlocked(members.update, member, patch, call.now, request=request)
+    changed = data["changed"]
     call.emit(
-        {"member_id": member, "changed": changed},
-        lambda: out(f"updated {member}: {', '.join(changed)}" if changed else f"{member}: nothing changed"),
+        {"member_id": member, **data},
+        lambda: (out(f"updated {member}: {', '.join(changed)}" if changed else f"{member}: nothing changed"), render_accountability.to_notify(stdout, data)),
     )
 
 

@@ -45,5 +45,6 @@ def policy_show(call: Call) -> None:
         "register": policies.register.model_dump(mode="json", by_alias=True),
         "retention": policies.retention.model_dump(mode="json", exclude_none=True),
         "disclosure": policies.disclosure.model_dump(mode="json", exclude_none=True),
+        "surveys": policies.surveys.model_dump(mode="json"),
     }
     call.emit(data, lambda: render.policies(stdout, policies))

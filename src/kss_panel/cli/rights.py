@@ -63,11 +63,13 @@ def erase(
 
     Example: kss-panel erase M3f7kq2x5v6n4p6rw --reason request --request 12
     """
+    from .. import render_accountability
     from ..services import rights
 
     data = call.unlocked(rights.erase, member, reason, call.now, dry_run=dry_run, suppress=suppress, request=request)
     verb = "would erase" if dry_run else "erased"
-    call.emit(data, lambda: out(f"{verb} {member} ({plural(len(data['sections']), 'section')}, {plural(data['disclosures'], 'disclosure record')})"))
+    call.emit(data, lambda: (out(f"{verb} {member} ({plural(len(data['sections']), 'section')}, {plural(data['disclosures'], 'disclosure record')})"),
+                             render_accountability.to_notify(stdout, data, would=dry_run)))
 
 
 def _flag(flag: str, help: str) -> Any:
@@ -95,7 +97,7 @@ def consent(
 
     Example: kss-panel consent M3f7kq2x5v6n4p6rw --withdraw sms_marketing
     """
-    from .. import render
+    from .. import render, render_accountability
     from ..services import rights
 
     data = call.unlocked(
@@ -103,7 +105,7 @@ def consent(
         object_to_marketing=object_to_marketing, withdraw_objection=withdraw_objection,
         object_to_processing=object_to_processing, lift_processing_objection=lift_processing_objection, request=request,
     )
-    call.emit(data, lambda: render.consents(stdout, data))
+    call.emit(data, lambda: (render.consents(stdout, data), render_accountability.receipt(stdout, data["receipt"])))
 
 
 @command(app, "restrict")
@@ -121,9 +123,11 @@ def restrict(
 
     Example: kss-panel restrict M3f7kq2x5v6n4p6rw --reason accuracy-contested
     """
+    from .. import render_accountability
     from ..services import rights
 
     if lift == (reason is not None):
         raise InvalidInput("give --reason or --lift", [("--reason|--lift", "exactly one of them is required")])
     data = call.unlocked(rights.restrict, member, call.now, reason=reason, request=request)
-    call.emit(data, lambda: out(f"lifted the restriction of {member}" if lift else f"restricted {member} ({reason})"))
+    call.emit(data, lambda: (out(f"lifted the restriction of {member}" if lift else f"restricted {member} ({reason})"),
+                             render_accountability.to_notify(stdout, data)))

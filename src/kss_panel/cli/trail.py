@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -14,6 +14,7 @@ from .output import out, stdout
 
 if TYPE_CHECKING:
     from ..audit import Head
+    from ..audit_verify import Trail
 
 group = GROUPS["audit"]
 
@@ -39,7 +40,7 @@ def _fields_summary(fields: list[str]) -> str:
     return ", ".join(fields) if len(fields) <= 3 else plural(len(fields), "field")
 
 
-def _verified(call: Call, head: Head | None = None) -> Head:
+def _verified(call: Call, head: Head | None = None) -> Trail:
     """Verify with the file alone; credentials are read only for a register whose trail is still format 1."""
     from ..services import trail
 
@@ -70,8 +71,16 @@ def audit_verify(
         expected = Head.parse(head) if head is not None else None
     except ValueError:
         raise InvalidInput("invalid audit head", [("--head", "must be a token printed by 'kss-panel audit head'")]) from None
-    last = _verified(call, expected)
-    call.emit({"entries": last.seq, "head": last.token()}, lambda: out(f"audit trail verified: {plural(last.seq, 'entry', 'entries')}, head {last.token()}"))
+    verified = _verified(call, expected)
+    last, checkpoint = verified.head, verified.checkpoint
+    data: dict[str, Any] = {"entries": last.seq, "head": last.token()}
+    if checkpoint is None:
+        said = f"audit trail verified: {plural(last.seq, 'entry', 'entries')}, head {last.token()}"
+    else:
+        data.update(pruned_through=checkpoint.pruned_through, checkpoint=checkpoint.seq)
+        said = (f"audit trail verified: entries {checkpoint.pruned_through + 1} to {last.seq} (1 to {checkpoint.pruned_through} pruned"
+                f" by retention, as checkpoint entry {checkpoint.seq} says), head {last.token()}")
+    call.emit(data, lambda: out(said))
 
 
 @command(group, "head")
@@ -82,5 +91,5 @@ def audit_head(call: Call) -> None:
 
     Example: kss-panel audit head > /var/backups/kss-panel.head
     """
-    last = _verified(call)
+    last = _verified(call).head
     call.emit({"head": last.token(), "entries": last.seq}, lambda: typer.echo(last.token()))

@@ -7,12 +7,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .. import access_report, reports, writers
+from .. import access_accountability, access_report, reports, writers
 from ..access_document import access_document
+from ..access_surveys import participation
 from ..policy import LANGUAGES
 from ..record import flatten
 from ..model import one_of
-from . import members, requests
+from . import members, receipts, requests
 from .session import Session, plain
 
 
@@ -44,17 +45,28 @@ def access_export(
         row = session.member_row(member_id)
         record = session.record(row)
         chosen = language or record.get("contact", {}).get("language", "fi")
-        export = access_document(session.policies, plain(row), record, session.store.disclosures_of(member_id), now, chosen)
+        surveys = participation(session.store.participation_of(member_id))
+        export = access_document(session.policies, plain(row), record, session.store.disclosures_of(member_id), now, chosen, surveys)
+        export.update(_accountability(session, row, record, chosen))
         if request is not None:
             requests.fulfil(session, request, member_id, "access", now)
-        session.audit(now, "export-access", member_id, sorted(flatten(record)))
+        read = [*flatten(record), *([receipts.FIELD] if export["consent_history"] else [])]
+        session.audit(now, "export-access", member_id, sorted(read))
         written = {} if out is None else _deliver(session, out, export)
     return {"document": export, "files": written}
 
 
+def _accountability(session: Session, row: dict[str, Any], record: dict[str, Any], language: str) -> dict[str, Any]:
+    """The consent history with the wordings it names (Art. 7(1)), and the recipients told of changes (Art. 19)."""
+    consents = receipts.consent_view(session, row, record)
+    named = [(line["consent"], line["version"]) for line in consents["consent_history"] if line["consent"] and line["event"] == "given"]
+    wordings = receipts.wordings(session, named)
+    notified = session.store.notifications(member_id=row["member_id"])
+    return access_accountability.document_part(session.policies, consents, wordings, notified, language)
+
+
 def _deliver(session: Session, out: Path, export: dict[str, Any]) -> dict[str, str]:
-    stamp = export["generated_at"].replace("-", "").replace(":", "").replace("+0000", "Z")
-    name = f"access-{export['member']['member_id']}-{stamp}"
+    name = f"access-{export['member']['member_id']}-{writers.file_stamp(export['generated_at'])}"
     return writers.write_documents(out, {
         "json": (f"{name}.json", json.dumps(export, ensure_ascii=False, indent=2) + "\n"),
         "html": (f"{name}.html", reports.html(access_report.report(export, session.policies))),

@@ -13,7 +13,9 @@ import os
 import stat
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
-from datetime import date, datetime
+from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
@@ -24,8 +26,10 @@ from ..model import local_date
 from ..policy import Policies
 from ..readers import RecordSource, open_input
 from ..storage_staging import STAGED, Staging
+from ..receipts import current_versions, enrolment_receipt
 from ..record import normalise_lookup
 from ..words import plural
+from . import receipts
 from .members import complete_member, enrol_audit_detail, rectify
 from .preparing import preparer, workers_for
 from .session import Session
@@ -168,29 +172,41 @@ def import_applications(
     """
     session.require_officer("enrol members")
     counts = _Counts(rows=0, imported=0, invalid=0, flagged=0)
+    given: set[str] = set()
     with Staging(session.store.path) as staging:
-        _prepare(session, staging, rows, local_date(now), counts, report, workers)
+        _prepare(session, staging, rows, now, counts, report, Preparation(workers, given))
         staging.close_writing()
         counts.finish(skip_invalid, "record", "nothing was imported")
         with session.store.attached(staging.path, STAGED), session.store.write():
             _late_duplicates(session, counts, report, skip_invalid)
             Staging.copy_in(session.store.conn)
             _enrol_entries(session, now)
+            receipts.keep_wordings(session, given, now)
             session.audit(now, "import", None, [], {"imported": counts["imported"], "invalid": counts["invalid"]})
     return dict(counts)
 
 
-def _prepare(session: Session, staging: Staging, rows: Iterable[Row], today: date, counts: _Counts, report: Report, workers: int) -> None:
+@dataclass(frozen=True)
+class Preparation:
+    """How an import prepares its rows: in ``workers`` processes beside this one (or none), gathering in
+    ``given`` the consents its applications give, whose wordings it keeps."""
+
+    workers: int
+    given: set[str]
+
+
+def _prepare(session: Session, staging: Staging, rows: Iterable[Row], now: datetime, counts: _Counts, report: Report, how: Preparation) -> None:
     """Validate, seal and hash every row into the staging file (``preparing``), the duplicate checks a batch of
     rows at a time: two queries, of the rows staged before it and of the register, one short read each."""
     suppressions = session.store.has_suppressions()
     paths = session.schema.lookup_paths
     details = {flag: compact_detail(enrol_audit_detail({"suppression_match": flag}, **{"import": True})) for flag in (None, 1)}
-    with preparer(session.schema, session.vault, today, workers) as prepare:
+    receipt_of = partial(enrolment_receipt, versions=current_versions(session.policies.register), now=now, channel="import", slot=session.actor)
+    with preparer(session.schema, session.vault, local_date(now), receipt_of, how.workers) as prepare:
         for batch in prepare(_batches(rows)):
-            digests = [digest for _, _, lookups, _, _ in batch for digest in lookups.values()]
+            digests = [digest for prepared in batch for digest in prepared.lookups.values()]
             taken = staging.holds(digests) | session.store.held(digests) if digests else set()
-            for line, problems, lookups, fields, row in batch:
+            for line, problems, lookups, fields, row, given in batch:
                 counts["rows"] += 1
                 if not problems:
                     # A value of a member, or of an earlier row of the file that is imported: the first row with it is.
@@ -199,6 +215,7 @@ def _prepare(session: Session, staging: Staging, rows: Iterable[Row], today: dat
                     counts.problem(line, problems, report)
                     continue
                 taken.update(lookups.values())
+                how.given.update(given)
                 complete_member(session, row, lookups, check_suppressions=suppressions)
                 counts["flagged"] += bool(row["suppression_match"])
                 counts["imported"] += 1
@@ -273,4 +290,5 @@ def _self_service(session: Session, patch: dict[str, Any], now: datetime) -> lis
     row = session.store.member(str(member_id))
     if row is None:
         raise InvalidInput("unknown member", [("member_id", "no such member")])
-    return rectify(session, row, patch, now, {"source": "self-service"})
+    changed, _ = rectify(session, row, patch, now, {"source": "self-service"}, channel="self-service")
+    return changed

@@ -9,8 +9,9 @@ from typing import Any
 from .. import audit, crypto, keyslots
 from ..errors import IntegrityError, Refused
 from ..storage_members import split_digests
-from ..vault import record_context, tampered
+from ..vault import receipts_context, record_context, tampered
 from .session import Progress, Session
+from .surveys import box_context
 
 BATCH = 1000
 
@@ -51,6 +52,7 @@ def rotate_in(session: Session, now: datetime, progress: Progress | None = None)
     members = _rekey_members(session, new, now, progress)
     _rehash_suppressions(store, crypto.chain_subkey(new.lookup[-1]))
     _reseal_request_subjects(session, new)
+    _reseal_surveys(session, new)
     slots = store.slots()
     for slot in slots:
         store.update_slot(slot["name"], {"grant": keyslots.grant(session.register_id, slot, new)})
@@ -79,7 +81,8 @@ def _rekey_members(session: Session, new: keyslots.Keyring, now: datetime, progr
             lookups += [(digest, member_id) for digest in split_digests(changes["lookup_digests"])]
             entries.append(writer.entry(now, "rekey", member_id, state=audit.member_digest({**row, **changes})))
         store.conn.executemany(
-            "UPDATE members SET wrapped_dek = :wrapped_dek, box = :box, lookup_digests = :lookup_digests WHERE member_id = :id", updates
+            "UPDATE members SET wrapped_dek = :wrapped_dek, box = :box, lookup_digests = :lookup_digests, receipts = :receipts"
+            " WHERE member_id = :id", updates
         )
         store.conn.executemany("INSERT INTO lookups (digest, member_id) VALUES (?, ?)", lookups)
         store.append_audit(entries)
@@ -90,12 +93,13 @@ def _rekey_members(session: Session, new: keyslots.Keyring, now: datetime, progr
 
 
 def _rekeyed(row: dict[str, Any], register_id: str, old: crypto.Sealer, new: crypto.Sealer, chain: bytes) -> dict[str, Any]:
-    """A member's new DEK (wrapped under the new data key), their record sealed under it, their digests re-hashed."""
+    """A member's new DEK (wrapped under the new data key), their record and consent receipts sealed under it, their digests re-hashed."""
     member_id = row["member_id"]
     context = ("dek", register_id, member_id)
     try:
         dek = old.open(row["wrapped_dek"], context)
         plaintext = crypto.open_sealed(dek, row["box"] or b"", record_context(register_id, member_id))
+        receipts = crypto.open_sealed(dek, row["receipts"], receipts_context(register_id, member_id)) if row.get("receipts") is not None else None
     except crypto.InvalidToken:
         raise tampered(member_id) from None
     fresh = crypto.random_key()
@@ -103,6 +107,7 @@ def _rekeyed(row: dict[str, Any], register_id: str, old: crypto.Sealer, new: cry
         "wrapped_dek": new.seal(fresh, context),
         "box": crypto.seal(fresh, plaintext, record_context(register_id, member_id)),
         "lookup_digests": b"".join(crypto.rehash(chain, digest) for digest in split_digests(row["lookup_digests"])),
+        "receipts": crypto.seal(fresh, receipts, receipts_context(register_id, member_id)) if receipts is not None else None,
     }
 
 
@@ -127,3 +132,17 @@ def _reseal_request_subjects(session: Session, new: keyslots.Keyring) -> None:
             raise IntegrityError(f"whom request {request_id} is about does not open: it was changed, moved or damaged") from None
         updates.append((sealed, crypto.rehash(chain, digest) if digest is not None else None, request_id))
     store.conn.executemany("UPDATE requests SET subject_box = ?, subject_digest = ? WHERE id = ?", updates)
+
+
+def _reseal_surveys(session: Session, new: keyslots.Keyring) -> None:
+    """What the survey tables seal under the data key (samples' definitions, invitations' strata, draws' seeds), sealed again."""
+    old_data, new_data = crypto.Sealer(session.keys.data or b""), crypto.Sealer(new.data or b"")
+    for batch in session.store.survey_boxes():
+        resealed = []
+        for table, key, box in batch:
+            context = box_context(session, table, key)
+            try:
+                resealed.append((table, key, new_data.seal(old_data.open(box, context), context)))
+            except crypto.InvalidToken:
+                raise IntegrityError(f"a sealed box of {table} ({', '.join(map(str, key))}) does not open: it was changed, moved or damaged") from None
+        session.store.replace_survey_boxes(resealed)

@@ -5,7 +5,8 @@ large import hands batches of rows to worker processes while this process
 reads the file, checks the prepared rows for duplicates and stages them. A
 worker is a fork of this process (it has the keys already; nothing is sent to
 it but the rows), it writes nothing, and it sends back for each row only its
-problems, its keyed digests, the names of its fields and its sealed row:
+problems, its keyed digests, the names of its fields and the consents it
+gives, and its sealed row (the record and its consent receipt boxed):
 ciphertext, never the record. Without ``fork`` (or with ``workers=0``) the
 same work runs here, batch by batch: the outcome is the same either way.
 """
@@ -19,22 +20,35 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from datetime import date
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..errors import InvalidInput
+from ..receipts import Event
 from ..record import RecordSchema, field_paths_of
 from ..vault import Vault
 
 Row = tuple[int, Any, list[tuple[str, str]]]  # line, the record as read (or None), the problems found reading it
-# line, problems, keyed digests by kind, the comma-joined field names, the sealed row (None for an invalid row)
-Prepared = tuple[int, list[tuple[str, str]], dict[str, bytes], str, dict[str, Any] | None]
+ReceiptOf = Callable[[dict[str, Any]], Event | None]  # the consent receipt of a new applicant's record
+
+
+class Prepared(NamedTuple):
+    """A row as the worker sends it back: ciphertext, digests and names only, never a value."""
+
+    line: int
+    problems: list[tuple[str, str]]
+    lookups: dict[str, bytes]  # keyed digests by kind
+    fields: str  # the comma-joined names of the fields the record fills
+    row: dict[str, Any] | None  # the sealed row (its record and consent receipt boxed); None for an invalid row
+    given: tuple[str, ...]  # the consents the application gives
+
+
 Preparer = Callable[[Iterable[list[Row]]], Iterator[list[Prepared]]]
 MAX_WORKERS = 2
 PARALLEL_FROM = 2**20  # bytes of input from which a worker process pays for itself (about 5,000 applications)
 
 
-def prepare(schema: RecordSchema, vault: Vault, today: date, rows: list[Row]) -> list[Prepared]:
-    """Validate, hash and seal each row (a duplicate is found later, by its digests)."""
+def prepare(schema: RecordSchema, vault: Vault, today: date, receipt_of: ReceiptOf, rows: list[Row]) -> list[Prepared]:
+    """Validate, hash and seal each row, its consent receipt with it (a duplicate is found later, by its digests)."""
     prepared: list[Prepared] = []
     for line, data, problems in rows:
         if not problems:
@@ -43,10 +57,12 @@ def prepare(schema: RecordSchema, vault: Vault, today: date, rows: list[Row]) ->
             except InvalidInput as exc:
                 problems = exc.problems
         if problems:
-            prepared.append((line, problems, {}, "", None))
+            prepared.append(Prepared(line, problems, {}, "", None, ()))
             continue
-        row = vault.new_member(record, applied_at or today, today)
-        prepared.append((line, [], vault.lookups(record), ",".join(field_paths_of(record)), row))
+        receipt = receipt_of(record)
+        row = vault.new_member(record, applied_at or today, today, receipt)
+        given = tuple(receipt["given"]) if receipt is not None and "given" in receipt else ()
+        prepared.append(Prepared(line, [], vault.lookups(record), ",".join(field_paths_of(record)), row, given))
     return prepared
 
 
@@ -66,13 +82,15 @@ def _can_fork() -> bool:
 
 
 @contextmanager
-def preparer(schema: RecordSchema, vault: Vault, today: date, workers: int) -> Iterator[Preparer]:
+def preparer(schema: RecordSchema, vault: Vault, today: date, receipt_of: ReceiptOf, workers: int) -> Iterator[Preparer]:
     """A function from batches of rows to batches of prepared rows, in order: here, or in ``workers`` processes."""
     if workers <= 0 or not _can_fork():
-        yield lambda batches: (prepare(schema, vault, today, batch) for batch in batches)
+        yield lambda batches: (prepare(schema, vault, today, receipt_of, batch) for batch in batches)
         return
     schema.model()  # built once, before the fork: the worker inherits it
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"), initializer=_start, initargs=(schema, vault, today))
+    pool = ProcessPoolExecutor(
+        workers, mp_context=multiprocessing.get_context("fork"), initializer=_start, initargs=(schema, vault, today, receipt_of)
+    )
     try:
         yield lambda batches: _pipelined(pool, batches, workers + 1)
     finally:
@@ -92,12 +110,12 @@ def _pipelined(pool: ProcessPoolExecutor, batches: Iterable[list[Row]], ahead: i
 
 # --- in the worker process ----------------------------------------------------------------------------------
 
-_worker: tuple[RecordSchema, Vault, date] | None = None
+_worker: tuple[RecordSchema, Vault, date, ReceiptOf] | None = None
 
 
-def _start(schema: RecordSchema, vault: Vault, today: date) -> None:
+def _start(schema: RecordSchema, vault: Vault, today: date, receipt_of: ReceiptOf) -> None:
     global _worker
-    _worker = (schema, vault, today)
+    _worker = (schema, vault, today, receipt_of)
 
 
 def _prepare_here(rows: list[Row]) -> list[Prepared]:

@@ -10,8 +10,9 @@ from ..model import (
     ERASURE_REASONS, OBJECTIONS, RESTRICTION_GROUNDS, SUPPRESSED_KINDS, check_consent_change, local_date, objection_columns, one_of,
     refuse_marketing_consent, require_unrestricted,
 )
+from ..receipts import view as receipt_view
 from ..record import changed_fields
-from . import requests
+from . import notifications, receipts, requests
 from .session import Session, plain
 
 
@@ -34,15 +35,15 @@ def erase(
         sections = sorted(session.record(row))
         summary = {"member_id": member_id, "sections": sections, "disclosures": len(session.store.disclosures_of(member_id))}
         if dry_run:
-            return {**summary, "erased": False}
+            return {**summary, "erased": False, "notify": notifications.would_notify(session, member_id)}
         if suppress:
             record = session.record(row, ["contact"])
             lookups = {k: v for k, v in session.vault.lookups(record).items() if k in SUPPRESSED_KINDS}
             session.store.suppress(lookups, local_date(now).isoformat())
         if request is not None:
             requests.fulfil(session, request, member_id, "erasure", now)
-        session.erase(member_id, reason, now, "suppress" if suppress else None)
-    return {**summary, "erased": True, "suppressed": suppress}
+        notify = session.erase(member_id, reason, now, "suppress" if suppress else None)
+    return {**summary, "erased": True, "suppressed": suppress, "notify": notify}
 
 
 def consent(
@@ -89,13 +90,17 @@ def consent(
         if changed:
             plain_changes["box"] = session.vault.reseal(row, after)
             plain_changes["updated_at"] = today.isoformat()
-        session.store.update_member(member_id, plain_changes)
+        made = {kind: change for kind, change in objections.items() if OBJECTIONS[kind] in plain_changes}
+        columns, receipt = receipts.record_change(session, row, now, "officer", before=before.get("consents", {}), after=consents,
+                                                  regiven=give, objections=made)
+        session.store.update_member(member_id, {**plain_changes, **columns})
         if request is not None:
             requests.fulfil(session, request, member_id, "objection", now)
         detail: dict[str, Any] = {"given": sorted(give), "withdrawn": withdrawn, **({"objections": objections} if objections else {})}
-        session.audit(now, _consent_action(objections), member_id, changed, detail)
+        regiven = [f"consents.{name}" for name in (receipt or {}).get("given", {}) if f"consents.{name}" not in changed]
+        session.audit(now, _consent_action(objections), member_id, sorted([*changed, *regiven]), detail)
         row = session.member_row(member_id)
-    return {"member_id": member_id, "consents": consents, **{column: row[column] for column in OBJECTIONS.values()}}
+    return {"member_id": member_id, "consents": consents, **{column: row[column] for column in OBJECTIONS.values()}, "receipt": receipt_view(receipt)}
 
 
 def _change(record: bool, lift: bool) -> str | None:
@@ -120,9 +125,12 @@ def restrict(session: Session, member_id: str, now: datetime, *, reason: str | N
             if not row.get("restricted_at"):
                 raise InvalidInput(f"{member_id} is not restricted", [(Param("lift"), "no restriction to lift")])
             session.store.update_member(member_id, {"restricted_at": None, "restriction_reason": None})
+            outcome = {"withdrawn_notifications": notifications.after_lift(session, member_id)}
         else:
             session.store.update_member(member_id, {"restricted_at": local_date(now).isoformat(), "restriction_reason": reason})
+            outcome = {"notify": [] if row.get("restricted_at") else notifications.after_restriction(session, member_id, now)}
         if request is not None:
             requests.fulfil(session, request, member_id, "restriction", now)
-        session.audit(now, "restrict" if reason else "restrict-lift", member_id, [], {"reason": reason} if reason else {})
-        return plain(session.member_row(member_id))
+        detail = {**({"reason": reason} if reason else {}), **{key: value for key, value in outcome.items() if value}}
+        session.audit(now, "restrict" if reason else "restrict-lift", member_id, [], detail)
+        return {**plain(session.member_row(member_id)), **outcome}

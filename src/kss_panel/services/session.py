@@ -177,21 +177,32 @@ class Session:
         """A member's decrypted record (or only ``sections``)."""
         return self.vault.open(row, sections)
 
-    def erase(self, member_id: str, reason: str, now: datetime, rule: str | None = None) -> None:
-        """Crypto-shred and delete one member; call inside a write transaction."""
-        self.store.erase_member(member_id, local_date(now).isoformat(), reason, rule)
-        self._states.pop(member_id, None)
-        self.audit(now, "erase", member_id, [], {"reason": reason, **({"rule": rule} if rule else {})})
+    def erase(self, member_id: str, reason: str, now: datetime, rule: str | None = None) -> list[str]:
+        """Crypto-shred and delete one member; call inside a write transaction.
 
-    def erase_rows(self, rows: list[tuple[dict[str, Any], str | None]], reason: str, now: datetime) -> None:
-        """``erase`` of many members, each (its row as ``find_rows`` gave it, rule), a statement a table for all."""
-        self.store.erase_members([(row["member_id"], row["lookup_digests"], rule) for row, rule in rows], local_date(now).isoformat(), reason)
+        Returns the recipients that received the member, each owed an erasure notification (Art. 19).
+        """
+        notify = self.store.erase_member(member_id, local_date(now).isoformat(), reason, rule)
+        self._states.pop(member_id, None)
+        self.audit(now, "erase", member_id, [], {"reason": reason, **({"rule": rule} if rule else {}), **({"notify": notify} if notify else {})})
+        return notify
+
+    def erase_rows(self, rows: list[tuple[dict[str, Any], str | None]], reason: str, now: datetime) -> dict[str, list[str]]:
+        """``erase`` of many members, each (its row as ``find_rows`` gave it, rule), a statement a table for all.
+
+        Returns, by member, the recipients owed an erasure notification (Art. 19).
+        """
+        notified = self.store.erase_members([(row["member_id"], row["lookup_digests"], rule) for row, rule in rows], local_date(now).isoformat(), reason)
         writer = self.audit_writer()
         entries = []
         for row, rule in rows:
-            self._states.pop(row["member_id"], None)
-            entries.append(writer.entry(now, "erase", row["member_id"], (), {"reason": reason, **({"rule": rule} if rule else {})}))
+            member_id = row["member_id"]
+            self._states.pop(member_id, None)
+            notify = notified[member_id]
+            detail = {"reason": reason, **({"rule": rule} if rule else {}), **({"notify": notify} if notify else {})}
+            entries.append(writer.entry(now, "erase", member_id, (), detail))
         self.store.append_audit(entries)
+        return notified
 
     # --- audit --------------------------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import audit
+from ..audit_verify import Trail
 from ..errors import AuthError
 from ..keyslots import Credentials
 from ..policy import Policies
@@ -32,7 +33,7 @@ def verify_file(
     busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
     credentials: Callable[[], Credentials] | None = None,
     policies: Callable[[], Policies] | None = None,
-) -> audit.Head:
+) -> Trail:
     """Verify a register's trail with the file alone: the chain, every signature, every row against it.
 
     Only a register still of format 1 (no officer has unlocked it since the
@@ -42,11 +43,11 @@ def verify_file(
     try:
         if store.meta("keys_version") != "1":
             with store.read():
-                return store.verify_trail(store.meta("register_id") or "", head=head).head
+                return store.verify_trail(store.meta("register_id") or "", head=head)
     finally:
         store.close()
     if credentials is None or policies is None:
         raise AuthError("this register's trail is still format 1: verifying it needs a key until an officer unlocks it once",
                         hints=("pass --officer or --key-file",))
-    with unlock(db, policies(), credentials(), busy_timeout=busy_timeout) as session:
-        return audit_verify(session, head)
+    with unlock(db, policies(), credentials(), busy_timeout=busy_timeout) as session, session.store.read():
+        return session.store.verify_trail(session.register_id, head=head, legacy_key=session.keys.audit if session.legacy else None)
