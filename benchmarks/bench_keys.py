@@ -150,9 +150,10 @@ def reads_beside_an_import(workdir: Path, db: Path, key: Path, rows: int, seed: 
     beside = []
     while importer.poll() is None and len(beside) < 20:
         beside.append(timed(show))
-    importer.communicate()
+    out, err = importer.communicate()
     if importer.returncode != 0:
-        raise SystemExit("the import beside the reads failed")
+        raise SystemExit(f"the import beside the reads failed ({importer.returncode}):\n{out.decode(errors='replace')[-1000:]}"
+                         f"{err.decode(errors='replace')[-2000:]}")
     return alone, statistics.median(beside) if beside else float("nan"), len(beside)
 
 
