@@ -13,7 +13,7 @@ import typer
 from typer.testing import CliRunner
 
 from kss_panel.cli import app
-from kss_panel.cli.app import EXIT_BROKEN_PIPE, EXIT_CODES, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE
+from kss_panel.cli.root import EXIT_BROKEN_PIPE, EXIT_CODES, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 SHARED_OPTIONS = {"--officer", "--passphrase-file", "--key-file", "--unlock-key-file", "--json", "--help"}

@@ -64,12 +64,12 @@ def _imported_by(argv: list[str]) -> dict[str, object]:
 
 
 def test_show_imports_only_the_members_commands() -> None:
-    assert _imported_by(["show", "M1"])["cli"] == ["app", "credentials", "helptext", "members", "output", "progress"]
+    assert _imported_by(["show", "M1"])["cli"] == ["credentials", "helptext", "members", "output", "progress", "root"]
 
 
 def test_help_imports_no_service_library() -> None:
     imported = _imported_by(["--help"])
-    assert imported["cli"] == sorted([*cli.EVERY_MODULE, "app", "credentials", "helptext", "output", "progress"])
+    assert imported["cli"] == sorted([*cli.EVERY_MODULE, "credentials", "helptext", "output", "progress", "root"])
     assert imported["heavy"] == []
 
 

@@ -16,17 +16,16 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from . import app as root
-from .app import EXIT_BROKEN_PIPE, quiet_stdout
+from . import root
+from .root import EXIT_BROKEN_PIPE, quiet_stdout
 
 if TYPE_CHECKING:
     import typer
 
-del app  # noqa: F821  (the submodule's name: `kss_panel.cli.app` is the registered app, from __getattr__)
 
 __all__ = ["app", "main", "registered"]
 
-# The modules that register each top-level command or group (tests/test_cli_conventions.py checks it).
+# The modules that register each top-level command or group (tests/test_startup.py checks it).
 MODULES: dict[str, tuple[str, ...]] = {
     "activity": ("lifecycle",), "admit": ("lifecycle",), "eligibility": ("lifecycle",), "purge": ("lifecycle",), "reject": ("lifecycle",),
     "enrol": ("members",), "find": ("members",), "import": ("members",), "list": ("members",), "show": ("members",), "update": ("members",),
