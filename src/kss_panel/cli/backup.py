@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from ..errors import InvalidInput
-from .app import Call, app, command
+from .root import Call, app, command
 from .output import out
 
 

@@ -9,7 +9,7 @@ import typer
 
 from ..words import plural
 from ..writers import FORMATS
-from .app import GROUPS, Call, choice, command
+from .root import GROUPS, Call, choice, command
 from .output import out, stdout
 
 group = GROUPS["breach"]

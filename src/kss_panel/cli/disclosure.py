@@ -10,7 +10,7 @@ import typer
 from ..errors import InvalidInput
 from ..writers import FORMATS
 from ..words import plural
-from .app import GROUPS, Call, choice, command
+from .root import GROUPS, Call, choice, command
 from .output import out
 
 

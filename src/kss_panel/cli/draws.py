@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from ..words import plural
-from .app import GROUPS, Call, command
+from .root import GROUPS, Call, command
 from .output import out
 from .surveys import SurveyArg
 

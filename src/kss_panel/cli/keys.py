@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .app import GROUPS, Call, command
+from .root import GROUPS, Call, command
 from .output import out
 from .progress import progress
 

@@ -10,7 +10,7 @@ import typer
 
 from ..errors import InvalidInput
 from ..words import plural
-from .app import GROUPS, Call, app, command
+from .root import GROUPS, Call, app, command
 from .members import MemberArg
 from .output import out
 

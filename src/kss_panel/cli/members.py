@@ -10,7 +10,7 @@ import typer
 from ..errors import InvalidInput
 from ..model import STATUSES
 from ..words import plural
-from .app import Call, app, choice, command
+from .root import Call, app, choice, command
 from .output import err, out, stdout
 from .progress import progress
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from .app import Call, app, command
+from .root import Call, app, command
 from .output import err, out
 
 

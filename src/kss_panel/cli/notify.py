@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from ..words import plural
-from .app import GROUPS, Call, command
+from .root import GROUPS, Call, command
 from .output import out, stdout
 
 group = GROUPS["notify"]

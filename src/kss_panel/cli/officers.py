@@ -9,7 +9,7 @@ import typer
 
 from ..errors import InvalidInput
 from ..model import ROLES
-from .app import GROUPS, Call, app, choice, command
+from .root import GROUPS, Call, app, choice, command
 from .credentials import OfficerOpt, PassphraseFileOpt, passphrase
 from .output import out, stdout
 from .progress import progress

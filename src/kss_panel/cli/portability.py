@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from .app import GROUPS, Call, command
+from .root import GROUPS, Call, command
 from .members import MemberArg, RequestOpt
 
 

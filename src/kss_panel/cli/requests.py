@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from ..model import EXTENSION_REASONS, REQUEST_OUTCOMES, REQUEST_TYPES
-from .app import GROUPS, Call, choice, command
+from .root import GROUPS, Call, choice, command
 from .lifecycle import parse_date
 from .members import CustomerNumberOpt, EmailOpt, PhoneOpt, one_lookup
 from .output import out, stdout

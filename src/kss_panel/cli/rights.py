@@ -11,7 +11,7 @@ import typer
 from ..errors import InvalidInput
 from ..model import ERASURE_REASONS, RESTRICTION_GROUNDS
 from ..words import plural
-from .app import GROUPS, Call, app, choice, command
+from .root import GROUPS, Call, app, choice, command
 from .members import CustomerNumberOpt, EmailOpt, MemberArg, PhoneOpt, RequestOpt, one_lookup
 from .output import out, stdout
 

@@ -10,7 +10,7 @@ import typer
 from ..errors import InvalidInput
 from ..words import plural
 from ..writers import FORMATS
-from .app import GROUPS, Call, choice, command
+from .root import GROUPS, Call, choice, command
 from .output import out, stdout
 from .progress import progress
 

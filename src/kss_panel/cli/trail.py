@@ -9,7 +9,7 @@ import typer
 
 from ..errors import InvalidInput
 from ..words import plural
-from .app import GROUPS, Call, command
+from .root import GROUPS, Call, command
 from .output import out, stdout
 
 if TYPE_CHECKING:

@@ -165,7 +165,7 @@ def _labels(ctx: typer.Context) -> dict[str, str]:
             name = (param.name or "").rstrip("_")
             labels[name] = param.opts[0] if param.param_type_name == "option" else (param.metavar or name.upper())
             value = context.params.get(param.name or "")
-            if isinstance(value, Path):
+            if value is not None and param.type.name == "path":  # typer keeps the text given, or a Path
                 labels[str(value)] = labels[name]
     return labels
 
