@@ -93,7 +93,9 @@ def verify_in_process(db: Path) -> tuple[float, float, int]:
         register_id = store.meta("register_id") or ""
         with store.read():
             started = time.perf_counter()
-            trail = verify_chain(register_id, store.trail_rows(), store.fieldsets())
+            # As `audit verify` walks it: no dictionary of every member's state (states=False), signatures past
+            # the first 512 checked by a second process.
+            trail = verify_chain(register_id, store.trail_rows(), store.fieldsets(), states=False)
             walk = time.perf_counter() - started
             started = time.perf_counter()
             store.verify_trail(register_id)
