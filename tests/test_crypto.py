@@ -7,6 +7,7 @@ Vector files (agreed format, written by tests/vectors/generate.py):
   grant.json         [{"desc", "private", "ephemeral", "nonce", "context", "payload", "grant"}]
   grant-invalid.json [{"desc", "private", "context", "grant"}]
   trail.json         [{"desc", "register_id", "fieldsets", "entries", "head" | "error"}]  (run in test_audit.py)
+  packing.json       [{"desc", "tag", "text", "plaintext"} | {"desc", "plaintext"}]  (run in test_packing.py)
 Every *.json file there is loaded and every case run; none is skipped. Each
 valid box and grant is also re-derived here straight from docs/crypto.md with
 AES-GCM, X25519 and HKDF, so the vectors pin the specification, not merely the
@@ -94,7 +95,7 @@ def load_vectors(names: tuple[str, ...] = BOX_FILES) -> list[Any]:
 
 def test_the_agreed_vector_files_exist_and_are_all_run() -> None:
     names = {path.name for path in VECTORS.glob("*.json")}
-    assert names == {*BOX_FILES, "grant.json", "grant-invalid.json", "trail.json"}
+    assert names == {*BOX_FILES, "grant.json", "grant-invalid.json", "trail.json", "packing.json"}  # packing.json: test_packing.py
 
 
 @pytest.mark.parametrize(("filename", "case"), load_vectors())

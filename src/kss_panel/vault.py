@@ -15,8 +15,8 @@ from json.decoder import scanstring
 from datetime import date
 from typing import Any
 
-from . import crypto
-from .errors import IntegrityError
+from . import crypto, packing
+from .errors import IntegrityError, Refused
 from .keyslots import Keyring
 from .receipts import Event, decode, encode
 from .record import RecordSchema
@@ -82,7 +82,7 @@ class Vault:
         try:
             dek = self._data.open_bound(wrapped_dek, crypto.extend_associated_data(self._dek_context, member_id))
             plaintext = crypto.Sealer(dek).open_bound(box or b"", crypto.extend_associated_data(self._record_context, member_id))
-            text = plaintext.decode()
+            text = packing.unpack(plaintext).decode()
             record = read_record(text) if categories is None else read_categories(text, categories)
         except (crypto.InvalidToken, UnicodeDecodeError, ValueError, IndexError):
             raise tampered(member_id) from None
@@ -94,7 +94,7 @@ class Vault:
             return []
         member_id = row["member_id"]
         try:
-            return decode(crypto.open_sealed(self.dek(row), row["receipts"], receipts_context(self.register_id, member_id)))
+            return decode(packing.unpack(crypto.open_sealed(self.dek(row), row["receipts"], receipts_context(self.register_id, member_id))))
         except (crypto.InvalidToken, ValueError):
             raise IntegrityError(f"the consent receipts of {member_id} do not open: they were changed, moved or damaged") from None
 
@@ -164,14 +164,32 @@ def receipts_context(register_id: str, member_id: str) -> tuple[str, ...]:
 
 
 def seal_receipts(register_id: str, member_id: str, dek: bytes, events: list[Event]) -> bytes:
-    """A member's consent receipts: one box of their own under the member's DEK, bound to the member."""
-    return crypto.seal(dek, encode(events), receipts_context(register_id, member_id))
+    """A member's consent receipts: one box of their own under the member's DEK, bound to the member, packed."""
+    return crypto.seal(dek, _packed(encode(events), packing.RECEIPTS, f"the consent receipts of {member_id}"), receipts_context(register_id, member_id))
 
 
 def seal_record(register_id: str, member_id: str, dek: bytes, record: dict[str, Any]) -> bytes:
-    """One box for the whole record: compact JSON, padded to 32 bytes inside the box."""
-    plaintext = json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode()
-    return crypto.seal(dek, plaintext, record_context(register_id, member_id))
+    """One box for the whole record: compact JSON, packed with the record dictionary, padded to 32 bytes inside the box."""
+    text = json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode()
+    return crypto.seal(dek, _packed(text, packing.RECORD, f"the record of {member_id}"), record_context(register_id, member_id))
+
+
+def rekeyed_boxes(register_id: str, member_id: str, keys: tuple[bytes, bytes], record: bytes | None, receipts: bytes | None) -> tuple[bytes, bytes | None]:
+    """A member's record and receipts boxes, opened with their DEK and sealed under a new one (``keys``: old, new), packed as
+    ``seal_record`` and ``seal_receipts`` pack now (InvalidToken or ValueError when a box does not open)."""
+    old, new = crypto.Sealer(keys[0]), crypto.Sealer(keys[1])
+    box_context, receipts_box_context = record_context(register_id, member_id), receipts_context(register_id, member_id)
+    box = new.seal(packing.repack(old.open(record or b"", box_context), packing.RECORD), box_context)
+    if receipts is None:
+        return box, None
+    return box, new.seal(packing.repack(old.open(receipts, receipts_box_context), packing.RECEIPTS), receipts_box_context)
+
+
+def _packed(text: bytes, tag: int, what: str) -> bytes:
+    try:
+        return packing.pack(text, tag)
+    except packing.TooLong:
+        raise Refused(f"{what} would be longer than {packing.LIMIT:,} bytes, the most a sealed box holds") from None
 
 
 def tampered(member_id: str) -> IntegrityError:

@@ -17,6 +17,10 @@ grant.json         [{"desc", "private", "ephemeral", "nonce", "context", "payloa
 grant-invalid.json [{"desc", "private", "context", "grant"}]  the slot's key pair does not open it (InvalidToken).
 trail.json         [{"desc", "register_id", "fieldsets", "entries", "head" | "error"}]
                    verify_chain accepts the entries with that head, or raises IntegrityError with exactly that message.
+packing.json       [{"desc", "tag", "text", "plaintext"} | {"desc", "plaintext"}]  what a member's box holds (docs/crypto.md §4.1):
+                   unpack(plaintext) == text (UTF-8), and what pack(text, tag) makes unpacks to it; or unpack refuses
+                   the plaintext (ValueError). A packed stream is kept as first written while it still unpacks to its
+                   text: another zlib may deflate the same text differently, and both are right.
 
 Bytes are lowercase hex; context parts are text (UTF-8 in the associated data).
 """
@@ -31,7 +35,9 @@ from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from kss_panel import audit
+import zlib
+
+from kss_panel import audit, packing
 from kss_panel.audit_verify import verify_chain
 from kss_panel.crypto import InvalidToken, associated_data, open_legacy, open_sealed, seal
 from kss_panel.crypto_pk import SlotKeyPair, seal_to
@@ -305,6 +311,65 @@ def trail_cases() -> list[dict[str, Any]]:
     ]
 
 
+# --- what a member's boxes hold ----------------------------------------------------------------------------
+
+
+PACKED_RECORD = (
+    '{"customer_number":"12345678","contact":{"first_name":"Aino","last_name":"Mäkelä","email":"aino@example.fi",'
+    '"phone":"+358401234567","street_address":"Hovioikeudenkatu 3","postal_code":"45100","city":"Kouvola","language":"fi"},'
+    '"demographics":{"birth_year":1978,"gender":"female","household_size":3,"dwelling_type":"detached"},'
+    '"electricity":{"annual_consumption_kwh":18500,"heating":"heat_pump","has_solar_panels":false,"has_electric_vehicle":true},'
+    '"hobbies":["fishing","sauna"],"attitudes":{"environment":4,"price_sensitivity":5},'
+    '"consents":{"email_marketing":true,"sms_marketing":false,"partner_marketing":true}}'
+)
+PACKED_RECEIPTS = ('[{"at":1781524800,"channel":"enrol","slot":"desk","given":{"email_marketing":"02e85b73d6862060"}},'
+                   '{"at":1781611200,"channel":"officer","slot":"aino","withdrawn":{"email_marketing":"02e85b73d6862060"},'
+                   '"objections":{"direct-marketing":"object"}}]')
+
+
+def _raw_deflate(data: bytes, dictionary: bytes | None = None, level: int = 6) -> bytes:
+    compressor = zlib.compressobj(level, zlib.DEFLATED, -15, 8, zlib.Z_DEFAULT_STRATEGY, *([dictionary] if dictionary else []))
+    return compressor.compress(data) + compressor.flush()
+
+
+def packing_cases(previous: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    kept = {case["desc"]: case["plaintext"] for case in previous if "text" in case}
+
+    def valid(desc: str, tag: int, text: str) -> dict[str, Any]:
+        plaintext = kept.get(desc)
+        if plaintext is None or packing.unpack(bytes.fromhex(plaintext)) != text.encode():
+            plaintext = packing.pack(text.encode(), tag).hex()
+        return {"desc": desc, "tag": tag, "text": text, "plaintext": plaintext}
+
+    def as_sealed(desc: str, text: str) -> dict[str, Any]:
+        return {"desc": desc, "tag": None, "text": text, "plaintext": text.encode().hex()}
+
+    def invalid(desc: str, plaintext: bytes) -> dict[str, Any]:
+        return {"desc": desc, "plaintext": plaintext.hex()}
+
+    record, receipts = packing.pack(PACKED_RECORD.encode(), packing.RECORD), packing.pack(PACKED_RECEIPTS.encode(), packing.RECEIPTS)
+    bomb = _raw_deflate(b" " * (packing.LIMIT + 1), packing.DICTIONARY_1, 9)
+    return [
+        valid("a whole record, packed with record dictionary 1", packing.RECORD, PACKED_RECORD),
+        valid("a record with none of the dictionary's values", packing.RECORD, '{"customer_number":"9876543210","hobbies":["<b>öljy</b>"]}'),
+        valid("consent receipts, packed with receipts dictionary 1", packing.RECEIPTS, PACKED_RECEIPTS),
+        valid("an empty list of receipts", packing.RECEIPTS, "[]"),
+        as_sealed("a record sealed as JSON before packing: the plaintext is the text", '{"customer_number":"12345678","hobbies":["sauna"]}'),
+        as_sealed("receipts sealed as JSON before packing", PACKED_RECEIPTS),
+        invalid("empty plaintext", b""),
+        invalid("tag 0x00: no such dictionary", b"\x00" + record[1:]),
+        invalid("tag 0x03: no such dictionary", b"\x03" + record[1:]),
+        invalid("a tag alone, no stream", record[:1]),
+        invalid("the stream cut short: last byte missing", record[:-1]),
+        invalid("a byte after the end of the stream", record + b"\x00"),
+        invalid("the record's stream tagged with the receipts dictionary", b"\x02" + record[1:]),
+        invalid("a zlib stream (header and checksum), not raw DEFLATE", b"\x01" + zlib.compress(PACKED_RECORD.encode())),
+        invalid("white space before JSON: neither a tag nor JSON", b" " + PACKED_RECORD.encode()),
+        invalid("one byte past the limit: 1 MiB + 1 of spaces", b"\x01" + bomb),
+        invalid("a distance reaching back before the dictionary", b"\x01" + _raw_deflate(bytes(range(256)), bytes(range(256)) + b"\xff" * 3000)),
+    ]
+
+
 # --- checking and writing ----------------------------------------------------------------------------------
 
 
@@ -322,6 +387,19 @@ def _self_check(valid: list[dict[str, Any]], invalid: list[dict[str, Any]]) -> N
         assert open_legacy(bytes.fromhex(case["key"]), bytes.fromhex(case["box"]), tuple(case["context"])).hex() == case["plaintext"]
 
 
+def _self_check_packing(cases: list[dict[str, Any]]) -> None:
+    for case in cases:
+        plaintext = bytes.fromhex(case["plaintext"])
+        if "text" in case:
+            assert packing.unpack(plaintext) == case["text"].encode(), case["desc"]
+            continue
+        try:
+            packing.unpack(plaintext)
+        except ValueError:
+            continue
+        raise AssertionError(f"invalid packing vector unpacked: {case['desc']}")
+
+
 def _dump(cases: list[dict[str, Any]]) -> str:
     return json.dumps(cases, indent=2, ensure_ascii=False) + "\n"
 
@@ -329,12 +407,16 @@ def _dump(cases: list[dict[str, Any]]) -> str:
 def main(argv: list[str]) -> int:
     valid, invalid = seal_cases(), invalid_cases()
     _self_check(valid, invalid)
+    packed_file = HERE / "packing.json"
+    packed = packing_cases(json.loads(packed_file.read_text(encoding="utf-8")) if packed_file.is_file() else [])
+    _self_check_packing(packed)
     files = {
         HERE / "seal.json": _dump(valid),
         HERE / "invalid.json": _dump(invalid),
         HERE / "grant.json": _dump(grant_cases()),
         HERE / "grant-invalid.json": _dump(grant_invalid_cases()),
         HERE / "trail.json": _dump(trail_cases()),
+        packed_file: _dump(packed),
     }
     if "--check" in argv:
         stale = [path.name for path, text in files.items() if not path.is_file() or path.read_text(encoding="utf-8") != text]
