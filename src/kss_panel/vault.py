@@ -63,7 +63,7 @@ class Vault:
         }
 
     def wrap(self, member_id: str, dek: bytes) -> bytes:
-        return self._data.seal(dek, ("dek", self.register_id, member_id))
+        return self._data.wrap(dek, ("dek", self.register_id, member_id))
 
     def reseal(self, row: dict[str, Any], record: dict[str, Any]) -> bytes:
         """A member's record sealed anew (after a rectification) under their existing DEK."""
@@ -80,7 +80,7 @@ class Vault:
         reads a few fields (a survey's strata), with nothing done per member but opening the two boxes and
         reading the JSON as far as the last category wanted."""
         try:
-            dek = self._data.open_bound(wrapped_dek, crypto.extend_associated_data(self._dek_context, member_id))
+            dek = self._data.unwrap_bound(wrapped_dek, crypto.extend_associated_data(self._dek_context, member_id))
             plaintext = crypto.Sealer(dek).open_bound(box or b"", crypto.extend_associated_data(self._record_context, member_id))
             text = packing.unpack(plaintext).decode()
             record = read_record(text) if categories is None else read_categories(text, categories)
@@ -118,7 +118,7 @@ class Vault:
 
     def dek(self, row: dict[str, Any]) -> bytes:
         try:
-            return self._data.open(row["wrapped_dek"], ("dek", self.register_id, row["member_id"]))
+            return self._data.unwrap(row["wrapped_dek"], ("dek", self.register_id, row["member_id"]))
         except crypto.InvalidToken:
             raise tampered(row["member_id"]) from None
 

@@ -11,6 +11,10 @@ specified in docs/crypto.md.
 seal.json          [{"desc", "key", "nonce", "context", "plaintext", "box"}]
                    seal(key, plaintext, context, nonce=nonce) == box, and open_sealed(key, box, context) == plaintext.
 invalid.json       [{"desc", "key", "context", "box"}]  open_sealed(key, box, context) raises InvalidToken.
+wrap.json          [{"desc", "key", "nonce", "context", "plaintext", "box"} | {"desc", "key", "context", "box"}]  a wrapped key
+                   (docs/crypto.md §3): unwrap(key, box, context) == plaintext, and a 61-byte box is what
+                   wrap(key, plaintext, context, nonce=nonce) makes (a 93-byte one was sealed padded, as builds
+                   before wrapping did); or unwrap raises InvalidToken.
 legacy.json        format 1 boxes, frozen (this script no longer writes them): open_legacy opens each.
 grant.json         [{"desc", "private", "ephemeral", "nonce", "context", "payload", "grant"}]
                    seal_to(recipient of private, payload, context, ephemeral=, nonce=) == grant; the slot opens it.
@@ -39,7 +43,7 @@ import zlib
 
 from kss_panel import audit, packing
 from kss_panel.audit_verify import verify_chain
-from kss_panel.crypto import InvalidToken, associated_data, open_legacy, open_sealed, seal
+from kss_panel.crypto import InvalidToken, associated_data, open_legacy, open_sealed, seal, unwrap, wrap
 from kss_panel.crypto_pk import SlotKeyPair, seal_to
 from kss_panel.errors import IntegrityError
 
@@ -84,7 +88,7 @@ def seal_cases() -> list[dict[str, Any]]:
         _seal_case("plaintext ending in 0x80 and zero bytes survives unpadding", KEY, nonce(6), RECORD, b"\x00\x80\x00\x00"),
         _seal_case("a slot's key pair under its KEK", KEY, nonce(7),
                    ("slot", REGISTER_ID, "cron", "purger", "keyfile"), pair(1).to_bytes()),
-        _seal_case("a member's data key wrapped under the register data key", KEY, nonce(8), ("dek", REGISTER_ID, MEMBER_ID), DEK),
+        _seal_case("32 bytes, padded to two blocks (a key is wrapped unpadded instead: wrap.json)", KEY, nonce(8), ("dek", REGISTER_ID, MEMBER_ID), DEK),
         _seal_case("non-ASCII context part (UTF-8, length in bytes)", KEY, nonce(9), ("record", "Mäkelä", "ö"), b"hobbies"),
         _seal_case("no context parts", KEY, nonce(10), (), b"no context"),
         _seal_case("empty context parts still count", KEY, nonce(11), ("", "", ""), b"empty parts"),
@@ -142,6 +146,36 @@ def invalid_cases() -> list[dict[str, Any]]:
         _invalid("bad padding: last non-zero byte is not 0x80", KEY, RECORD, _raw_gcm(KEY, nonce(21), b"abc\x01" + b"\x00" * 28, RECORD)),
         _invalid("bad padding: a block of zero bytes only", KEY, RECORD, _raw_gcm(KEY, nonce(22), b"\x00" * 32, RECORD)),
         _invalid("bad padding: valid GCM over an empty plaintext", KEY, RECORD, _raw_gcm(KEY, nonce(23), b"", RECORD)),
+    ]
+
+
+# --- wrapped keys ------------------------------------------------------------------------------------------
+
+
+DEK_CONTEXT = ("dek", REGISTER_ID, MEMBER_ID)
+
+
+def _wrap_case(desc: str, key: bytes, nonce_: bytes, context: tuple[str, ...], wrapped: bytes, box: bytes | None = None) -> dict[str, Any]:
+    box = box if box is not None else wrap(key, wrapped, context, nonce=nonce_)
+    return {"desc": desc, "key": key.hex(), "nonce": nonce_.hex(), "context": list(context), "plaintext": wrapped.hex(), "box": box.hex()}
+
+
+def wrap_cases() -> list[dict[str, Any]]:
+    good = wrap(KEY, DEK, DEK_CONTEXT, nonce=nonce(30))
+    return [
+        _wrap_case("a member's data key wrapped under the register data key", KEY, nonce(30), DEK_CONTEXT, DEK),
+        _wrap_case("a key ending in 0x80 and zero bytes is the key, not padding", OTHER_KEY, nonce(31), DEK_CONTEXT, bytes(30) + b"\x80\x00"),
+        _wrap_case("a key sealed padded, as builds before wrapping sealed it, opens too", KEY, nonce(32), DEK_CONTEXT, DEK,
+                   seal(KEY, DEK, DEK_CONTEXT, nonce=nonce(32))),
+        _invalid("flipped tag byte", KEY, DEK_CONTEXT, _flip(good, len(good) - 1)),
+        _invalid("another member's context", KEY, ("dek", REGISTER_ID, "M0000000000000000"), good),
+        _invalid("wrong key", OTHER_KEY, DEK_CONTEXT, good),
+        _invalid("31 bytes sealed unpadded: not a key", KEY, DEK_CONTEXT, _raw_gcm(KEY, nonce(33), DEK[:31], DEK_CONTEXT)),
+        _invalid("33 bytes sealed unpadded: not a key", KEY, DEK_CONTEXT, _raw_gcm(KEY, nonce(34), DEK + b"\x00", DEK_CONTEXT)),
+        _invalid("a box sealed padded whose plaintext is not a key", KEY, DEK_CONTEXT, seal(KEY, DEK + b"\x01", DEK_CONTEXT, nonce=nonce(35))),
+        _invalid("64 bytes sealed unpadded that do not unpad to a key", KEY, DEK_CONTEXT, _raw_gcm(KEY, nonce(36), DEK * 2, DEK_CONTEXT)),
+        _invalid("format 1 version byte", KEY, DEK_CONTEXT, b"\x01" + good[1:]),
+        _invalid("truncated", KEY, DEK_CONTEXT, good[:-1]),
     ]
 
 
@@ -387,6 +421,19 @@ def _self_check(valid: list[dict[str, Any]], invalid: list[dict[str, Any]]) -> N
         assert open_legacy(bytes.fromhex(case["key"]), bytes.fromhex(case["box"]), tuple(case["context"])).hex() == case["plaintext"]
 
 
+def _self_check_wrap(cases: list[dict[str, Any]]) -> None:
+    for case in cases:
+        key, box, context = bytes.fromhex(case["key"]), bytes.fromhex(case["box"]), tuple(case["context"])
+        if "plaintext" in case:
+            assert unwrap(key, box, context).hex() == case["plaintext"], case["desc"]
+            continue
+        try:
+            unwrap(key, box, context)
+        except InvalidToken:
+            continue
+        raise AssertionError(f"invalid wrap vector opened: {case['desc']}")
+
+
 def _self_check_packing(cases: list[dict[str, Any]]) -> None:
     for case in cases:
         plaintext = bytes.fromhex(case["plaintext"])
@@ -407,12 +454,15 @@ def _dump(cases: list[dict[str, Any]]) -> str:
 def main(argv: list[str]) -> int:
     valid, invalid = seal_cases(), invalid_cases()
     _self_check(valid, invalid)
+    wrapped = wrap_cases()
+    _self_check_wrap(wrapped)
     packed_file = HERE / "packing.json"
     packed = packing_cases(json.loads(packed_file.read_text(encoding="utf-8")) if packed_file.is_file() else [])
     _self_check_packing(packed)
     files = {
         HERE / "seal.json": _dump(valid),
         HERE / "invalid.json": _dump(invalid),
+        HERE / "wrap.json": _dump(wrapped),
         HERE / "grant.json": _dump(grant_cases()),
         HERE / "grant-invalid.json": _dump(grant_invalid_cases()),
         HERE / "trail.json": _dump(trail_cases()),

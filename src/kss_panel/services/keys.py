@@ -98,11 +98,11 @@ def _rekeyed(row: dict[str, Any], register_id: str, old: crypto.Sealer, new: cry
     context = ("dek", register_id, member_id)
     fresh = crypto.random_key()
     try:
-        box, receipts = rekeyed_boxes(register_id, member_id, (old.open(row["wrapped_dek"], context), fresh), row["box"], row.get("receipts"))
+        box, receipts = rekeyed_boxes(register_id, member_id, (old.unwrap(row["wrapped_dek"], context), fresh), row["box"], row.get("receipts"))
     except (crypto.InvalidToken, ValueError):
         raise tampered(member_id) from None
     return {
-        "wrapped_dek": new.seal(fresh, context),
+        "wrapped_dek": new.wrap(fresh, context),
         "box": box,
         "lookup_digests": b"".join(crypto.rehash(chain, digest) for digest in split_digests(row["lookup_digests"])),
         "receipts": receipts,
