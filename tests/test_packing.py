@@ -26,7 +26,7 @@ from kss_panel import crypto, packing
 from kss_panel.errors import IntegrityError, Refused
 from kss_panel.services import members
 from kss_panel.vault import read_record, record_context, rekeyed_boxes, seal_record
-from support import AINO, NOW, Register, assert_clean_failure
+from support import AINO, NOW, Register, assert_clean_failure, person
 
 VECTORS = Path(__file__).parent / "vectors" / "packing.json"
 CRYPTO_MD = Path(__file__).parents[1] / "docs" / "crypto.md"
@@ -163,6 +163,16 @@ def test_an_enrolled_members_record_and_receipts_are_sealed_packed(reg: Register
     assert row is not None and len(row["box"]) == box_length(len(record))
     plain_json = json.dumps(read_record(packing.unpack(record).decode()), ensure_ascii=False, separators=(",", ":")).encode()
     assert len(row["box"]) * 3 < box_length(len(plain_json))
+
+
+def test_members_imported_with_the_same_consents_have_receipts_that_read_the_same_and_boxes_that_do_not(reg: Register) -> None:
+    """An import's receipts repeat (one instant, channel and slot), and each is packed once; every box still has a nonce of its own."""
+    file = reg.file("\n".join(json.dumps(person(n)) for n in range(3)) + "\n", suffix=".jsonl")
+    assert reg.run("import", str(file)).exit_code == 0
+    ids = sorted(member_id for (member_id,) in reg.sql("SELECT member_id FROM members"))
+    boxes = {box for (box,) in reg.sql("SELECT receipts FROM members")}
+    texts = {packing.unpack(opened(reg, member_id, "receipts")) for member_id in ids}
+    assert len(ids) == len(boxes) == 3 and len(texts) == 1
 
 
 def commit_by_hand(reg: Register, member_id: str, changes: dict[str, Any]) -> None:
