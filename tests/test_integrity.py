@@ -85,6 +85,20 @@ def test_a_lifted_restriction_or_objection_cannot_be_faked(admitted: Register) -
     assert not out.exists()
 
 
+def test_a_member_added_by_hand_is_never_disclosed(admitted: Register) -> None:
+    """A disclosure checks every admitted member's row as it reads it: a forged one, restricted or not, is named
+    and nothing is written (no file, no log entry)."""
+    forged = "M" + "c" * 16
+    admitted.sql("INSERT INTO members (member_id, status, applied_at, admitted_at, updated_at, wrapped_dek, box) "
+                 "SELECT ?, status, applied_at, admitted_at, updated_at, wrapped_dek, box FROM members WHERE member_id = ?", [forged, admitted.ids["veikko"]])
+    out = admitted.dir / "mailing.csv"
+    line = f"kss-panel: error: member {forged} has no entry in the audit trail: the row was added by hand"
+    assert refused(admitted, "export", "disclosure", "panel-mailer", "--purpose", "communication", "--out", str(out)) == line
+    admitted.sql("UPDATE members SET restricted_at = '2025-06-01' WHERE member_id = ?", [forged])
+    assert refused(admitted, "export", "disclosure", "panel-mailer", "--purpose", "communication", "--dry-run") == line
+    assert not out.exists()
+
+
 def test_a_hand_edit_cannot_make_tonights_purge_erase_someone(admitted: Register) -> None:
     aino = admitted.ids["aino"]
     admitted.sql("UPDATE members SET status = 'applicant', applied_at = '2019-01-01' WHERE member_id = ?", [aino])
@@ -162,6 +176,9 @@ def test_a_box_replayed_from_an_older_copy_is_refused(admitted: Register) -> Non
     admitted.sql("UPDATE members SET box = ?, objected_at = NULL WHERE member_id = ?", [before, veikko])
     assert refused(admitted, "show", veikko) == changed(veikko)
     assert refused(admitted, "export", "access", veikko) == changed(veikko)
+    out = admitted.dir / "mailing.csv"
+    assert refused(admitted, "export", "disclosure", "direct-marketing", "--purpose", "marketing", "--out", str(out)) == changed(veikko)
+    assert not out.exists()
 
 
 def test_a_member_deleted_by_hand_is_named(admitted: Register) -> None:

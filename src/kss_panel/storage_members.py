@@ -85,15 +85,6 @@ class MemberTables:
             params = (STATUS_RANKS.get(status, len(STATUS_RANKS)), status)
         yield from rows_of(self.conn.execute(query, params))
 
-    def walk_members(self, status: str | None = None) -> Iterator[list[dict[str, Any]]]:
-        """Whole member rows (of ``status``), in the order they were enrolled, a chunk at a time: no sort, so
-        memory stays flat however many there are."""
-        where, params = ("WHERE status = ?", (status,)) if status is not None else ("", ())
-        cursor = self.conn.execute(f"SELECT * FROM members {where}", params)
-        names = [column[0] for column in cursor.description]
-        while chunk := cursor.fetchmany(CHUNK):
-            yield [dict(zip(names, row, strict=True)) for row in chunk]
-
     def dated_members(self, conditions: list[tuple[str, str, str | None, str]]) -> Iterator[dict[str, Any]]:
         """Members' plain columns where, for any (status, clock, fallback clock, day) given, the member has that
         status and the clock's date (or else the fallback's) is on or before the day; in the order they were
@@ -245,11 +236,12 @@ class MemberTables:
         rows = rows_of(self.conn.execute("SELECT * FROM disclosures WHERE member_id = ? ORDER BY disclosed_on, id", (member_id,)))
         return [{**row, "fields": json.loads(row["fields"])} for row in rows]
 
-    def log_disclosures(self, rows: list[dict[str, Any]]) -> None:
+    def log_disclosures(self, member_ids: Iterable[str], recipient: str, purpose: str, fields: list[str], day: str) -> None:
+        """A disclosure-log row for each member: what ``recipient`` received of them (field names) for ``purpose`` on ``day``."""
+        names = json.dumps(fields)
         self.conn.executemany(
-            "INSERT INTO disclosures (member_id, recipient, purpose, fields, disclosed_on)"
-            " VALUES (:member_id, :recipient, :purpose, :fields, :disclosed_on)",
-            [{**row, "fields": json.dumps(row["fields"])} for row in rows],
+            "INSERT INTO disclosures (member_id, recipient, purpose, fields, disclosed_on) VALUES (?, ?, ?, ?, ?)",
+            [(member_id, recipient, purpose, names, day) for member_id in member_ids],
         )
 
     def add_request(self, row: dict[str, Any]) -> int:

@@ -57,6 +57,16 @@ class TrailTables:
         ).fetchone()
         return row[0] if row else None
 
+    def members_and_states(self, status: str) -> sqlite3.Cursor:
+        """Every member of ``status``, all columns and last the row digest of the last entry that committed to them
+        (NULL if none), in the order they were enrolled: one query, streamed (the state found along the trail's
+        index, a member at a time)."""
+        return self.conn.execute(
+            f"SELECT m.*, (SELECT state FROM audit WHERE {STATE_KEY} = substr(m.member_id, 1, {STATE_PREFIX}) AND +member_id = m.member_id"
+            " AND state IS NOT NULL ORDER BY seq DESC LIMIT 1) FROM members m WHERE m.status = ? ORDER BY m.rowid",
+            (status,),
+        )
+
     def member_states(self, member_ids: list[str]) -> dict[str, bytes]:
         """``member_state`` of many members, a query a few hundred of them."""
         found: dict[str, bytes] = {}

@@ -118,7 +118,7 @@ class Session:
                 raise _deleted_by_hand(member_id)
             return None
         if not self.legacy and member_id not in self.store.dirty_members:
-            self._check(member_id, row, self._committed(member_id))
+            self._check(member_id, audit.member_digest(row), self._committed(member_id))
         return row
 
     def find_rows(self, member_ids: list[str], *, unchanged_since: int | None = None) -> dict[str, dict[str, Any]]:
@@ -133,13 +133,21 @@ class Session:
             self._check_rows(member_ids, rows, remember=True)
         return rows
 
-    def checked_members(self, status: str | None = None) -> Iterator[dict[str, Any]]:
-        """Every member's whole row (of ``status``), in the order they were enrolled, each checked against the
-        trail; streamed a chunk at a time, so memory stays flat however large the register."""
+    def checked_members(self, status: str) -> tuple[list[str], Iterator[tuple[Any, ...]]]:
+        """Every member's whole row of ``status`` as a tuple (of the columns returned first), each checked against
+        the trail as it is read: one query gives the rows and each one's last committed state (the tuple's last
+        item), streamed, so memory stays flat however large the register; no dict per member."""
         self._this_transaction()
-        for chunk in self.store.walk_members(status):
-            self._check_rows([row["member_id"] for row in chunk], {row["member_id"]: row for row in chunk}, remember=False)
-            yield from chunk
+        cursor = self.store.members_and_states(status)
+        columns = [column[0] for column in cursor.description][:-1]
+        return columns, self._checked(cursor, columns)
+
+    def _checked(self, rows: Iterable[tuple[Any, ...]], columns: list[str]) -> Iterator[tuple[Any, ...]]:
+        digest, member_id_at, dirty, checking = audit.member_digester(columns), columns.index("member_id"), self.store.dirty_members, not self.legacy
+        for row in rows:
+            if checking and row[-1] != digest(row) and row[member_id_at] not in dirty:
+                self._check(row[member_id_at], digest(row), row[-1])  # says how the row fails
+            yield row
 
     def _check_rows(self, member_ids: list[str], rows: dict[str, dict[str, Any]], *, remember: bool) -> None:
         """Each member's row must be the one the trail last committed to; a member missing must have been erased."""
@@ -154,15 +162,15 @@ class Session:
                     raise _deleted_by_hand(member_id)
             elif member_id not in self.store.dirty_members:
                 committed = states[member_id] if member_id in states else self._states.get(member_id)
-                self._check(member_id, row, committed)
+                self._check(member_id, audit.member_digest(row), committed)
                 if remember and committed is not None:
                     self._states[member_id] = committed
 
-    def _check(self, member_id: str, row: dict[str, Any], committed: bytes | None) -> None:
-        """A member's row must be the one the trail last committed to."""
+    def _check(self, member_id: str, digest: bytes, committed: bytes | None) -> None:
+        """A member's row (its ``digest``) must be the one the trail last committed to."""
         if committed is None:
             raise IntegrityError(f"member {member_id} has no entry in the audit trail: the row was added by hand")
-        if audit.member_digest(row) != committed:
+        if digest != committed:
             raise IntegrityError(f"the row of {member_id} does not match the audit trail: it was changed by hand since its last entry")
 
     def _committed(self, member_id: str) -> bytes | None:
