@@ -145,20 +145,22 @@ def trail_vectors() -> list[Any]:
     return [pytest.param(case, id=f"{index}-{case['desc']}") for index, case in enumerate(cases)]
 
 
+@pytest.mark.parametrize("parallel_from", [512, 0], ids=["here", "second-process"])
 @pytest.mark.parametrize("case", trail_vectors())
-def test_trail_vector(case: dict[str, Any]) -> None:
+def test_trail_vector(case: dict[str, Any], parallel_from: int) -> None:
+    """The same verdict whether each signature is checked as the walk meets it or by a second process."""
     rows = [tuple(bytes.fromhex(e[k]) if k in ("policy", "state", "hash", "sig", "mac") and e[k] else e[k] for k in TRAIL_COLUMNS)
             for e in case["entries"]]
     fieldsets = {int(k): v for k, v in case["fieldsets"].items()}
     if "head" in case:
-        trail = verify_chain(case["register_id"], rows, fieldsets)
+        trail = verify_chain(case["register_id"], rows, fieldsets, parallel_from=parallel_from)
         assert trail.head.token() == case["head"]
         assert verify_chain(case["register_id"], rows, fieldsets, head=audit.Head.parse(case["head"])).head == trail.head
         with pytest.raises(IntegrityError, match="^audit entry 1 "):
-            verify_chain("0" * 32, rows, fieldsets)  # another register's trail
+            verify_chain("0" * 32, rows, fieldsets, parallel_from=parallel_from)  # another register's trail
     else:
         with pytest.raises(IntegrityError) as caught:
-            verify_chain(case["register_id"], rows, fieldsets)
+            verify_chain(case["register_id"], rows, fieldsets, parallel_from=parallel_from)
         assert caught.value.message == case["error"]
 
 

@@ -33,6 +33,9 @@ HASH_BYTES = 32
 CHECK_BYTES = 8  # every entry keeps its chain hash's first bytes, so a verifier names the very entry edited
 ROW_EXCLUDED = frozenset({"wrapped_dek", "lookup_digests"})  # re-written by key rotation: not the member's state
 
+# The trail's state index keys on a member id's first characters: "M" and 8 random ones (40 bits).
+STATE_PREFIX = 9
+
 
 @dataclass(frozen=True)
 class Head:

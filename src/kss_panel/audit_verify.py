@@ -17,10 +17,11 @@ import hashlib
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
-from .audit import HASH_BYTES, Head, genesis, legacy_genesis, legacy_mac, member_digester, signed_message, slots_digest
+from .audit import HASH_BYTES, STATE_PREFIX, Head, genesis, legacy_genesis, legacy_mac, member_digester, signed_message, slots_digest
 from .crypto import mac_equal
+from .audit_signatures import Check, SignatureChecks
 from .crypto_pk import Verifiers
 from .errors import AuthError, IntegrityError
 
@@ -99,8 +100,8 @@ class Trail:
     """What a verified walk found: the head, each member's last committed row, erasures, the slots."""
 
     head: Head
-    states: dict[str, tuple[bytes, int]]
-    erased: set[str]
+    states: dict[str, tuple[bytes, int]] | None  # member id -> (state, seq) of its last entry; None when not kept
+    erased: dict[str, int]  # member id -> the seq of its erasure
     slots: SlotHistory
     slots_state: tuple[bytes, int] | None
     upgraded: bool
@@ -108,7 +109,7 @@ class Trail:
 
 
 class _Walk:
-    def __init__(self, register_id: str, fieldsets: dict[int, str], legacy_key: bytes | None) -> None:
+    def __init__(self, register_id: str, fieldsets: dict[int, str], legacy_key: bytes | None, states: bool, parallel_from: int) -> None:
         self.register_id = register_id
         self.fieldsets = fieldsets
         self.legacy_key = legacy_key
@@ -116,12 +117,14 @@ class _Walk:
         self.mac = legacy_genesis(legacy_key, register_id) if legacy_key else b""
         self.slots = SlotHistory()
         self.verifiers = Verifiers()
+        self.checks = SignatureChecks(parallel_from)
+        self.at = 0  # the entry the walk stopped at
         self.anchored = False
         self.segment: list[tuple[int, str, dict[str, Any]]] = []
         self.segment_start = 0
         self.actor: str | None = None
-        self.states: dict[str, tuple[bytes, int]] = {}
-        self.erased: set[str] = set()
+        self.states: dict[str, tuple[bytes, int]] | None = {} if states else None
+        self.erased: dict[str, int] = {}
         self.slots_state: tuple[bytes, int] | None = None
 
     def start_from(self, checkpoint: Checkpoint) -> None:
@@ -140,7 +143,7 @@ class _Walk:
             if not mac_equal(self.mac, stored_mac or b""):
                 raise IntegrityError(f"audit entry {seq} does not verify: it was edited, deleted or reordered")
         if action == "erase" and member_id:
-            self.erased.add(member_id)
+            self.erased[member_id] = seq
 
     def paths(self, row: TrailRow) -> str:
         if row[5] is None:
@@ -160,9 +163,10 @@ class _Walk:
             self._slot_entry(seq, actor, action, detail)
         if member_id:
             if action == "erase":
-                self.erased.add(member_id)
-                self.states.pop(member_id, None)
-            elif state is not None:
+                self.erased[member_id] = seq
+                if self.states is not None:
+                    self.states.pop(member_id, None)
+            elif state is not None and self.states is not None:
                 self.states[member_id] = (state, seq)
         elif state is not None:
             self.slots_state = (state, seq)
@@ -191,12 +195,9 @@ class _Walk:
                 raise IntegrityError(f"audit entry {seq} is signed by {actor!r}, a slot that had been removed (entry {self.slots.removed[actor]})")
             raise IntegrityError(f"audit entry {seq} is signed by {actor!r}, a slot that did not exist")
         message = signed_message(self.register_id, seq, self.hash)
-        if not self.verifiers.verify(self.slots.keys[actor][1], sig, message):
-            signer = next((name for name, (_, key) in self.slots.keys.items() if self.verifiers.verify(key, sig, message)), None)
-            if signer is not None:
-                raise IntegrityError(f"audit entry {seq} is signed by {signer!r}, not by {actor!r} who wrote it")
-            verb = "was edited, deleted or reordered" if where.startswith("audit entry ") else "hold an edited, deleted or reordered entry"
-            raise IntegrityError(f"{where} {verb}: the signature does not verify")
+        failed = self.checks.add(Check(seq, self.slots.keys[actor][1], sig, message, (actor, where, dict(self.slots.keys))))
+        if failed is not None:
+            self.explain(failed)
         if stored_hash is None or len(stored_hash) != HASH_BYTES:
             raise IntegrityError(f"audit entry {seq} is malformed: a signed entry keeps its whole chain hash")
         for entry_seq, action, parsed in self.segment:
@@ -207,57 +208,89 @@ class _Walk:
         self.segment, self.actor = [], None
 
 
+    def explain(self, check: Check) -> NoReturn:
+        """Why a signature did not verify: another slot made it, or what it signs was changed."""
+        actor, where, keys = check.context
+        signer = next((name for name, (_, key) in keys.items() if self.verifiers.verify(key, check.signature, check.message)), None)
+        if signer is not None:
+            raise IntegrityError(f"audit entry {check.seq} is signed by {signer!r}, not by {actor!r} who wrote it")
+        verb = "was edited, deleted or reordered" if where.startswith("audit entry ") else "hold an edited, deleted or reordered entry"
+        raise IntegrityError(f"{where} {verb}: the signature does not verify")
+
+
 SLOT_ACTIONS = frozenset((*ANCHORS, *OFFICER_ONLY, "slot-upgrade", CHECKPOINT))
 
 
-def verify_chain(register_id: str, rows: Iterable[TrailRow], fieldsets: dict[int, str], *,
-                 legacy_key: bytes | None = None, head: Head | None = None, checkpoint: Checkpoint | None = None) -> Trail:
+def verify_chain(register_id: str, rows: Iterable[TrailRow], fieldsets: dict[int, str], *, legacy_key: bytes | None = None,
+                 head: Head | None = None, checkpoint: Checkpoint | None = None, states: bool = True, parallel_from: int = 512) -> Trail:
     """Walk the whole trail (no key needed once the register is format 2); IntegrityError naming the first bad entry.
 
-    A pruned trail is walked from its ``checkpoint``. The loop is the hot path
-    of ``audit verify`` (hundreds of thousands of entries): the common entry
-    (no signature, no slot action) is handled inline; the rest goes to
-    ``_Walk``. The encoding is ``audit.canonical``'s.
+    A pruned trail is walked from its ``checkpoint``. With ``states``, the
+    trail keeps each member's last committed row digest (memory in the number
+    of members); ``check_members`` does without. Past ``parallel_from``
+    signatures, a second process verifies them (``audit_signatures``): the
+    first problem named is the same either way.
     """
-    walk = _Walk(register_id, fieldsets, legacy_key)
+    walk = _Walk(register_id, fieldsets, legacy_key, states, parallel_from)
     if checkpoint is not None:
         walk.start_from(checkpoint)
-    sha, states = hashlib.sha256, walk.states
-    expected = checkpoint.pruned_through + 1 if checkpoint is not None else 1
-    last, head_seen, chain = None, head is None, walk.hash
-    for row in rows:
-        seq, at, actor, action, member_id, fields, policy, detail, state, stored, sig, mac = row
-        if seq != expected:
-            raise IntegrityError(f"audit entry {expected} is missing or out of order (found {seq})")
-        try:
-            if member_id == "" or detail == "":
-                raise ValueError
-            text = "\n".join((str(seq), str(at), actor, action, "" if member_id is None else member_id,
-                              "" if fields is None else fieldsets[fields], policy.hex(), "" if detail is None else detail,
-                              "" if state is None else state.hex()))
-            chain = sha(chain + text.encode()).digest()
-        except (TypeError, ValueError, AttributeError, KeyError):
-            raise IntegrityError(f"audit entry {seq} is malformed") from None
-        if stored is not None and stored != chain[: len(stored)]:
-            raise IntegrityError(f"audit entry {seq} was edited, deleted or reordered: its hash does not follow from the entries before it")
-        walk.hash = chain
-        if mac is not None:
-            walk.legacy(row)
-        elif sig is None and actor == walk.actor and action not in SLOT_ACTIONS and action != "erase" and member_id:
-            if state is not None:
-                states[member_id] = (state, seq)
-        else:
-            walk.signed(row)
-        if head is not None and seq == head.seq:
-            if head.hash not in (chain.hex(), (mac or b"").hex()):
-                raise IntegrityError(f"audit entry {seq} differs from the head kept outside the file")
-            head_seen = True
-        last, expected = seq, expected + 1
+    first = checkpoint.pruned_through + 1 if checkpoint is not None else 1
+    try:
+        last, head_seen = _entries(walk, rows, first, head)
+        failed = walk.checks.first_failure()
+    except IntegrityError:
+        failed = walk.checks.first_failure(before=walk.at + 1)  # a signature before the problem fails first
+        if failed is None:
+            raise
+    finally:
+        walk.checks.close()
+    if failed is not None:
+        walk.explain(failed)
     if checkpoint is not None and (last is None or last < checkpoint.seq):
         raise IntegrityError(f"audit entry {checkpoint.seq}, the checkpoint that says where the trail starts, is missing")
     if head is not None and checkpoint is not None and head.seq <= checkpoint.pruned_through:
         head_seen = True  # an old head: its entry was pruned, as the checkpoint, signed after it, says
     return _finish(walk, last, head, head_seen, checkpoint)
+
+
+def _entries(walk: _Walk, rows: Iterable[TrailRow], expected: int, head: Head | None) -> tuple[int | None, bool]:
+    """The walk's hot loop (hundreds of thousands of entries): the common entry (no signature, no slot action)
+    is handled inline; the rest goes to ``_Walk``. The encoding is ``audit.canonical``'s."""
+    sha, kept, fieldsets = hashlib.sha256, walk.states, walk.fieldsets
+    last, head_seen, chain = None, head is None, walk.hash
+    try:
+        for row in rows:
+            seq, at, actor, action, member_id, fields, policy, detail, state, stored, sig, mac = row
+            if seq != expected:
+                raise IntegrityError(f"audit entry {expected} is missing or out of order (found {seq})")
+            try:
+                if member_id == "" or detail == "":
+                    raise ValueError
+                text = "\n".join((str(seq), str(at), actor, action, "" if member_id is None else member_id,
+                                  "" if fields is None else fieldsets[fields], policy.hex(), "" if detail is None else detail,
+                                  "" if state is None else state.hex()))
+                chain = sha(chain + text.encode()).digest()
+            except (TypeError, ValueError, AttributeError, KeyError):
+                raise IntegrityError(f"audit entry {seq} is malformed") from None
+            if stored is not None and stored != chain[: len(stored)]:
+                raise IntegrityError(f"audit entry {seq} was edited, deleted or reordered: its hash does not follow from the entries before it")
+            walk.hash = chain
+            if mac is not None:
+                walk.legacy(row)
+            elif sig is None and actor == walk.actor and action not in SLOT_ACTIONS and action != "erase" and member_id:
+                if state is not None and kept is not None:
+                    kept[member_id] = (state, seq)
+            else:
+                walk.signed(row)
+            if head is not None and seq == head.seq:
+                if head.hash not in (chain.hex(), (mac or b"").hex()):
+                    raise IntegrityError(f"audit entry {seq} differs from the head kept outside the file")
+                head_seen = True
+            last, expected = seq, expected + 1
+    except IntegrityError:
+        walk.at = expected
+        raise
+    return last, head_seen
 
 
 def _finish(walk: _Walk, last: int | None, head: Head | None, head_seen: bool, checkpoint: Checkpoint | None = None) -> Trail:
@@ -279,22 +312,53 @@ def _finish(walk: _Walk, last: int | None, head: Head | None, head_seen: bool, c
     return Trail(Head(last, walk.hash.hex()), walk.states, walk.erased, walk.slots, walk.slots_state, walk.anchored, checkpoint)
 
 
-def check_members(trail: Trail, columns: list[str], rows: Iterator[tuple[Any, ...]]) -> int:
-    """Every member's row must be the one its last entry committed to; every member with entries must exist or be erased."""
-    seen = 0
-    pending = dict(trail.states)
+def check_members(trail: Trail, columns: list[str], rows: Iterable[tuple[Any, ...]], states: Iterable[tuple[str, int, bytes]]) -> int:
+    """Every member's row must be the one its last entry committed to; every member with entries must exist or be erased.
+
+    ``rows`` come in member-id order and ``states`` (member id, seq, state of
+    every entry that commits to a row) in the order of their ids' first
+    ``STATE_PREFIX`` characters, then seq: both from indexes, so the two are
+    merged a few entries at a time and memory stays flat in the register.
+    """
+    seen, missing = 0, []
     digest, key = member_digester(columns), columns.index("member_id")
+    groups = _last_states(states, trail.erased)
+    prefix, group = next(groups, (None, {}))
     for row in rows:
         member_id = row[key]
-        committed = pending.pop(member_id, None)
+        while prefix is not None and prefix < str(member_id)[:STATE_PREFIX]:
+            missing.extend((seq, gone) for gone, (_, seq) in group.items())
+            prefix, group = next(groups, (None, {}))
+        committed = group.pop(member_id, None) if prefix == str(member_id)[:STATE_PREFIX] else None
         if committed is None:
             raise IntegrityError(f"member {member_id} has no entry in the audit trail: the row was added by hand")
         if digest(row) != committed[0]:
             raise IntegrityError(f"the row of {member_id} does not match its last audit entry {committed[1]}: it was changed by hand")
         seen += 1
-    for member_id, (_, seq) in sorted(pending.items(), key=lambda item: item[1][1]):
+    for _, rest in [(prefix, group), *groups]:
+        missing.extend((seq, gone) for gone, (_, seq) in rest.items())
+    if missing:
+        seq, member_id = min(missing)
         raise IntegrityError(f"member {member_id} was deleted by hand: its last audit entry is {seq} and it was never erased")
     return seen
+
+
+def _last_states(states: Iterable[tuple[str, int, bytes]], erased: dict[str, int]) -> Iterator[tuple[str, dict[str, tuple[bytes, int]]]]:
+    """The entries grouped by their ids' prefix: each member's last state and its seq, unless an erasure came after it."""
+    prefix, group = None, {}
+    for member_id, seq, state in states:
+        if member_id is None:
+            continue  # the slot table's state
+        if member_id[:STATE_PREFIX] != prefix:
+            if group:
+                yield prefix, group  # type: ignore[misc]
+            prefix, group = member_id[:STATE_PREFIX], {}
+        if erased.get(member_id, 0) > seq:
+            group.pop(member_id, None)
+        else:
+            group[member_id] = (state, seq)
+    if group:
+        yield prefix, group  # type: ignore[misc]
 
 
 def check_slots(trail: Trail, rows: list[dict[str, Any]]) -> None:

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from .audit import STATE_PREFIX
 from .errors import IntegrityError
 
 if TYPE_CHECKING:
@@ -27,7 +28,6 @@ if TYPE_CHECKING:
 
 DIGEST_BYTES = 16
 # Index keys, written exactly so in the queries that use them (storage_members, storage_trail).
-STATE_PREFIX = 9  # "M" and 8 of the id's random characters: 40 bits
 STATE_KEY = f"substr(member_id, 1, {STATE_PREFIX})"
 STATUS_RANKS = {"applicant": 0, "member": 1, "rejected": 2}  # any other status ranks after them
 STATUS_RANK = f"(CASE status {' '.join(f'WHEN {status!r} THEN {rank}' for status, rank in STATUS_RANKS.items())} ELSE {len(STATUS_RANKS)} END)"

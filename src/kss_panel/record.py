@@ -9,6 +9,7 @@ rejected value: they may hold personal data.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Callable, Iterable
@@ -83,9 +84,11 @@ def normalise_email(value: str) -> str:
 
 def normalise_phone(value: str) -> str:
     """The number in E.164 (Finland the default region); ValueError if it is not a valid phone number."""
+    fast = FINNISH_E164.fullmatch(value)
+    if fast is not None and all((not lengths or len(fast[1]) in lengths) and pattern.fullmatch(fast[1]) for lengths, pattern in _finnish_mobile()):
+        return value  # what phonenumbers.is_valid_number says of it, in its own metadata's terms (the common case)
     import phonenumbers
 
-    fast = FINNISH_E164.fullmatch(value)
     if fast is not None:
         number = phonenumbers.PhoneNumber(country_code=358, national_number=int(fast[1]))
     else:
@@ -96,6 +99,16 @@ def normalise_phone(value: str) -> str:
     if not phonenumbers.is_valid_number(number):
         raise ValueError("is not a valid phone number")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+@functools.cache
+def _finnish_mobile() -> list[tuple[frozenset[int], re.Pattern[str]]]:
+    """phonenumbers' own description of a valid Finnish number (possible lengths, pattern) and of a mobile one:
+    a national number that fits both is valid for Finland whatever else it might be."""
+    import phonenumbers
+
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region("FI")
+    return [(frozenset(desc.possible_length), re.compile(desc.national_number_pattern)) for desc in (metadata.general_desc, metadata.mobile)]
 
 
 def normalise_customer_number(value: str) -> str:

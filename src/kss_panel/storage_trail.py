@@ -14,10 +14,10 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from .audit import Head, Link
+from .audit import STATE_PREFIX, Head, Link
 from .audit_verify import CHECKPOINT, Checkpoint, Trail, TrailRow, check_members, check_slots, verify_chain
 from .errors import IntegrityError
-from .migrations import STATE_KEY, STATE_PREFIX
+from .migrations import STATE_KEY
 
 STATE_CHUNK = 500
 TRAIL_COLUMNS = ("seq", "at", "actor", "action", "member_id", "fields", "policy", "detail", "state", "hash", "sig", "mac")
@@ -100,13 +100,17 @@ class TrailTables:
     def fieldsets(self) -> dict[int, str]:
         return dict(self.conn.execute("SELECT id, paths FROM fieldsets").fetchall())
 
-    def verify_trail(self, register_id: str, *, head: Head | None = None, legacy_key: bytes | None = None) -> Trail:
-        """Verify the chain and signatures (no key needed once upgraded), then every row against it."""
-        trail = verify_chain(register_id, self.trail_rows(), self.fieldsets(), legacy_key=legacy_key, head=head, checkpoint=self.checkpoint())
+    def verify_trail(self, register_id: str, *, head: Head | None = None, legacy_key: bytes | None = None, states: bool = False) -> Trail:
+        """Verify the chain and signatures (no key needed once upgraded), then every row against it; with ``states``
+        the trail keeps each member's last state (``Trail.states``)."""
+        trail = verify_chain(register_id, self.trail_rows(), self.fieldsets(), legacy_key=legacy_key, head=head,
+                             checkpoint=self.checkpoint(), states=states)
         if trail.upgraded:
             check_slots(trail, self.slots())  # type: ignore[attr-defined]
-            cursor = self.conn.execute("SELECT * FROM members")
-            check_members(trail, [column[0] for column in cursor.description], cursor)
+            cursor = self.conn.execute("SELECT * FROM members ORDER BY member_id")
+            # Each member's entries, in the order of the state index (no sort): see check_members.
+            entries = self.conn.execute(f"SELECT member_id, seq, state FROM audit WHERE state IS NOT NULL ORDER BY {STATE_KEY}, seq")
+            check_members(trail, [column[0] for column in cursor.description], cursor, entries)
         return trail
 
     def trail_rows(self, through: int | None = None) -> Iterator[TrailRow]:

@@ -92,9 +92,9 @@ def prune_trail(session: Session, now: datetime) -> int:
         through = _trail_cutoff(session, local_date(now))
         if through is None:
             return 0
-        whole = store.verify_trail(session.register_id)
+        whole = store.verify_trail(session.register_id, states=True)
         cut = verify_chain(session.register_id, store.trail_rows(through), store.fieldsets(), checkpoint=store.checkpoint())
-        for member_id, (_, seq) in sorted(whole.states.items()):
+        for member_id, (_, seq) in sorted((whole.states or {}).items()):
             if seq <= through:
                 store.dirty_members.add(member_id)
                 session.audit(now, "state", member_id)

@@ -1,0 +1,96 @@
+"""The Ed25519 checks of ``audit verify``, on a second core when a trail has many signatures.
+
+Verifying one signature costs about 100 µs here, some thirty times what the
+walk spends on an entry, and a trail of single commands (each ``show`` is one)
+has a signature every entry or two. So once a walk has met ``parallel_from``
+signatures, it hands them in batches to a forked process and walks on; at the
+end, or at its first problem, it collects the answers. Every signature is
+still verified: the walk only stops waiting for each. The answer is the first
+signature that does not verify, which the walk then explains (who signed it
+instead). Only public keys, signatures and the messages signed (hashes) cross
+over.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections import deque
+from concurrent.futures import Future, ProcessPoolExecutor
+from typing import Any, NamedTuple
+
+from .crypto_pk import Verifiers
+
+BATCH = 256  # signatures a batch
+AHEAD = 8  # batches in the worker before the walk waits for the oldest
+
+
+class Check(NamedTuple):
+    seq: int
+    verifier: bytes
+    signature: bytes
+    message: bytes
+    context: Any  # what the walk needs to explain a failure (the slots as they stood)
+
+
+class SignatureChecks:
+    """Signatures to verify, in trail order: at once for the first ``parallel_from``, then in a worker process."""
+
+    def __init__(self, parallel_from: int = 512) -> None:
+        self.parallel_from = parallel_from
+        self.seen = 0
+        self.verifiers = Verifiers()
+        self.batch: list[Check] = []
+        self.sent: deque[tuple[Future[list[bool]], list[Check]]] = deque()
+        self.pool: ProcessPoolExecutor | None = None
+        self.failed: Check | None = None
+
+    def add(self, check: Check) -> Check | None:
+        """Verify ``check`` (now or later); the first failure found so far, if any."""
+        self.seen += 1
+        if self.pool is None and (self.seen <= self.parallel_from or not _can_fork()):
+            return None if self.verifiers.verify(check.verifier, check.signature, check.message) else check
+        if self.pool is None:
+            self.pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
+        self.batch.append(check)
+        if len(self.batch) >= BATCH:
+            self._send()
+        while len(self.sent) > AHEAD and self.failed is None:
+            self._receive()
+        return self.failed
+
+    def first_failure(self, before: int | None = None) -> Check | None:
+        """Every answer collected: the first signature (before entry ``before``) that did not verify."""
+        if self.batch:
+            self._send()
+        while self.sent and self.failed is None:
+            self._receive()
+        self.close()
+        if self.failed is not None and (before is None or self.failed.seq < before):
+            return self.failed
+        return None
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool = None
+        self.sent.clear()
+
+    def _send(self) -> None:
+        assert self.pool is not None
+        batch, self.batch = self.batch, []
+        self.sent.append((self.pool.submit(_verify, [(c.verifier, c.signature, c.message) for c in batch]), batch))
+
+    def _receive(self) -> None:
+        future, batch = self.sent.popleft()
+        self.failed = next((check for check, good in zip(batch, future.result(), strict=True) if not good), None)
+
+
+def _can_fork() -> bool:
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
+_verifiers = Verifiers()  # in the worker: each signer's key loaded once
+
+
+def _verify(batch: list[tuple[bytes, bytes, bytes]]) -> list[bool]:
+    return [_verifiers.verify(verifier, signature, message) for verifier, signature, message in batch]
