@@ -240,6 +240,20 @@ def test_applicants_never_appear(panel: Register) -> None:
         assert "Elsa" not in out.read_text()
 
 
+def test_every_admitted_member_is_read_once_with_their_last_committed_state(panel: Register) -> None:
+    """One query reads the admitted members' rows and the state the trail last committed to for each: no member is
+    looked up again, and the trail is not asked a few hundred members at a time."""
+    statements: list[str] = []
+    with panel.session() as session:
+        session.store.conn.set_trace_callback(statements.append)
+        data = disclosure.disclose(session, "panel-mailer", "communication", NOW, out=panel.dir / "once.csv")
+        session.store.conn.set_trace_callback(None)
+    assert data["members"] > 1
+    reads = [s for s in statements if re.search(r"FROM (members|audit)\b", s) and s.lstrip().upper().startswith("SELECT")]
+    assert len(reads) == 2 and "FROM members m WHERE status = 'member'" in reads[0], reads  # the members, then the trail's last link
+    assert reads[1].startswith("SELECT seq, at, hash, mac FROM audit")
+
+
 def test_a_register_of_applicants_only_gives_a_header_and_no_rows(make_register: Callable[..., Register]) -> None:
     reg = make_register({"anna": PEOPLE["anna"]})
     out = reg.dir / "out.csv"

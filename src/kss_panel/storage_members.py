@@ -44,6 +44,22 @@ def split_digests(joined: bytes | None) -> list[bytes]:
     return [joined[i : i + DIGEST_BYTES] for i in range(0, len(joined), DIGEST_BYTES)]
 
 
+def dated_condition(conditions: list[tuple[str, str, str | None, str]]) -> tuple[str, list[str]]:
+    """A condition on members (and its parameters) that holds where, for any (status, clock, fallback clock, day)
+    given, the member has that status and the clock's date (or else the fallback's) is on or before the day.
+
+    What a retention plan needs to look at: a member no rule could make due is not passed on. (No conditions: none.)
+    """
+    clauses, params = [], []
+    for status, clock, fallback, day in conditions:
+        if clock not in MEMBER_COLUMNS or (fallback is not None and fallback not in MEMBER_COLUMNS):
+            raise ValueError(f"not a date column of members: {clock!r}, {fallback!r}")
+        start = f"coalesce(nullif({clock}, ''), nullif({fallback}, ''))" if fallback else f"nullif({clock}, '')"
+        clauses.append(f"(status = ? AND {start} <= ?)")
+        params += [status, day]
+    return " OR ".join(clauses) or "0", params
+
+
 class MemberTables:
     """Members, lookups, suppressions, erasures, disclosures and requests; mixed into ``Store``."""
 
@@ -84,25 +100,6 @@ class MemberTables:
             query = f"SELECT {', '.join(MEMBER_COLUMNS)} FROM members WHERE {STATUS_RANK} = ? AND +status = ? ORDER BY {APPLIED_DAY}, rowid"
             params = (STATUS_RANKS.get(status, len(STATUS_RANKS)), status)
         yield from rows_of(self.conn.execute(query, params))
-
-    def dated_members(self, conditions: list[tuple[str, str, str | None, str]]) -> Iterator[dict[str, Any]]:
-        """Members' plain columns where, for any (status, clock, fallback clock, day) given, the member has that
-        status and the clock's date (or else the fallback's) is on or before the day; in the order they were
-        enrolled (one pass over the table, nothing sorted).
-
-        What a retention plan needs to look at: a member no rule could make due is not passed on.
-        """
-        clauses, params = [], []
-        for status, clock, fallback, day in conditions:
-            if clock not in MEMBER_COLUMNS or (fallback is not None and fallback not in MEMBER_COLUMNS):
-                raise ValueError(f"not a date column of members: {clock!r}, {fallback!r}")
-            start = f"coalesce(nullif({clock}, ''), nullif({fallback}, ''))" if fallback else f"nullif({clock}, '')"
-            clauses.append(f"(status = ? AND {start} <= ?)")
-            params += [status, day]
-        if not clauses:
-            return iter(())
-        query = f"SELECT {', '.join(MEMBER_COLUMNS)} FROM members WHERE {' OR '.join(clauses)}"
-        return rows_of(self.conn.execute(query, params))
 
     def count_members(self) -> int:
         return int(self.conn.execute("SELECT count(*) FROM members").fetchone()[0])
