@@ -352,6 +352,22 @@ def test_a_purge_reads_each_due_member_once(boundaries: Register) -> None:
     assert not [s for s in statements if "FROM audit WHERE seq IN" in s]  # no second look-up of the rows' states
 
 
+def test_a_purge_deletes_in_key_order(boundaries: Register) -> None:
+    """The erased members' lookup rows, member rows and erasure rows are visited in their keys' order, so each page of
+    a table or index is written once however many members a batch erases (not once per member)."""
+    statements: list[str] = []
+    with boundaries.session(key="cron") as session:
+        session.store.conn.set_trace_callback(statements.append)
+        plan = lifecycle.purge(session, NOW)
+        session.store.conn.set_trace_callback(None)
+    digests = [s.split("digest = ")[1].split(" ")[0] for s in statements if s.startswith("DELETE FROM lookups")]
+    erasures = [s.split("VALUES ('")[1].split("'")[0] for s in statements if s.startswith("INSERT OR REPLACE INTO erasures")]
+    deleted = [re.findall(r"'(M[^']*)'", s) for s in statements if s.startswith("DELETE FROM members")]
+    assert len(digests) > 3 * plan.total // 2 and digests == sorted(digests)
+    assert len(erasures) == plan.total and erasures == sorted(erasures)
+    assert [member_id for chunk in deleted for member_id in chunk] == sorted(erasures)
+
+
 # --- the command line -----------------------------------------------------------------------------------------
 
 
