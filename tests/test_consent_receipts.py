@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from kss_panel.policy_schema import dump
 from kss_panel.receipts import current_versions, wording_version
 from support import CONSENTS, Register, assert_failure, canaries, person, record
 
@@ -69,7 +70,7 @@ def test_an_import_of_applications_records_the_import_channel(reg: Register) -> 
     assert lines == {"eero@example.fi": [line(reg, "given", "sms_marketing", "import")], "ella@example.fi": []}
     # Every wording the import recorded under is kept, with its text.
     kept = dict(((consent, version), json.loads(text)) for consent, version, text in reg.sql("SELECT consent, version, text FROM consent_wordings"))
-    assert kept[("sms_marketing", version(reg, "sms_marketing"))] == reg.policies.register.consents["sms_marketing"].text.model_dump()
+    assert kept[("sms_marketing", version(reg, "sms_marketing"))] == dump(reg.policies.register.consents["sms_marketing"].text)
 
 
 def test_consent_gives_and_withdraws_with_a_receipt_each_and_none_without_a_change(reg: Register) -> None:

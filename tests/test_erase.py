@@ -12,13 +12,14 @@ import json
 import stat
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 from typer.testing import Result
 
-from kss_panel.services import disclosure, lifecycle
-from support import Register, assert_failure, canaries, found, record
+from kss_panel.services import disclosure, intake, lifecycle
+from support import NOW, Register, assert_failure, canaries, found, record
 from support import BROR as SUPPORT_BROR
 from support import ILMA as SUPPORT_ILMA
 
@@ -223,6 +224,20 @@ def test_suppressed_person_who_applies_again_is_flagged(reg: Register, contact: 
     assert reg.audit()[-1] == {"action": "enrol", "member_id": data["member_id"], "fields": reg.audit()[-1]["fields"],
                                "detail": {"suppression_match": True}}
     assert reg.json("show", data["member_id"])["suppression_match"] == 1
+
+
+@pytest.mark.parametrize("workers", [0, 1], ids=["here", "worker-process"])
+def test_an_import_flags_a_suppressed_person_and_the_trail_commits_to_the_flagged_row(reg: Register, tmp_path: Path, workers: int) -> None:
+    """The worker digests each row as unflagged; a row flagged here is digested again (audit verify checks it)."""
+    assert reg.run("erase", reg.ids["ilma"], "--reason", "request", "--suppress").exit_code == 0
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text(json.dumps(reapplication(phone="+358401112345")) + "\n" + json.dumps({**reapplication(), "customer_number": "71235000",
+                    "contact": {**reapplication()["contact"], "email": "toinen@example.fi"}}) + "\n", encoding="utf-8")
+    with reg.session() as session:
+        counts = intake.import_file(session, str(rows), NOW, workers=workers)
+    assert counts["imported"] == 2 and counts["flagged"] == 1
+    assert reg.sql("SELECT count(*) FROM members WHERE suppression_match = 1") == [(1,)]
+    assert reg.run("audit", "verify").exit_code == 0
 
 
 def test_suppression_keeps_hashes_only(reg: Register) -> None:

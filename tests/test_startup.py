@@ -13,6 +13,7 @@ import typer
 
 from kss_panel import cli
 from kss_panel.cli import app
+from support import POLICIES_DIR as SHIPPED
 
 
 def _registered_by() -> dict[str, set[str]]:
@@ -83,3 +84,18 @@ def test_pydantic_plugins_are_never_loaded() -> None:
     done = subprocess.run([sys.executable, "-c", "import os, kss_panel; print(os.environ['PYDANTIC_DISABLE_PLUGINS'])"],
                           capture_output=True, text=True, check=True, env={"PYDANTIC_DISABLE_PLUGINS": ""})
     assert done.stdout.strip() == "__all__"
+
+
+def test_show_and_loading_the_policies_never_import_pydantic() -> None:
+    """The policy files are validated by policy_schema: only a command that validates a record imports pydantic."""
+    script = (
+        "import json, sys\n"
+        "from pathlib import Path\n"
+        "from kss_panel import cli\n"
+        "from kss_panel.policy_files import load_policies\n"
+        "cli.registered(['show', 'M1'])\n"
+        f"policies = load_policies(Path({str(SHIPPED)!r}))\n"
+        "print(json.dumps({'rules': len(policies.retention.rules), 'pydantic': sorted(m for m in sys.modules if m.split('.')[0] == 'pydantic')}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert json.loads(done.stdout) == {"rules": 4, "pydantic": []}

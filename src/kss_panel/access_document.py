@@ -14,6 +14,7 @@ from typing import Any
 
 from .model import OBJECTION_ARTICLES, OBJECTIONS, objection_against
 from .policy import Policies, Recipient
+from .policy_schema import dump
 from .record import flatten
 from .retention import next_due
 
@@ -77,7 +78,7 @@ def _controller(policies: Policies, language: str) -> dict[str, Any]:
         "contact_person": {"name": person.name, "role": person.role.get(language), "email": person.email},
     }
     if controller.data_protection_officer is not None:
-        found["data_protection_officer"] = controller.data_protection_officer.model_dump()
+        found["data_protection_officer"] = dump(controller.data_protection_officer)
     return found
 
 

@@ -174,7 +174,7 @@ def _rights(policies: Policies, t: dict[str, str], language: str) -> list[tuple[
 def _retention(policies: Policies, t: dict[str, str], language: str) -> list[Block]:
     retention = policies.retention
     rules = [rule.description.get(language) for rule in retention.rules]
-    kept = [kind.description.get(language) for _, kind in retention.records]
+    kept = [kind.description.get(language) for _, kind in retention.records.items()]
     held = p(t["restricted_hold"]) if retention.restricted == "hold" else None
     return [block for block in (h3(t["status_rules"]), ul(rules), h3(t["records_heading"]), ul(kept), held) if block]
 
@@ -184,7 +184,7 @@ def _time_limits(policies: Policies, t: dict[str, str], language: str) -> Block:
     rows = [(labels.word(labels.STATUSES, rule.status, language).capitalize(), labels.period(rule.period, language), rule.description.get(language))
             for rule in retention.rules]
     rows += [(labels.word(labels.RECORD_KINDS, name, language), labels.period(kind.period, language), kind.description.get(language))
-             for name, kind in retention.records]
+             for name, kind in retention.records.items()]
     return table((t["kept"], t["period"], t["description"]), rows)
 
 

@@ -15,8 +15,9 @@ import yaml
 
 from .crypto import sha256_hex
 from .errors import PolicyError
-from .policy import POLICY_FILES, Policies, validate
+from .policy import POLICY_FILES, Policies
 from .policy_checks import cross_check
+from .policy_schema import validate
 from .policy_surveys import SurveyPolicy
 
 # The safe loader builds plain data, never objects; libyaml's when present, for speed.

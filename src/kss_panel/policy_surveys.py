@@ -3,16 +3,15 @@ invitation, how often a member may be asked, which fields may be used to draw a 
 prize draw needs. Its schema, and the checks that tie it to the other policy files.
 """
 
-from __future__ import annotations
-
+import dataclasses
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, StringConstraints
+from .policy import DisclosurePolicy, Period, RegisterPolicy, RetentionPolicy, Slug, field_paths, field_specs
+from .policy_schema import Rule
 
-from .policy import DisclosurePolicy, Period, RegisterPolicy, RetentionPolicy, Slug, Strict, field_paths, field_specs
-
-FieldPath = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_.]{1,80}$")]
+FieldPath = Annotated[str, Rule(pattern=r"^[a-z0-9_.]{1,80}$")]
 Finding = tuple[str, tuple[Any, ...], str]
 # The field types a sample may be stratified or filtered by: a closed set of values, numbers that bin, or
 # postal codes, which group by their leading digits (the postal area). Free text, names and lookups never.
@@ -21,28 +20,31 @@ NUMERIC = ("integer", "birth_year", "score")
 YEAR_DAYS = 366
 
 
-class Rest(Strict):
+@dataclass(frozen=True, kw_only=True)
+class Rest:
     """How often one member may be invited, over every survey: a rest period between two invitations,
     and a most in any twelve months."""
 
-    days: Annotated[int, Field(ge=0, le=3650)]
-    per_year: Annotated[int, Field(ge=1, le=366)]
+    days: Annotated[int, Rule(ge=0, le=3650)]
+    per_year: Annotated[int, Rule(ge=1, le=366)]
 
 
-class DrawPolicy(Strict):
+@dataclass(frozen=True, kw_only=True)
+class DrawPolicy:
     """A prize draw among a survey's respondents: the purpose it serves, and the consent an entrant must hold."""
 
     purpose: Slug
     consent: Slug
 
 
-class SurveyPolicy(Strict):
+@dataclass(frozen=True, kw_only=True)
+class SurveyPolicy:
     version: Literal[1]
     recipient: Slug
     purpose: Slug
-    fields: Annotated[list[FieldPath], Field(min_length=1, max_length=100)]
+    fields: Annotated[list[FieldPath], Rule(min_length=1, max_length=100)]
     rest: Rest
-    strata: Annotated[list[FieldPath], Field(max_length=100)] = []
+    strata: Annotated[list[FieldPath], Rule(max_length=100)] = dataclasses.field(default_factory=list)
     draws: DrawPolicy
 
 

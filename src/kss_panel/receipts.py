@@ -22,6 +22,7 @@ from typing import Any
 
 from .crypto import sha256
 from .policy import Localised, RegisterPolicy
+from .policy_schema import dump
 
 # How a change reached the register: an officer's command (consent, update), an import of applications
 # from the website, an enrolment form (enrol --file), the member's own changes on the website (import --updates).
@@ -33,7 +34,7 @@ Event = dict[str, Any]
 
 def wording_version(text: Localised | dict[str, str]) -> str:
     """The version of a consent's wording: a hash of its three texts (fi, sv, en), so any edit is a new version."""
-    texts = text.model_dump() if isinstance(text, Localised) else dict(text)
+    texts = dump(text) if isinstance(text, Localised) else dict(text)
     canonical = json.dumps(texts, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return sha256(b"kss-panel consent wording\n" + canonical.encode()).hex()[:VERSION_CHARS]
 

@@ -208,7 +208,7 @@ def policies(console: Console, policies: Policies) -> None:
     )
     table(
         console,
-        [{"record": name.replace("_", " "), "period": describe(kept.period)} for name, kept in policies.retention.records],
+        [{"record": name.replace("_", " "), "period": describe(kept.period)} for name, kept in policies.retention.records.items()],
         ["record", "period"],
         title="records kept beside members' data",
     )

@@ -38,13 +38,14 @@ def policy_show(call: Call) -> None:
     Example: kss-panel policy show --json
     """
     from .. import render
+    from ..policy_schema import dump
 
     policies = call.policies
     data = {
         "hash": policies.hash,
-        "register": policies.register.model_dump(mode="json", by_alias=True),
-        "retention": policies.retention.model_dump(mode="json", exclude_none=True),
-        "disclosure": policies.disclosure.model_dump(mode="json", exclude_none=True),
-        "surveys": policies.surveys.model_dump(mode="json"),
+        "register": dump(policies.register, by_alias=True),
+        "retention": dump(policies.retention, exclude_none=True),
+        "disclosure": dump(policies.disclosure, exclude_none=True),
+        "surveys": dump(policies.surveys),
     }
     call.emit(data, lambda: render.policies(stdout, policies))

@@ -206,7 +206,7 @@ def _prepare(session: Session, staging: Staging, rows: Iterable[Row], now: datet
         for batch in prepare(_batches(rows)):
             digests = [digest for prepared in batch for digest in prepared.lookups.values()]
             taken = staging.holds(digests) | session.store.held(digests) if digests else set()
-            for line, problems, lookups, fields, row, given in batch:
+            for line, problems, lookups, fields, row, given, state in batch:
                 counts["rows"] += 1
                 if not problems:
                     # A value of a member, or of an earlier row of the file that is imported: the first row with it is.
@@ -219,7 +219,8 @@ def _prepare(session: Session, staging: Staging, rows: Iterable[Row], now: datet
                 complete_member(session, row, lookups, check_suppressions=suppressions)
                 counts["flagged"] += bool(row["suppression_match"])
                 counts["imported"] += 1
-                staging.add(line, row, [lookups[kind] for kind in sorted(lookups)], fields, details[row["suppression_match"]], member_digest(row))
+                state = member_digest(row) if row["suppression_match"] else state  # the worker's digest, unless flagged here
+                staging.add(line, row, [lookups[kind] for kind in sorted(lookups)], fields, details[row["suppression_match"]], state)
 
 
 def _batches(rows: Iterable[Row]) -> Iterator[list[Row]]:

@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from datetime import date
 from typing import Any, NamedTuple
 
+from ..audit import member_digest
 from ..errors import InvalidInput
 from ..receipts import Event
 from ..record import RecordSchema, field_paths_of
@@ -40,6 +41,7 @@ class Prepared(NamedTuple):
     fields: str  # the comma-joined names of the fields the record fills
     row: dict[str, Any] | None  # the sealed row (its record and consent receipt boxed); None for an invalid row
     given: tuple[str, ...]  # the consents the application gives
+    state: bytes  # the row's digest for the trail, as it stands when no suppression matches (``audit.member_digest``)
 
 
 Preparer = Callable[[Iterable[list[Row]]], Iterator[list[Prepared]]]
@@ -57,12 +59,14 @@ def prepare(schema: RecordSchema, vault: Vault, today: date, receipt_of: Receipt
             except InvalidInput as exc:
                 problems = exc.problems
         if problems:
-            prepared.append(Prepared(line, problems, {}, "", None, ()))
+            prepared.append(Prepared(line, problems, {}, "", None, (), b""))
             continue
         receipt = receipt_of(record)
         row = vault.new_member(record, applied_at or today, today, receipt)
         given = tuple(receipt["given"]) if receipt is not None and "given" in receipt else ()
-        prepared.append(Prepared(line, [], vault.lookups(record), ",".join(field_paths_of(record)), row, given))
+        lookups = vault.lookups(record)
+        row.update(suppression_match=None, lookup_digests=b"".join(lookups[kind] for kind in sorted(lookups)))
+        prepared.append(Prepared(line, [], lookups, ",".join(field_paths_of(record)), row, given, member_digest(row)))
     return prepared
 
 

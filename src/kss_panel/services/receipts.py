@@ -16,6 +16,7 @@ from typing import Any
 
 from ..errors import IntegrityError
 from ..model import OBJECTIONS, STATUSES, local_date, member_order, one_of
+from ..policy_schema import dump
 from ..receipts import Event, consent_change, current_versions, enrolment_receipt, history, outdated, receipt, standing, wording_version
 from .session import Session, plain
 
@@ -50,7 +51,7 @@ def keep_wordings(session: Session, names: Iterable[str], now: datetime) -> None
     """Keep the wording of each consent named, as the policy states it now, under its version (once)."""
     consents = session.policies.register.consents
     session.store.keep_wordings(
-        [(name, wording_version(consents[name].text), consents[name].text.model_dump()) for name in sorted(set(names))],
+        [(name, wording_version(consents[name].text), dump(consents[name].text)) for name in sorted(set(names))],
         local_date(now).isoformat(),
     )
 
