@@ -310,7 +310,7 @@ def test_restore_removes_again_every_slot_removed_since_and_rotates(machines: Re
     assert old_data is not None
     for member_id, wrapped in machines.sql("SELECT member_id, wrapped_dek FROM members"):
         with pytest.raises(crypto.InvalidToken):
-            crypto.open_sealed(old_data, wrapped, ("dek", str(machines.sql("SELECT value FROM meta WHERE key = 'register_id'")[0][0]), member_id))
+            crypto.unwrap(old_data, wrapped, ("dek", str(machines.sql("SELECT value FROM meta WHERE key = 'register_id'")[0][0]), member_id))
     assert machines.cli("audit", "verify").exit_code == 0
     assert machines.run("backup", str(machines.dir / "after.db"), key="cron").exit_code == 0
 

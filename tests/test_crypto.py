@@ -3,10 +3,12 @@
 Vector files (agreed format, written by tests/vectors/generate.py):
   seal.json          [{"desc", "key", "nonce", "context": [str], "plaintext", "box"}]  (bytes as hex)
   invalid.json       [{"desc", "key", "context": [str], "box"}]
+  wrap.json          wrapped keys, unpadded (61 bytes; a 93-byte one sealed padded by an earlier build), and invalid ones
   legacy.json        format 1 boxes (frozen), in seal.json's shape: open_legacy opens them
   grant.json         [{"desc", "private", "ephemeral", "nonce", "context", "payload", "grant"}]
   grant-invalid.json [{"desc", "private", "context", "grant"}]
   trail.json         [{"desc", "register_id", "fieldsets", "entries", "head" | "error"}]  (run in test_audit.py)
+  packing.json       [{"desc", "tag", "text", "plaintext"} | {"desc", "plaintext"}]  (run in test_packing.py)
 Every *.json file there is loaded and every case run; none is skipped. Each
 valid box and grant is also re-derived here straight from docs/crypto.md with
 AES-GCM, X25519 and HKDF, so the vectors pin the specification, not merely the
@@ -94,7 +96,7 @@ def load_vectors(names: tuple[str, ...] = BOX_FILES) -> list[Any]:
 
 def test_the_agreed_vector_files_exist_and_are_all_run() -> None:
     names = {path.name for path in VECTORS.glob("*.json")}
-    assert names == {*BOX_FILES, "grant.json", "grant-invalid.json", "trail.json"}
+    assert names == {*BOX_FILES, "wrap.json", "grant.json", "grant-invalid.json", "trail.json", "packing.json"}  # packing.json: test_packing.py
 
 
 @pytest.mark.parametrize(("filename", "case"), load_vectors())
@@ -120,6 +122,33 @@ def test_vector(filename: str | None, case: dict[str, Any] | None) -> None:
             crypto.open_sealed(key, box, context)
     else:
         pytest.fail(f"{filename}: case {case.get('desc')!r} has keys {sorted(case)}, not a seal or invalid vector")
+
+
+@pytest.mark.parametrize(("filename", "case"), load_vectors(("wrap.json",)))
+def test_wrap_vector(filename: str, case: dict[str, Any]) -> None:
+    key, box, context = bytes.fromhex(case["key"]), bytes.fromhex(case["box"]), tuple(case["context"])
+    if set(case) == INVALID_KEYS:
+        with pytest.raises(crypto.InvalidToken):
+            crypto.unwrap(key, box, context)
+        return
+    assert set(case) == SEAL_KEYS
+    nonce, wrapped = bytes.fromhex(case["nonce"]), bytes.fromhex(case["plaintext"])
+    assert crypto.unwrap(key, box, context) == wrapped
+    if len(box) == 1 + 12 + 32 + 16:
+        assert crypto.wrap(key, wrapped, context, nonce=nonce) == box
+        assert bytes([2]) + nonce + AESGCM(key).encrypt(nonce, wrapped, spec_ad(case["context"])) == box, "vector disagrees with docs/crypto.md"
+    else:  # sealed padded, as builds before wrapping sealed keys
+        assert spec_seal(key, nonce, case["context"], wrapped) == box
+
+
+def test_a_wrapped_key_is_never_padded_and_only_a_key_is_wrapped() -> None:
+    box = crypto.wrap(KEY, bytes(range(100, 132)), CONTEXT)
+    assert len(box) == 61 and crypto.unwrap(KEY, box, CONTEXT) == bytes(range(100, 132))
+    for wrong in (b"", bytes(31), bytes(33)):
+        with pytest.raises(crypto.InvalidToken):
+            crypto.wrap(KEY, wrong, CONTEXT)
+    with pytest.raises(crypto.InvalidToken):  # a wrapped key is not a sealed box, and the other way round
+        crypto.open_sealed(KEY, box, CONTEXT)
 
 
 @pytest.mark.parametrize(("filename", "case"), load_vectors(("grant.json", "grant-invalid.json")))

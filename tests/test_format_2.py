@@ -21,8 +21,12 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
+from kss_panel import crypto, keyslots, packing
 from kss_panel.cli import app
 from kss_panel.migrations import SCHEMA_VERSION
+from kss_panel.policy_files import load_policies
+from kss_panel.services.session import unlock
+from kss_panel.vault import receipts_context, record_context
 from support import CANARY, CANARY_STRINGS, ILMA, PASSPHRASE, POLICIES_DIR, Clock, assert_clean_failure
 
 FIXTURE = Path(__file__).parent / "fixtures" / "v1"
@@ -256,3 +260,23 @@ def test_the_upgrade_adds_the_accountability_tables_and_what_came_before_receipt
     pending = old.json(old.as_key("desk", "notify", "list", "--json"))
     assert [(n["member_id"], n["recipient"], n["event"]) for n in pending] == [(VEIKKO_ID, "direct-marketing", "erased")]
     assert old.cli("audit", "verify").exit_code == 0
+
+
+def test_the_upgrade_seals_each_record_packed(old: Old) -> None:
+    """Format 1 kept a record as one box per category; the upgrade seals it as one box, packed with dictionary 1
+    (docs/crypto.md §4.1), and a consent given afterwards starts receipts packed with dictionary 2."""
+    shown = old.json(old.as_key("desk", "show", CANARY_ID, "--json"))
+    assert old.json(old.as_key("desk", "consent", CANARY_ID, "--give", "email_marketing", "--json"))
+    secret = crypto.parse_key_file((old.dir / "desk.key").read_text())
+    with unlock(old.db, load_policies(POLICIES_DIR), keyslots.Credentials(key_secret=secret), now=NOW) as session:
+        for member_id in (CANARY_ID, VEIKKO_ID):
+            row = session.store.member(member_id)
+            assert row is not None
+            record = crypto.open_sealed(session.vault.dek(row), row["box"], record_context(session.register_id, member_id))
+            assert record[0] == packing.RECORD
+        canary = session.store.member(CANARY_ID)
+        assert canary is not None
+        receipts = crypto.open_sealed(session.vault.dek(canary), canary["receipts"], receipts_context(session.register_id, CANARY_ID))
+        assert receipts[0] == packing.RECEIPTS
+    assert json.loads(packing.unpack(record))["customer_number"] == old.json(old.as_key("desk", "show", VEIKKO_ID, "--json"))["customer_number"]
+    assert shown["contact"] == CANARY["contact"]

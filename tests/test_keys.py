@@ -54,7 +54,7 @@ def opens_nothing(reg: Register, register_id: str, keys: keyslots.Keyring) -> No
     assert rows
     for member_id, wrapped, _box in rows:
         with pytest.raises(crypto.InvalidToken):
-            crypto.open_sealed(keys.data, wrapped, ("dek", register_id, member_id))
+            crypto.unwrap(keys.data, wrapped, ("dek", register_id, member_id))
     hasher = crypto.LookupHasher(keys.lookup)
     stored = {digest for (digest,) in reg.sql("SELECT digest FROM lookups")}
     for person in (AINO, VEIKKO):
@@ -92,9 +92,26 @@ def test_rotation_reopens_everything_for_the_remaining_officers(panel: Register)
     assert new_keys.data != old_keys.data and len(new_keys.lookup) == 2
     for member_id, wrapped in old_wrapped.items():
         with pytest.raises(crypto.InvalidToken):
-            crypto.open_sealed(new_keys.data, wrapped, ("dek", register_id(panel), member_id))  # type: ignore[arg-type]
+            crypto.unwrap(new_keys.data, wrapped, ("dek", register_id(panel), member_id))  # type: ignore[arg-type]
     opens_nothing(panel, register_id(panel), old_keys)
     assert panel.cli("audit", "verify").exit_code == 0
+
+
+def test_a_data_key_wrapped_padded_by_an_earlier_build_opens_and_rotation_wraps_it_unpadded(panel: Register) -> None:
+    """A member's DEK is wrapped unpadded (61 bytes: a key's length never varies); one wrapped padded (93 bytes), as
+    builds before did, opens as ever, and the next rotation wraps it unpadded."""
+    aino, veikko = panel.ids["aino"], panel.ids["veikko"]
+    assert {len(wrapped) for (wrapped,) in panel.sql("SELECT wrapped_dek FROM members")} == {61}
+    data = opened_keys(panel.db, "desk", keyslots.Credentials(key_secret=crypto.parse_key_file(panel.keys["desk"].read_text()))).data
+    assert data is not None
+    [(wrapped,)] = panel.sql("SELECT wrapped_dek FROM members WHERE member_id = ?", [aino])
+    context = ("dek", register_id(panel), aino)
+    padded = crypto.seal(data, crypto.unwrap(data, wrapped, context), context)
+    panel.sql("UPDATE members SET wrapped_dek = ? WHERE member_id = ?", [padded, aino])  # not in the row's digest: rotation rewrites it
+    assert len(padded) == 93 and panel.json("show", aino)["contact"] == AINO["contact"]
+    assert panel.run("key", "rotate").exit_code == 0
+    assert {len(wrapped) for (wrapped,) in panel.sql("SELECT wrapped_dek FROM members")} == {61}
+    assert panel.json("show", aino)["contact"] == AINO["contact"] and panel.json("show", veikko)["contact"] == VEIKKO["contact"]
 
 
 def test_a_removed_officer_with_an_old_copy_opens_nothing_afterwards(panel: Register) -> None:
@@ -182,7 +199,7 @@ def test_a_rotation_killed_half_way_leaves_the_old_keys_or_the_new_never_a_mix(m
     assert desk.data == old_data  # killed before the commit: the old keys, everywhere
     wrapped = reg.sql("SELECT member_id, wrapped_dek FROM members")
     for member_id, box in wrapped:
-        crypto.open_sealed(desk.data, box, ("dek", register_id(reg), member_id))  # every member under the same (old) key
+        crypto.unwrap(desk.data, box, ("dek", register_id(reg), member_id))  # every member under the same (old) key
     assert reg.cli("audit", "verify").exit_code == 0
     for name, contact in before.items():
         assert reg.json("show", reg.ids[name])["contact"] == contact
@@ -191,7 +208,7 @@ def test_a_rotation_killed_half_way_leaves_the_old_keys_or_the_new_never_a_mix(m
     new = opened_keys(reg.db, "desk", keyslots.Credentials(key_secret=crypto.parse_key_file(reg.keys["desk"].read_text())))
     assert new.data != old_data
     for member_id, box in reg.sql("SELECT member_id, wrapped_dek FROM members"):
-        crypto.open_sealed(new.data, box, ("dek", register_id(reg), member_id))  # type: ignore[arg-type]
+        crypto.unwrap(new.data, box, ("dek", register_id(reg), member_id))  # type: ignore[arg-type]
 
 
 # --- passphrase change ----------------------------------------------------------------------------------------

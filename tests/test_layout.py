@@ -27,7 +27,7 @@ LAYERS = {
         "storage", "storage_members", "storage_staging", "storage_trail", "migrations", "database", "files", "readers", "json_input",
         "writers", "reports", "config", "words", "labels", "documents", "access_document", "access_report", "notice", "notice_text",
         "policy_surveys", "sampling", "draws", "storage_surveys", "survey_files", "access_surveys",
-        "receipts", "storage_accountability", "breach", "portability", "access_accountability",
+        "receipts", "storage_accountability", "breach", "portability", "access_accountability", "packing",
     )},
     "crypto": 0,
     "crypto_pk": 0,

@@ -200,7 +200,7 @@ def test_a_box_from_another_register_fails(make_register: Callable[..., Register
     with other.session() as session:
         dek = crypto.random_key()
         forged = crypto.seal(dek, b'{"customer_number":"12345678"}', ("record", session.register_id, aino))
-        wrapped = crypto.seal(session.keys.data, dek, ("dek", session.register_id, aino))  # type: ignore[arg-type]
+        wrapped = crypto.wrap(session.keys.data, dek, ("dek", session.register_id, aino))  # type: ignore[arg-type]
     populated.sql("UPDATE members SET wrapped_dek = ? WHERE member_id = ?", [wrapped, aino])
     with populated.session() as session:
         with pytest.raises(IntegrityError):  # the wrapped key, not covered by the row digest, does not open

@@ -2,7 +2,8 @@
 
 The format is specified in docs/crypto.md and pinned by tests/vectors/. There
 are no options: AES-256-GCM with a random 96-bit nonce, plaintext padded to a
-multiple of 32 bytes, and associated data that names what the box is for.
+multiple of 32 bytes (but a wrapped key's, always 32 bytes), and associated
+data that names what the box is for.
 Every failure to open a box raises ``InvalidToken``. The asymmetric part
 (slot key pairs, sealing to a recipient, signatures) is in ``crypto_pk``.
 
@@ -127,18 +128,39 @@ class Sealer:
         """``open`` with the associated data already made (``extend_associated_data``)."""
         return self._open_with(box, associated, FORMAT_VERSION)
 
+    def wrap(self, key: bytes, context: Context, *, nonce: bytes | None = None) -> bytes:
+        """A 256-bit key (a member's DEK) sealed unpadded: a key's length never varies, so padding would hide nothing."""
+        if len(key) != KEY_BYTES:
+            raise InvalidToken("not a 256-bit key")
+        nonce = nonce if nonce is not None else os.urandom(NONCE_BYTES)
+        return bytes([FORMAT_VERSION]) + nonce + self._aead.encrypt(nonce, key, associated_data(*context))
+
+    def unwrap(self, box: bytes, context: Context) -> bytes:
+        return self.unwrap_bound(box, associated_data(*context))
+
+    def unwrap_bound(self, box: bytes, associated: bytes) -> bytes:
+        """The key ``wrap`` sealed; one sealed padded, as builds before ``wrap`` sealed keys, opens too."""
+        key = self._decrypt(box, associated, FORMAT_VERSION)
+        if len(key) != KEY_BYTES:
+            key = _unpad(key)
+        if len(key) != KEY_BYTES:
+            raise InvalidToken("not a wrapped key")
+        return key
+
     def _open(self, box: bytes, context: Context, version: int) -> bytes:
         return self._open_with(box, associated_data(*context, version=version), version)
 
     def _open_with(self, box: bytes, associated: bytes, version: int) -> bytes:
+        return _unpad(self._decrypt(box, associated, version))
+
+    def _decrypt(self, box: bytes, associated: bytes, version: int) -> bytes:
         if len(box) < 1 + NONCE_BYTES + TAG_BYTES or box[0] != version:
             raise InvalidToken("malformed box")
         nonce, body = box[1 : 1 + NONCE_BYTES], box[1 + NONCE_BYTES :]
         try:
-            padded = self._aead.decrypt(nonce, body, associated)
+            return self._aead.decrypt(nonce, body, associated)
         except (InvalidTag, ValueError):
             raise InvalidToken("box did not open") from None
-        return _unpad(padded)
 
 
 def seal(key: bytes, plaintext: bytes, context: Context, *, nonce: bytes | None = None) -> bytes:
@@ -152,6 +174,15 @@ def open_sealed(key: bytes, box: bytes, context: Context) -> bytes:
 
 def open_legacy(key: bytes, box: bytes, context: Context) -> bytes:
     return Sealer(key).open_legacy(box, context)
+
+
+def wrap(key: bytes, wrapped: bytes, context: Context, *, nonce: bytes | None = None) -> bytes:
+    """``wrapped`` (a 256-bit key) sealed unpadded under ``key``: version byte || nonce || GCM output."""
+    return Sealer(key).wrap(wrapped, context, nonce=nonce)
+
+
+def unwrap(key: bytes, box: bytes, context: Context) -> bytes:
+    return Sealer(key).unwrap(box, context)
 
 
 # --- secrets that unlock a slot ----------------------------------------------------------------------------

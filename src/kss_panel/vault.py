@@ -1,22 +1,25 @@
 """The sealed member record: each member's data key, their one sealed box, their lookup digests.
 
 A member's whole record is one box, sealed under the member's own random data
-key (DEK), which is itself sealed under the register's data key; both are
+key (DEK), which is itself wrapped under the register's data key; both are
 bound to the register and the member, so a box or key moved to another
-member does not open (docs/crypto.md §1, §3, §4). Lookups are keyed digests
-of normalised values, so a member is found without decrypting anyone.
+member does not open (docs/crypto.md §1, §3, §4). The record's JSON, and
+the consent receipts' beside it, is packed (``packing``) before it is sealed.
+Lookups are keyed digests of normalised values, so a member is found without
+decrypting anyone.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable
 from json.decoder import scanstring
 from datetime import date
 from typing import Any
 
-from . import crypto
-from .errors import IntegrityError
+from . import crypto, packing
+from .errors import IntegrityError, Refused
 from .keyslots import Keyring
 from .receipts import Event, decode, encode
 from .record import RecordSchema
@@ -52,18 +55,19 @@ class Vault:
     def new_member(self, record: dict[str, Any], applied_at: date, today: date, receipt: Event | None = None) -> dict[str, Any]:
         """A new applicant's row: plain columns, a fresh wrapped DEK, the sealed record and the receipt of its consents."""
         member_id, dek = crypto.new_member_id(), crypto.random_key()
+        sealer = crypto.Sealer(dek)
         return {
             "member_id": member_id,
             "status": "applicant",
             "applied_at": applied_at.isoformat(),
             "updated_at": today.isoformat(),
             "wrapped_dek": self.wrap(member_id, dek),
-            "box": seal_record(self.register_id, member_id, dek, record),
-            "receipts": seal_receipts(self.register_id, member_id, dek, [receipt]) if receipt is not None else None,
+            "box": _record_box(sealer, self.register_id, member_id, record),
+            "receipts": _receipts_box(sealer, self.register_id, member_id, [receipt]) if receipt is not None else None,
         }
 
     def wrap(self, member_id: str, dek: bytes) -> bytes:
-        return self._data.seal(dek, ("dek", self.register_id, member_id))
+        return self._data.wrap(dek, ("dek", self.register_id, member_id))
 
     def reseal(self, row: dict[str, Any], record: dict[str, Any]) -> bytes:
         """A member's record sealed anew (after a rectification) under their existing DEK."""
@@ -80,9 +84,9 @@ class Vault:
         reads a few fields (a survey's strata), with nothing done per member but opening the two boxes and
         reading the JSON as far as the last category wanted."""
         try:
-            dek = self._data.open_bound(wrapped_dek, crypto.extend_associated_data(self._dek_context, member_id))
+            dek = self._data.unwrap_bound(wrapped_dek, crypto.extend_associated_data(self._dek_context, member_id))
             plaintext = crypto.Sealer(dek).open_bound(box or b"", crypto.extend_associated_data(self._record_context, member_id))
-            text = plaintext.decode()
+            text = packing.unpack(plaintext).decode()
             record = read_record(text) if categories is None else read_categories(text, categories)
         except (crypto.InvalidToken, UnicodeDecodeError, ValueError, IndexError):
             raise tampered(member_id) from None
@@ -94,7 +98,7 @@ class Vault:
             return []
         member_id = row["member_id"]
         try:
-            return decode(crypto.open_sealed(self.dek(row), row["receipts"], receipts_context(self.register_id, member_id)))
+            return decode(packing.unpack(crypto.open_sealed(self.dek(row), row["receipts"], receipts_context(self.register_id, member_id))))
         except (crypto.InvalidToken, ValueError):
             raise IntegrityError(f"the consent receipts of {member_id} do not open: they were changed, moved or damaged") from None
 
@@ -118,7 +122,7 @@ class Vault:
 
     def dek(self, row: dict[str, Any]) -> bytes:
         try:
-            return self._data.open(row["wrapped_dek"], ("dek", self.register_id, row["member_id"]))
+            return self._data.unwrap(row["wrapped_dek"], ("dek", self.register_id, row["member_id"]))
         except crypto.InvalidToken:
             raise tampered(row["member_id"]) from None
 
@@ -164,14 +168,55 @@ def receipts_context(register_id: str, member_id: str) -> tuple[str, ...]:
 
 
 def seal_receipts(register_id: str, member_id: str, dek: bytes, events: list[Event]) -> bytes:
-    """A member's consent receipts: one box of their own under the member's DEK, bound to the member."""
-    return crypto.seal(dek, encode(events), receipts_context(register_id, member_id))
+    """A member's consent receipts: one box of their own under the member's DEK, bound to the member, packed."""
+    return _receipts_box(crypto.Sealer(dek), register_id, member_id, events)
 
 
 def seal_record(register_id: str, member_id: str, dek: bytes, record: dict[str, Any]) -> bytes:
-    """One box for the whole record: compact JSON, padded to 32 bytes inside the box."""
-    plaintext = json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode()
-    return crypto.seal(dek, plaintext, record_context(register_id, member_id))
+    """One box for the whole record: compact JSON, packed with the record dictionary, padded to 32 bytes inside the box."""
+    return _record_box(crypto.Sealer(dek), register_id, member_id, record)
+
+
+RECORD_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))  # made once: json.dumps with options makes one a call
+
+
+def _record_box(sealer: crypto.Sealer, register_id: str, member_id: str, record: dict[str, Any]) -> bytes:
+    text = RECORD_JSON.encode(record).encode()
+    return sealer.seal(_packed(text, packing.RECORD, "the record", member_id), record_context(register_id, member_id))
+
+
+def _receipts_box(sealer: crypto.Sealer, register_id: str, member_id: str, events: list[Event]) -> bytes:
+    text = encode(events)
+    packed = _packed_short_receipts(text) if len(text) <= SHORT_RECEIPTS else _packed(text, packing.RECEIPTS, "the consent receipts", member_id)
+    return sealer.seal(packed, receipts_context(register_id, member_id))
+
+
+SHORT_RECEIPTS = 512  # bytes: one receipt or two
+
+
+@functools.lru_cache(maxsize=128)
+def _packed_short_receipts(text: bytes) -> bytes:
+    """A short receipts list packed, remembered: an import's new members' receipts repeat (one instant, channel and
+    slot, a few sets of consents), so each is packed once; packing is deterministic, the box's nonce is not."""
+    return packing.pack(text, packing.RECEIPTS)
+
+
+def rekeyed_boxes(register_id: str, member_id: str, keys: tuple[bytes, bytes], record: bytes | None, receipts: bytes | None) -> tuple[bytes, bytes | None]:
+    """A member's record and receipts boxes, opened with their DEK and sealed under a new one (``keys``: old, new), packed as
+    ``seal_record`` and ``seal_receipts`` pack now (InvalidToken or ValueError when a box does not open)."""
+    old, new = crypto.Sealer(keys[0]), crypto.Sealer(keys[1])
+    box_context, receipts_box_context = record_context(register_id, member_id), receipts_context(register_id, member_id)
+    box = new.seal(packing.repack(old.open(record or b"", box_context), packing.RECORD), box_context)
+    if receipts is None:
+        return box, None
+    return box, new.seal(packing.repack(old.open(receipts, receipts_box_context), packing.RECEIPTS), receipts_box_context)
+
+
+def _packed(text: bytes, tag: int, what: str, member_id: str) -> bytes:
+    try:
+        return packing.pack(text, tag)
+    except packing.TooLong:
+        raise Refused(f"{what} of {member_id} would be longer than {packing.LIMIT:,} bytes, the most a sealed box holds") from None
 
 
 def tampered(member_id: str) -> IntegrityError:

@@ -11,12 +11,20 @@ specified in docs/crypto.md.
 seal.json          [{"desc", "key", "nonce", "context", "plaintext", "box"}]
                    seal(key, plaintext, context, nonce=nonce) == box, and open_sealed(key, box, context) == plaintext.
 invalid.json       [{"desc", "key", "context", "box"}]  open_sealed(key, box, context) raises InvalidToken.
+wrap.json          [{"desc", "key", "nonce", "context", "plaintext", "box"} | {"desc", "key", "context", "box"}]  a wrapped key
+                   (docs/crypto.md §3): unwrap(key, box, context) == plaintext, and a 61-byte box is what
+                   wrap(key, plaintext, context, nonce=nonce) makes (a 93-byte one was sealed padded, as builds
+                   before wrapping did); or unwrap raises InvalidToken.
 legacy.json        format 1 boxes, frozen (this script no longer writes them): open_legacy opens each.
 grant.json         [{"desc", "private", "ephemeral", "nonce", "context", "payload", "grant"}]
                    seal_to(recipient of private, payload, context, ephemeral=, nonce=) == grant; the slot opens it.
 grant-invalid.json [{"desc", "private", "context", "grant"}]  the slot's key pair does not open it (InvalidToken).
 trail.json         [{"desc", "register_id", "fieldsets", "entries", "head" | "error"}]
                    verify_chain accepts the entries with that head, or raises IntegrityError with exactly that message.
+packing.json       [{"desc", "tag", "text", "plaintext"} | {"desc", "plaintext"}]  what a member's box holds (docs/crypto.md §4.1):
+                   unpack(plaintext) == text (UTF-8), and what pack(text, tag) makes unpacks to it; or unpack refuses
+                   the plaintext (ValueError). A packed stream is kept as first written while it still unpacks to its
+                   text: another zlib may deflate the same text differently, and both are right.
 
 Bytes are lowercase hex; context parts are text (UTF-8 in the associated data).
 """
@@ -31,9 +39,11 @@ from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from kss_panel import audit
+import zlib
+
+from kss_panel import audit, packing
 from kss_panel.audit_verify import verify_chain
-from kss_panel.crypto import InvalidToken, associated_data, open_legacy, open_sealed, seal
+from kss_panel.crypto import InvalidToken, associated_data, open_legacy, open_sealed, seal, unwrap, wrap
 from kss_panel.crypto_pk import SlotKeyPair, seal_to
 from kss_panel.errors import IntegrityError
 
@@ -78,7 +88,7 @@ def seal_cases() -> list[dict[str, Any]]:
         _seal_case("plaintext ending in 0x80 and zero bytes survives unpadding", KEY, nonce(6), RECORD, b"\x00\x80\x00\x00"),
         _seal_case("a slot's key pair under its KEK", KEY, nonce(7),
                    ("slot", REGISTER_ID, "cron", "purger", "keyfile"), pair(1).to_bytes()),
-        _seal_case("a member's data key wrapped under the register data key", KEY, nonce(8), ("dek", REGISTER_ID, MEMBER_ID), DEK),
+        _seal_case("32 bytes, padded to two blocks (a key is wrapped unpadded instead: wrap.json)", KEY, nonce(8), ("dek", REGISTER_ID, MEMBER_ID), DEK),
         _seal_case("non-ASCII context part (UTF-8, length in bytes)", KEY, nonce(9), ("record", "Mäkelä", "ö"), b"hobbies"),
         _seal_case("no context parts", KEY, nonce(10), (), b"no context"),
         _seal_case("empty context parts still count", KEY, nonce(11), ("", "", ""), b"empty parts"),
@@ -136,6 +146,36 @@ def invalid_cases() -> list[dict[str, Any]]:
         _invalid("bad padding: last non-zero byte is not 0x80", KEY, RECORD, _raw_gcm(KEY, nonce(21), b"abc\x01" + b"\x00" * 28, RECORD)),
         _invalid("bad padding: a block of zero bytes only", KEY, RECORD, _raw_gcm(KEY, nonce(22), b"\x00" * 32, RECORD)),
         _invalid("bad padding: valid GCM over an empty plaintext", KEY, RECORD, _raw_gcm(KEY, nonce(23), b"", RECORD)),
+    ]
+
+
+# --- wrapped keys ------------------------------------------------------------------------------------------
+
+
+DEK_CONTEXT = ("dek", REGISTER_ID, MEMBER_ID)
+
+
+def _wrap_case(desc: str, key: bytes, nonce_: bytes, context: tuple[str, ...], wrapped: bytes, box: bytes | None = None) -> dict[str, Any]:
+    box = box if box is not None else wrap(key, wrapped, context, nonce=nonce_)
+    return {"desc": desc, "key": key.hex(), "nonce": nonce_.hex(), "context": list(context), "plaintext": wrapped.hex(), "box": box.hex()}
+
+
+def wrap_cases() -> list[dict[str, Any]]:
+    good = wrap(KEY, DEK, DEK_CONTEXT, nonce=nonce(30))
+    return [
+        _wrap_case("a member's data key wrapped under the register data key", KEY, nonce(30), DEK_CONTEXT, DEK),
+        _wrap_case("a key ending in 0x80 and zero bytes is the key, not padding", OTHER_KEY, nonce(31), DEK_CONTEXT, bytes(30) + b"\x80\x00"),
+        _wrap_case("a key sealed padded, as builds before wrapping sealed it, opens too", KEY, nonce(32), DEK_CONTEXT, DEK,
+                   seal(KEY, DEK, DEK_CONTEXT, nonce=nonce(32))),
+        _invalid("flipped tag byte", KEY, DEK_CONTEXT, _flip(good, len(good) - 1)),
+        _invalid("another member's context", KEY, ("dek", REGISTER_ID, "M0000000000000000"), good),
+        _invalid("wrong key", OTHER_KEY, DEK_CONTEXT, good),
+        _invalid("31 bytes sealed unpadded: not a key", KEY, DEK_CONTEXT, _raw_gcm(KEY, nonce(33), DEK[:31], DEK_CONTEXT)),
+        _invalid("33 bytes sealed unpadded: not a key", KEY, DEK_CONTEXT, _raw_gcm(KEY, nonce(34), DEK + b"\x00", DEK_CONTEXT)),
+        _invalid("a box sealed padded whose plaintext is not a key", KEY, DEK_CONTEXT, seal(KEY, DEK + b"\x01", DEK_CONTEXT, nonce=nonce(35))),
+        _invalid("64 bytes sealed unpadded that do not unpad to a key", KEY, DEK_CONTEXT, _raw_gcm(KEY, nonce(36), DEK * 2, DEK_CONTEXT)),
+        _invalid("format 1 version byte", KEY, DEK_CONTEXT, b"\x01" + good[1:]),
+        _invalid("truncated", KEY, DEK_CONTEXT, good[:-1]),
     ]
 
 
@@ -305,6 +345,65 @@ def trail_cases() -> list[dict[str, Any]]:
     ]
 
 
+# --- what a member's boxes hold ----------------------------------------------------------------------------
+
+
+PACKED_RECORD = (
+    '{"customer_number":"12345678","contact":{"first_name":"Aino","last_name":"Mäkelä","email":"aino@example.fi",'
+    '"phone":"+358401234567","street_address":"Hovioikeudenkatu 3","postal_code":"45100","city":"Kouvola","language":"fi"},'
+    '"demographics":{"birth_year":1978,"gender":"female","household_size":3,"dwelling_type":"detached"},'
+    '"electricity":{"annual_consumption_kwh":18500,"heating":"heat_pump","has_solar_panels":false,"has_electric_vehicle":true},'
+    '"hobbies":["fishing","sauna"],"attitudes":{"environment":4,"price_sensitivity":5},'
+    '"consents":{"email_marketing":true,"sms_marketing":false,"partner_marketing":true}}'
+)
+PACKED_RECEIPTS = ('[{"at":1781524800,"channel":"enrol","slot":"desk","given":{"email_marketing":"02e85b73d6862060"}},'
+                   '{"at":1781611200,"channel":"officer","slot":"aino","withdrawn":{"email_marketing":"02e85b73d6862060"},'
+                   '"objections":{"direct-marketing":"object"}}]')
+
+
+def _raw_deflate(data: bytes, dictionary: bytes | None = None, level: int = 6) -> bytes:
+    compressor = zlib.compressobj(level, zlib.DEFLATED, -15, 8, zlib.Z_DEFAULT_STRATEGY, *([dictionary] if dictionary else []))
+    return compressor.compress(data) + compressor.flush()
+
+
+def packing_cases(previous: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    kept = {case["desc"]: case["plaintext"] for case in previous if "text" in case}
+
+    def valid(desc: str, tag: int, text: str) -> dict[str, Any]:
+        plaintext = kept.get(desc)
+        if plaintext is None or packing.unpack(bytes.fromhex(plaintext)) != text.encode():
+            plaintext = packing.pack(text.encode(), tag).hex()
+        return {"desc": desc, "tag": tag, "text": text, "plaintext": plaintext}
+
+    def as_sealed(desc: str, text: str) -> dict[str, Any]:
+        return {"desc": desc, "tag": None, "text": text, "plaintext": text.encode().hex()}
+
+    def invalid(desc: str, plaintext: bytes) -> dict[str, Any]:
+        return {"desc": desc, "plaintext": plaintext.hex()}
+
+    record, receipts = packing.pack(PACKED_RECORD.encode(), packing.RECORD), packing.pack(PACKED_RECEIPTS.encode(), packing.RECEIPTS)
+    bomb = _raw_deflate(b" " * (packing.LIMIT + 1), packing.DICTIONARY_1, 9)
+    return [
+        valid("a whole record, packed with record dictionary 1", packing.RECORD, PACKED_RECORD),
+        valid("a record with none of the dictionary's values", packing.RECORD, '{"customer_number":"9876543210","hobbies":["<b>öljy</b>"]}'),
+        valid("consent receipts, packed with receipts dictionary 1", packing.RECEIPTS, PACKED_RECEIPTS),
+        valid("an empty list of receipts", packing.RECEIPTS, "[]"),
+        as_sealed("a record sealed as JSON before packing: the plaintext is the text", '{"customer_number":"12345678","hobbies":["sauna"]}'),
+        as_sealed("receipts sealed as JSON before packing", PACKED_RECEIPTS),
+        invalid("empty plaintext", b""),
+        invalid("tag 0x00: no such dictionary", b"\x00" + record[1:]),
+        invalid("tag 0x03: no such dictionary", b"\x03" + record[1:]),
+        invalid("a tag alone, no stream", record[:1]),
+        invalid("the stream cut short: last byte missing", record[:-1]),
+        invalid("a byte after the end of the stream", record + b"\x00"),
+        invalid("the record's stream tagged with the receipts dictionary", b"\x02" + record[1:]),
+        invalid("a zlib stream (header and checksum), not raw DEFLATE", b"\x01" + zlib.compress(PACKED_RECORD.encode())),
+        invalid("white space before JSON: neither a tag nor JSON", b" " + PACKED_RECORD.encode()),
+        invalid("one byte past the limit: 1 MiB + 1 of spaces", b"\x01" + bomb),
+        invalid("a distance reaching back before the dictionary", b"\x01" + _raw_deflate(bytes(range(256)), bytes(range(256)) + b"\xff" * 3000)),
+    ]
+
+
 # --- checking and writing ----------------------------------------------------------------------------------
 
 
@@ -322,6 +421,32 @@ def _self_check(valid: list[dict[str, Any]], invalid: list[dict[str, Any]]) -> N
         assert open_legacy(bytes.fromhex(case["key"]), bytes.fromhex(case["box"]), tuple(case["context"])).hex() == case["plaintext"]
 
 
+def _self_check_wrap(cases: list[dict[str, Any]]) -> None:
+    for case in cases:
+        key, box, context = bytes.fromhex(case["key"]), bytes.fromhex(case["box"]), tuple(case["context"])
+        if "plaintext" in case:
+            assert unwrap(key, box, context).hex() == case["plaintext"], case["desc"]
+            continue
+        try:
+            unwrap(key, box, context)
+        except InvalidToken:
+            continue
+        raise AssertionError(f"invalid wrap vector opened: {case['desc']}")
+
+
+def _self_check_packing(cases: list[dict[str, Any]]) -> None:
+    for case in cases:
+        plaintext = bytes.fromhex(case["plaintext"])
+        if "text" in case:
+            assert packing.unpack(plaintext) == case["text"].encode(), case["desc"]
+            continue
+        try:
+            packing.unpack(plaintext)
+        except ValueError:
+            continue
+        raise AssertionError(f"invalid packing vector unpacked: {case['desc']}")
+
+
 def _dump(cases: list[dict[str, Any]]) -> str:
     return json.dumps(cases, indent=2, ensure_ascii=False) + "\n"
 
@@ -329,12 +454,19 @@ def _dump(cases: list[dict[str, Any]]) -> str:
 def main(argv: list[str]) -> int:
     valid, invalid = seal_cases(), invalid_cases()
     _self_check(valid, invalid)
+    wrapped = wrap_cases()
+    _self_check_wrap(wrapped)
+    packed_file = HERE / "packing.json"
+    packed = packing_cases(json.loads(packed_file.read_text(encoding="utf-8")) if packed_file.is_file() else [])
+    _self_check_packing(packed)
     files = {
         HERE / "seal.json": _dump(valid),
         HERE / "invalid.json": _dump(invalid),
+        HERE / "wrap.json": _dump(wrapped),
         HERE / "grant.json": _dump(grant_cases()),
         HERE / "grant-invalid.json": _dump(grant_invalid_cases()),
         HERE / "trail.json": _dump(trail_cases()),
+        packed_file: _dump(packed),
     }
     if "--check" in argv:
         stale = [path.name for path, text in files.items() if not path.is_file() or path.read_text(encoding="utf-8") != text]

@@ -9,7 +9,7 @@ from typing import Any
 from .. import audit, crypto, keyslots
 from ..errors import IntegrityError, Refused
 from ..storage_members import split_digests
-from ..vault import receipts_context, record_context, tampered
+from ..vault import rekeyed_boxes, tampered
 from .session import Progress, Session
 from .surveys import box_context
 
@@ -96,18 +96,16 @@ def _rekeyed(row: dict[str, Any], register_id: str, old: crypto.Sealer, new: cry
     """A member's new DEK (wrapped under the new data key), their record and consent receipts sealed under it, their digests re-hashed."""
     member_id = row["member_id"]
     context = ("dek", register_id, member_id)
-    try:
-        dek = old.open(row["wrapped_dek"], context)
-        plaintext = crypto.open_sealed(dek, row["box"] or b"", record_context(register_id, member_id))
-        receipts = crypto.open_sealed(dek, row["receipts"], receipts_context(register_id, member_id)) if row.get("receipts") is not None else None
-    except crypto.InvalidToken:
-        raise tampered(member_id) from None
     fresh = crypto.random_key()
+    try:
+        box, receipts = rekeyed_boxes(register_id, member_id, (old.unwrap(row["wrapped_dek"], context), fresh), row["box"], row.get("receipts"))
+    except (crypto.InvalidToken, ValueError):
+        raise tampered(member_id) from None
     return {
-        "wrapped_dek": new.seal(fresh, context),
-        "box": crypto.seal(fresh, plaintext, record_context(register_id, member_id)),
+        "wrapped_dek": new.wrap(fresh, context),
+        "box": box,
         "lookup_digests": b"".join(crypto.rehash(chain, digest) for digest in split_digests(row["lookup_digests"])),
-        "receipts": crypto.seal(fresh, receipts, receipts_context(register_id, member_id)) if receipts is not None else None,
+        "receipts": receipts,
     }
 
 

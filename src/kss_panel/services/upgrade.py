@@ -99,7 +99,7 @@ def _reseal_members(session: Session, now: datetime) -> None:
             }
         except crypto.InvalidToken:
             raise tampered(member_id) from None
-        changes = {"wrapped_dek": data.seal(dek, context), "box": seal_record(register_id, member_id, dek, session.schema.ordered(sections))}
+        changes = {"wrapped_dek": data.wrap(dek, context), "box": seal_record(register_id, member_id, dek, session.schema.ordered(sections))}
         store.conn.execute("UPDATE members SET wrapped_dek = :wrapped_dek, box = :box WHERE member_id = :id", {**changes, "id": member_id})
         entries.append(writer.entry(now, "state", member_id, state=audit.member_digest({**row, **changes})))
         if len(entries) >= BATCH:
