@@ -76,6 +76,11 @@ class Pairs:
         """The median of the pairwise ratios a/b."""
         return statistics.median(getattr(a, field) / getattr(b, field) for a, b in zip(self.a, self.b, strict=True))
 
+    def spread(self, field: str = "wall") -> str:
+        """The lowest and highest pairwise ratio a/b, e.g. ``1.12-1.58x``."""
+        ratios = sorted(getattr(a, field) / getattr(b, field) for a, b in zip(self.a, self.b, strict=True))
+        return f"{ratios[0]:.2f}-{ratios[-1]:.2f}x"
+
 
 def alternate(a: Callable[[], Run], b: Callable[[], Run], runs: int, *, progress: str = "") -> Pairs:
     """``runs`` pairs, a then b each time; each callable prepares its own input and returns its Run."""
