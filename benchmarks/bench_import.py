@@ -1,30 +1,32 @@
-"""Bulk intake and disclosure: `kss-panel import` against `sqlite-utils insert`, and an export.
+"""Bulk intake: `kss-panel import` against `sqlite-utils insert --csv`, run alternately, and its memory.
 
-    python benchmarks/bench_import.py [--rows N] [--million] [--seed S]
+    python benchmarks/bench_import.py [--rows N] [--runs R] [--flat F] [--million] [--seed S] [--dir DIR]
 
 1. Generates a synthetic Finnish CSV of N applications (default 100,000),
    valid for policies/register.yaml: a pool of a few thousand Faker fi_FI
    names, streets and cities (made once, seeded) combined with unique emails,
    phones and customer numbers, so N rows are made fast and the same every run.
-2. Measures, each as a subprocess in the same run, wall time and peak memory
-   (maximum resident set size) of
-   - `kss-panel import FILE` into a fresh register, unlocked by an
-     officer-role key-file slot (HKDF, not Argon2id): validation, a DEK and
-     one sealed box per member, lookup digests, duplicate checks, the signed
-     audit chain, prepared in a staging file and copied in one transaction;
-   - `sqlite-utils insert DB applications FILE --csv` of the same file into a
-     plain SQLite file: the floor of "CSV into SQLite" in the same venv;
-   and prints their ratio.
-3. Admits every imported applicant (one transaction through the services,
-   an audit entry each: a plain UPDATE would be refused by the trail) and times
-   `kss-panel export disclosure panel-mailer --purpose communication --out FILE`
-   of all N members (decrypts each member's contact section, logs N disclosures).
-4. With --million: peak memory (and wall time) of `kss-panel import` of
-   1,000,000 rows, to show memory stays flat in the number of rows.
+2. Runs, alternately R times (default 3), each as a child process:
+   A. `kss-panel import FILE` into a fresh register, unlocked by an
+      officer-role key-file slot (HKDF, not Argon2id): validation, a DEK and
+      one sealed box per member, lookup digests, duplicate checks, the signed
+      audit chain, prepared in a staging file and copied in one transaction;
+   B. `sqlite-utils insert DB applications FILE --csv` of the same file into a
+      fresh plain SQLite file: the floor of "CSV into SQLite" in the same venv;
+   and prints the medians of wall time, CPU time and peak memory (GNU time's
+   maximum resident set size) of each, the median of the pair-by-pair ratios
+   (target: wall time at most 1.5x), and the register's bytes per member
+   (target: at most 1,500).
+3. Flat memory: R imports of F rows (default 10,000; --flat 0 skips them)
+   into fresh registers, their median peak memory against that of the N-row
+   imports (target: at most 80 MiB, and the same at both sizes).
+4. With --million: one import of 1,000,000 rows, its peak memory (and wall
+   time) against the N-row imports'.
 
-Peak memory comes from `/usr/bin/time -v` when present, else from
-resource.getrusage(RUSAGE_CHILDREN) in a fresh child process per command.
-A plain script, not a timed test: it fails only if something is broken.
+The time of `export disclosure` is bench_disclosure.py's, against its floor.
+With --dir the generated CSV files are kept there and reused by a later run
+(the same rows for the same --seed). A plain script, not a timed test: it
+fails only if something is broken.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ import platform
 import random
 import re
 import sqlite3
-import subprocess
+import statistics
 import sys
 import tempfile
 import time
@@ -45,11 +47,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from kss_panel import crypto, keyslots
-from kss_panel.services import officers
-from kss_panel.services.session import init_register, unlock
-from kss_panel.record import RecordSchema
-from kss_panel.policy_files import load_policies
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import timing  # noqa: E402  (alternate runs of a command and its baseline)
+
+from kss_panel import crypto, keyslots  # noqa: E402
+from kss_panel.services import officers  # noqa: E402
+from kss_panel.services.session import init_register, unlock  # noqa: E402
+from kss_panel.record import RecordSchema  # noqa: E402
+from kss_panel.policy_files import load_policies  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 POLICIES = ROOT / "policies"
@@ -57,7 +62,6 @@ BIN = Path(sys.executable).parent
 NOW = datetime(2025, 6, 2, 9, 0, tzinfo=UTC)
 CHEAP_KDF = crypto.KdfParams(salt=b"kss-panel-bench!", memory_kib=1024, iterations=1, lanes=1)
 PASSPHRASE = "benchmark passphrase, not secret"
-GNU_TIME = Path("/usr/bin/time")
 POOL = 3000
 
 HEADER = [
@@ -154,6 +158,11 @@ def new_register(db: Path, key_path: Path) -> None:
         handle.write(text)
 
 
+def clean_env() -> dict[str, str]:
+    """This environment without KSS_PANEL_* settings, so only the arguments given count."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("KSS_PANEL_")}
+
+
 @dataclass(frozen=True)
 class Run:
     seconds: float
@@ -161,47 +170,47 @@ class Run:
     stdout: str
 
 
-def measure(argv: list[str], workdir: Path) -> Run:
-    """Wall time and peak RSS of one command run as a fresh child; raises if it fails."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KSS_PANEL_")}
-    if GNU_TIME.exists():
-        stats = workdir / "time.txt"
-        stats.unlink(missing_ok=True)
-        wrapped = [str(GNU_TIME), "-v", "-o", str(stats), *argv]
-    else:
-        probe = ("import resource, subprocess, sys; r = subprocess.run(sys.argv[1:]);"
-                 "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); sys.exit(r.returncode)")
-        wrapped = [sys.executable, "-c", probe, *argv]
-    started = time.perf_counter()
-    done = subprocess.run(wrapped, capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL)
-    seconds = time.perf_counter() - started
-    if done.returncode != 0:
-        raise SystemExit(f"failed ({done.returncode}): {' '.join(argv)}\n{done.stderr[-2000:]}")
-    if GNU_TIME.exists():
-        match = re.search(r"Maximum resident set size \(kbytes\): (\d+)", stats.read_text())
-        peak_kb = int(match.group(1)) if match else 0
-    else:
-        peak_kb = int(done.stderr.strip().splitlines()[-1])
-    return Run(seconds, peak_kb / 1024, done.stdout)
+def measure(argv: list[str], workdir: Path | None = None) -> Run:
+    """Wall time and peak RSS (MiB) of one command run as a fresh child; raises if it fails (``workdir`` is unused)."""
+    done = timing.run(argv, env=clean_env())
+    return Run(done.wall, done.peak_mib, done.stdout)
 
 
 def kss(db: Path, key: Path, *args: str) -> list[str]:
     return [str(BIN / "kss-panel"), "--db", str(db), "--policies", str(POLICIES), *args, "--key-file", str(key)]
 
 
-def bench_import(workdir: Path, csv_path: Path, rows: int, label: str) -> tuple[Run, Path, Path]:
+def remove_register(db: Path, key: Path) -> None:
+    """The register, its key file and anything beside it (the log, the ledger, a staging file)."""
+    for path in db.parent.glob(db.name + "*"):
+        path.unlink()
+    key.unlink(missing_ok=True)
+
+
+def import_once(workdir: Path, csv_path: Path, rows: int, label: str) -> tuple[timing.Run, Path, Path]:
+    """``kss-panel import`` of ``csv_path`` into a fresh register (made before the clock starts)."""
     db, key = workdir / f"{label}.db", workdir / f"{label}.key"
+    remove_register(db, key)
     new_register(db, key)
-    run = measure(kss(db, key, "import", str(csv_path)), workdir)
+    run = timing.run(kss(db, key, "import", str(csv_path)), env=clean_env())
     expected = f"{rows} applicants imported, 0 rows invalid"
     if run.stdout.strip() != expected:
         raise SystemExit(f"unexpected import result: {run.stdout.strip()!r} (expected {expected!r})")
     return run, db, key
 
 
-def bench_sqlite_utils(workdir: Path, csv_path: Path, rows: int) -> Run:
+def bench_import(workdir: Path, csv_path: Path, rows: int, label: str) -> tuple[Run, Path, Path]:
+    """``import_once``, its figures as a ``Run`` (for the other scripts that build a register this way)."""
+    run, db, key = import_once(workdir, csv_path, rows, label)
+    return Run(run.wall, run.peak_mib, run.stdout), db, key
+
+
+def sqlite_utils_once(workdir: Path, csv_path: Path, rows: int) -> timing.Run:
+    """``sqlite-utils insert --csv`` of the same file into a fresh plain SQLite file."""
     db = workdir / "plain.db"
-    run = measure([str(BIN / "sqlite-utils"), "insert", str(db), "applications", str(csv_path), "--csv"], workdir)
+    for path in workdir.glob("plain.db*"):
+        path.unlink()
+    run = timing.run([str(BIN / "sqlite-utils"), "insert", str(db), "applications", str(csv_path), "--csv"], env=clean_env())
     conn = sqlite3.connect(db)
     try:
         inserted = conn.execute("SELECT count(*) FROM applications").fetchone()[0]
@@ -228,87 +237,94 @@ def admit_all(db: Path, key: Path) -> int:
     return len(applicants)
 
 
-def bench_disclosure(workdir: Path, db: Path, key: Path, members: int) -> Run:
-    out = workdir / "panel-mailer.csv"
-    run = measure(kss(db, key, "export", "disclosure", "panel-mailer", "--purpose", "communication", "--out", str(out)), workdir)
-    if not run.stdout.startswith(f"disclosed {members} of {members} members"):
-        raise SystemExit(f"unexpected disclosure result: {run.stdout.strip()!r}")
-    with open(out, encoding="utf-8", newline="") as handle:
-        lines = sum(1 for _ in csv.reader(handle)) - 1
-    if lines != members:
-        raise SystemExit(f"the disclosure file has {lines} rows, expected {members}")
-    return run
+def applications_file(workdir: Path, rows: int, pool: list[Person], seed: int) -> Path:
+    """The CSV of ``rows`` applications, generated unless ``workdir`` has it from an earlier run."""
+    path = workdir / f"applications-{rows}-{seed}.csv"
+    if not path.exists():
+        partial = path.with_suffix(".part")
+        write_applications(partial, rows, pool, seed)
+        partial.replace(path)
+    return path
 
 
 # --- main -------------------------------------------------------------------------------------------------
 
 
-def row(label: str, rows: int | str, run: Run | None = None, *, seconds: str = "", rate: str = "", peak: str = "") -> str:
-    if run is not None:
-        seconds, peak = f"{run.seconds:.1f}", f"{run.peak_mb:.0f}"
-        rate = f"{rows / run.seconds:,.0f}" if isinstance(rows, int) else ""
-    rows_text = f"{rows:,}" if isinstance(rows, int) else rows
-    return f"{label:<46} {rows_text:>10} {seconds:>9} {rate:>9} {peak:>12}"
-
-
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000, help="applications in the file (default 100000)")
+    parser.add_argument("--runs", type=int, default=3, help="pairs of runs, kss-panel import and sqlite-utils in turn (default 3)")
+    parser.add_argument("--flat", type=int, default=10_000, metavar="F",
+                        help="also import F rows R times, to compare peak memory (default 10000; 0: skip)")
     parser.add_argument("--million", action="store_true", help="also measure peak memory of importing 1,000,000 rows")
     parser.add_argument("--seed", type=int, default=2025, help="seed of the synthetic data (default 2025)")
+    parser.add_argument("--dir", type=Path, default=None, help="work directory; the generated CSV files are kept and reused")
     args, ignored = parser.parse_known_args(argv)  # run_all.py passes every script the same arguments
     if ignored:
         print(f"(ignoring arguments meant for other scripts: {' '.join(ignored)})")
 
     print(f"kss-panel import benchmark: Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, "
           f"{platform.machine()}, {os.cpu_count()} CPUs; peak memory by "
-          + ("/usr/bin/time -v" if GNU_TIME.exists() else "getrusage(RUSAGE_CHILDREN)"))
+          + ("GNU time" if timing.GNU_TIME.exists() else "getrusage(RUSAGE_CHILDREN)"))
     schema = RecordSchema(load_policies(POLICIES))
     with tempfile.TemporaryDirectory(prefix="kss-panel-bench-import-") as tmp:
-        workdir = Path(tmp)
+        workdir = args.dir or Path(tmp)
+        workdir.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
         pool, source = person_pool(args.seed, schema)
-        csv_path = workdir / "applications.csv"
-        write_applications(csv_path, args.rows, pool, args.seed)
+        csv_path = applications_file(workdir, args.rows, pool, args.seed)
         size_mb = csv_path.stat().st_size / 1e6
-        print(f"generated {args.rows:,} applications ({size_mb:.1f} MB CSV; {len(pool):,} {source} people combined with unique "
-              f"emails, phones, customer numbers) in {time.perf_counter() - started:.1f} s", flush=True)
+        print(f"{args.rows:,} applications ({size_mb:.1f} MB CSV; {len(pool):,} {source} people combined with unique "
+              f"emails, phones, customer numbers) ready in {time.perf_counter() - started:.1f} s", flush=True)
 
-        print("running kss-panel import ...", flush=True)
-        kss_run, db, key = bench_import(workdir, csv_path, args.rows, "register")
-        register_mb = db.stat().st_size / 1e6
-        print("running sqlite-utils insert --csv ...", flush=True)
-        plain_run = bench_sqlite_utils(workdir, csv_path, args.rows)
-        plain_mb = (workdir / "plain.db").stat().st_size / 1e6
-        admitted = admit_all(db, key)
-        print(f"running export disclosure of {admitted:,} members ...", flush=True)
-        disclosure_run = bench_disclosure(workdir, db, key, admitted)
+        sizes: list[int] = []
 
-        million_run = None
+        def ours() -> timing.Run:
+            run, db, _ = import_once(workdir, csv_path, args.rows, "register")
+            sizes.append(db.stat().st_size)
+            return run
+
+        pairs = timing.alternate(ours, lambda: sqlite_utils_once(workdir, csv_path, args.rows), args.runs, progress="import")
+        plain_size = (workdir / "plain.db").stat().st_size
+
+        flat: list[timing.Run] = []
+        if args.flat and args.flat != args.rows:
+            small = applications_file(workdir, args.flat, pool, args.seed)
+            for _ in range(args.runs):
+                flat.append(import_once(workdir, small, args.flat, "flat")[0])
+            print(f"  import of {args.flat:,} rows: {args.runs} runs done", file=sys.stderr, flush=True)
+
+        million = None
         if args.million:
-            big = workdir / "million.csv"
-            print("generating 1,000,000 applications ...", flush=True)
-            write_applications(big, 1_000_000, pool, args.seed)
-            for stale in (csv_path, workdir / "plain.db"):
-                stale.unlink(missing_ok=True)
-            print("running kss-panel import of 1,000,000 rows ...", flush=True)
-            million_run, big_db, _ = bench_import(workdir, big, 1_000_000, "million")
-            million_db_mb = big_db.stat().st_size / 1e6
+            print("importing 1,000,000 rows ...", file=sys.stderr, flush=True)
+            big = applications_file(workdir, 1_000_000, pool, args.seed)
+            million, big_db, _ = import_once(workdir, big, 1_000_000, "million")
+            million_size = big_db.stat().st_size
+            if args.dir is not None:
+                big.unlink()  # 200 MB: not worth keeping
+        for label in ("register", "flat", "million"):
+            remove_register(workdir / f"{label}.db", workdir / f"{label}.key")
 
-        print()
-        print(row("command", "rows", seconds="wall s", rate="rows/s", peak="peak RSS MB"))
-        print(row("kss-panel import FILE", args.rows, kss_run))
-        print(row("sqlite-utils insert DB t FILE --csv", args.rows, plain_run))
-        print(row("ratio kss-panel / sqlite-utils", "", seconds=f"{kss_run.seconds / plain_run.seconds:.1f}x",
-                  peak=f"{kss_run.peak_mb / plain_run.peak_mb:.1f}x"))
-        print(row("kss-panel export disclosure panel-mailer", admitted, disclosure_run))
-        if million_run is not None:
-            print(row("kss-panel import FILE (1M rows)", 1_000_000, million_run))
-        print()
-        print(f"register after import: {register_mb:.0f} MB ({register_mb * 1e6 / args.rows:,.0f} bytes per member; target 1,500); "
-              f"plain sqlite-utils table {plain_mb * 1e6 / args.rows:,.0f} bytes per row; CSV {size_mb:.0f} MB")
-        if million_run is not None:
-            print(f"register after the 1M import: {million_db_mb:.0f} MB")
+    print()
+    print(f"{args.rows:,} rows, medians of {args.runs} alternate runs")
+    print(timing.HEADER)
+    print(timing.row("kss-panel import FILE", pairs, "a"))
+    print(timing.row("sqlite-utils insert DB t FILE --csv", pairs, "b"))
+    print(f"{'ratio import / sqlite-utils (pairwise median)':<46} {pairs.ratio('wall'):8.2f}x {pairs.ratio('cpu'):8.2f}x "
+          f"{pairs.ratio('peak_mib'):8.2f}x   (target: wall <= 1.5x)")
+    print(f"{'kss-panel import: rows per second':<46} {args.rows / pairs.median('a', 'wall'):9,.0f}")
+    print()
+    register = int(statistics.median(sizes))
+    print(f"register after import: {register / 1e6:.1f} MB, {register / args.rows:,.0f} bytes per member (target <= 1,500); "
+          f"plain sqlite-utils table {plain_size / args.rows:,.0f} bytes per row ({register / plain_size:.1f}x); CSV {size_mb:.1f} MB")
+    at_rows = pairs.median("a", "peak_mib")
+    if flat:
+        low = statistics.median(r.peak_mib for r in flat)
+        print(f"peak memory of import: {low:.0f} MiB at {args.flat:,} rows, {at_rows:.0f} MiB at {args.rows:,} rows "
+              f"({at_rows / low:.2f}x; target <= 80 MiB and flat)")
+    if million is not None:
+        print(f"peak memory of import: {million.peak_mib:.0f} MiB at 1,000,000 rows ({million.peak_mib / at_rows:.2f}x that at "
+              f"{args.rows:,}), {million.wall:.0f} s wall, {million.cpu:.0f} s CPU; register {million_size / 1e6:.0f} MB")
     return 0
 
 

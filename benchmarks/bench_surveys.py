@@ -16,8 +16,9 @@
    - `kss-panel survey sample bench --size S --strata demographics.gender,demographics.birth_year:1960,1975,1990 --json`
      (default S = 1,000; a dry run: every admitted member's record opened for
      its two strata fields, the sample drawn, audited);
-   and prints the median wall time and peak memory (maximum resident set
-   size) of each, and their ratio.
+   and prints the median wall time, CPU time and peak memory (maximum
+   resident set size) of each, and the median of the pairwise ratios
+   (target: wall time at most 2x).
 4. Prints the peak memory of the same sample on the quarter-sized register:
    flat in the register's size means about the same figure.
 
@@ -30,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import tempfile
 import time
@@ -38,6 +38,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_import  # noqa: E402  (the synthetic applications, the register set-up and the measurement)
+import timing  # noqa: E402  (alternate runs of a command and its baseline)
 
 from kss_panel.policy_files import load_policies  # noqa: E402
 from kss_panel.record import RecordSchema  # noqa: E402
@@ -65,18 +66,6 @@ def sample_argv(db: Path, key: Path, size: int, *more: str, survey: str = "bench
     return bench_import.kss(db, key, "survey", "sample", survey, "--size", str(size), "--strata", STRATA, "--json", *more)
 
 
-def alternately(workdir: Path, runs: int, baseline: list[str], measured: list[str]) -> dict[str, list[bench_import.Run]]:
-    found: dict[str, list[bench_import.Run]] = {"baseline": [], "measured": []}
-    for _ in range(runs):
-        for name, argv in (("baseline", baseline), ("measured", measured)):
-            found[name].append(bench_import.measure(argv, workdir))
-    return found
-
-
-def median(runs: list[bench_import.Run], attribute: str) -> float:
-    return statistics.median(getattr(run, attribute) for run in runs)
-
-
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--members", type=int, default=100_000, help="admitted members in the large register (default 100000)")
@@ -97,20 +86,22 @@ def main(argv: list[str]) -> int:
         applied = bench_import.measure(sample_argv(*large, earlier, "--apply", "--out", str(workdir / f"{survey}.csv"), survey=survey), workdir)
         if json.loads(applied.stdout)["data"]["invited"] != earlier:
             raise SystemExit("the applied sample invited an unexpected number of members")
-        found = alternately(workdir, args.runs, bench_import.kss(*large, "list", "--json"), sample_argv(*large, args.size))
-        drawn = json.loads(found["measured"][-1].stdout)["data"]
+        env = bench_import.clean_env()
+        pairs = timing.alternate(lambda: timing.run(sample_argv(*large, args.size), env=env),
+                                 lambda: timing.run(bench_import.kss(*large, "list", "--json"), env=env), args.runs, progress="survey sample")
+        drawn = json.loads(pairs.a[-1].stdout)["data"]
         if drawn["to_draw"] != min(args.size, drawn["eligible"]) or not drawn["excluded"]["resting"]:
             raise SystemExit(f"unexpected sample: {drawn['to_draw']} drawn of {drawn['eligible']} eligible")
-        quarter = bench_import.measure(sample_argv(*small, args.size), workdir)
-    list_s, sample_s = median(found["baseline"], "seconds"), median(found["measured"], "seconds")
+        quarter = timing.run(sample_argv(*small, args.size), env=env)
     print(f"register of {args.members:,} admitted members, sample of {args.size:,} in {len(drawn['strata'])} strata"
           f" (2 fields), medians of {args.runs} alternate runs")
-    print(f"{'':44} {'seconds':>9} {'peak MiB':>9}")
-    print(f"{'list --json (baseline)':44} {list_s:9.2f} {median(found['baseline'], 'peak_mb'):9.0f}")
-    print(f"{'survey sample (dry run)':44} {sample_s:9.2f} {median(found['measured'], 'peak_mb'):9.0f}")
-    print(f"{'ratio sample / list':44} {sample_s / list_s:9.2f}")
-    print(f"{f'survey sample, {args.members // 4:,} members':44} {quarter.seconds:9.2f} {quarter.peak_mb:9.0f}")
-    print(f"{'survey sample --apply --out (another survey)':44} {applied.seconds:9.2f} {applied.peak_mb:9.0f}")
+    print(timing.HEADER)
+    print(timing.row("survey sample (dry run)", pairs, "a"))
+    print(timing.row("list --json (baseline)", pairs, "b"))
+    print(f"{'ratio sample / list (pairwise median)':<46} {pairs.ratio('wall'):8.2f}x {pairs.ratio('cpu'):8.2f}x "
+          f"{pairs.ratio('peak_mib'):8.2f}x   (target: wall <= 2x)")
+    print(f"{f'survey sample, {args.members // 4:,} members':<46} {quarter.wall:9.2f} {quarter.cpu:9.2f} {quarter.peak_mib:9.0f}")
+    print(f"{'survey sample --apply --out (another survey)':<46} {applied.seconds:9.2f} {'':>9} {applied.peak_mb:9.0f}")
     return 0
 
 

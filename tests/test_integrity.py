@@ -85,6 +85,20 @@ def test_a_lifted_restriction_or_objection_cannot_be_faked(admitted: Register) -
     assert not out.exists()
 
 
+def test_a_member_added_by_hand_is_never_disclosed(admitted: Register) -> None:
+    """A disclosure checks every admitted member's row as it reads it: a forged one, restricted or not, is named
+    and nothing is written (no file, no log entry)."""
+    forged = "M" + "c" * 16
+    admitted.sql("INSERT INTO members (member_id, status, applied_at, admitted_at, updated_at, wrapped_dek, box) "
+                 "SELECT ?, status, applied_at, admitted_at, updated_at, wrapped_dek, box FROM members WHERE member_id = ?", [forged, admitted.ids["veikko"]])
+    out = admitted.dir / "mailing.csv"
+    line = f"kss-panel: error: member {forged} has no entry in the audit trail: the row was added by hand"
+    assert refused(admitted, "export", "disclosure", "panel-mailer", "--purpose", "communication", "--out", str(out)) == line
+    admitted.sql("UPDATE members SET restricted_at = '2025-06-01' WHERE member_id = ?", [forged])
+    assert refused(admitted, "export", "disclosure", "panel-mailer", "--purpose", "communication", "--dry-run") == line
+    assert not out.exists()
+
+
 def test_a_hand_edit_cannot_make_tonights_purge_erase_someone(admitted: Register) -> None:
     aino = admitted.ids["aino"]
     admitted.sql("UPDATE members SET status = 'applicant', applied_at = '2019-01-01' WHERE member_id = ?", [aino])
@@ -117,26 +131,26 @@ def test_a_planned_member_deleted_by_hand_stops_the_purge(admitted: Register) ->
     assert admitted.tables() == before
 
 
-def test_rows_checked_at_a_version_are_checked_again_once_another_connection_commits(admitted: Register) -> None:
-    """A purge checks its due members when it plans and again in each batch, unless no other connection has
-    committed since the plan: then they are the rows it checked."""
-    aino = admitted.ids["aino"]
-    with admitted.session(key="cron") as session:
-        with session.store.read():
-            session.find_rows([aino])
-            version = session.store.data_version()
-        with session.store.read():
-            assert set(session.find_rows([aino], unchanged_since=version)) == {aino}
-        # Not checked again while only this connection has written (a purge does not change a due member's row
-        # between its plan and its batches): a change made through it goes unseen ...
-        session.store.conn.execute("UPDATE members SET rejection_reason = 'x' WHERE member_id = ?", [aino])
-        with session.store.read():
-            assert session.find_rows([aino], unchanged_since=version)[aino]["rejection_reason"] == "x"
-        # ... and one committed by another connection is refused.
-        admitted.sql("UPDATE members SET applied_at = '2019-01-01' WHERE member_id = ?", [aino])  # another connection
-        with session.store.read(), pytest.raises(IntegrityError) as refused_:
-            session.find_rows([aino], unchanged_since=version)
-    assert refused_.value.message == changed(aino).removeprefix("kss-panel: error: ")
+def test_rows_a_plan_checked_are_checked_again_once_another_connection_commits(make_register: Callable[..., Register]) -> None:
+    """A purge checks its due members when it plans; its batches erase them as the plan found them while no other
+    connection has committed since, and check each again once one has: a row changed by hand in between is refused."""
+    reg = make_register(POPULATED, purger=True)  # two applicants, due when not admitted in 90 days
+    aino, veikko = reg.ids["aino"], reg.ids["veikko"]
+    with reg.session(key="cron") as session:
+        plan = lifecycle.plan_purge(session, LATER.date())
+        assert sorted(plan.due["applicant-not-admitted"]) == sorted([aino, veikko])
+        reg.sql("UPDATE members SET applied_at = '2019-01-01' WHERE member_id = ?", [veikko])  # another connection
+        before = reg.tables()
+        with pytest.raises(IntegrityError) as refused_:
+            lifecycle.purge(session, LATER, plan=plan, expect=2)
+        assert refused_.value.message == changed(veikko).removeprefix("kss-panel: error: ")
+        assert reg.tables() == before
+        reg.sql("UPDATE members SET applied_at = ? WHERE member_id = ?", [reg.member(aino)["applied_at"], veikko])  # undone
+        plan = lifecycle.plan_purge(session, LATER.date())
+        done = lifecycle.purge(session, LATER, plan=plan, expect=2, batch=1)
+    assert sorted(done.due["applicant-not-admitted"]) == sorted([aino, veikko])
+    assert reg.member_ids() == set() and reg.sql("SELECT count(*) FROM lookups") == [(0,)]
+    assert reg.cli("audit", "verify").exit_code == 0
 
 
 def test_a_hand_edited_member_is_never_committed_anew(admitted: Register) -> None:
@@ -162,6 +176,9 @@ def test_a_box_replayed_from_an_older_copy_is_refused(admitted: Register) -> Non
     admitted.sql("UPDATE members SET box = ?, objected_at = NULL WHERE member_id = ?", [before, veikko])
     assert refused(admitted, "show", veikko) == changed(veikko)
     assert refused(admitted, "export", "access", veikko) == changed(veikko)
+    out = admitted.dir / "mailing.csv"
+    assert refused(admitted, "export", "disclosure", "direct-marketing", "--purpose", "marketing", "--out", str(out)) == changed(veikko)
+    assert not out.exists()
 
 
 def test_a_member_deleted_by_hand_is_named(admitted: Register) -> None:

@@ -9,6 +9,7 @@ the CLI's clock pinned to NOW (noon UTC, the same day in Helsinki).
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import stat
 import threading
@@ -332,6 +333,40 @@ def test_services_purge_erases_exactly_the_due_members(boundaries: Register) -> 
     with boundaries.session(key="cron") as session:
         assert lifecycle.plan_purge(session, D).total == 0
         trail.audit_verify(session)
+
+
+def member_reads(statements: list[str]) -> list[str]:
+    """The statements that read members' whole rows."""
+    return [s for s in statements if re.match(r"SELECT (m\.\*.* FROM members m |\* FROM members )", s)]
+
+
+def test_a_purge_reads_each_due_member_once(boundaries: Register) -> None:
+    """The plan reads the members some rule could make due in one pass, checking each due one against the trail as
+    it goes; while no other connection commits, the batches erase them as the plan found them, reading none again."""
+    statements: list[str] = []
+    with boundaries.session(key="cron") as session:
+        session.store.conn.set_trace_callback(statements.append)
+        plan = lifecycle.purge(session, NOW, batch=2)
+        session.store.conn.set_trace_callback(None)
+    assert plan.total > 2  # several batches
+    assert len(member_reads(statements)) == 1
+    assert not [s for s in statements if "FROM audit WHERE seq IN" in s]  # no second look-up of the rows' states
+
+
+def test_a_purge_deletes_in_key_order(boundaries: Register) -> None:
+    """The erased members' lookup rows, member rows and erasure rows are visited in their keys' order, so each page of
+    a table or index is written once however many members a batch erases (not once per member)."""
+    statements: list[str] = []
+    with boundaries.session(key="cron") as session:
+        session.store.conn.set_trace_callback(statements.append)
+        plan = lifecycle.purge(session, NOW)
+        session.store.conn.set_trace_callback(None)
+    digests = [s.split("digest = ")[1].split(" ")[0] for s in statements if s.startswith("DELETE FROM lookups")]
+    erasures = [s.split("VALUES ('")[1].split("'")[0] for s in statements if s.startswith("INSERT OR REPLACE INTO erasures")]
+    deleted = [re.findall(r"'(M[^']*)'", s) for s in statements if s.startswith("DELETE FROM members")]
+    assert len(digests) > 3 * plan.total // 2 and digests == sorted(digests)
+    assert len(erasures) == plan.total and erasures == sorted(erasures)
+    assert [member_id for chunk in deleted for member_id in chunk] == sorted(erasures)
 
 
 # --- the command line -----------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from .crypto import associated_data, mac, sha256
+from .crypto import associated_data, mac, sha256, sha256_hex
 from .crypto_pk import Signer
 from .errors import IntegrityError
 
@@ -120,11 +120,15 @@ def _digested_columns(columns: tuple[str, ...]) -> tuple[str, ...]:
 
 def member_digester(columns: list[str]) -> Callable[[tuple[Any, ...]], bytes]:
     """``member_digest`` for rows given as tuples of ``columns`` (the columns sorted once, not per row)."""
-    order = [(name, columns.index(name)) for name in sorted(columns) if name not in ROW_EXCLUDED]
+    # The hot loop of a pass that checks every member (a disclosure, ``audit verify``): each line's "name=" made once.
+    order = [(f"{name}=", columns.index(name)) for name in sorted(columns) if name not in ROW_EXCLUDED]
 
     def digest(row: tuple[Any, ...]) -> bytes:
-        lines = [f"{name}={sha256(value).hex() if isinstance(value, bytes) else value}"
-                 for name, index in order if (value := row[index]) is not None]
+        lines = []
+        for prefix, index in order:
+            value = row[index]
+            if value is not None:
+                lines.append(prefix + (sha256_hex(value) if isinstance(value, bytes) else str(value)))
         return sha256(b"kss-panel member\n" + "\n".join(lines).encode())
 
     return digest

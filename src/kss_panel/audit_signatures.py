@@ -13,12 +13,13 @@ over.
 
 from __future__ import annotations
 
-import multiprocessing
 from collections import deque
-from concurrent.futures import Future, ProcessPoolExecutor
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .crypto_pk import Verifiers
+
+if TYPE_CHECKING:  # imported when a worker starts: every command verifies rows, few trails need a worker
+    from concurrent.futures import Future, ProcessPoolExecutor
 
 BATCH = 256  # signatures a batch
 AHEAD = 8  # batches in the worker before the walk waits for the oldest
@@ -50,6 +51,9 @@ class SignatureChecks:
         if self.pool is None and (self.seen <= self.parallel_from or not _can_fork()):
             return None if self.verifiers.verify(check.verifier, check.signature, check.message) else check
         if self.pool is None:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
             self.pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
         self.batch.append(check)
         if len(self.batch) >= BATCH:
@@ -86,6 +90,8 @@ class SignatureChecks:
 
 
 def _can_fork() -> bool:
+    import multiprocessing
+
     return "fork" in multiprocessing.get_all_start_methods()
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import date
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -233,6 +233,27 @@ def flatten(record: dict[str, Any]) -> dict[str, Any]:
         else:
             flat[name] = value
     return flat
+
+
+def value_at(record: dict[str, Any], path: str) -> Any:
+    """The value of a dotted field path in a record (None when absent)."""
+    category, _, name = path.partition(".")
+    return _value_in(record.get(category), name)
+
+
+def _value_in(part: Any, name: str) -> Any:
+    return part.get(name) if name and isinstance(part, dict) else (part if not name else None)
+
+
+def values_at(paths: Iterable[str]) -> Callable[[dict[str, Any]], list[Any]]:
+    """A reader of the values of ``paths`` in a record (None when absent), each path split once: for a pass
+    that reads the same fields of record after record."""
+    split = [path.partition(".") for path in paths]
+
+    def read(record: dict[str, Any]) -> list[Any]:
+        return [_value_in(record.get(category), name) for category, _, name in split]
+
+    return read
 
 
 def field_paths_of(record: dict[str, Any]) -> list[str]:

@@ -232,13 +232,6 @@ def _filter_problem(path: str, equals: bool, values: tuple[str, ...], specs: dic
     return None if all(re.fullmatch(r"[0-9]{1,5}", value) for value in values) else "takes a postal code or its first digits"
 
 
-def value_at(record: dict[str, Any], path: str) -> Any:
-    """The value of a dotted field path in a record (None when absent)."""
-    category, _, name = path.partition(".")
-    part = record.get(category)
-    return part.get(name) if name and isinstance(part, dict) else (part if not name else None)
-
-
 # --- choosing ---------------------------------------------------------------------------------------------
 
 

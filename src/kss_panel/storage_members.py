@@ -44,6 +44,22 @@ def split_digests(joined: bytes | None) -> list[bytes]:
     return [joined[i : i + DIGEST_BYTES] for i in range(0, len(joined), DIGEST_BYTES)]
 
 
+def dated_condition(conditions: list[tuple[str, str, str | None, str]]) -> tuple[str, list[str]]:
+    """A condition on members (and its parameters) that holds where, for any (status, clock, fallback clock, day)
+    given, the member has that status and the clock's date (or else the fallback's) is on or before the day.
+
+    What a retention plan needs to look at: a member no rule could make due is not passed on. (No conditions: none.)
+    """
+    clauses, params = [], []
+    for status, clock, fallback, day in conditions:
+        if clock not in MEMBER_COLUMNS or (fallback is not None and fallback not in MEMBER_COLUMNS):
+            raise ValueError(f"not a date column of members: {clock!r}, {fallback!r}")
+        start = f"coalesce(nullif({clock}, ''), nullif({fallback}, ''))" if fallback else f"nullif({clock}, '')"
+        clauses.append(f"(status = ? AND {start} <= ?)")
+        params += [status, day]
+    return " OR ".join(clauses) or "0", params
+
+
 class MemberTables:
     """Members, lookups, suppressions, erasures, disclosures and requests; mixed into ``Store``."""
 
@@ -85,34 +101,6 @@ class MemberTables:
             params = (STATUS_RANKS.get(status, len(STATUS_RANKS)), status)
         yield from rows_of(self.conn.execute(query, params))
 
-    def walk_members(self, status: str | None = None) -> Iterator[list[dict[str, Any]]]:
-        """Whole member rows (of ``status``), in the order they were enrolled, a chunk at a time: no sort, so
-        memory stays flat however many there are."""
-        where, params = ("WHERE status = ?", (status,)) if status is not None else ("", ())
-        cursor = self.conn.execute(f"SELECT * FROM members {where}", params)
-        names = [column[0] for column in cursor.description]
-        while chunk := cursor.fetchmany(CHUNK):
-            yield [dict(zip(names, row, strict=True)) for row in chunk]
-
-    def dated_members(self, conditions: list[tuple[str, str, str | None, str]]) -> Iterator[dict[str, Any]]:
-        """Members' plain columns where, for any (status, clock, fallback clock, day) given, the member has that
-        status and the clock's date (or else the fallback's) is on or before the day; in the order they were
-        enrolled (one pass over the table, nothing sorted).
-
-        What a retention plan needs to look at: a member no rule could make due is not passed on.
-        """
-        clauses, params = [], []
-        for status, clock, fallback, day in conditions:
-            if clock not in MEMBER_COLUMNS or (fallback is not None and fallback not in MEMBER_COLUMNS):
-                raise ValueError(f"not a date column of members: {clock!r}, {fallback!r}")
-            start = f"coalesce(nullif({clock}, ''), nullif({fallback}, ''))" if fallback else f"nullif({clock}, '')"
-            clauses.append(f"(status = ? AND {start} <= ?)")
-            params += [status, day]
-        if not clauses:
-            return iter(())
-        query = f"SELECT {', '.join(MEMBER_COLUMNS)} FROM members WHERE {' OR '.join(clauses)}"
-        return rows_of(self.conn.execute(query, params))
-
     def count_members(self) -> int:
         return int(self.conn.execute("SELECT count(*) FROM members").fetchone()[0])
 
@@ -139,12 +127,14 @@ class MemberTables:
 
         Returns, for each member, the recipients that received it, each now owed an erasure notification (Art. 19).
         """
-        ids = [member_id for member_id, _, _ in members]
+        # Each table's rows are visited in its key's order (ids and digests sorted), so every page of a table or
+        # index is loaded and written once however many members go, not once per member for a few at a time.
+        ids = sorted(member_id for member_id, _, _ in members)
         told = self.told_of(ids)  # type: ignore[attr-defined]  # the others have nothing to tell anyone
         notified = {member_id: self.notify_erased(member_id, erased_at) if member_id in told else [] for member_id in ids}  # type: ignore[attr-defined]
         # Only a member's own lookup rows: a digest listed by hand under another member is not deleted.
         self.conn.executemany(
-            "DELETE FROM lookups WHERE digest = ? AND member_id = ?", [(d, member_id) for member_id, joined, _ in members for d in split_digests(joined)]
+            "DELETE FROM lookups WHERE digest = ? AND member_id = ?", sorted((d, member_id) for member_id, joined, _ in members for d in split_digests(joined))
         )
         self.erase_participation(ids)  # type: ignore[attr-defined]
         sections = self.conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'sections'").fetchone() is not None
@@ -156,9 +146,9 @@ class MemberTables:
         self.dirty_members.difference_update(ids)
         self.conn.executemany(
             "INSERT OR REPLACE INTO erasures (member_id, erased_at, reason, rule) VALUES (?, ?, ?, ?)",
-            [(member_id, erased_at, reason, rule) for member_id, _, rule in members],
+            sorted((member_id, erased_at, reason, rule) for member_id, _, rule in members),
         )
-        self._ledger_lines.extend(files.ledger_line(erased_at, member_id, reason) for member_id in ids)
+        self._ledger_lines.extend(files.ledger_line(erased_at, member_id, reason) for member_id, _, _ in members)
         return notified
 
     def members_by_id(self, member_ids: list[str]) -> dict[str, dict[str, Any]]:
@@ -245,11 +235,12 @@ class MemberTables:
         rows = rows_of(self.conn.execute("SELECT * FROM disclosures WHERE member_id = ? ORDER BY disclosed_on, id", (member_id,)))
         return [{**row, "fields": json.loads(row["fields"])} for row in rows]
 
-    def log_disclosures(self, rows: list[dict[str, Any]]) -> None:
+    def log_disclosures(self, member_ids: Iterable[str], recipient: str, purpose: str, fields: list[str], day: str) -> None:
+        """A disclosure-log row for each member: what ``recipient`` received of them (field names) for ``purpose`` on ``day``."""
+        names = json.dumps(fields)
         self.conn.executemany(
-            "INSERT INTO disclosures (member_id, recipient, purpose, fields, disclosed_on)"
-            " VALUES (:member_id, :recipient, :purpose, :fields, :disclosed_on)",
-            [{**row, "fields": json.dumps(row["fields"])} for row in rows],
+            "INSERT INTO disclosures (member_id, recipient, purpose, fields, disclosed_on) VALUES (?, ?, ?, ?, ?)",
+            [(member_id, recipient, purpose, names, day) for member_id in member_ids],
         )
 
     def add_request(self, row: dict[str, Any]) -> int:

@@ -32,11 +32,11 @@ class TrailTables:
     trail_changes: int
 
     def append_audit(self, entries: list[dict[str, Any]]) -> None:
-        rows = [{"mac": None, "hash": None, **entry} for entry in entries]
+        # Bound by position: an import or a purge appends thousands at a time.
+        rows = [(e["seq"], e["at"], e["actor"], e["action"], e["member_id"], e["fields"], e["policy"], e["detail"], e["state"], e.get("hash"), e.get("mac"))
+                for e in entries]
         self.conn.executemany(
-            "INSERT INTO audit (seq, at, actor, action, member_id, fields, policy, detail, state, hash, mac)"
-            " VALUES (:seq, :at, :actor, :action, :member_id, :fields, :policy, :detail, :state, :hash, :mac)",
-            rows,
+            "INSERT INTO audit (seq, at, actor, action, member_id, fields, policy, detail, state, hash, mac) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
         )
         self.trail_changes += len(rows)
 
@@ -56,6 +56,16 @@ class TrailTables:
             (member_id[:STATE_PREFIX], member_id),
         ).fetchone()
         return row[0] if row else None
+
+    def members_and_states(self, where: str, params: list[Any]) -> sqlite3.Cursor:
+        """The members where ``where`` holds (a condition of this package's own on their columns, never of input),
+        all columns and last the row digest of the last entry that committed to each (NULL if none), in the order
+        they were enrolled: one query, streamed, nothing sorted (each state found along the trail's index)."""
+        return self.conn.execute(
+            f"SELECT m.*, (SELECT state FROM audit WHERE {STATE_KEY} = substr(m.member_id, 1, {STATE_PREFIX}) AND +member_id = m.member_id"
+            f" AND state IS NOT NULL ORDER BY seq DESC LIMIT 1) FROM members m WHERE {where} ORDER BY m.rowid",
+            params,
+        )
 
     def member_states(self, member_ids: list[str]) -> dict[str, bytes]:
         """``member_state`` of many members, a query a few hundred of them."""

@@ -32,6 +32,8 @@ def neutralise(cell: str) -> str:
 
 
 def csv_cell(value: Any) -> str:
+    if value.__class__ is str:  # most cells: one test, and neutralise only for one that may run as a formula
+        return neutralise(value) if value.startswith(CSV_FORMULA_START) else value
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -74,10 +76,14 @@ class RowWriter(NewFile):
         return self
 
     def write(self, row: dict[str, Any]) -> None:
+        self.write_values([row.get(column) for column in self.columns])
+
+    def write_values(self, values: list[Any]) -> None:
+        """A row given as the values of ``columns``, in order."""
         if self._csv is not None:
-            self._csv.writerow([csv_cell(row.get(column)) for column in self.columns])
+            self._csv.writerow(map(csv_cell, values))
         else:
-            self.handle.write(("[\n" if not self._rows else ",\n") + json.dumps(row, ensure_ascii=False))
+            self.handle.write(("[\n" if not self._rows else ",\n") + json.dumps(dict(zip(self.columns, values, strict=True)), ensure_ascii=False))
         self._rows += 1
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:

@@ -11,6 +11,8 @@ from typing import Any
 from ..errors import InvalidInput, PartlyDone, Refused
 from ..model import local_date, one_of, require_status
 from ..retention import check_blast_radius, due_and_held, due_members, latest_start
+from ..storage import Store
+from ..storage_members import dated_condition
 from .session import Session, plain
 
 # Members erased a transaction: few commits and log wipes, the write lock held well under a second at a
@@ -222,11 +224,26 @@ def record_activity(session: Session, activity: Iterable[tuple[int, str, date]],
 
 
 @dataclass(frozen=True)
+class Checked:
+    """The due members as a plan checked them against the trail: on which store, at its ``data_version`` (another
+    connection's commit changes it), and each one's lookup digests (all that erasing a member reads of its row)."""
+
+    store: Store
+    version: int
+    lookups: dict[str, bytes | None]
+
+    def holds(self, session: Session) -> bool:
+        """The rows are still as checked: the same connection, and no other has committed since."""
+        return session.store is self.store and self.store.data_version() == self.version
+
+
+@dataclass(frozen=True)
 class PurgePlan:
     as_of: date
     due: dict[str, list[str]]
     held: dict[str, list[str]] = field(default_factory=dict)
     members: int = 0
+    checked: Checked | None = field(default=None, compare=False, repr=False)
 
     @property
     def total(self) -> int:
@@ -244,21 +261,17 @@ def plan_purge(session: Session, as_of: date) -> PurgePlan:
     Every member due is checked against the trail: a status or date changed by
     hand must not make tonight's purge erase someone (exit 7 naming them).
     """
-    return _plan(session, as_of)[0]
-
-
-def _plan(session: Session, as_of: date) -> tuple[PurgePlan, int]:
-    """The plan, and the register's ``data_version`` it was made at (another connection's commit changes it)."""
     retention = session.policies.retention
     conditions = [(rule.status, rule.clock, rule.fallback_clock, latest_start(rule.period, as_of).isoformat()) for rule in retention.rules]
     with session.store.read():
-        due, held = due_and_held(retention, session.store.dated_members(conditions), as_of)
+        candidates, check = session.rows_to_check(*dated_condition(conditions))
+        due, held = due_and_held(retention, candidates, as_of)
         ids = [row["member_id"] for rows in due.values() for row in rows]
-        for start in range(0, len(ids), PURGE_BATCH):
-            session.find_rows(ids[start : start + PURGE_BATCH])
+        check(ids)
+        lookups = {row["member_id"]: row["lookup_digests"] for rows in due.values() for row in rows}
         members = session.store.count_members()
-        version = session.store.data_version()
-    return PurgePlan(as_of, _ids(due), _ids(held), members), version
+        checked = Checked(session.store, session.store.data_version(), lookups)
+    return PurgePlan(as_of, _ids(due), _ids(held), members, checked)
 
 
 def _ids(found: dict[str, list[dict[str, Any]]]) -> dict[str, list[str]]:
@@ -279,16 +292,16 @@ def purge(
     Refused, with nothing erased, when the plan would erase more than the
     policy's share of the register, unless ``expect`` is its exact count. Each
     member is checked again inside its transaction, so one changed since the
-    plan (or restricted) is kept. A crash between batches leaves whole members
+    plan (or restricted) is kept, unless no other connection has committed
+    since the plan checked it (``PurgePlan.checked``). A crash between batches leaves whole members
     erased or untouched; the next run finishes the job; a failure after a batch
     committed is raised as PartlyDone, saying how many were erased. A purger
     slot suffices. ``on_erased`` hears each member erased, inside the
     transaction that erases them.
     """
     session.require_role(("officer", "purger"), "purge members")
-    version = None
     if plan is None:
-        plan, version = _plan(session, local_date(now))
+        plan = plan_purge(session, local_date(now))
     check_blast_radius(
         session.policies.retention.guards.purge, plan.total, plan.members, expect,
         too_many="the purge would erase {count} of {base} members ({percent}), more than the {limit} the retention policy allows"
@@ -298,7 +311,7 @@ def purge(
     )
     erased: dict[str, list[str]] = {rule: [] for rule in plan.due}
     try:
-        _purge_batches(session, plan, now, erased, Batches(batch, version, on_erased))
+        _purge_batches(session, plan, now, erased, batch, on_erased)
     except Exception as exc:
         count = sum(len(ids) for ids in erased.values())
         if count:
@@ -307,34 +320,37 @@ def purge(
     return PurgePlan(plan.as_of, erased, plan.held, plan.members)
 
 
-@dataclass(frozen=True)
-class Batches:
-    """How a purge goes: ``size`` members a transaction; ``version``, the data_version its plan was checked at
-    (None: a plan made elsewhere); ``on_erased`` hears each member erased, inside its transaction."""
+def _purge_batches(
+    session: Session, plan: PurgePlan, now: datetime, erased: dict[str, list[str]], size: int, on_erased: Callable[[str], None] | None
+) -> None:
+    """Erase the plan's members ``size`` a transaction; the last also records the purge (when it erased anyone).
 
-    size: int
-    version: int | None
-    on_erased: Callable[[str], None] | None
-
-
-def _purge_batches(session: Session, plan: PurgePlan, now: datetime, erased: dict[str, list[str]], batches: Batches) -> None:
-    """Erase the plan's members a batch a transaction; the last also records the purge (when it erased anyone)."""
+    ``on_erased`` hears each member erased, inside its transaction."""
     todo = [(rule, member_id) for rule, ids in plan.due.items() for member_id in ids]
-    for start in range(0, len(todo), batches.size):
+    for start in range(0, len(todo), size):
         with session.store.write():
-            part = todo[start : start + batches.size]
-            ids = [member_id for _, member_id in part]
-            # Re-check inside the transaction: an officer may have changed (or restricted) a member since the plan.
-            rows = session.find_rows(ids, unchanged_since=batches.version)
-            due = {rule: {row["member_id"] for row in found} for rule, found in due_members(session.policies.retention, rows.values(), plan.as_of).items()}
-            gone = [(rule, member_id) for rule, member_id in part if member_id in due[rule]]
+            part = todo[start : start + size]
+            gone, rows = _still_due(session, plan, part)
             session.erase_rows([(rows[member_id], rule) for rule, member_id in gone], "retention", now)
-            if batches.on_erased is not None:
+            if on_erased is not None:
                 for _, member_id in gone:
-                    batches.on_erased(member_id)
+                    on_erased(member_id)
             total = sum(map(len, erased.values())) + len(gone)
-            if start + batches.size >= len(todo) and total:
+            if start + size >= len(todo) and total:
                 rules = {rule: len(ids) + sum(1 for r, _ in gone if r == rule) for rule, ids in erased.items()}
                 session.audit(now, "purge", None, [], {"erased": total, "rules": {rule: n for rule, n in rules.items() if n}})
         for rule, member_id in gone:  # counted once the batch has committed
             erased[rule].append(member_id)
+
+
+def _still_due(session: Session, plan: PurgePlan, part: list[tuple[str, str]]) -> tuple[list[tuple[str, str]], dict[str, dict[str, Any]]]:
+    """Which of ``part`` (rule, member id) to erase now, and their rows (what erasing them reads: id, lookup digests)."""
+    ids = [member_id for _, member_id in part]
+    if plan.checked is not None and plan.checked.holds(session) and all(member_id in plan.checked.lookups for member_id in ids):
+        # No other connection has committed since the plan checked these rows against the trail (this one erased only
+        # other members since): they are as the plan found them, due by the same rules, and are not read again.
+        return part, {member_id: {"member_id": member_id, "lookup_digests": plan.checked.lookups[member_id]} for member_id in ids}
+    # Check again inside the transaction: an officer may have changed (or restricted) a member since the plan.
+    rows = session.find_rows(ids)
+    due = {rule: {row["member_id"] for row in found} for rule, found in due_members(session.policies.retention, rows.values(), plan.as_of).items()}
+    return [(rule, member_id) for rule, member_id in part if member_id in due[rule]], rows

@@ -118,30 +118,58 @@ class Session:
                 raise _deleted_by_hand(member_id)
             return None
         if not self.legacy and member_id not in self.store.dirty_members:
-            self._check(member_id, row, self._committed(member_id))
+            self._check(member_id, audit.member_digest(row), self._committed(member_id))
         return row
 
-    def find_rows(self, member_ids: list[str], *, unchanged_since: int | None = None) -> dict[str, dict[str, Any]]:
-        """``find_row`` of many members, by id (those not there are left out): a few queries for them all.
-
-        ``unchanged_since``: the store's ``data_version`` when these rows were last checked; while no other
-        connection has committed since, they are the rows checked then, and are not checked again.
-        """
+    def find_rows(self, member_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """``find_row`` of many members, by id (those not there are left out): a few queries for them all."""
         self._this_transaction()
         rows = self.store.members_by_id(member_ids)
-        if not (unchanged_since is not None and self.store.data_version() == unchanged_since):
-            self._check_rows(member_ids, rows, remember=True)
+        self._check_rows(member_ids, rows)
         return rows
 
-    def checked_members(self, status: str | None = None) -> Iterator[dict[str, Any]]:
-        """Every member's whole row (of ``status``), in the order they were enrolled, each checked against the
-        trail; streamed a chunk at a time, so memory stays flat however large the register."""
+    def checked_members(self, status: str) -> tuple[list[str], Iterator[tuple[Any, ...]]]:
+        """Every member's whole row of ``status`` as a tuple (of the columns returned first), each checked against
+        the trail as it is read: one query gives the rows and each one's last committed state (the tuple's last
+        item), streamed, so memory stays flat however large the register; no dict per member."""
         self._this_transaction()
-        for chunk in self.store.walk_members(status):
-            self._check_rows([row["member_id"] for row in chunk], {row["member_id"]: row for row in chunk}, remember=False)
-            yield from chunk
+        cursor = self.store.members_and_states("status = ?", [status])
+        columns = [column[0] for column in cursor.description][:-1]
+        return columns, self._checked(cursor, columns)
 
-    def _check_rows(self, member_ids: list[str], rows: dict[str, dict[str, Any]], *, remember: bool) -> None:
+    def rows_to_check(self, where: str, params: list[Any]) -> tuple[Iterator[dict[str, Any]], Callable[[list[str]], None]]:
+        """The members where ``where`` holds (a condition of this package's own), streamed as dicts of their plain
+        columns and lookup digests, and a check of any of them against the trail, as ``find_rows`` makes: each row
+        is digested as it is read, so none is read twice (a retention plan reads many, and checks those due)."""
+        self._this_transaction()
+        cursor = self.store.members_and_states(where, params)
+        columns = [column[0] for column in cursor.description][:-1]
+        digest, kept = audit.member_digester(columns), [(name, columns.index(name)) for name in (*MEMBER_COLUMNS, "lookup_digests")]
+        seen: dict[str, tuple[bytes, bytes | None]] = {}
+
+        def rows() -> Iterator[dict[str, Any]]:
+            for values in cursor:
+                row = {name: values[index] for name, index in kept}
+                seen[row["member_id"]] = (digest(values), values[-1])
+                yield row
+
+        def check(member_ids: list[str]) -> None:
+            for member_id in member_ids:
+                if not self.legacy and member_id not in self.store.dirty_members:
+                    found, committed = seen[member_id]
+                    self._check(member_id, found, committed)  # raises unless the trail committed to this very row
+                    self._states[member_id] = found
+
+        return rows(), check
+
+    def _checked(self, rows: Iterable[tuple[Any, ...]], columns: list[str]) -> Iterator[tuple[Any, ...]]:
+        digest, member_id_at, dirty, checking = audit.member_digester(columns), columns.index("member_id"), self.store.dirty_members, not self.legacy
+        for row in rows:
+            if checking and row[-1] != digest(row) and row[member_id_at] not in dirty:
+                self._check(row[member_id_at], digest(row), row[-1])  # says how the row fails
+            yield row
+
+    def _check_rows(self, member_ids: list[str], rows: dict[str, dict[str, Any]]) -> None:
         """Each member's row must be the one the trail last committed to; a member missing must have been erased."""
         if self.legacy:
             return
@@ -154,15 +182,15 @@ class Session:
                     raise _deleted_by_hand(member_id)
             elif member_id not in self.store.dirty_members:
                 committed = states[member_id] if member_id in states else self._states.get(member_id)
-                self._check(member_id, row, committed)
-                if remember and committed is not None:
+                self._check(member_id, audit.member_digest(row), committed)
+                if committed is not None:
                     self._states[member_id] = committed
 
-    def _check(self, member_id: str, row: dict[str, Any], committed: bytes | None) -> None:
-        """A member's row must be the one the trail last committed to."""
+    def _check(self, member_id: str, digest: bytes, committed: bytes | None) -> None:
+        """A member's row (its ``digest``) must be the one the trail last committed to."""
         if committed is None:
             raise IntegrityError(f"member {member_id} has no entry in the audit trail: the row was added by hand")
-        if audit.member_digest(row) != committed:
+        if digest != committed:
             raise IntegrityError(f"the row of {member_id} does not match the audit trail: it was changed by hand since its last entry")
 
     def _committed(self, member_id: str) -> bytes | None:
@@ -193,14 +221,17 @@ class Session:
         Returns, by member, the recipients owed an erasure notification (Art. 19).
         """
         notified = self.store.erase_members([(row["member_id"], row["lookup_digests"], rule) for row, rule in rows], local_date(now).isoformat(), reason)
-        writer = self.audit_writer()
-        entries = []
+        writer, at = self.audit_writer(), int(now.timestamp())
+        entries: list[dict[str, Any]] = []
+        details: dict[tuple[str | None, ...], str | None] = {}
         for row, rule in rows:
             member_id = row["member_id"]
             self._states.pop(member_id, None)
             notify = notified[member_id]
-            detail = {"reason": reason, **({"rule": rule} if rule else {}), **({"notify": notify} if notify else {})}
-            entries.append(writer.entry(now, "erase", member_id, (), detail))
+            # Members erased by one rule, with no one to notify, share their entries' detail: encoded once.
+            if (key := (rule, *notify)) not in details:
+                details[key] = audit.compact_detail({"reason": reason, **({"rule": rule} if rule else {}), **({"notify": notify} if notify else {})})
+            entries.append(writer.compact_entry(at, "erase", member_id, "", details[key], None))
         self.store.append_audit(entries)
         return notified
 

@@ -15,10 +15,10 @@ from .. import crypto
 from ..errors import FileRefused, InvalidInput, NotFound, Param, Refused
 from ..model import local_date, objection_against, one_of
 from ..policy import Purpose, PurposeGrant, Recipient, field_specs
-from ..record import flatten
+from ..record import flatten, value_at
 from ..sampling import (
     MAX_SAMPLE, Filter, Reservoirs, Stratifier, Stratum, allocate, check_seed, parse_strata, parse_where, quota_counts, rest_days,
-    sample_keys, stratum_order, stratum_reader, value_at,
+    sample_keys, stratum_order, stratum_reader,
 )
 from ..survey_files import QuotaFile
 from ..writers import FORMATS, RowWriter
@@ -269,7 +269,6 @@ def _invite(session: Session, plan: Plan, chosen: list[tuple[str, Stratum]], rec
     sample_id = store.add_sample({"survey": plan.survey, "drawn_on": today, "invited": len(chosen), "spec": b""})
     store.set_sample_spec(sample_id, sealer.seal(json.dumps(plan.spec()).encode(), sample_context(session, sample_id)))
     sections = sorted({path.partition(".")[0] for path in policy.fields})
-    log = {"recipient": policy.recipient, "purpose": policy.purpose, "fields": list(policy.fields), "disclosed_on": today}
     with RowWriter(out, ["survey", "member_id", *policy.fields], format_) as writer:
         for start in range(0, len(chosen), BATCH):
             batch = chosen[start : start + BATCH]
@@ -281,7 +280,7 @@ def _invite(session: Session, plan: Plan, chosen: list[tuple[str, Stratum]], rec
                 box = sealer.seal(json.dumps(list(stratum)).encode(), stratum_context(session, plan.survey, member_id)) if plan.strata else None
                 invitations.append({"survey": plan.survey, "member_id": member_id, "sample": sample_id, "invited_on": today, "stratum": box})
             store.add_invitations(invitations)
-            store.log_disclosures([{"member_id": member_id, **log} for member_id, _ in batch])
+            store.log_disclosures([member_id for member_id, _ in batch], policy.recipient, policy.purpose, list(policy.fields), today)
     detail = {"survey": plan.survey, "sample": sample_id, "recipient": policy.recipient, "purpose": policy.purpose,
               "invited": len(chosen), **({"short": plan.short} if plan.short else {})}
     session.audit(now, "survey-sample", None, sorted({*plan.read_fields, *policy.fields}), detail)
