@@ -11,11 +11,13 @@
       member's row checked against the trail, the restricted and objecting
       ones left out, the box opened, the recipient's fields written, a
       disclosure-log row each and an audit entry, in one transaction;
-   B. the floor, a plain script (sqlite3, cryptography, json and csv only, none
-      of kss-panel's code) given the register's data key: one query of the
-      admitted members' rows, the same members left out, each data key
-      unwrapped and box opened, the same CSV rows and disclosure-log rows in
-      one transaction. No trail, no checks, no policy.
+   B. the floor, a plain script (sqlite3, cryptography, zlib, json and csv
+      only, none of kss-panel's code) given the register's data key and the
+      packing dictionaries: one query of the admitted members' rows, the same
+      members left out, each data key unwrapped, box opened and record
+      unpacked (raw DEFLATE against the preset dictionary), the same CSV
+      rows and disclosure-log rows in one transaction. No trail, no checks,
+      no policy.
    It prints the median wall and CPU seconds and peak memory of each, and the
    median of the pairwise ratios (target: wall time at most 1.5x).
 
@@ -37,6 +39,7 @@ import struct
 import sys
 import tempfile
 import time
+import zlib
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -64,6 +67,19 @@ def floor(db: Path, spec_file: Path, out: Path) -> None:
     def opened(key: AESGCM, box: bytes, context: bytes) -> bytes:
         return key.decrypt(box[1:13], box[13:], context).rstrip(b"\x00")[:-1]
 
+    def unwrapped(box: bytes, context: bytes) -> bytes:
+        """A member's 256-bit DEK: wrapped unpadded (or padded, as builds before wrapping sealed it)."""
+        key = data.decrypt(box[1:13], box[13:], context)
+        return key if len(key) == 32 else key.rstrip(b"\x00")[:-1]
+
+    dictionaries = {int(tag): bytes.fromhex(text) for tag, text in spec.get("dictionaries", {}).items()}
+
+    def unpacked(plaintext: bytes) -> bytes:
+        """The record's JSON: raw DEFLATE against the tag's preset dictionary (or the JSON itself, as sealed before packing)."""
+        if plaintext[:1] in (b"{", b"["):
+            return plaintext
+        return zlib.decompressobj(-15, zdict=dictionaries[plaintext[0]]).decompress(plaintext[1:])
+
     fields, consent, objections = spec["fields"], spec["consent"], spec["objections"]
     log, day = [], time.strftime("%Y-%m-%d")
     conn.execute("BEGIN IMMEDIATE")
@@ -74,8 +90,8 @@ def floor(db: Path, spec_file: Path, out: Path) -> None:
         for member_id, wrapped, box, restricted, *objected in conn.execute(query):
             if restricted or any(objected):
                 continue
-            dek = opened(data, wrapped, ad("dek", register_id, member_id))
-            record = json.loads(opened(AESGCM(dek), box, ad("record", register_id, member_id)))
+            dek = unwrapped(wrapped, ad("dek", register_id, member_id))
+            record = json.loads(unpacked(opened(AESGCM(dek), box, ad("record", register_id, member_id))))
             if consent and not record.get("consents", {}).get(consent):
                 continue
             writer.writerow([member_id, *(record.get(f.partition(".")[0], {}).get(f.partition(".")[2]) for f in fields)])
@@ -105,7 +121,14 @@ def spec_of(db: Path, key: Path) -> dict[str, object]:
     with unlock(db, policies, keyslots.Credentials(key_secret=crypto.parse_key_file(key.read_text()))) as session:
         assert session.keys.data is not None
         data_key = session.keys.data.hex()
-    return {"data_key": data_key, "fields": list(recipient.fields), "consent": None if consent == "none" else consent, "objections": objections}
+    try:  # the preset dictionaries records are packed with (docs/crypto.md §4.1), given as the data key is
+        from kss_panel import packing
+    except ImportError:  # a build that sealed the JSON itself
+        dictionaries = {}
+    else:
+        dictionaries = {str(tag): text.hex() for tag, text in packing.DICTIONARIES.items()}
+    return {"data_key": data_key, "fields": list(recipient.fields), "consent": None if consent == "none" else consent, "objections": objections,
+            "dictionaries": dictionaries}
 
 
 def main(argv: list[str]) -> int:
