@@ -27,6 +27,7 @@ def _registered_by() -> dict[str, set[str]]:
 
 def test_the_table_names_the_module_of_every_command() -> None:
     assert {name: set(modules) for name, modules in cli.MODULES.items()} == _registered_by()
+    assert sorted(cli.EVERY_MODULE) == sorted({module for modules in cli.MODULES.values() for module in modules})
 
 
 @pytest.mark.parametrize(

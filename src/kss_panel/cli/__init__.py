@@ -34,7 +34,12 @@ MODULES: dict[str, tuple[str, ...]] = {
     "init": ("officers",), "officer": ("officers",), "key": ("keys",), "notice": ("notice",), "notify": ("notify",),
     "policy": ("policies",), "request": ("requests",), "survey": ("surveys",),
 }
-EVERY_MODULE = tuple(sorted({module for modules in MODULES.values() for module in modules}))
+# Every module, in the order --help lists their commands: setting up, members, their lifecycle and rights,
+# requests and disclosures, the panel's work, then the register's keeping.
+EVERY_MODULE = (
+    "officers", "members", "lifecycle", "rights", "requests", "disclosure", "portability", "notify",
+    "surveys", "draws", "breach", "trail", "keys", "backup", "policies", "notice",
+)
 VALUE_OPTIONS = ("--db", "--policies")  # the root options that take a value
 COMPLETION = "_KSS_PANEL_COMPLETE"  # set by the shell when it asks for completions
 

@@ -266,18 +266,18 @@ def typer_app(help: str | None, *, completion: bool = False) -> typer.Typer:
 
 # Shell completion (--install-completion, --show-completion) on the root only: it completes every command.
 app = typer_app(None, completion=True)  # its help is the root callback's docstring, example and all
-GROUPS = {
+GROUPS = {  # in the order --help lists them (cli/__init__.py orders the commands)
     "officer": typer_app("Manage named officers and machine key slots."),
-    "key": typer_app("Rotate the register's keys."),
-    "audit": typer_app("Read and verify the tamper-evident audit trail."),
-    "policy": typer_app("Check and show the policies (register, retention, disclosure)."),
-    "export": typer_app("Export personal data: a member's access report, their portable data, or a disclosure to a recipient."),
-    "request": typer_app("Track data-subject requests and their one-month deadlines (GDPR Article 12(3))."),
     "activity": typer_app("Record members' survey activity (the clock of the inactivity rule)."),
+    "request": typer_app("Track data-subject requests and their one-month deadlines (GDPR Article 12(3))."),
+    "export": typer_app("Export personal data: a member's access report, their portable data, or a disclosure to a recipient."),
+    "notify": typer_app("Tell recipients of rectifications, erasures and restrictions (GDPR Article 19)."),
     "survey": typer_app("Run the panel's surveys inside the register: create, sample, record responses."),
     "draw": typer_app("Prize draws of marketing competitions among a survey's respondents, checkable by anyone."),
-    "notify": typer_app("Tell recipients of rectifications, erasures and restrictions (GDPR Article 19)."),
     "breach": typer_app("Record personal-data breaches, whom they affect, and the 72-hour deadline (GDPR Articles 33 and 34)."),
+    "audit": typer_app("Read and verify the tamper-evident audit trail."),
+    "key": typer_app("Rotate the register's keys."),
+    "policy": typer_app("Check and show the policies (register, retention, disclosure)."),
 }
 for _name, _group in GROUPS.items():
     app.add_typer(_group, name=_name)
