@@ -266,8 +266,7 @@ def main() -> None:
         print(timing.HEADER)
         print(timing.row("kss-panel purge --apply", pairs, "a"))
         print(timing.row("floor: the same work, raw SQL, one transaction", pairs, "b"))
-        print(f"{'ratio purge --apply / floor (pairwise median)':<46} {pairs.ratio('wall'):8.2f}x {pairs.ratio('cpu'):8.2f}x"
-              "             (target: wall <= 2x)")
+        print(timing.ratio_row("ratio purge --apply / floor (pairwise median)", pairs, "wall <= 2x", peak=False))
         print(f"{'kss-panel purge (dry run)':<46} {dry.wall:9.2f} {dry.cpu:9.2f} {dry.peak_mib:9.0f}")
         print(f"{'kss-panel purge --apply, nothing due':<46} {again.wall:9.2f} {again.cpu:9.2f} {again.peak_mib:9.0f}")
         per = pairs.median("a", "wall") / args.due * 1e3

@@ -97,4 +97,10 @@ def row(label: str, pairs: Pairs, side: str) -> str:
     return (f"{label:<46} {pairs.median(side, 'wall'):9.2f} {pairs.median(side, 'cpu'):9.2f} {pairs.median(side, 'peak_mib'):9.0f}")
 
 
+def ratio_row(label: str, pairs: Pairs, target: str, *, peak: bool = True) -> str:
+    """The pairwise median ratios a/b of wall time, CPU time (and peak memory), with the target they answer."""
+    peak_ratio = f"{pairs.ratio('peak_mib'):8.2f}x" if peak else " " * 9
+    return f"{label:<46} {pairs.ratio('wall'):8.2f}x {pairs.ratio('cpu'):8.2f}x {peak_ratio}   (target: {target})"
+
+
 HEADER = f"{'command (median of the runs)':<46} {'wall s':>9} {'CPU s':>9} {'peak MiB':>9}"

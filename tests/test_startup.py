@@ -30,6 +30,13 @@ def test_the_table_names_the_module_of_every_command() -> None:
     assert sorted(cli.EVERY_MODULE) == sorted({module for modules in cli.MODULES.values() for module in modules})
 
 
+def test_the_root_options_that_take_a_value_are_known() -> None:
+    """needed() skips their values: a root option added with a value must be added to VALUE_OPTIONS."""
+    root = typer.main.get_command(app)
+    taking = {param.opts[0] for param in root.params if not getattr(param, "is_flag", False)}
+    assert taking == set(cli.VALUE_OPTIONS)
+
+
 @pytest.mark.parametrize(
     ("argv", "modules"),
     [

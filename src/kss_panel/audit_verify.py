@@ -326,10 +326,11 @@ def check_members(trail: Trail, columns: list[str], rows: Iterable[tuple[Any, ..
     prefix, group = next(groups, (None, {}))
     for row in rows:
         member_id = row[key]
-        while prefix is not None and prefix < str(member_id)[:STATE_PREFIX]:
+        own = str(member_id)[:STATE_PREFIX]
+        while prefix is not None and prefix < own:
             missing.extend((seq, gone) for gone, (_, seq) in group.items())
             prefix, group = next(groups, (None, {}))
-        committed = group.pop(member_id, None) if prefix == str(member_id)[:STATE_PREFIX] else None
+        committed = group.pop(member_id, None) if prefix == own else None
         if committed is None:
             raise IntegrityError(f"member {member_id} has no entry in the audit trail: the row was added by hand")
         if digest(row) != committed[0]:

@@ -31,8 +31,13 @@ def complete_member(session: Session, row: dict[str, Any], lookups: dict[str, by
     """
     suppressed = {kind: digest for kind, digest in lookups.items() if kind in SUPPRESSED_KINDS}
     row["suppression_match"] = 1 if check_suppressions and session.store.suppressed(suppressed) else None
-    row["lookup_digests"] = b"".join(lookups[kind] for kind in sorted(lookups))
+    row["lookup_digests"] = lookup_digests(lookups)
     return row
+
+
+def lookup_digests(lookups: dict[str, bytes]) -> bytes:
+    """A member row's ``lookup_digests``: its keyed digests joined in the order of their kinds."""
+    return b"".join(lookups[kind] for kind in sorted(lookups))
 
 
 def enrol_audit_detail(row: dict[str, Any], **extra: Any) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from ..errors import InvalidInput
 from ..receipts import Event
 from ..record import RecordSchema, field_paths_of
 from ..vault import Vault
+from .members import lookup_digests
 
 Row = tuple[int, Any, list[tuple[str, str]]]  # line, the record as read (or None), the problems found reading it
 ReceiptOf = Callable[[dict[str, Any]], Event | None]  # the consent receipt of a new applicant's record
@@ -65,7 +66,7 @@ def prepare(schema: RecordSchema, vault: Vault, today: date, receipt_of: Receipt
         row = vault.new_member(record, applied_at or today, today, receipt)
         given = tuple(receipt["given"]) if receipt is not None and "given" in receipt else ()
         lookups = vault.lookups(record)
-        row.update(suppression_match=None, lookup_digests=b"".join(lookups[kind] for kind in sorted(lookups)))
+        row.update(suppression_match=None, lookup_digests=lookup_digests(lookups))
         prepared.append(Prepared(line, [], lookups, ",".join(field_paths_of(record)), row, given, member_digest(row)))
     return prepared
 
