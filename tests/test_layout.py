@@ -24,7 +24,7 @@ LAYERS = {
     **{name: 1 for name in (
         "vault", "keyslots", "audit", "audit_verify", "audit_signatures", "policy", "policy_schema", "policy_checks", "policy_files", "retention",
         "model", "record", "record_model",
-        "storage", "storage_members", "storage_staging", "storage_trail", "migrations", "database", "files", "readers", "json_input",
+        "storage", "storage_members", "storage_staging", "storage_trail", "migrations", "database", "free_space", "files", "readers", "json_input",
         "writers", "reports", "config", "words", "labels", "documents", "access_document", "access_report", "notice", "notice_text",
         "policy_surveys", "sampling", "draws", "storage_surveys", "survey_files", "access_surveys",
         "receipts", "storage_accountability", "breach", "portability", "access_accountability", "packing",

@@ -10,6 +10,7 @@ as still version 1 (``meta.keys_version``); an officer's next unlock re-seals
 the records and gives every slot its key pairs (``services.upgrade``).
 Later tables of format 2 belong in ``_format_2_tables`` (a new register runs
 it too), conversions of version-1 content in ``_format_2``.
+``0005_clear_unused_page_space`` changes no table: see ``free_space``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from . import free_space
 from .audit import STATE_PREFIX
 from .errors import IntegrityError
 
@@ -355,11 +357,16 @@ def _accountability(db: sqlite_utils.Database) -> None:
     )
 
 
+def _clear_unused_page_space(db: sqlite_utils.Database) -> None:
+    free_space.clear_register(db.conn)
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0001_create_register", _create_register),
     ("0002_lifecycle_and_erasure_ledger", _lifecycle),
     ("0003_data_subject_rights", _data_subject_rights),
     ("0004_format_2", _format_2),
+    ("0005_clear_unused_page_space", _clear_unused_page_space),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from . import files
+from . import files, free_space
 from .database import COMMITS, DEFAULT_BUSY_TIMEOUT, PAGE_SIZE, connect, has_content, sqlite_errors, wal_path, write_ahead, zero
 from .errors import CommittedButBusy, IntegrityError, InvalidInput, NotFound
 from .migrations import SCHEMA_VERSION, migrate
@@ -202,12 +202,15 @@ class Store(MemberTables, TrailTables, SurveyTables, AccountabilityTables):
         self.conn.execute("RELEASE step")
 
     def scrub(self, *, wait: bool = True) -> bool:
-        """Checkpoint the write-ahead log into the file and overwrite it with zeros, in place.
+        """Checkpoint the write-ahead log into the file, clear the unused space of the pages it held, and
+        overwrite it with zeros, in place.
 
         The log holds every page a write changed, before and after: the
         ciphertext of members since erased, and of records since replaced.
         Truncating or deleting it would hand those blocks back to the file
-        system with their content, so it is zeroed where it lies. That is safe
+        system with their content, so it is zeroed where it lies. The pages it
+        held may keep, in their unused space, copies of cells a rebalance moved
+        (``free_space``); those bytes are zeroed in the file first. That is safe
         only when every frame is in the database file, no reader is using the
         log, and no writer is: RESTART waits for readers to leave the log, and
         the empty write transaction keeps writers out while the zeros go down
@@ -236,6 +239,7 @@ class Store(MemberTables, TrailTables, SurveyTables, AccountabilityTables):
             self.conn.execute("BEGIN IMMEDIATE")
             try:
                 if self.data_version() == version:
+                    free_space.clear(self.path, free_space.logged_pages(log))  # before the log's page numbers go
                     zero(log)
                     return True
             finally:
