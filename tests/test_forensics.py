@@ -1,8 +1,10 @@
 """Erasure leaves nothing on the disk: not in the register, not in its side files, not in freed blocks.
 
-The register runs in WAL mode; after every write the log is checkpointed and
-overwritten with zeros where it lies (storage.Store.scrub), and secure_delete
-zeroes freed cells in the file. So after a command that erased or replaced
+The register runs in WAL mode; after every write the log is checkpointed,
+the unused space of the pages it held is zeroed in the file (free_space: a
+rebalance leaves copies of moved cells there), and the log is overwritten with
+zeros where it lies (storage.Store.scrub); secure_delete zeroes deleted cells
+and freed pages. So after a command that erased or replaced
 personal data, no erased member's wrapped key or box, and no replaced box,
 is left anywhere a carving tool looks. The first tests inspect the side files
 directly and always run; the last builds a small ext4 image without discard
