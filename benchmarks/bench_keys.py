@@ -44,7 +44,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_import  # noqa: E402  (the synthetic applications and the register set-up)
 
 from kss_panel import crypto, keyslots  # noqa: E402
-from kss_panel.audit_verify import verify_chain  # noqa: E402
 from kss_panel.policy_files import load_policies  # noqa: E402
 from kss_panel.record import RecordSchema  # noqa: E402
 from kss_panel.services import members  # noqa: E402
@@ -95,7 +94,7 @@ def verify_in_process(db: Path) -> tuple[float, float, int]:
             started = time.perf_counter()
             # As `audit verify` walks it: no dictionary of every member's state (states=False), signatures past
             # the first 512 checked by a second process.
-            trail = verify_chain(register_id, store.trail_rows(), store.fieldsets(), states=False)
+            trail = store.walk_trail(register_id)
             walk = time.perf_counter() - started
             started = time.perf_counter()
             store.verify_trail(register_id)

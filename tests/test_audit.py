@@ -145,22 +145,45 @@ def trail_vectors() -> list[Any]:
     return [pytest.param(case, id=f"{index}-{case['desc']}") for index, case in enumerate(cases)]
 
 
-@pytest.mark.parametrize("parallel_from", [512, 0], ids=["here", "second-process"])
+def early_signatures(register_id: str, rows: list[tuple[Any, ...]], *, wrong: bool) -> list[tuple[int, bytes, bytes, bytes]]:
+    """What Store.early_signatures hands over for these rows: each signed entry with the last key the trail gives
+    its slot and the message its stored hash makes; with ``wrong``, each with another slot's key."""
+    keys: dict[str, bytes] = {}
+    for _, _, actor, _, _, _, _, detail, *_ in rows:
+        parsed = json.loads(detail) if detail else {}
+        if isinstance(parsed, dict) and "verifier" in parsed:
+            keys[parsed.get("officer", actor)] = bytes.fromhex(parsed["verifier"])
+        if isinstance(parsed, dict) and isinstance(parsed.get("slots"), dict):
+            keys.update((name, bytes.fromhex(slot["verifier"])) for name, slot in parsed["slots"].items())
+    names = sorted(keys)
+    if wrong:
+        keys = {name: keys[names[(names.index(name) + 1) % len(names)]] for name in names}
+    return [(row[0], keys[row[2]], row[10], audit.signed_message(register_id, row[0], row[9]))
+            for row in rows if row[10] is not None and row[9] is not None and row[2] in keys]
+
+
+@pytest.mark.parametrize(
+    ("parallel_from", "early"), [(512, None), (0, None), (0, "right"), (0, "wrong")],
+    ids=["here", "second-process", "early", "early-with-other-keys"],
+)
 @pytest.mark.parametrize("case", trail_vectors())
-def test_trail_vector(case: dict[str, Any], parallel_from: int) -> None:
-    """The same verdict whether each signature is checked as the walk meets it or by a second process."""
+def test_trail_vector(case: dict[str, Any], parallel_from: int, early: str | None) -> None:
+    """The same verdict whether each signature is checked as the walk meets it, by a second process, or handed to
+    it before the walk (with the keys the slots have, or with other slots' keys: then the walk checks again)."""
     rows = [tuple(bytes.fromhex(e[k]) if k in ("policy", "state", "hash", "sig", "mac") and e[k] else e[k] for k in TRAIL_COLUMNS)
             for e in case["entries"]]
     fieldsets = {int(k): v for k, v in case["fieldsets"].items()}
+    ahead = early_signatures(case["register_id"], rows, wrong=early == "wrong") if early else []
+    assert not early or ahead or not any(row[10] for row in rows)
     if "head" in case:
-        trail = verify_chain(case["register_id"], rows, fieldsets, parallel_from=parallel_from)
+        trail = verify_chain(case["register_id"], rows, fieldsets, parallel_from=parallel_from, early=ahead)
         assert trail.head.token() == case["head"]
         assert verify_chain(case["register_id"], rows, fieldsets, head=audit.Head.parse(case["head"])).head == trail.head
         with pytest.raises(IntegrityError, match="^audit entry 1 "):
-            verify_chain("0" * 32, rows, fieldsets, parallel_from=parallel_from)  # another register's trail
+            verify_chain("0" * 32, rows, fieldsets, parallel_from=parallel_from, early=ahead)  # another register's trail
     else:
         with pytest.raises(IntegrityError) as caught:
-            verify_chain(case["register_id"], rows, fieldsets, parallel_from=parallel_from)
+            verify_chain(case["register_id"], rows, fieldsets, parallel_from=parallel_from, early=ahead)
         assert caught.value.message == case["error"]
 
 

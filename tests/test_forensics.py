@@ -18,10 +18,12 @@ import shutil
 import sqlite3
 import subprocess
 from collections.abc import Callable, Iterable
+from typing import Any
 from pathlib import Path
 
 import pytest
 
+from kss_panel.storage import Store
 from support import AINO, VEIKKO, Builder, Register, assert_clean_failure, canary_person
 
 POPULATED = {"aino": AINO, "veikko": VEIKKO}
@@ -105,6 +107,49 @@ def test_a_reader_holding_the_log_delays_the_wipe_and_the_command_says_it_commit
         reader.close()
     assert panel.member(victim) is None  # the erasure did commit
     assert panel.run("show", panel.ids["p4"]).exit_code == 0  # the next write wipes the log
+    assert present(secrets, panel.raw()) == []
+
+
+class CheckpointHeldElsewhere:
+    """A register's connection whose first ``times`` RESTART checkpoints find another connection checkpointing:
+    SQLite answers busy at once for that lock, whatever the busy timeout."""
+
+    def __init__(self, conn: sqlite3.Connection, times: int) -> None:
+        self.conn, self.times, self.tried = conn, times, 0
+
+    def execute(self, sql: str, *args: Any) -> Any:
+        if sql == "PRAGMA wal_checkpoint(RESTART)":
+            self.tried += 1
+            if self.tried <= self.times:
+                return self.conn.execute("SELECT 1, -1, -1")
+        return self.conn.execute(sql, *args)
+
+
+@pytest.mark.parametrize(("timeout", "held", "wiped"), [(30.0, 3, True), (0.0, 1, False)], ids=["waits-for-it", "no-timeout"])
+def test_a_checkpoint_running_elsewhere_delays_the_wipe_within_the_busy_timeout(
+    panel: Register, timeout: float, held: int, wiped: bool
+) -> None:
+    secrets = ciphertexts(panel, panel.ids["p2"])
+    log = panel.db.with_name(panel.db.name + "-wal")
+    store = Store.open(panel.db, busy_timeout=timeout)
+    try:
+        with store.write(counted=False):
+            store.conn.execute("DELETE FROM lookups WHERE member_id = ?", (panel.ids["p2"],))
+            store.conn.execute("DELETE FROM members WHERE member_id = ?", (panel.ids["p2"],))
+        # The wipe after that write succeeded; write again and wipe through a connection that finds the lock held.
+        store.conn.execute("BEGIN IMMEDIATE")
+        store.conn.execute("INSERT INTO meta (key, value) VALUES ('test-note', 'a page for the log')")
+        store.conn.execute("COMMIT")
+        assert any(log.read_bytes()[:32])
+        real, store.conn = store.conn, CheckpointHeldElsewhere(store.conn, held)  # type: ignore[assignment]
+        try:
+            assert store.scrub() is wiped
+            assert store.conn.tried == (held + 1 if wiped else held)  # type: ignore[attr-defined]
+            assert (not any(log.read_bytes()[:32])) is wiped
+        finally:
+            store.conn = real
+    finally:
+        store.close()
     assert present(secrets, panel.raw()) == []
 
 

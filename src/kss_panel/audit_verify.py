@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
@@ -109,7 +109,8 @@ class Trail:
 
 
 class _Walk:
-    def __init__(self, register_id: str, fieldsets: dict[int, str], legacy_key: bytes | None, states: bool, parallel_from: int) -> None:
+    def __init__(self, register_id: str, fieldsets: dict[int, str], legacy_key: bytes | None, states: bool, parallel_from: int,
+                 early: Sequence[tuple[int, bytes, bytes, bytes]] = ()) -> None:
         self.register_id = register_id
         self.fieldsets = fieldsets
         self.legacy_key = legacy_key
@@ -117,7 +118,7 @@ class _Walk:
         self.mac = legacy_genesis(legacy_key, register_id) if legacy_key else b""
         self.slots = SlotHistory()
         self.verifiers = Verifiers()
-        self.checks = SignatureChecks(parallel_from)
+        self.checks = SignatureChecks(parallel_from, early)
         self.at = 0  # the entry the walk stopped at
         self.anchored = False
         self.segment: list[tuple[int, str, dict[str, Any]]] = []
@@ -219,19 +220,22 @@ class _Walk:
 
 
 SLOT_ACTIONS = frozenset((*ANCHORS, *OFFICER_ONLY, "slot-upgrade", CHECKPOINT))
+NOT_INLINE = SLOT_ACTIONS | {"erase"}  # actions the walk's hot loop hands to ``_Walk.signed``
 
 
 def verify_chain(register_id: str, rows: Iterable[TrailRow], fieldsets: dict[int, str], *, legacy_key: bytes | None = None,
-                 head: Head | None = None, checkpoint: Checkpoint | None = None, states: bool = True, parallel_from: int = 512) -> Trail:
+                 head: Head | None = None, checkpoint: Checkpoint | None = None, states: bool = True, parallel_from: int = 512,
+                 early: Sequence[tuple[int, bytes, bytes, bytes]] = ()) -> Trail:
     """Walk the whole trail (no key needed once the register is format 2); IntegrityError naming the first bad entry.
 
     A pruned trail is walked from its ``checkpoint``. With ``states``, the
     trail keeps each member's last committed row digest (memory in the number
     of members); ``check_members`` does without. Past ``parallel_from``
-    signatures, a second process verifies them (``audit_signatures``): the
-    first problem named is the same either way.
+    signatures, a second process verifies them (``audit_signatures``), and
+    ``early`` signatures (seq, key, signature, message) from before the walk
+    starts: the first problem named is the same either way.
     """
-    walk = _Walk(register_id, fieldsets, legacy_key, states, parallel_from)
+    walk = _Walk(register_id, fieldsets, legacy_key, states, parallel_from, early)
     if checkpoint is not None:
         walk.start_from(checkpoint)
     first = checkpoint.pruned_through + 1 if checkpoint is not None else 1
@@ -256,8 +260,8 @@ def verify_chain(register_id: str, rows: Iterable[TrailRow], fieldsets: dict[int
 def _entries(walk: _Walk, rows: Iterable[TrailRow], expected: int, head: Head | None) -> tuple[int | None, bool]:
     """The walk's hot loop (hundreds of thousands of entries): the common entry (no signature, no slot action)
     is handled inline; the rest goes to ``_Walk``. The encoding is ``audit.canonical``'s."""
-    sha, kept, fieldsets = hashlib.sha256, walk.states, walk.fieldsets
-    last, head_seen, chain = None, head is None, walk.hash
+    sha, kept, fieldsets, own = hashlib.sha256, walk.states, walk.fieldsets, walk.actor
+    first, head_seen, chain, head_seq = expected, head is None, walk.hash, -1 if head is None else head.seq
     try:
         for row in rows:
             seq, at, actor, action, member_id, fields, policy, detail, state, stored, sig, mac = row
@@ -274,23 +278,26 @@ def _entries(walk: _Walk, rows: Iterable[TrailRow], expected: int, head: Head | 
                 raise IntegrityError(f"audit entry {seq} is malformed") from None
             if stored is not None and stored != chain[: len(stored)]:
                 raise IntegrityError(f"audit entry {seq} was edited, deleted or reordered: its hash does not follow from the entries before it")
-            walk.hash = chain
-            if mac is not None:
-                walk.legacy(row)
-            elif sig is None and actor == walk.actor and action not in SLOT_ACTIONS and action != "erase" and member_id:
+            if sig is None and mac is None and actor == own and member_id and action not in NOT_INLINE:
                 if state is not None and kept is not None:
                     kept[member_id] = (state, seq)
             else:
-                walk.signed(row)
-            if head is not None and seq == head.seq:
-                if head.hash not in (chain.hex(), (mac or b"").hex()):
+                walk.hash = chain
+                if mac is not None:
+                    walk.legacy(row)
+                else:
+                    walk.signed(row)
+                own = walk.actor
+            if seq == head_seq:
+                if head.hash not in (chain.hex(), (mac or b"").hex()):  # type: ignore[union-attr]
                     raise IntegrityError(f"audit entry {seq} differs from the head kept outside the file")
                 head_seen = True
-            last, expected = seq, expected + 1
+            expected += 1
     except IntegrityError:
         walk.at = expected
         raise
-    return last, head_seen
+    walk.hash = chain
+    return (expected - 1 if expected > first else None), head_seen
 
 
 def _finish(walk: _Walk, last: int | None, head: Head | None, head_seen: bool, checkpoint: Checkpoint | None = None) -> Trail:

@@ -15,6 +15,7 @@ blocks the file system frees later (docs/crypto.md §8). The schema is in
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -35,6 +36,7 @@ __all__ = ["DEFAULT_BUSY_TIMEOUT", "FORMAT", "MEMBER_COLUMNS", "Store", "sqlite_
 FORMAT = "kss-panel register"
 SQLITE_ERROR = 1  # SQLite's generic error: here, a query of ours that this file's tables do not fit
 SCRUB_ATTEMPTS = 20
+CHECKPOINT_PAUSE = 0.005  # seconds between tries while another connection checkpoints
 
 
 class Store(MemberTables, TrailTables, SurveyTables, AccountabilityTables):
@@ -215,7 +217,9 @@ class Store(MemberTables, TrailTables, SurveyTables, AccountabilityTables):
         log, and no writer is: RESTART waits for readers to leave the log, and
         the empty write transaction keeps writers out while the zeros go down
         (``data_version`` shows whether one slipped in between; then again).
-        Returns False if readers or writers held on past the busy timeout.
+        A checkpoint another command is running makes SQLite answer busy at
+        once, so that is tried again until the busy timeout. Returns False if
+        readers or writers held on past the busy timeout.
         """
         log = wal_path(self.path)
         if not log.exists() or not has_content(log):
@@ -223,18 +227,26 @@ class Store(MemberTables, TrailTables, SurveyTables, AccountabilityTables):
         if not wait:
             self.conn.execute("PRAGMA busy_timeout = 0")
         try:
-            return self._scrub(log)
+            return self._scrub(log, wait)
         except (sqlite3.OperationalError, OSError):
             return False
         finally:
             if not wait:
                 self.conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
 
-    def _scrub(self, log: Path) -> bool:
-        for _ in range(SCRUB_ATTEMPTS):
+    def _scrub(self, log: Path, wait: bool) -> bool:
+        deadline = time.monotonic() + (self.busy_timeout if wait else 0.0)
+        tries = 0
+        while tries < SCRUB_ATTEMPTS:
             busy, _, _ = self.conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
             if busy:
-                return False
+                # Readers stayed past the busy timeout (RESTART waited for them), or another connection is
+                # checkpointing: SQLite does not wait for that lock, so wait here, within the busy timeout.
+                if time.monotonic() >= deadline:
+                    return False
+                time.sleep(CHECKPOINT_PAUSE)
+                continue
+            tries += 1
             version = self.data_version()
             self.conn.execute("BEGIN IMMEDIATE")
             try:

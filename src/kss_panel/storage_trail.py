@@ -14,7 +14,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from .audit import STATE_PREFIX, Head, Link
+from .audit import STATE_PREFIX, Head, Link, signed_message
+from .audit_signatures import EARLY
 from .audit_verify import CHECKPOINT, Checkpoint, Trail, TrailRow, check_members, check_slots, verify_chain
 from .errors import IntegrityError
 from .migrations import STATE_KEY
@@ -103,8 +104,7 @@ class TrailTables:
     def verify_trail(self, register_id: str, *, head: Head | None = None, legacy_key: bytes | None = None, states: bool = False) -> Trail:
         """Verify the chain and signatures (no key needed once upgraded), then every row against it; with ``states``
         the trail keeps each member's last state (``Trail.states``)."""
-        trail = verify_chain(register_id, self.trail_rows(), self.fieldsets(), legacy_key=legacy_key, head=head,
-                             checkpoint=self.checkpoint(), states=states)
+        trail = self.walk_trail(register_id, head=head, legacy_key=legacy_key, states=states)
         if trail.upgraded:
             check_slots(trail, self.slots())  # type: ignore[attr-defined]
             cursor = self.conn.execute("SELECT * FROM members ORDER BY member_id")
@@ -112,6 +112,19 @@ class TrailTables:
             entries = self.conn.execute(f"SELECT member_id, seq, state FROM audit WHERE state IS NOT NULL ORDER BY {STATE_KEY}, seq")
             check_members(trail, [column[0] for column in cursor.description], cursor, entries)
         return trail
+
+    def walk_trail(self, register_id: str, *, head: Head | None = None, legacy_key: bytes | None = None, states: bool = False) -> Trail:
+        """The chain and its signatures only (``verify_chain``); the first signatures go to a worker before the walk."""
+        return verify_chain(register_id, self.trail_rows(), self.fieldsets(), legacy_key=legacy_key, head=head,
+                            checkpoint=self.checkpoint(), states=states, early=self.early_signatures(register_id))
+
+    def early_signatures(self, register_id: str) -> list[tuple[int, bytes, bytes, bytes]]:
+        """The first signed entries (``audit_signatures.EARLY``), each with the key its slot has now and the message
+        its stored hash makes. The walk uses an answer only for the very check it makes itself."""
+        keys = {name: key for name, key in self.conn.execute("SELECT name, verifier FROM slots") if isinstance(key, bytes)}
+        rows = self.conn.execute("SELECT seq, actor, hash, sig FROM audit WHERE sig IS NOT NULL ORDER BY seq LIMIT ?", (EARLY,))
+        return [(seq, keys[actor], sig, signed_message(register_id, seq, stored)) for seq, actor, stored, sig in rows
+                if isinstance(seq, int) and isinstance(stored, bytes) and isinstance(sig, bytes) and isinstance(actor, str) and actor in keys]
 
     def trail_rows(self, through: int | None = None) -> Iterator[TrailRow]:
         """Every entry as stored (up to ``through``), oldest first, for verification (a cursor: nothing to clean up)."""
