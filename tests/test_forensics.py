@@ -13,6 +13,7 @@ on a loop device (root only, as on CI) and searches every block of it.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import sqlite3
@@ -151,6 +152,30 @@ def test_a_checkpoint_running_elsewhere_delays_the_wipe_within_the_busy_timeout(
     finally:
         store.close()
     assert present(secrets, panel.raw()) == []
+
+
+def test_a_wipe_the_system_refuses_is_named_as_such_and_the_change_stands(panel: Register, monkeypatch: pytest.MonkeyPatch) -> None:
+    def failing(log: Path) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    victim = panel.ids["p1"]
+    secrets = ciphertexts(panel, victim)
+    monkeypatch.setattr("kss_panel.storage.zero", failing)
+    result = panel.run("erase", victim, "--reason", "request")
+    assert_clean_failure(result, 10)
+    lines = result.stderr.splitlines()
+    log = panel.db.with_name(panel.db.name + "-wal")
+    assert lines[0] == (
+        f"kss-panel: error: cannot wipe the write-ahead log {log}: an I/O error (the disk may be full or failing); "
+        "what the command had done before the failure was committed and stands"
+    )
+    assert "kss-panel: hint: the next command that writes wipes it" in lines
+    assert "busy timeout" not in result.stderr and "nothing was changed" not in result.stderr
+    assert panel.member(victim) is None  # the erasure committed
+    monkeypatch.undo()
+    assert panel.run("show", panel.ids["p4"]).exit_code == 0  # the next command wipes the log
+    assert present(secrets, panel.raw()) == []
+    assert all(not any(blob[:32]) for blob in side_files(panel).values())
 
 
 # --- a real file system --------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from typing import Any
 
 from . import files, free_space
 from .database import COMMITS, DEFAULT_BUSY_TIMEOUT, PAGE_SIZE, connect, has_content, sqlite_errors, wal_path, write_ahead, zero
-from .errors import CommittedButBusy, IntegrityError, InvalidInput, NotFound
+from .errors import CommittedButBusy, IntegrityError, InvalidInput, NotFound, StorageError
 from .migrations import SCHEMA_VERSION, migrate
 from .storage_accountability import AccountabilityTables
 from .storage_members import MEMBER_COLUMNS, MemberTables, rows_of
@@ -61,6 +61,7 @@ class Store(MemberTables, TrailTables, SurveyTables, AccountabilityTables):
         self.on_commit: Callable[[], None] | None = None
         self.on_change: Callable[[str], None] | None = None
         self.transaction = 0
+        self.scrub_failure: OSError | None = None  # why the last wipe failed, when the system refused it
         self.trail_changes = 0
         self.dirty_members: set[str] = set()
         self.slots_dirty = False
@@ -151,6 +152,9 @@ class Store(MemberTables, TrailTables, SurveyTables, AccountabilityTables):
         # ciphertext in the log, so it need not wait for readers to leave it.
         trail_only = self.conn.total_changes - changes == self.trail_changes
         if commit and not trail_only and not self.scrub():
+            if self.scrub_failure is not None:  # the system refused the wipe's own reads or writes
+                refused = files.os_refusal(self.scrub_failure, "wipe the write-ahead log", wal_path(self.path))
+                raise StorageError(refused.message, hints=(*refused.hints, "the next command that writes wipes it"))
             raise CommittedButBusy(
                 "the change was committed, but the write-ahead log could not be wiped: another command kept reading past the busy timeout",
                 hints=("the next command that writes wipes it; raise KSS_PANEL_BUSY_TIMEOUT if this recurs",),
@@ -226,9 +230,13 @@ class Store(MemberTables, TrailTables, SurveyTables, AccountabilityTables):
             return True
         if not wait:
             self.conn.execute("PRAGMA busy_timeout = 0")
+        self.scrub_failure = None
         try:
             return self._scrub(log, wait)
-        except (sqlite3.OperationalError, OSError):
+        except sqlite3.OperationalError:
+            return False
+        except OSError as exc:
+            self.scrub_failure = exc
             return False
         finally:
             if not wait:
