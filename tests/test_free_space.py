@@ -168,22 +168,19 @@ def test_logged_pages_names_every_page_the_log_holds_a_frame_of(tmp_path: Path) 
 # --- the register ------------------------------------------------------------------------------------------------
 
 
-def member_page(reg: Register, member_id: str) -> tuple[int, list[tuple[int, int]]]:
-    """The page holding a member's box, and its unused spans (absolute offsets)."""
+def member_page(reg: Register, member_id: str) -> list[tuple[int, int]]:
+    """The unused spans (absolute offsets) of the page holding a member's box."""
     [box] = reg.boxes(member_id)
     raw = reg.raw()
-    at = raw.find(box)
     size = struct.unpack_from(">H", raw, 16)[0]
-    number = at // size + 1
-    page = raw[(number - 1) * size : number * size]
-    base = (number - 1) * size
-    return number, [(base + a, base + b) for a, b in free_space.unused_spans(page, 100 if number == 1 else 0, size)]
+    base = raw.find(box) // size * size
+    return [(start, end) for start, end in spans(reg.db) if base <= start < base + size]
 
 
 def test_a_write_clears_what_lies_in_the_unused_space_of_the_pages_it_changed(make_register: Callable[..., Register]) -> None:
     reg = make_register({"aino": AINO, "veikko": VEIKKO})
     aino = reg.ids["aino"]
-    _, unused = member_page(reg, aino)
+    unused = member_page(reg, aino)
     canary = b"stale-copy-of-a-cell-" * 3
     where = [(start, start + len(canary)) for start, end in unused if end - start >= len(canary)][:1]
     assert where, "the page has room for the canary"

@@ -25,14 +25,13 @@ import struct
 from collections.abc import Iterable
 from pathlib import Path
 
-from .database import wal_path
+from .database import ZEROS, wal_path
 
 HEADER = 100  # the file header, before page 1's own header
 LEAF_TYPES, INTERIOR_TYPES = (10, 13), (2, 5)  # index and table b-tree pages
 WAL_HEADER, FRAME_HEADER = 32, 24
 WAL_MAGIC = (0x377F0682, 0x377F0683)
 PENDING_BYTE = 0x40000000  # SQLite's lock-byte page, never used for content
-ZERO_PAGE = bytes(65536)
 
 
 def unused_spans(page: bytes, header_at: int, usable: int) -> list[tuple[int, int]]:
@@ -106,8 +105,8 @@ def clear(db: Path, pages: Iterable[int] | None = None, *, skip: Iterable[int] =
             offset = (number - 1) * page_size
             page = os.pread(fd, page_size, offset)
             for start, end in unused_spans(page, HEADER if number == 1 else 0, usable):
-                if page[start:end] != ZERO_PAGE[: end - start]:
-                    os.pwrite(fd, ZERO_PAGE[: end - start], offset + start)
+                if page.count(0, start, end) != end - start:
+                    os.pwrite(fd, ZEROS[: end - start], offset + start)
                     cleared += end - start
         if cleared:
             os.fsync(fd)

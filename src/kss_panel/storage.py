@@ -61,7 +61,6 @@ class Store(MemberTables, TrailTables, SurveyTables, AccountabilityTables):
         self.on_commit: Callable[[], None] | None = None
         self.on_change: Callable[[str], None] | None = None
         self.transaction = 0
-        self.scrub_failure: OSError | None = None  # why the last wipe failed, when the system refused it
         self.trail_changes = 0
         self.dirty_members: set[str] = set()
         self.slots_dirty = False
@@ -152,9 +151,6 @@ class Store(MemberTables, TrailTables, SurveyTables, AccountabilityTables):
         # ciphertext in the log, so it need not wait for readers to leave it.
         trail_only = self.conn.total_changes - changes == self.trail_changes
         if commit and not trail_only and not self.scrub():
-            if self.scrub_failure is not None:  # the system refused the wipe's own reads or writes
-                refused = files.os_refusal(self.scrub_failure, "wipe the write-ahead log", wal_path(self.path))
-                raise StorageError(refused.message, hints=(*refused.hints, "the next command that writes wipes it"))
             raise CommittedButBusy(
                 "the change was committed, but the write-ahead log could not be wiped: another command kept reading past the busy timeout",
                 hints=("the next command that writes wipes it; raise KSS_PANEL_BUSY_TIMEOUT if this recurs",),
@@ -223,21 +219,24 @@ class Store(MemberTables, TrailTables, SurveyTables, AccountabilityTables):
         (``data_version`` shows whether one slipped in between; then again).
         A checkpoint another command is running makes SQLite answer busy at
         once, so that is tried again until the busy timeout. Returns False if
-        readers or writers held on past the busy timeout.
+        readers or writers held on past the busy timeout; if the system refuses
+        the wipe's own reads or writes, raises StorageError (``wait``) or
+        returns False.
         """
         log = wal_path(self.path)
         if not log.exists() or not has_content(log):
             return True
         if not wait:
             self.conn.execute("PRAGMA busy_timeout = 0")
-        self.scrub_failure = None
         try:
             return self._scrub(log, wait)
         except sqlite3.OperationalError:
             return False
         except OSError as exc:
-            self.scrub_failure = exc
-            return False
+            if not wait:
+                return False
+            refused = files.os_refusal(exc, "wipe the write-ahead log", log)
+            raise StorageError(refused.message, hints=(*refused.hints, "the next command that writes wipes it")) from None
         finally:
             if not wait:
                 self.conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
